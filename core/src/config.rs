@@ -1,0 +1,292 @@
+//! Typed configuration from the environment (and an optional `.env`).
+//!
+//! Every variable, its default and its meaning is listed on [`Config::from_env`].
+//! An error names the variable and what was wrong with it.
+
+use std::{net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+
+use crate::queue::QueueName;
+
+/// Secret used when `JWT_SECRET` is unset. Fine on a laptop, refused in production.
+pub const DEV_JWT_SECRET: &str = "dev-only-insecure-jwt-secret-change-me";
+
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {problem}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+fn bad(var: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        problem: problem.into(),
+    }
+}
+
+fn var(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse<T: FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|e| bad(name, format!("cannot parse {raw:?}: {e}"))),
+    }
+}
+
+fn parse_secs(name: &'static str, default: u64) -> Result<Duration, ConfigError> {
+    parse::<u64>(name, default).map(Duration::from_secs)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+impl FromStr for AppEnv {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "development" | "dev" => Ok(Self::Development),
+            "production" | "prod" => Ok(Self::Production),
+            other => Err(format!(
+                "expected `development` or `production`, got {other:?}"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    pub url: String,
+    pub pool_size: usize,
+    pub connect_timeout: Duration,
+}
+
+impl DatabaseConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            url: var("DATABASE_URL")
+                .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/boxoffice".into()),
+            pool_size: parse("DATABASE_POOL_SIZE", 16)?,
+            connect_timeout: parse_secs("DATABASE_CONNECT_TIMEOUT_SECS", 5)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    pub url: String,
+    /// Prefix of every key and queue name: lets tests (and several deployments)
+    /// share one Redis without seeing each other's jobs.
+    pub namespace: String,
+}
+
+impl RedisConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let namespace = var("REDIS_NAMESPACE").unwrap_or_else(|| "boxoffice".into());
+        // apalis-redis builds key names with `:` separators and parses them back
+        // on pub/sub; a `:` inside the queue name breaks that.
+        if namespace.contains(':') || namespace.contains(char::is_whitespace) {
+            return Err(bad("REDIS_NAMESPACE", "must not contain `:` or whitespace"));
+        }
+        Ok(Self {
+            url: var("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
+            namespace,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub addr: SocketAddr,
+    /// Base for links in emails (verification, password reset).
+    pub public_url: String,
+    pub body_limit_bytes: usize,
+    pub request_timeout: Duration,
+    /// Trust `X-Forwarded-For` for the client IP (only behind a proxy you run).
+    pub trust_forwarded_for: bool,
+}
+
+impl HttpConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let addr: SocketAddr = parse("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
+        let public_url = var("PUBLIC_URL").unwrap_or_else(|| format!("http://{addr}"));
+        url::Url::parse(&public_url).map_err(|e| bad("PUBLIC_URL", e.to_string()))?;
+        Ok(Self {
+            addr,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            body_limit_bytes: parse("HTTP_BODY_LIMIT_BYTES", 256 * 1024)?,
+            request_timeout: parse_secs("HTTP_REQUEST_TIMEOUT_SECS", 30)?,
+            trust_forwarded_for: parse("TRUST_FORWARDED_FOR", false)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum EmailTransportConfig {
+    /// `SMTP_URL` in lettre's URL form (`smtp://user:pass@host:port`, `smtps://` for TLS).
+    Smtp(String),
+    /// Development without SMTP: each email is written as an `.eml` file here.
+    Outbox(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub transport: EmailTransportConfig,
+    pub from: String,
+}
+
+impl SmtpConfig {
+    pub fn from_env(env: AppEnv) -> Result<Self, ConfigError> {
+        let transport = match var("SMTP_URL") {
+            Some(url) => {
+                let parsed = url::Url::parse(&url).map_err(|e| bad("SMTP_URL", e.to_string()))?;
+                if !matches!(parsed.scheme(), "smtp" | "smtps") {
+                    return Err(bad("SMTP_URL", "scheme must be smtp:// or smtps://"));
+                }
+                EmailTransportConfig::Smtp(url)
+            }
+            None if env == AppEnv::Production => {
+                return Err(bad("SMTP_URL", "required in production"));
+            }
+            None => EmailTransportConfig::Outbox(
+                var("EMAIL_OUTBOX_DIR")
+                    .unwrap_or_else(|| "outbox".into())
+                    .into(),
+            ),
+        };
+        let from =
+            var("EMAIL_FROM").unwrap_or_else(|| "Boxoffice <tickets@boxoffice.localhost>".into());
+        from.parse::<lettre::message::Mailbox>()
+            .map_err(|e| bad("EMAIL_FROM", format!("not a mailbox: {e}")))?;
+        Ok(Self { transport, from })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub jwt_secret: String,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub email_token_ttl: Duration,
+    /// Login attempts allowed per window, per account and per IP.
+    pub login_attempts_per_window: u32,
+    pub login_window: Duration,
+}
+
+impl AuthConfig {
+    pub fn from_env(env: AppEnv) -> Result<Self, ConfigError> {
+        let jwt_secret = var("JWT_SECRET").unwrap_or_else(|| DEV_JWT_SECRET.into());
+        if env == AppEnv::Production {
+            if jwt_secret == DEV_JWT_SECRET {
+                return Err(bad(
+                    "JWT_SECRET",
+                    "the development default is refused in production",
+                ));
+            }
+            if jwt_secret.len() < 32 {
+                return Err(bad(
+                    "JWT_SECRET",
+                    "must be at least 32 characters in production",
+                ));
+            }
+        }
+        Ok(Self {
+            jwt_secret,
+            access_token_ttl: parse_secs("ACCESS_TOKEN_TTL_SECS", 15 * 60)?,
+            refresh_token_ttl: parse_secs("REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
+            email_token_ttl: parse_secs("EMAIL_TOKEN_TTL_SECS", 24 * 3600)?,
+            login_attempts_per_window: parse("LOGIN_RATE_LIMIT", 10)?,
+            login_window: parse_secs("LOGIN_RATE_WINDOW_SECS", 60)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkersConfig {
+    /// Queues this process drains (`--queues`); all of them by default.
+    pub queues: Vec<QueueName>,
+    /// Overrides every queue's own concurrency (`--concurrency`).
+    pub concurrency: Option<usize>,
+    /// How long in-flight jobs get to finish on shutdown.
+    pub shutdown_timeout: Duration,
+}
+
+impl WorkersConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let queues = match var("WORKER_QUEUES") {
+            None => QueueName::ALL.to_vec(),
+            Some(list) => QueueName::parse_list(&list).map_err(|e| bad("WORKER_QUEUES", e))?,
+        };
+        Ok(Self {
+            queues,
+            concurrency: var("WORKER_CONCURRENCY")
+                .map(|v| {
+                    v.parse()
+                        .map_err(|e| bad("WORKER_CONCURRENCY", format!("{e}")))
+                })
+                .transpose()?,
+            shutdown_timeout: parse_secs("WORKER_SHUTDOWN_TIMEOUT_SECS", 30)?,
+        })
+    }
+}
+
+/// The whole configuration.
+///
+/// | variable | default | meaning |
+/// |---|---|---|
+/// | `APP_ENV` | `development` | `production` refuses default secrets and requires `SMTP_URL` |
+/// | `DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/boxoffice` | PostgreSQL |
+/// | `DATABASE_POOL_SIZE` | `16` | connections per process |
+/// | `REDIS_URL` | `redis://127.0.0.1:6379` | queues, rate limits, pub/sub |
+/// | `REDIS_NAMESPACE` | `boxoffice` | prefix of every queue and key |
+/// | `HTTP_ADDR` | `127.0.0.1:8080` | API listen address |
+/// | `PUBLIC_URL` | `http://{HTTP_ADDR}` | base for links in emails |
+/// | `SMTP_URL` | unset: `.eml` files in `EMAIL_OUTBOX_DIR` (`outbox`) | `smtp://user:pass@host:port`, `smtps://` for TLS |
+/// | `EMAIL_FROM` | `Boxoffice <tickets@boxoffice.localhost>` | sender |
+/// | `JWT_SECRET` | a development value | signs access tokens and email tokens |
+/// | `ACCESS_TOKEN_TTL_SECS` / `REFRESH_TOKEN_TTL_SECS` | 900 / 2592000 | token lifetimes |
+/// | `LOGIN_RATE_LIMIT` / `LOGIN_RATE_WINDOW_SECS` | 10 / 60 | login attempts per account and per IP |
+/// | `WORKER_QUEUES` / `WORKER_CONCURRENCY` | all / per queue | what a workers process drains |
+/// | `RUST_LOG` | `info` | log filter; `LOG_FORMAT=json` for JSON lines |
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub env: AppEnv,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub http: HttpConfig,
+    pub smtp: SmtpConfig,
+    pub auth: AuthConfig,
+    pub workers: WorkersConfig,
+}
+
+impl Config {
+    /// Reads `.env` if present, then the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is normal; a malformed one is worth failing on.
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => return Err(bad(".env", e.to_string())),
+        }
+        let env = parse("APP_ENV", AppEnv::Development)?;
+        Ok(Self {
+            env,
+            database: DatabaseConfig::from_env()?,
+            redis: RedisConfig::from_env()?,
+            http: HttpConfig::from_env()?,
+            smtp: SmtpConfig::from_env(env)?,
+            auth: AuthConfig::from_env(env)?,
+            workers: WorkersConfig::from_env()?,
+        })
+    }
+}

@@ -1,0 +1,99 @@
+//! PostgreSQL: the pooled async connections every role uses, and the embedded
+//! migrations.
+
+use diesel_async::{
+    AsyncPgConnection,
+    pooled_connection::{AsyncDieselConnectionManager, deadpool::Pool},
+};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::DatabaseConfig;
+
+pub type DbPool = Pool<AsyncPgConnection>;
+pub type DbConn = diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
+
+pub fn pool(config: &DatabaseConfig) -> Result<DbPool, String> {
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(&config.url);
+    Pool::builder(manager)
+        .max_size(config.pool_size)
+        .wait_timeout(Some(config.connect_timeout))
+        .create_timeout(Some(config.connect_timeout))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(|e| format!("database pool: {e}"))
+}
+
+/// Applies pending migrations; returns the versions applied.
+///
+/// diesel's harness is synchronous; diesel-async wraps an async connection for
+/// it, which needs `block_in_place` (so: the multi-threaded runtime).
+pub async fn migrate(url: &str) -> Result<Vec<String>, String> {
+    use diesel::Connection;
+    use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut conn: AsyncConnectionWrapper<AsyncPgConnection> =
+            AsyncConnectionWrapper::establish(&url).map_err(|e| format!("connect: {e}"))?;
+        conn.run_pending_migrations(MIGRATIONS)
+            .map(|versions| versions.iter().map(|v| v.to_string()).collect())
+            .map_err(|e| format!("migrate: {e}"))
+    })
+    .await
+    .map_err(|e| format!("migration task: {e}"))?
+}
+
+/// Creates the database named in `url` if it does not exist, by connecting to
+/// the server's `postgres` database.
+pub async fn ensure_database(url: &str) -> Result<(), String> {
+    use diesel::sql_query;
+    use diesel_async::{AsyncConnection, RunQueryDsl};
+
+    let mut parsed = url::Url::parse(url).map_err(|e| format!("DATABASE_URL: {e}"))?;
+    let name = parsed.path().trim_start_matches('/').to_owned();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!("DATABASE_URL: unsupported database name {name:?}"));
+    }
+    parsed.set_path("/postgres");
+    let mut conn = AsyncPgConnection::establish(parsed.as_str())
+        .await
+        .map_err(|e| format!("connect to {}: {e}", redact(parsed.as_str())))?;
+    #[derive(diesel::QueryableByName)]
+    struct Exists {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        exists: bool,
+    }
+    let found: Exists =
+        sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
+            .bind::<diesel::sql_types::Text, _>(&name)
+            .get_result(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+    if !found.exists {
+        // Identifier checked above: only [A-Za-z0-9_].
+        match sql_query(format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut conn)
+            .await
+        {
+            Ok(_) => tracing::info!(database = %name, "created database"),
+            // Another process won the race.
+            Err(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains("already exists") => {}
+            Err(e) => return Err(format!("create database {name}: {e}")),
+        }
+    }
+    Ok(())
+}
+
+/// A URL with its password replaced, for logs and errors.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "<unparseable url>".into(),
+    }
+}

@@ -1,0 +1,22 @@
+//! Boxoffice's shared core: everything two runtime roles (api, workers,
+//! scheduler) both need. The roles depend on this crate and never on each other.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod health;
+pub mod jobs;
+pub mod models;
+pub mod queue;
+pub mod schema;
+pub mod services;
+pub mod telemetry;
+
+pub use config::Config;
+pub use services::Services;
+
+/// rustls needs one process-wide crypto provider; reqwest and lettre are built
+/// without one so that only `ring` is compiled in.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

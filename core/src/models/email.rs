@@ -1,0 +1,148 @@
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::schema::email_log;
+
+/// How long a claimed ("sending") email may stay claimed before another worker
+/// may take it over: longer than any SMTP conversation.
+pub const SENDING_LEASE_SECS: i64 = 300;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = email_log, check_for_backend(diesel::pg::Pg))]
+pub struct EmailRow {
+    pub id: Uuid,
+    pub dedupe_key: String,
+    pub template: String,
+    pub to_address: String,
+    pub user_id: Option<Uuid>,
+    pub params: serde_json::Value,
+    pub status: String,
+    pub attempts: i32,
+    pub message_id: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = email_log)]
+pub struct NewEmail<'a> {
+    pub id: Uuid,
+    pub dedupe_key: &'a str,
+    pub template: &'a str,
+    pub to_address: &'a str,
+    pub user_id: Option<Uuid>,
+    pub params: serde_json::Value,
+}
+
+impl NewEmail<'_> {
+    /// Records an email to send. Returns its id, or `None` when an email with
+    /// the same dedupe key exists already (the cause was already handled).
+    pub async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<Option<Uuid>> {
+        diesel::insert_into(email_log::table)
+            .values(self)
+            .on_conflict(email_log::dedupe_key)
+            .do_nothing()
+            .returning(email_log::id)
+            .get_result(conn)
+            .await
+            .optional()
+    }
+}
+
+impl EmailRow {
+    pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<EmailRow>> {
+        email_log::table
+            .find(id)
+            .select(EmailRow::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// Claims the email for sending. `None` means another worker holds it or it
+    /// was sent: the caller must not send. A claim older than the lease is
+    /// taken over (its worker died mid-send).
+    pub async fn claim(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<EmailRow>> {
+        let stale = Utc::now() - chrono::Duration::seconds(SENDING_LEASE_SECS);
+        diesel::update(
+            email_log::table.find(id).filter(
+                email_log::status
+                    .eq_any(["pending", "failed"])
+                    .or(email_log::status
+                        .eq("sending")
+                        .and(email_log::updated_at.lt(stale))),
+            ),
+        )
+        .set((
+            email_log::status.eq("sending"),
+            email_log::attempts.eq(email_log::attempts + 1),
+        ))
+        .returning(EmailRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+    }
+
+    pub async fn mark_sent(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        message_id: &str,
+    ) -> QueryResult<usize> {
+        diesel::update(email_log::table.find(id))
+            .set((
+                email_log::status.eq("sent"),
+                email_log::sent_at.eq(diesel::dsl::now),
+                email_log::message_id.eq(message_id),
+                email_log::last_error.eq(None::<String>),
+            ))
+            .execute(conn)
+            .await
+    }
+
+    pub async fn mark_failed(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        error: &str,
+    ) -> QueryResult<usize> {
+        diesel::update(
+            email_log::table
+                .find(id)
+                .filter(email_log::status.eq("sending")),
+        )
+        .set((
+            email_log::status.eq("failed"),
+            email_log::last_error.eq(error),
+        ))
+        .execute(conn)
+        .await
+    }
+
+    /// Emails written but not sent after `older_than`: their job was lost
+    /// (Redis down at enqueue time, a worker crash) and must be pushed again.
+    pub async fn unsent(
+        conn: &mut AsyncPgConnection,
+        older_than: chrono::Duration,
+        limit: i64,
+    ) -> QueryResult<Vec<Uuid>> {
+        let cutoff = Utc::now() - older_than;
+        let stale_claim = Utc::now() - chrono::Duration::seconds(SENDING_LEASE_SECS);
+        email_log::table
+            .filter(
+                email_log::status
+                    .eq("pending")
+                    .and(email_log::created_at.lt(cutoff))
+                    .or(email_log::status
+                        .eq("sending")
+                        .and(email_log::updated_at.lt(stale_claim))),
+            )
+            .order(email_log::created_at)
+            .limit(limit)
+            .select(email_log::id)
+            .load(conn)
+            .await
+    }
+}

@@ -1,0 +1,247 @@
+//! Everything about apalis-redis for every queue, in one place: names, storage
+//! settings, per-queue concurrency / timeout / retry policy, pushing, and the
+//! guards against apalis-redis 1.0's known defects
+//! (see `shared/notes/apalis-redis-1.0.md`).
+//!
+//! The queues carry ids only. PostgreSQL holds the truth; every handler reloads
+//! state and is safe to run twice, so a duplicated job is harmless, and a sweep
+//! re-enqueues work whose job was lost.
+
+mod names;
+mod ops;
+mod retry;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::{AsyncCommands, Script, aio::ConnectionManager};
+use serde::{Serialize, de::DeserializeOwned};
+
+pub use names::{QueueName, QueueSettings};
+pub use ops::{DeadJob, QueueCounts};
+pub use retry::{RetryPolicy, run_with_retries};
+
+/// How long an idempotency key blocks a second push of the same job.
+/// Long enough to cover every retry storm; the handler's own idempotency covers
+/// anything later.
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Jobs promoted from the scheduled set per Lua call: far below the ~8,000 at
+/// which apalis' own promotion fails.
+pub const PROMOTE_CHUNK: usize = 1_000;
+/// How often an idle worker looks for new work. apalis-redis otherwise waits for
+/// its 30 s heartbeat (a job pushed to an idle worker waited 27 s).
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Worker liveness: a worker silent for `HEARTBEAT * MISSED_HEARTBEATS` is
+/// declared dead and its in-flight jobs go back on the queue.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+pub const MISSED_HEARTBEATS: usize = 3;
+
+/// A job payload: ids only, never copies of rows.
+pub trait Job: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
+    const QUEUE: QueueName;
+    /// Pushing the same key twice (within [`IDEMPOTENCY_TTL`]) makes one job.
+    fn idempotency_key(&self) -> Option<String>;
+}
+
+/// Options for one push.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Schedule {
+    /// Run no earlier than this long from now.
+    pub delay: Option<Duration>,
+    /// Push even if the job's idempotency key was used: for sweeps that
+    /// re-enqueue work whose first job was lost (its key may still be held).
+    pub ignore_idempotency_key: bool,
+}
+
+impl Schedule {
+    pub fn now() -> Self {
+        Self::default()
+    }
+    pub fn after(delay: Duration) -> Self {
+        Self {
+            delay: Some(delay),
+            ..Self::default()
+        }
+    }
+    pub fn recovery() -> Self {
+        Self {
+            ignore_idempotency_key: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// The producer side of every queue, and the ops view of them.
+#[derive(Clone)]
+pub struct Queues {
+    conn: ConnectionManager,
+    namespace: String,
+}
+
+static PUSH: std::sync::LazyLock<Script> =
+    std::sync::LazyLock::new(|| Script::new(include_str!("push.lua")));
+static PROMOTE: std::sync::LazyLock<Script> =
+    std::sync::LazyLock::new(|| Script::new(include_str!("promote.lua")));
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+impl Queues {
+    pub fn new(conn: ConnectionManager, namespace: impl Into<String>) -> Self {
+        Self {
+            conn,
+            namespace: namespace.into(),
+        }
+    }
+
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The apalis queue name: `{namespace}-{queue}` (no `:`, which apalis'
+    /// pub/sub parsing splits on).
+    pub fn redis_queue(&self, queue: QueueName) -> String {
+        format!("{}-{}", self.namespace, queue.as_str())
+    }
+
+    /// The apalis-redis storage settings for one queue, measured to work
+    /// together (notes, "Settings that worked together").
+    pub fn storage_config(&self, queue: QueueName) -> apalis_redis::Config {
+        apalis_redis::Config::default()
+            .queue(self.redis_queue(queue))
+            .batch_size(queue.settings().fetch_batch)
+            // Locking costs an LREM per fetched task (4k vs 27k jobs/s under
+            // backlog); crash recovery works without it through the in-flight set.
+            .lock_tasks(false)
+            .emit_events(false)
+            // Never `persist_results(false)`: that skips the ack entirely.
+            .persist_results(true)
+            .heartbeat_interval(HEARTBEAT)
+            .missed_heartbeats(MISSED_HEARTBEATS)
+            .idempotency_ttl(Some(IDEMPOTENCY_TTL))
+    }
+
+    /// Pushes one job.
+    pub async fn push<J: Job>(&self, job: &J, schedule: Schedule) -> Result<bool, QueueError> {
+        Ok(self.push_many(std::slice::from_ref(job), schedule).await? == 1)
+    }
+
+    /// Pushes jobs of one kind in chunks; returns how many were new (jobs whose
+    /// idempotency key was already taken are skipped).
+    pub async fn push_many<J: Job>(
+        &self,
+        jobs: &[J],
+        schedule: Schedule,
+    ) -> Result<usize, QueueError> {
+        let config = self.storage_config(J::QUEUE);
+        let now = unix_now();
+        let run_at = match schedule.delay {
+            // Round up: apalis-redis schedules in whole seconds, and a job must
+            // never run before its time.
+            Some(d) if !d.is_zero() => now + d.as_secs() + u64::from(d.subsec_nanos() > 0),
+            _ => 0,
+        };
+        let max_attempts = J::QUEUE.settings().retry.max_attempts;
+        let mut written = 0;
+        for chunk in jobs.chunks(500) {
+            let mut invocation = PUSH.prepare_invoke();
+            invocation
+                .key(config.job_data_hash())
+                .key(config.active_jobs_list())
+                .key(config.job_meta_hash())
+                .key(config.scheduled_jobs_set())
+                .key(config.idempotency_key_set())
+                .arg(IDEMPOTENCY_TTL.as_secs())
+                .arg(now);
+            for job in chunk {
+                invocation
+                    .arg(ulid::Ulid::generate().to_string())
+                    .arg(serde_json::to_vec(job)?)
+                    .arg(max_attempts)
+                    .arg(run_at)
+                    .arg(if schedule.ignore_idempotency_key {
+                        String::new()
+                    } else {
+                        job.idempotency_key().unwrap_or_default()
+                    });
+            }
+            let mut conn = self.conn.clone();
+            written += invocation.invoke_async::<usize>(&mut conn).await?;
+        }
+        Ok(written)
+    }
+
+    /// Moves due jobs from the scheduled set to the active list in bounded
+    /// chunks, until none are due. Workers call this before every fetch cycle
+    /// can see a large due backlog.
+    pub async fn promote_due(&self, queue: QueueName) -> Result<usize, QueueError> {
+        let config = self.storage_config(queue);
+        let mut conn = self.conn.clone();
+        let mut total = 0;
+        loop {
+            let moved: usize = PROMOTE
+                .key(config.scheduled_jobs_set())
+                .key(config.active_jobs_list())
+                .arg(unix_now())
+                .arg(PROMOTE_CHUNK)
+                .invoke_async(&mut conn)
+                .await?;
+            total += moved;
+            if moved < PROMOTE_CHUNK {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Round trip to Redis, for readiness checks.
+    pub async fn ping(&self) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Deletes every key of this namespace. Tests use it to clean up.
+    pub async fn purge_namespace(&self) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        let pattern = format!("{}-*", self.namespace);
+        let keys: Vec<String> = {
+            let mut iter: redis::AsyncIter<'_, String> = conn.scan_match(&pattern).await?;
+            let mut keys = Vec::new();
+            while let Some(key) = futures::StreamExt::next(&mut iter).await {
+                keys.push(key?);
+            }
+            keys
+        };
+        for chunk in keys.chunks(500) {
+            let _: () = conn.del(chunk).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Connects to Redis with timeouts suited to queue work. The client's default
+/// 500 ms response timeout turned a busy moment into a fatal worker error.
+pub async fn connect(url: &str) -> Result<ConnectionManager, QueueError> {
+    let client = redis::Client::open(url)?;
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_response_timeout(Some(Duration::from_secs(10)))
+        .set_connection_timeout(Some(Duration::from_secs(5)))
+        .set_number_of_retries(3)
+        .set_max_delay(Duration::from_secs(2));
+    Ok(ConnectionManager::new_with_config(client, config).await?)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("job payload: {0}")]
+    Payload(#[from] serde_json::Error),
+}

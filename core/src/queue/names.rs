@@ -1,0 +1,144 @@
+use std::{fmt, str::FromStr, time::Duration};
+
+use super::RetryPolicy;
+
+/// Every queue. Work that must not wait behind other work gets its own queue:
+/// apalis-redis ignores priorities, so purchases never sit behind emails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum QueueName {
+    Purchases,
+    Payments,
+    Refunds,
+    Payouts,
+    Emails,
+    Webhooks,
+}
+
+/// Per-queue knobs, set in one place.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueSettings {
+    /// Jobs run at once per worker process.
+    pub concurrency: usize,
+    /// Tasks taken per fetch.
+    pub fetch_batch: usize,
+    /// Time one attempt may take before it counts as failed.
+    pub attempt_timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl QueueName {
+    pub const ALL: [QueueName; 6] = [
+        Self::Purchases,
+        Self::Payments,
+        Self::Refunds,
+        Self::Payouts,
+        Self::Emails,
+        Self::Webhooks,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Purchases => "purchases",
+            Self::Payments => "payments",
+            Self::Refunds => "refunds",
+            Self::Payouts => "payouts",
+            Self::Emails => "emails",
+            Self::Webhooks => "webhooks",
+        }
+    }
+
+    /// Parses `--queues purchases,emails`.
+    pub fn parse_list(list: &str) -> Result<Vec<Self>, String> {
+        let mut queues = Vec::new();
+        for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let queue = name.parse()?;
+            if !queues.contains(&queue) {
+                queues.push(queue);
+            }
+        }
+        if queues.is_empty() {
+            return Err("no queue named".into());
+        }
+        Ok(queues)
+    }
+
+    pub fn settings(self) -> QueueSettings {
+        let retry = |max_attempts, base_ms, max_ms| RetryPolicy {
+            max_attempts,
+            base_delay: Duration::from_millis(base_ms),
+            max_delay: Duration::from_millis(max_ms),
+        };
+        match self {
+            // Short, latency-critical; a failure is almost always transient
+            // (provider blip), and the order stays recoverable by its sweep.
+            Self::Purchases => QueueSettings {
+                concurrency: 32,
+                fetch_batch: 100,
+                attempt_timeout: Duration::from_secs(20),
+                retry: retry(5, 200, 5_000),
+            },
+            Self::Payments => QueueSettings {
+                concurrency: 16,
+                fetch_batch: 50,
+                attempt_timeout: Duration::from_secs(20),
+                retry: retry(8, 500, 30_000),
+            },
+            Self::Refunds | Self::Payouts => QueueSettings {
+                concurrency: 4,
+                fetch_batch: 10,
+                attempt_timeout: Duration::from_secs(30),
+                retry: retry(8, 1_000, 60_000),
+            },
+            Self::Emails => QueueSettings {
+                concurrency: 16,
+                fetch_batch: 50,
+                attempt_timeout: Duration::from_secs(30),
+                retry: retry(5, 1_000, 60_000),
+            },
+            Self::Webhooks => QueueSettings {
+                concurrency: 16,
+                fetch_batch: 50,
+                attempt_timeout: Duration::from_secs(30),
+                retry: retry(5, 1_000, 60_000),
+            },
+        }
+    }
+}
+
+impl fmt::Display for QueueName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for QueueName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|q| q.as_str() == s)
+            .ok_or_else(|| {
+                let known: Vec<_> = Self::ALL.iter().map(|q| q.as_str()).collect();
+                format!("unknown queue {s:?} (known: {})", known.join(", "))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_lists_and_rejects_unknown_names() {
+        assert_eq!(
+            QueueName::parse_list("emails, purchases,emails").unwrap(),
+            vec![QueueName::Emails, QueueName::Purchases]
+        );
+        assert!(
+            QueueName::parse_list("emails,nope")
+                .unwrap_err()
+                .contains("nope")
+        );
+        assert!(QueueName::parse_list(" , ").is_err());
+    }
+}

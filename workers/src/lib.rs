@@ -1,1 +1,55 @@
+//! The workers role: one supervised apalis worker per queue, each draining its
+//! queue with that queue's concurrency, timeout and retry policy.
 
+pub mod jobs;
+mod mailer;
+mod supervisor;
+mod templates;
+
+use std::sync::Arc;
+
+use boxoffice_core::{Services, queue::QueueName};
+use tokio::sync::watch;
+
+pub use jobs::{JobError, Perform};
+pub use mailer::Mailer;
+pub use supervisor::run_queue;
+
+/// What every job handler gets: the shared services and the outside-world
+/// clients chosen by configuration.
+#[derive(Clone)]
+pub struct WorkerCtx {
+    pub services: Services,
+    pub mailer: Arc<Mailer>,
+}
+
+impl WorkerCtx {
+    pub fn new(services: Services) -> Result<Self, String> {
+        let mailer = Mailer::from_config(&services.config.smtp)?;
+        Ok(Self { services, mailer: Arc::new(mailer) })
+    }
+}
+
+/// Runs workers for the configured queues until `shutdown` turns true, then
+/// lets in-flight jobs finish (bounded by `WORKER_SHUTDOWN_TIMEOUT_SECS`).
+pub async fn run(services: Services, shutdown: watch::Receiver<bool>) -> Result<(), String> {
+    let ctx = WorkerCtx::new(services.clone())?;
+    let workers = &services.config.workers;
+    let mut tasks = tokio::task::JoinSet::new();
+    for &queue in &workers.queues {
+        let concurrency = workers.concurrency.unwrap_or(queue.settings().concurrency);
+        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
+        match queue {
+            QueueName::Emails => {
+                tasks.spawn(run_queue::<boxoffice_core::jobs::SendEmail>(ctx, concurrency, shutdown));
+            }
+            // Their jobs arrive with the purchase, refund, payout and outgoing
+            // webhook capabilities; nothing pushes to them yet.
+            other => tracing::debug!(queue = %other, "no job handlers for this queue yet"),
+        }
+    }
+    tracing::info!(queues = ?workers.queues, "workers started");
+    while tasks.join_next().await.is_some() {}
+    tracing::info!("workers stopped");
+    Ok(())
+}

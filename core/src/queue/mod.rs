@@ -156,7 +156,7 @@ impl Queues {
                 .key(config.job_data_hash())
                 .key(config.active_jobs_list())
                 .key(config.job_meta_hash())
-                .key(config.scheduled_jobs_set())
+                .key(delayed_set(&config))
                 .key(config.idempotency_key_set())
                 .arg(IDEMPOTENCY_TTL.as_secs())
                 .arg(now);
@@ -178,26 +178,30 @@ impl Queues {
         Ok(written)
     }
 
-    /// Moves due jobs from the scheduled set to the active list in bounded
-    /// chunks, until none are due. Workers call this before every fetch cycle
-    /// can see a large due backlog.
+    /// Moves due jobs to the active list in bounded chunks, until none are
+    /// due: first our own delayed set, then apalis' scheduled set (which only
+    /// its retry path writes to). The workers process runs this every
+    /// [`POLL_INTERVAL`] and before (re)starting a worker.
     pub async fn promote_due(&self, queue: QueueName) -> Result<usize, QueueError> {
         let config = self.storage_config(queue);
         let mut conn = self.conn.clone();
         let mut total = 0;
-        loop {
-            let moved: usize = PROMOTE
-                .key(config.scheduled_jobs_set())
-                .key(config.active_jobs_list())
-                .arg(unix_now())
-                .arg(PROMOTE_CHUNK)
-                .invoke_async(&mut conn)
-                .await?;
-            total += moved;
-            if moved < PROMOTE_CHUNK {
-                return Ok(total);
+        for source in [delayed_set(&config), config.scheduled_jobs_set()] {
+            loop {
+                let moved: usize = PROMOTE
+                    .key(&source)
+                    .key(config.active_jobs_list())
+                    .arg(unix_now())
+                    .arg(PROMOTE_CHUNK)
+                    .invoke_async(&mut conn)
+                    .await?;
+                total += moved;
+                if moved < PROMOTE_CHUNK {
+                    break;
+                }
             }
         }
+        Ok(total)
     }
 
     /// Round trip to Redis, for readiness checks.
@@ -224,6 +228,15 @@ impl Queues {
         }
         Ok(())
     }
+}
+
+/// Delayed jobs wait here, not in apalis' scheduled set: apalis' fetch promotes
+/// every due id of that set in one `unpack()`, which fails past ~8,000 ids and
+/// kills the worker, so a burst of jobs falling due together (reservation
+/// expiries after a ticket drop) must never sit there. [`Queues::promote_due`]
+/// moves them in bounded chunks.
+pub(crate) fn delayed_set(config: &apalis_redis::Config) -> String {
+    format!("{}:delayed", config.queue.as_ref())
 }
 
 /// Connects to Redis with timeouts suited to queue work. The client's default

@@ -51,9 +51,10 @@ impl Queues {
                 .await?;
             running += n;
         }
-        let (pending, scheduled, done, dead): (u64, u64, u64, u64) = redis::pipe()
+        let (pending, retrying, delayed, done, dead): (u64, u64, u64, u64, u64) = redis::pipe()
             .llen(config.active_jobs_list())
             .zcard(config.scheduled_jobs_set())
+            .zcard(super::delayed_set(&config))
             .scard(config.done_jobs_set())
             .scard(config.dead_jobs_set())
             .query_async(&mut conn)
@@ -61,7 +62,7 @@ impl Queues {
         Ok(QueueCounts {
             queue,
             pending,
-            scheduled,
+            scheduled: retrying + delayed,
             running,
             done,
             dead,

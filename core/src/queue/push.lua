@@ -1,11 +1,11 @@
 -- Pushes jobs in apalis-redis 1.0's storage layout, without its pitfalls:
--- jobs due now go straight onto the active list (apalis routes every push
--- through the scheduled set, which crashes fetch once ~8,000 are due at once),
--- and the idempotency key always carries a TTL (apalis sends 0, which expires
--- the key at once and makes the key useless).
+-- jobs due now go straight onto the active list and delayed jobs into our own
+-- delayed set (apalis routes every push through its scheduled set, and its
+-- fetch crashes once ~8,000 there are due at once), and the idempotency key
+-- always carries a TTL (apalis sends 0, which expires the key at once).
 --
 -- KEYS[1] task data hash      KEYS[2] active list     KEYS[3] meta key prefix
--- KEYS[4] scheduled zset      KEYS[5] idempotency key prefix
+-- KEYS[4] delayed zset        KEYS[5] idempotency key prefix
 -- ARGV[1] idempotency ttl (s) ARGV[2] now (unix s)
 -- ARGV[3..] groups of 5: task id, payload, max attempts, run at (unix s), idempotency key ("" = none)
 -- Returns the number of jobs written (duplicates by key are skipped).

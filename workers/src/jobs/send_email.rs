@@ -1,0 +1,36 @@
+//! Renders and sends one `email_log` row.
+//!
+//! Idempotent: the row is claimed with a conditional UPDATE (`pending`/`failed`
+//! → `sending`) before anything is sent, and marked `sent` after, so a second
+//! delivery of the job finds nothing to claim. The one unavoidable window (the
+//! SMTP server accepted, the process died before `sent` was written) re-sends
+//! with the same `Message-ID`, which receivers use to drop duplicates.
+
+use boxoffice_core::{jobs::SendEmail, models::EmailRow};
+
+use super::{JobError, Perform};
+use crate::{WorkerCtx, templates};
+
+impl Perform for SendEmail {
+    async fn perform(&self, ctx: &WorkerCtx, attempt: u32) -> Result<(), JobError> {
+        let mut conn = ctx.services.db.get().await?;
+        let Some(email) = EmailRow::claim(&mut conn, self.email_id).await? else {
+            tracing::debug!(email.id = %self.email_id, "email already sent or being sent; nothing to do");
+            return Ok(());
+        };
+        let rendered = templates::render(&email, &ctx.services)
+            .map_err(|e| JobError::new(format!("render {}: {e}", email.template)))?;
+        let message_id = format!("<{}@boxoffice>", email.id);
+        match ctx.mailer.send(&email.to_address, &message_id, rendered).await {
+            Ok(()) => {
+                EmailRow::mark_sent(&mut conn, email.id, &message_id).await?;
+                tracing::info!(email.id = %email.id, template = %email.template, attempt, "email sent");
+                Ok(())
+            }
+            Err(e) => {
+                EmailRow::mark_failed(&mut conn, email.id, &e).await?;
+                Err(JobError::new(format!("smtp: {e}")))
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Keeps one apalis worker per queue alive. A worker whose stream ends with an
+//! error (Redis gone, a failing fetch script) is marked down in
+//! [`WorkerHealth`](boxoffice_core::health::WorkerHealth), and restarted under
+//! a fresh name after a short backoff.
+
+use std::{panic::AssertUnwindSafe, time::Duration};
+
+use apalis::prelude::*;
+use apalis_redis::RedisStorage;
+use boxoffice_core::queue::{HEARTBEAT, POLL_INTERVAL, QueueName, run_with_retries};
+use futures::FutureExt;
+use tokio::sync::watch;
+
+use crate::{
+    WorkerCtx,
+    jobs::{JobError, Perform},
+};
+
+/// Worker names must be unique per process and per start: apalis keys
+/// in-flight sets by name, and a reused name fails to register or blocks
+/// orphan recovery.
+fn worker_name(queue: QueueName) -> String {
+    let host = hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_else(|_| "host".into());
+    let short = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    format!("{queue}-{host}-{}-{short}", std::process::id())
+}
+
+/// The apalis handler for job type `J`: retries with backoff inside the
+/// delivery, dead set after the last attempt.
+async fn handle<J: Perform>(job: J, ctx: Data<WorkerCtx>, worker: WorkerContext) -> Result<(), BoxDynError> {
+    let settings = J::QUEUE.settings();
+    run_with_retries(settings.retry, settings.attempt_timeout, || worker.is_shutting_down(), |attempt| {
+        // A panicking job is a failed attempt, not a dead worker.
+        AssertUnwindSafe(job.perform(&ctx, attempt)).catch_unwind().map(|result| {
+            result.unwrap_or_else(|panic| {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                Err(JobError::new(format!("job panicked: {message}")))
+            })
+        })
+    })
+    .await
+}
+
+/// Runs the queue of job type `J` until shutdown, restarting its worker if it dies.
+pub async fn run_queue<J: Perform>(ctx: WorkerCtx, concurrency: usize, shutdown: watch::Receiver<bool>) {
+    let queue = J::QUEUE;
+    let promoter = tokio::spawn(promote_loop(ctx.clone(), queue, shutdown.clone()));
+    let mut failures = 0u32;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        // Whatever fell due while no worker ran is moved in bounded chunks
+        // before apalis' fetch can see it.
+        if let Err(e) = ctx.services.queues.promote_due(queue).await {
+            tracing::warn!(%queue, error = %e, "promoting due jobs failed");
+        }
+        let name = worker_name(queue);
+        ctx.services.health.up(queue, &name);
+        let result = run_worker::<J>(&ctx, &name, concurrency, shutdown.clone()).await;
+        if *shutdown.borrow() {
+            ctx.services.health.down(queue, None);
+            break;
+        }
+        failures += 1;
+        let error = match result {
+            Ok(()) => "worker stopped unexpectedly".to_owned(),
+            Err(e) => e,
+        };
+        tracing::error!(%queue, worker = %name, error = %error, "worker died; restarting");
+        ctx.services.health.down(queue, Some(error));
+        let backoff = Duration::from_millis(250 * u64::from(failures.min(20)));
+        let mut shutdown = shutdown.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stopped(&mut shutdown) => break,
+        }
+    }
+    promoter.abort();
+}
+
+async fn run_worker<J: Perform>(
+    ctx: &WorkerCtx,
+    name: &str,
+    concurrency: usize,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let queue = J::QUEUE;
+    let settings = queue.settings();
+    let storage = RedisStorage::<J, _>::new(ctx.services.queues.connection())
+        .with_config(ctx.services.queues.storage_config(queue))
+        .poll_with_interval(POLL_INTERVAL);
+    let worker = WorkerBuilder::new(name)
+        .backend(storage)
+        .data(ctx.clone())
+        .concurrency(concurrency)
+        // Our own per-attempt timeout sits inside; this bounds a whole delivery
+        // (apalis re-queues a job only if its handler returns).
+        .timeout(settings.retry.worst_case(settings.attempt_timeout) + HEARTBEAT)
+        .build(handle::<J>);
+    let shutdown_timeout = ctx.services.config.workers.shutdown_timeout;
+    let mut stop = shutdown.clone();
+    let mut shutdown = shutdown;
+    let run = worker.run_until(async move {
+        stopped(&mut shutdown).await;
+        Ok::<(), std::io::Error>(())
+    });
+    tokio::pin!(run);
+    tokio::select! {
+        result = &mut run => result.map_err(|e| e.to_string()),
+        _ = stopped(&mut stop) => {
+            // Shutdown began: give in-flight jobs their bounded time.
+            match tokio::time::timeout(shutdown_timeout, run).await {
+                Ok(result) => result.map_err(|e| e.to_string()),
+                Err(_) => {
+                    tracing::warn!(%queue, "in-flight jobs did not finish in {shutdown_timeout:?}; they will be re-run");
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+async fn promote_loop(ctx: WorkerCtx, queue: QueueName, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = ctx.services.queues.promote_due(queue).await {
+            tracing::warn!(%queue, error = %e, "promoting due jobs failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(POLL_INTERVAL) => {}
+            _ = stopped(&mut shutdown) => return,
+        }
+    }
+}
+
+/// Resolves once shutdown has begun (or its sender is gone).
+pub async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}

@@ -1,1 +1,205 @@
-fn main() {}
+//! `boxoffice`: one binary, several roles. This file only parses the command
+//! line and hands off to the role crates.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use boxoffice_core::{
+    Config, Services,
+    auth::{password, tokens},
+    db,
+    models::{NewUser, Role, User},
+    queue::QueueName,
+};
+use clap::{Parser, Subcommand};
+use tokio::sync::watch;
+
+#[derive(Parser)]
+#[command(name = "boxoffice", version, about = "Event ticketing built around job queues")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate, then run API + workers + scheduler in one process.
+    Dev,
+    /// Run the HTTP API.
+    Api,
+    /// Run queue workers.
+    Workers {
+        /// Comma-separated queues to drain (default: all).
+        #[arg(long, value_delimiter = ',')]
+        queues: Option<Vec<String>>,
+        /// Jobs at once per queue (default: each queue's own setting).
+        #[arg(long)]
+        concurrency: Option<usize>,
+    },
+    /// Run the cron scheduler (leader-elected; run as many as you like).
+    Scheduler,
+    /// Create the database if needed and apply migrations.
+    Migrate,
+    /// Manage users.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Create an admin account (or promote an existing one).
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        /// Password; read from ADMIN_PASSWORD if unset, else generated and printed.
+        #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        #[arg(long, default_value = "Admin")]
+        name: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    boxoffice_core::install_crypto_provider();
+    let mut config = Config::from_env().context("configuration")?;
+    boxoffice_core::telemetry::init(config.env);
+    match cli.command {
+        Command::Migrate => migrate(&config).await,
+        Command::Dev => {
+            migrate(&config).await?;
+            let services = Services::connect(config).await.map_err(anyhow::Error::msg)?;
+            dev(services).await
+        }
+        Command::Api => {
+            let services = Services::connect(config).await.map_err(anyhow::Error::msg)?;
+            let shutdown = shutdown_signal();
+            let (addr, server) = boxoffice_api::bind(services, shutdown).await.map_err(anyhow::Error::msg)?;
+            tracing::info!(%addr, "API listening");
+            server.await.context("http server")
+        }
+        Command::Workers { queues, concurrency } => {
+            if let Some(list) = queues {
+                config.workers.queues = QueueName::parse_list(&list.join(",")).map_err(anyhow::Error::msg)?;
+            }
+            if concurrency.is_some() {
+                config.workers.concurrency = concurrency;
+            }
+            let services = Services::connect(config).await.map_err(anyhow::Error::msg)?;
+            boxoffice_workers::run(services, shutdown_signal()).await.map_err(anyhow::Error::msg)
+        }
+        Command::Scheduler => {
+            let services = Services::connect(config).await.map_err(anyhow::Error::msg)?;
+            boxoffice_scheduler::run(services, shutdown_signal()).await.map_err(anyhow::Error::msg)
+        }
+        Command::Users { command: UsersCommand::CreateAdmin { email, password, name } } => {
+            let services = Services::connect(config).await.map_err(anyhow::Error::msg)?;
+            create_admin(&services, &email, password, &name).await
+        }
+    }
+}
+
+async fn migrate(config: &Config) -> Result<()> {
+    db::ensure_database(&config.database.url).await.map_err(anyhow::Error::msg)?;
+    let applied = db::migrate(&config.database.url).await.map_err(anyhow::Error::msg)?;
+    tracing::info!(applied = applied.len(), "migrations up to date");
+    Ok(())
+}
+
+/// API + workers + scheduler in one process: the first-run experience.
+async fn dev(services: Services) -> Result<()> {
+    let shutdown = shutdown_signal();
+    let (addr, server) = boxoffice_api::bind(services.clone(), shutdown.clone()).await.map_err(anyhow::Error::msg)?;
+    let workers = tokio::spawn(boxoffice_workers::run(services.clone(), shutdown.clone()));
+    let scheduler = tokio::spawn(boxoffice_scheduler::run(services.clone(), shutdown.clone()));
+    println!();
+    println!("  Boxoffice is running (API + workers + scheduler)");
+    println!("  API        http://{addr}/v1");
+    println!("  Health     http://{addr}/healthz  http://{addr}/readyz");
+    if let boxoffice_core::config::EmailTransportConfig::Outbox(dir) = &services.config.smtp.transport {
+        println!("  Emails     written to {}/ (set SMTP_URL to send them)", dir.display());
+    }
+    println!("  Stop with Ctrl-C");
+    println!();
+    let served = server.await;
+    let _ = workers.await;
+    let _ = scheduler.await;
+    served.context("http server")
+}
+
+async fn create_admin(services: &Services, email: &str, password: Option<String>, name: &str) -> Result<()> {
+    use diesel_async::AsyncConnection;
+    let mut conn = services.db.get().await.context("database")?;
+    if let Some(existing) = User::find_by_email(&mut conn, email).await? {
+        User::set_role(&mut conn, existing.id, Role::Admin).await?;
+        println!("{email} is now an admin (password unchanged)");
+        return Ok(());
+    }
+    let (password, generated) = match password {
+        Some(p) => (p, false),
+        None => (tokens::random_token()[..20].to_owned(), true),
+    };
+    if let Err(problem) = password::check_strength(&password) {
+        bail!("password {problem}");
+    }
+    let hash = password::hash(password.clone()).await.map_err(anyhow::Error::msg)?;
+    let user = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            let user = NewUser {
+                id: uuid::Uuid::now_v7(),
+                email,
+                password_hash: &hash,
+                display_name: name,
+                role: Role::Admin.as_str(),
+            }
+            .insert(conn)
+            .await?;
+            User::mark_verified(conn, user.id).await?;
+            Ok(user)
+        })
+        .await?;
+    println!("created admin {} ({})", user.email, user.id);
+    if generated {
+        println!("generated password: {password}");
+    }
+    Ok(())
+}
+
+/// A flag that turns true on Ctrl-C or SIGTERM.
+fn shutdown_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term => {}
+        }
+        tracing::info!("shutting down");
+        let _ = tx.send(true);
+    });
+    rx
+}

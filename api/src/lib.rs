@@ -1,1 +1,36 @@
+//! The HTTP API: a thin axum layer that validates, writes rows and enqueues.
 
+mod error;
+mod extract;
+mod rate_limit;
+mod router;
+mod routes;
+mod state;
+mod validate;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use boxoffice_core::Services;
+use tokio::{net::TcpListener, sync::watch};
+
+pub use error::ApiError;
+pub use router::router;
+pub use state::{App, AppState};
+
+/// Binds the configured address (port 0 picks a free one) and returns the bound
+/// address with the server future, which ends after `shutdown` turns true and
+/// open requests finish.
+pub async fn bind(
+    services: Services,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(SocketAddr, impl Future<Output = std::io::Result<()>>), String> {
+    let addr = services.config.http.addr;
+    let listener = TcpListener::bind(addr).await.map_err(|e| format!("HTTP_ADDR {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let app = router(AppState(Arc::new(App { services })));
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        });
+    Ok((local, async move { server.await }))
+}

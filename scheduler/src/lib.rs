@@ -1,1 +1,72 @@
+//! The scheduler role: cron schedules for time-based work and recovery sweeps.
+//!
+//! Several replicas may run; one holds the leader lock and fires ticks. Each
+//! tick is also claimed by its timestamp, so even two leaders (a lock lost to
+//! a network pause) never fire the same tick twice.
 
+mod leader;
+mod sweeps;
+
+use std::{str::FromStr, time::Duration};
+
+use boxoffice_core::Services;
+use chrono::Utc;
+use cron::Schedule;
+use tokio::sync::watch;
+
+pub use leader::LeaderLock;
+
+/// One cron entry.
+struct Entry {
+    name: &'static str,
+    schedule: Schedule,
+}
+
+fn entries() -> Vec<Entry> {
+    // Six fields: seconds first.
+    [("email_sweep", "*/15 * * * * *")]
+        .into_iter()
+        .map(|(name, expr)| Entry { name, schedule: Schedule::from_str(expr).expect("valid cron expression") })
+        .collect()
+}
+
+/// Runs a named sweep once, now. Used by ticks and by tests.
+pub async fn run_sweep(services: &Services, name: &str) -> Result<usize, String> {
+    match name {
+        "email_sweep" => sweeps::emails::run(services).await,
+        other => Err(format!("unknown sweep {other:?}")),
+    }
+}
+
+/// Runs until `shutdown` turns true; releases the leader lock on the way out.
+pub async fn run(services: Services, mut shutdown: watch::Receiver<bool>) -> Result<(), String> {
+    let lock = LeaderLock::new(&services, "scheduler");
+    let entries = entries();
+    let mut next: Vec<_> = entries.iter().map(|e| e.schedule.upcoming(Utc).next()).collect();
+    tracing::info!(schedules = entries.len(), "scheduler started");
+    loop {
+        let is_leader = lock.acquire_or_renew().await;
+        let now = Utc::now();
+        for (entry, due) in entries.iter().zip(next.iter_mut()) {
+            let Some(at) = *due else { continue };
+            if at > now {
+                continue;
+            }
+            *due = entry.schedule.after(&now).next();
+            if !is_leader || !lock.claim_tick(entry.name, at.timestamp()).await {
+                continue;
+            }
+            match run_sweep(&services, entry.name).await {
+                Ok(n) => tracing::debug!(schedule = entry.name, handled = n, "tick"),
+                Err(e) => tracing::error!(schedule = entry.name, error = %e, "tick failed"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = async { let _ = shutdown.wait_for(|s| *s).await; } => break,
+        }
+    }
+    lock.release().await;
+    tracing::info!("scheduler stopped");
+    Ok(())
+}

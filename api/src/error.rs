@@ -1,0 +1,191 @@
+//! The one API error type, rendered as RFC 9457 `application/problem+json`
+//! with a stable machine-readable `code`. Internal details are logged once,
+//! here, and never sent.
+
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("bad request: {1}")]
+    BadRequest(&'static str, String),
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("unauthorized: {1}")]
+    Unauthorized(&'static str, &'static str),
+    #[error("forbidden")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {1}")]
+    Conflict(&'static str, String),
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    code: &'a str,
+    detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<FieldError>,
+}
+
+impl ApiError {
+    pub fn validation(field: &str, message: &str) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, &'static str, String) {
+        use ApiError::*;
+        match self {
+            BadRequest(code, detail) => (StatusCode::BAD_REQUEST, code, "Bad request", detail.clone()),
+            Validation(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "Validation failed",
+                "One or more fields are invalid.".into(),
+            ),
+            Unauthorized(code, detail) => (StatusCode::UNAUTHORIZED, code, "Unauthorized", (*detail).into()),
+            Forbidden => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Forbidden",
+                "Your role does not allow this.".into(),
+            ),
+            NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found", "No such resource.".into()),
+            Conflict(code, detail) => (StatusCode::CONFLICT, code, "Conflict", detail.clone()),
+            PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Payload too large",
+                "The request body is too large.".into(),
+            ),
+            UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+                "Send JSON with `Content-Type: application/json`.".into(),
+            ),
+            RateLimited { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
+                format!("Slow down; retry in {retry_after_secs} s."),
+            ),
+            Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                "Service unavailable",
+                "A backing service is unavailable; retry shortly.".into(),
+            ),
+            Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "Internal server error",
+                "Something went wrong on our side.".into(),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, title, detail) = self.parts();
+        match &self {
+            ApiError::Internal(e) => tracing::error!(error = %e, "internal error"),
+            ApiError::Unavailable(e) => tracing::warn!(error = %e, "backing service unavailable"),
+            _ => {}
+        }
+        let retry_after = match &self {
+            ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        };
+        let errors = match self {
+            ApiError::Validation(errors) => errors,
+            _ => Vec::new(),
+        };
+        let body = Problem {
+            kind: format!("https://boxoffice.dev/problems/{}", code.replace('_', "-")),
+            title,
+            status: status.as_u16(),
+            code,
+            detail,
+            errors,
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        match e {
+            diesel::result::Error::NotFound => ApiError::NotFound,
+            e => ApiError::Internal(format!("database: {e}")),
+        }
+    }
+}
+
+impl From<diesel_async::pooled_connection::deadpool::PoolError> for ApiError {
+    fn from(e: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
+        ApiError::Unavailable(format!("database pool: {e}"))
+    }
+}
+
+impl From<redis::RedisError> for ApiError {
+    fn from(e: redis::RedisError) -> Self {
+        ApiError::Unavailable(format!("redis: {e}"))
+    }
+}
+
+/// Maps a unique-constraint violation on `constraint` to a field error.
+pub fn on_constraint(
+    constraint: &'static str,
+    field: &'static str,
+    message: &'static str,
+) -> impl FnOnce(diesel::result::Error) -> ApiError {
+    move |e| match &e {
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, info)
+            if info.constraint_name() == Some(constraint) =>
+        {
+            ApiError::Validation(vec![FieldError::new(field, message)])
+        }
+        _ => e.into(),
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

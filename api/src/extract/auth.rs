@@ -1,0 +1,71 @@
+//! Bearer access tokens → the calling user, with role checks.
+
+use axum::{
+    extract::FromRequestParts,
+    http::{header, request::Parts},
+};
+use boxoffice_core::{
+    auth::jwt,
+    models::{RefreshToken, Role, User},
+};
+use uuid::Uuid;
+
+use crate::{error::ApiError, state::AppState};
+
+/// A signed-in user. The token is checked against the database: a password
+/// reset or role change (token version) or a revoked session ends it at once.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub user: User,
+    pub session_id: Uuid,
+}
+
+impl AuthUser {
+    pub fn id(&self) -> Uuid {
+        self.user.id
+    }
+
+    pub fn role(&self) -> Role {
+        self.user.role()
+    }
+
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.role() >= role { Ok(()) } else { Err(ApiError::Forbidden) }
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        const MISSING: ApiError = ApiError::Unauthorized("missing_token", "Send `Authorization: Bearer <access token>`.");
+        const INVALID: ApiError = ApiError::Unauthorized("invalid_token", "The access token is invalid or expired.");
+        let header = parts.headers.get(header::AUTHORIZATION).ok_or(MISSING)?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .ok_or(MISSING)?;
+        let now = chrono::Utc::now().timestamp();
+        let claims = jwt::decode(token.trim(), state.services.jwt_secret(), now).map_err(|_| INVALID)?;
+        let mut conn = state.db().await?;
+        let user = User::find(&mut conn, claims.sub).await.map_err(|_| INVALID)?;
+        if user.token_version != claims.ver || !RefreshToken::family_active(&mut conn, claims.sid).await? {
+            return Err(INVALID);
+        }
+        Ok(AuthUser { user, session_id: claims.sid })
+    }
+}
+
+/// An admin, or 403.
+pub struct RequireAdmin(pub AuthUser);
+
+impl FromRequestParts<AppState> for RequireAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        user.require(Role::Admin)?;
+        Ok(RequireAdmin(user))
+    }
+}

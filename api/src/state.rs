@@ -1,0 +1,28 @@
+use std::{ops::Deref, sync::Arc};
+
+use boxoffice_core::Services;
+
+/// Everything a handler needs, behind one `Arc`.
+pub struct App {
+    pub services: Services,
+}
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+impl App {
+    pub fn config(&self) -> &boxoffice_core::Config {
+        &self.services.config
+    }
+
+    pub async fn db(&self) -> Result<boxoffice_core::db::DbConn, crate::error::ApiError> {
+        Ok(self.services.db.get().await?)
+    }
+}

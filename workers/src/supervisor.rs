@@ -29,7 +29,7 @@ fn worker_name(queue: QueueName) -> String {
 /// delivery, dead set after the last attempt.
 async fn handle<J: Perform>(job: J, ctx: Data<WorkerCtx>, worker: WorkerContext) -> Result<(), BoxDynError> {
     let settings = J::QUEUE.settings();
-    run_with_retries(settings.retry, settings.attempt_timeout, || worker.is_shutting_down(), |attempt| {
+    run_with_retries(J::retry_policy(), settings.attempt_timeout, || worker.is_shutting_down(), |attempt| {
         // A panicking job is a failed attempt, not a dead worker.
         AssertUnwindSafe(job.perform(&ctx, attempt)).catch_unwind().map(|result| {
             result.unwrap_or_else(|panic| {
@@ -100,7 +100,7 @@ async fn run_worker<J: Perform>(
         .concurrency(concurrency)
         // Our own per-attempt timeout sits inside; this bounds a whole delivery
         // (apalis re-queues a job only if its handler returns).
-        .timeout(settings.retry.worst_case(settings.attempt_timeout) + HEARTBEAT)
+        .timeout(J::retry_policy().worst_case(settings.attempt_timeout) + HEARTBEAT)
         .build(handle::<J>);
     let shutdown_timeout = ctx.services.config.workers.shutdown_timeout;
     let mut stop = shutdown.clone();

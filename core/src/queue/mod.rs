@@ -40,6 +40,10 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
     const QUEUE: QueueName;
     /// Pushing the same key twice (within [`IDEMPOTENCY_TTL`]) makes one job.
     fn idempotency_key(&self) -> Option<String>;
+    /// Attempts and backoff; the queue's policy unless a job needs its own.
+    fn retry_policy() -> RetryPolicy {
+        Self::QUEUE.settings().retry
+    }
 }
 
 /// Options for one push.
@@ -148,7 +152,7 @@ impl Queues {
             Some(d) if !d.is_zero() => now + d.as_secs() + u64::from(d.subsec_nanos() > 0),
             _ => 0,
         };
-        let max_attempts = J::QUEUE.settings().retry.max_attempts;
+        let max_attempts = J::retry_policy().max_attempts;
         let mut written = 0;
         for chunk in jobs.chunks(500) {
             let mut invocation = PUSH.prepare_invoke();

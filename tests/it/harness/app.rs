@@ -1,0 +1,203 @@
+//! `TestApp`: the real API (and, with `.full()`, the real workers) on an
+//! ephemeral port against a fresh database and a private Redis namespace.
+
+use std::{net::SocketAddr, time::Duration};
+
+use boxoffice_core::{
+    Config, Services,
+    auth::password,
+    models::{NewUser, Role},
+};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::{db, smtp::SmtpSink};
+
+pub struct TestAppBuilder {
+    workers: bool,
+    tweaks: Vec<Box<dyn FnOnce(&mut Config)>>,
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub services: Services,
+    pub smtp: SmtpSink,
+    db_url: String,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A config for tests: defaults, a fresh database, a private namespace.
+pub async fn test_config(smtp_port: u16) -> (Config, String) {
+    boxoffice_core::install_crypto_provider();
+    let mut config = Config::from_env().expect("config");
+    let db_url = db::create_test_database().await;
+    config.database.url = db_url.clone();
+    config.database.pool_size = 8;
+    config.redis.url = redis_url();
+    config.redis.namespace = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    config.http.addr = "127.0.0.1:0".parse().unwrap();
+    config.http.public_url = "http://boxoffice.test".into();
+    config.smtp.transport = boxoffice_core::config::EmailTransportConfig::Smtp(format!("smtp://127.0.0.1:{smtp_port}"));
+    config.workers.shutdown_timeout = Duration::from_secs(5);
+    (config, db_url)
+}
+
+impl TestApp {
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder { workers: false, tweaks: Vec::new() }
+    }
+
+    pub async fn spawn() -> TestApp {
+        Self::builder().start().await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.client.post(self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        read(req.send().await.expect("request")).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.client.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        read(req.send().await.expect("request")).await
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
+        read(req.send().await.expect("request")).await
+    }
+
+    /// Registers through the API; returns (access token, refresh token, user id).
+    pub async fn register(&self, email: &str, role: &str) -> (String, String, String) {
+        let (status, body) = self
+            .post(
+                "/v1/auth/register",
+                json!({"email": email, "password": "violet-otter-43-lamp", "display_name": "Test User", "role": role}),
+                None,
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        (
+            body["access_token"].as_str().unwrap().to_owned(),
+            body["refresh_token"].as_str().unwrap().to_owned(),
+            body["user"]["id"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Creates an admin straight in the database (as the CLI does) and signs in.
+    pub async fn admin(&self) -> String {
+        let hash = password::hash("violet-otter-43-lamp".into()).await.unwrap();
+        let mut conn = self.services.db.get().await.unwrap();
+        NewUser {
+            id: uuid::Uuid::now_v7(),
+            email: "root@boxoffice.test",
+            password_hash: &hash,
+            display_name: "Root",
+            role: Role::Admin.as_str(),
+        }
+        .insert(&mut conn)
+        .await
+        .unwrap();
+        let (status, body) = self
+            .post("/v1/auth/login", json!({"email": "root@boxoffice.test", "password": "violet-otter-43-lamp"}), None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        use diesel_async::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.services.db.get().await.unwrap();
+        let row: N = diesel::sql_query(format!("SELECT count(*) AS n FROM {table}")).get_result(&mut conn).await.unwrap();
+        row.n
+    }
+}
+
+async fn read(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let is_problem = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.to_str().unwrap_or("").starts_with("application/problem+json"));
+    let text = response.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    if status >= 400 {
+        assert!(is_problem, "error {status} must be problem+json: {body}");
+    }
+    (status, body)
+}
+
+impl TestAppBuilder {
+    /// Runs the queue workers in-process too.
+    pub fn full(mut self) -> Self {
+        self.workers = true;
+        self
+    }
+
+    pub fn with_config(mut self, f: impl FnOnce(&mut Config) + 'static) -> Self {
+        self.tweaks.push(Box::new(f));
+        self
+    }
+
+    pub async fn start(self) -> TestApp {
+        let smtp = SmtpSink::start().await;
+        let (mut config, db_url) = test_config(smtp.port).await;
+        for tweak in self.tweaks {
+            tweak(&mut config);
+        }
+        let services = Services::connect(config).await.expect("services");
+        let (shutdown, rx) = watch::channel(false);
+        let (addr, server) = boxoffice_api::bind(services.clone(), rx.clone()).await.expect("bind");
+        let mut tasks = vec![tokio::spawn(async move {
+            server.await.expect("server");
+        })];
+        if self.workers {
+            let (s, rx) = (services.clone(), rx.clone());
+            tasks.push(tokio::spawn(async move {
+                boxoffice_workers::run(s, rx).await.expect("workers");
+            }));
+        }
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        TestApp { addr, client, services, smtp, db_url, shutdown, tasks }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        for task in &self.tasks {
+            task.abort();
+        }
+        let queues = self.services.queues.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let ns = queues.namespace().to_owned();
+                if let Ok(conn) = boxoffice_core::queue::connect(&redis_url()).await {
+                    let _ = boxoffice_core::queue::Queues::new(conn, ns).purge_namespace().await;
+                }
+            });
+        })
+        .join();
+        db::drop_database_blocking(self.db_url.clone());
+    }
+}

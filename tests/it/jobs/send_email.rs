@@ -1,0 +1,92 @@
+use std::time::Duration;
+
+use boxoffice_core::{
+    jobs::SendEmail,
+    models::{EmailRow, NewEmail},
+    queue::Schedule,
+};
+use boxoffice_workers::{Perform, WorkerCtx};
+use serde_json::json;
+
+use crate::harness::TestApp;
+
+async fn record_email(app: &TestApp, to: &str) -> uuid::Uuid {
+    let (_, _, user_id) = app.register(to, "attendee").await;
+    let mut conn = app.services.db.get().await.unwrap();
+    let token_id = uuid::Uuid::now_v7();
+    NewEmail {
+        id: uuid::Uuid::now_v7(),
+        dedupe_key: &format!("test:{token_id}"),
+        template: "verify_email",
+        to_address: to,
+        user_id: Some(user_id.parse().unwrap()),
+        params: json!({"token_id": token_id, "display_name": "Test"}),
+    }
+    .insert(&mut conn)
+    .await
+    .unwrap()
+    .expect("new email")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn running_the_job_twice_sends_once() {
+    let app = TestApp::spawn().await;
+    let email_id = record_email(&app, "mo@example.com").await;
+    let ctx = WorkerCtx::new(app.services.clone()).unwrap();
+    let job = SendEmail { email_id };
+
+    // Concurrently and then again: one claim wins, the rest find nothing to do.
+    let (a, b) = tokio::join!(job.perform(&ctx, 1), job.perform(&ctx, 1));
+    a.unwrap();
+    b.unwrap();
+    job.perform(&ctx, 2).await.unwrap();
+
+    let sent: Vec<_> = app
+        .smtp
+        .messages()
+        .into_iter()
+        .filter(|m| m.to.contains(&"mo@example.com".to_owned()) && m.raw.windows(36).any(|w| w == email_id.to_string().as_bytes()))
+        .collect();
+    assert_eq!(sent.len(), 1);
+    let mut conn = app.services.db.get().await.unwrap();
+    let row = EmailRow::find(&mut conn, email_id).await.unwrap().unwrap();
+    assert_eq!(row.status, "sent");
+    assert_eq!(row.attempts, 1);
+    assert_eq!(row.message_id.as_deref(), Some(format!("<{email_id}@boxoffice>").as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sweep_sends_an_email_whose_job_was_lost() {
+    let app = TestApp::builder().full().start().await;
+    // Written, but its job never pushed (Redis was down at the time).
+    let email_id = record_email(&app, "ned@example.com").await;
+    // Pretend it was written two minutes ago, past the sweep's grace period.
+    {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use boxoffice_core::schema::email_log;
+        let mut conn = app.services.db.get().await.unwrap();
+        diesel::update(email_log::table.find(email_id))
+            .set(email_log::created_at.eq(chrono::Utc::now() - chrono::Duration::minutes(2)))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    // Its idempotency key was even taken by a push that got lost.
+    app.services.queues.push(&SendEmail { email_id }, Schedule::after(Duration::from_secs(3600))).await.unwrap();
+
+    let handled = boxoffice_scheduler::run_sweep(&app.services, "email_sweep").await.unwrap();
+    assert!(handled >= 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut conn = app.services.db.get().await.unwrap();
+        let row = EmailRow::find(&mut conn, email_id).await.unwrap().unwrap();
+        if row.status == "sent" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "swept email not sent: {}", row.status);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Nothing left for the next sweep.
+    assert_eq!(boxoffice_scheduler::run_sweep(&app.services, "email_sweep").await.unwrap(), 0);
+}

@@ -1,0 +1,9 @@
+//! The one integration-test binary: the real app on an ephemeral port, real
+//! PostgreSQL (a fresh database per test, cloned from a migrated template),
+//! real Redis (a unique namespace per test), a real SMTP server.
+
+mod harness;
+mod jobs;
+mod queue;
+mod routes;
+mod scheduler;

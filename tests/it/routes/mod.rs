@@ -1,0 +1,5 @@
+mod admin_users;
+mod auth;
+mod bad_input;
+mod health;
+mod sessions;

@@ -86,11 +86,11 @@ static PUSH: std::sync::LazyLock<Script> =
 static PROMOTE: std::sync::LazyLock<Script> =
     std::sync::LazyLock::new(|| Script::new(include_str!("promote.lua")));
 
-pub(crate) fn unix_now() -> u64 {
+pub(crate) fn unix_now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
-        .as_secs()
+        .as_millis() as u64
 }
 
 impl Queues {
@@ -145,11 +145,11 @@ impl Queues {
         schedule: Schedule,
     ) -> Result<usize, QueueError> {
         let config = self.storage_config(J::QUEUE);
-        let now = unix_now();
+        // Our delayed set is scored in milliseconds (apalis' own set has only
+        // whole seconds, which runs a "2 s" job anywhere from 1 to 2 s later).
+        let now = unix_now_ms();
         let run_at = match schedule.delay {
-            // Round up: apalis-redis schedules in whole seconds, and a job must
-            // never run before its time.
-            Some(d) if !d.is_zero() => now + d.as_secs() + u64::from(d.subsec_nanos() > 0),
+            Some(d) if !d.is_zero() => now + d.as_millis() as u64,
             _ => 0,
         };
         let max_attempts = J::retry_policy().max_attempts;
@@ -190,12 +190,16 @@ impl Queues {
         let config = self.storage_config(queue);
         let mut conn = self.conn.clone();
         let mut total = 0;
-        for source in [delayed_set(&config), config.scheduled_jobs_set()] {
+        // Ours is scored in milliseconds, apalis' in seconds.
+        for (source, now) in [
+            (delayed_set(&config), unix_now_ms()),
+            (config.scheduled_jobs_set(), unix_now_ms() / 1000),
+        ] {
             loop {
                 let moved: usize = PROMOTE
                     .key(&source)
                     .key(config.active_jobs_list())
-                    .arg(unix_now())
+                    .arg(now)
                     .arg(PROMOTE_CHUNK)
                     .invoke_async(&mut conn)
                     .await?;

@@ -6,8 +6,8 @@
 --
 -- KEYS[1] task data hash      KEYS[2] active list     KEYS[3] meta key prefix
 -- KEYS[4] delayed zset        KEYS[5] idempotency key prefix
--- ARGV[1] idempotency ttl (s) ARGV[2] now (unix s)
--- ARGV[3..] groups of 5: task id, payload, max attempts, run at (unix s), idempotency key ("" = none)
+-- ARGV[1] idempotency ttl (s) ARGV[2] now (unix ms)
+-- ARGV[3..] groups of 5: task id, payload, max attempts, run at (unix ms, 0 = now), idempotency key ("" = none)
 -- Returns the number of jobs written (duplicates by key are skipped).
 local written = 0
 local now = tonumber(ARGV[2])
@@ -20,7 +20,7 @@ for i = 3, #ARGV, 5 do
     end
     if allowed and redis.call("hsetnx", KEYS[1], id, payload) == 1 then
         redis.call("hset", KEYS[3] .. ":" .. id, "attempts", 0, "max_attempts", max_attempts,
-            "status", "Pending", "idempotency_key", key, "run_at", run_at)
+            "status", "Pending", "idempotency_key", key, "run_at", math.floor(run_at / 1000))
         if run_at > now then
             redis.call("zadd", KEYS[4], run_at, id)
         else

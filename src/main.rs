@@ -15,7 +15,11 @@ use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 
 #[derive(Parser)]
-#[command(name = "boxoffice", version, about = "Event ticketing built around job queues")]
+#[command(
+    name = "boxoffice",
+    version,
+    about = "Event ticketing built around job queues"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -63,7 +67,10 @@ enum UsersCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -81,40 +88,71 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Migrate => migrate(&config).await,
         Command::Dev => {
             migrate(&config).await?;
-            let services = Services::connect(config).await.map_err(anyhow::Error::msg)?;
+            let services = Services::connect(config)
+                .await
+                .map_err(anyhow::Error::msg)?;
             dev(services).await
         }
         Command::Api => {
-            let services = Services::connect(config).await.map_err(anyhow::Error::msg)?;
+            let services = Services::connect(config)
+                .await
+                .map_err(anyhow::Error::msg)?;
             let shutdown = shutdown_signal();
-            let (addr, server) = boxoffice_api::bind(services, shutdown).await.map_err(anyhow::Error::msg)?;
+            let (addr, server) = boxoffice_api::bind(services, shutdown)
+                .await
+                .map_err(anyhow::Error::msg)?;
             tracing::info!(%addr, "API listening");
             server.await.context("http server")
         }
-        Command::Workers { queues, concurrency } => {
+        Command::Workers {
+            queues,
+            concurrency,
+        } => {
             if let Some(list) = queues {
-                config.workers.queues = QueueName::parse_list(&list.join(",")).map_err(anyhow::Error::msg)?;
+                config.workers.queues =
+                    QueueName::parse_list(&list.join(",")).map_err(anyhow::Error::msg)?;
             }
             if concurrency.is_some() {
                 config.workers.concurrency = concurrency;
             }
-            let services = Services::connect(config).await.map_err(anyhow::Error::msg)?;
-            boxoffice_workers::run(services, shutdown_signal()).await.map_err(anyhow::Error::msg)
+            let services = Services::connect(config)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            boxoffice_workers::run(services, shutdown_signal())
+                .await
+                .map_err(anyhow::Error::msg)
         }
         Command::Scheduler => {
-            let services = Services::connect(config).await.map_err(anyhow::Error::msg)?;
-            boxoffice_scheduler::run(services, shutdown_signal()).await.map_err(anyhow::Error::msg)
+            let services = Services::connect(config)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            boxoffice_scheduler::run(services, shutdown_signal())
+                .await
+                .map_err(anyhow::Error::msg)
         }
-        Command::Users { command: UsersCommand::CreateAdmin { email, password, name } } => {
-            let services = Services::connect(config).await.map_err(anyhow::Error::msg)?;
+        Command::Users {
+            command:
+                UsersCommand::CreateAdmin {
+                    email,
+                    password,
+                    name,
+                },
+        } => {
+            let services = Services::connect(config)
+                .await
+                .map_err(anyhow::Error::msg)?;
             create_admin(&services, &email, password, &name).await
         }
     }
 }
 
 async fn migrate(config: &Config) -> Result<()> {
-    db::ensure_database(&config.database.url).await.map_err(anyhow::Error::msg)?;
-    let applied = db::migrate(&config.database.url).await.map_err(anyhow::Error::msg)?;
+    db::ensure_database(&config.database.url)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let applied = db::migrate(&config.database.url)
+        .await
+        .map_err(anyhow::Error::msg)?;
     tracing::info!(applied = applied.len(), "migrations up to date");
     Ok(())
 }
@@ -122,15 +160,22 @@ async fn migrate(config: &Config) -> Result<()> {
 /// API + workers + scheduler in one process: the first-run experience.
 async fn dev(services: Services) -> Result<()> {
     let shutdown = shutdown_signal();
-    let (addr, server) = boxoffice_api::bind(services.clone(), shutdown.clone()).await.map_err(anyhow::Error::msg)?;
+    let (addr, server) = boxoffice_api::bind(services.clone(), shutdown.clone())
+        .await
+        .map_err(anyhow::Error::msg)?;
     let workers = tokio::spawn(boxoffice_workers::run(services.clone(), shutdown.clone()));
     let scheduler = tokio::spawn(boxoffice_scheduler::run(services.clone(), shutdown.clone()));
     println!();
     println!("  Boxoffice is running (API + workers + scheduler)");
     println!("  API        http://{addr}/v1");
     println!("  Health     http://{addr}/healthz  http://{addr}/readyz");
-    if let boxoffice_core::config::EmailTransportConfig::Outbox(dir) = &services.config.smtp.transport {
-        println!("  Emails     written to {}/ (set SMTP_URL to send them)", dir.display());
+    if let boxoffice_core::config::EmailTransportConfig::Outbox(dir) =
+        &services.config.smtp.transport
+    {
+        println!(
+            "  Emails     written to {}/ (set SMTP_URL to send them)",
+            dir.display()
+        );
     }
     println!("  Stop with Ctrl-C");
     println!();
@@ -140,7 +185,12 @@ async fn dev(services: Services) -> Result<()> {
     served.context("http server")
 }
 
-async fn create_admin(services: &Services, email: &str, password: Option<String>, name: &str) -> Result<()> {
+async fn create_admin(
+    services: &Services,
+    email: &str,
+    password: Option<String>,
+    name: &str,
+) -> Result<()> {
     use diesel_async::AsyncConnection;
     let mut conn = services.db.get().await.context("database")?;
     if let Some(existing) = User::find_by_email(&mut conn, email).await? {
@@ -155,7 +205,9 @@ async fn create_admin(services: &Services, email: &str, password: Option<String>
     if let Err(problem) = password::check_strength(&password) {
         bail!("password {problem}");
     }
-    let hash = password::hash(password.clone()).await.map_err(anyhow::Error::msg)?;
+    let hash = password::hash(password.clone())
+        .await
+        .map_err(anyhow::Error::msg)?;
     let user = conn
         .transaction::<_, diesel::result::Error, _>(async |conn| {
             let user = NewUser {

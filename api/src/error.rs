@@ -16,7 +16,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -66,21 +69,33 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str, String) {
         use ApiError::*;
         match self {
-            BadRequest(code, detail) => (StatusCode::BAD_REQUEST, code, "Bad request", detail.clone()),
+            BadRequest(code, detail) => {
+                (StatusCode::BAD_REQUEST, code, "Bad request", detail.clone())
+            }
             Validation(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",
                 "Validation failed",
                 "One or more fields are invalid.".into(),
             ),
-            Unauthorized(code, detail) => (StatusCode::UNAUTHORIZED, code, "Unauthorized", (*detail).into()),
+            Unauthorized(code, detail) => (
+                StatusCode::UNAUTHORIZED,
+                code,
+                "Unauthorized",
+                (*detail).into(),
+            ),
             Forbidden => (
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 "Forbidden",
                 "Your role does not allow this.".into(),
             ),
-            NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found", "No such resource.".into()),
+            NotFound => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "Not found",
+                "No such resource.".into(),
+            ),
             Conflict(code, detail) => (StatusCode::CONFLICT, code, "Conflict", detail.clone()),
             PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -141,11 +156,14 @@ impl IntoResponse for ApiError {
             errors,
         };
         let mut response = (status, axum::Json(body)).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if let Some(secs) = retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
@@ -179,9 +197,10 @@ pub fn on_constraint(
     message: &'static str,
 ) -> impl FnOnce(diesel::result::Error) -> ApiError {
     move |e| match &e {
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, info)
-            if info.constraint_name() == Some(constraint) =>
-        {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            info,
+        ) if info.constraint_name() == Some(constraint) => {
             ApiError::Validation(vec![FieldError::new(field, message)])
         }
         _ => e.into(),

@@ -25,12 +25,17 @@ pub async fn bind(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, impl Future<Output = std::io::Result<()>>), String> {
     let addr = services.config.http.addr;
-    let listener = TcpListener::bind(addr).await.map_err(|e| format!("HTTP_ADDR {addr}: {e}"))?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("HTTP_ADDR {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let app = router(AppState(Arc::new(App { services })));
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        });
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    });
     Ok((local, async move { server.await }))
 }

@@ -27,7 +27,10 @@ pub fn email(field: &str, value: &str, errors: &mut Vec<FieldError>) {
 pub fn length(field: &str, value: &str, min: usize, max: usize, errors: &mut Vec<FieldError>) {
     let n = value.trim().chars().count();
     if n < min || n > max {
-        errors.push(FieldError::new(field, format!("must be {min} to {max} characters")));
+        errors.push(FieldError::new(
+            field,
+            format!("must be {min} to {max} characters"),
+        ));
     }
 }
 
@@ -40,7 +43,9 @@ mod tests {
             super::email("email", good, &mut e);
             assert!(e.is_empty(), "{good}");
         }
-        for bad in ["", "a", "a@b", "@b.co", "a@.co", "a b@c.co", "a@b..co", "a@b@c.co"] {
+        for bad in [
+            "", "a", "a@b", "@b.co", "a@.co", "a b@c.co", "a@b..co", "a@b@c.co",
+        ] {
             let mut e = vec![];
             super::email("email", bad, &mut e);
             assert_eq!(e.len(), 1, "{bad}");

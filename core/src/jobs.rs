@@ -24,7 +24,10 @@ impl SendEmail {
     /// logged, not returned: the row stays `pending` and the scheduler's email
     /// sweep pushes it again, so the caller's request still succeeds.
     pub async fn enqueue(queues: &crate::queue::Queues, email_id: Uuid) {
-        if let Err(e) = queues.push(&SendEmail { email_id }, crate::queue::Schedule::now()).await {
+        if let Err(e) = queues
+            .push(&SendEmail { email_id }, crate::queue::Schedule::now())
+            .await
+        {
             tracing::warn!(email.id = %email_id, error = %e, "could not enqueue email; the sweep will retry");
         }
     }

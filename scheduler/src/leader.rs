@@ -47,8 +47,12 @@ impl LeaderLock {
     /// True while this instance is the leader.
     pub async fn acquire_or_renew(&self) -> bool {
         let mut conn = self.conn.clone();
-        let renewed: Result<u32, _> =
-            RENEW.key(&self.key).arg(&self.token).arg(LEASE.as_millis() as u64).invoke_async(&mut conn).await;
+        let renewed: Result<u32, _> = RENEW
+            .key(&self.key)
+            .arg(&self.token)
+            .arg(LEASE.as_millis() as u64)
+            .invoke_async(&mut conn)
+            .await;
         if matches!(renewed, Ok(1)) {
             return true;
         }
@@ -77,14 +81,24 @@ impl LeaderLock {
     pub async fn claim_tick(&self, schedule: &str, tick: i64) -> bool {
         let mut conn = self.conn.clone();
         let key = format!("{}-tick:{schedule}:{tick}", self.namespace);
-        let claimed: Result<Option<String>, _> =
-            redis::cmd("SET").arg(&key).arg(&self.token).arg("NX").arg("EX").arg(3600).query_async(&mut conn).await;
+        let claimed: Result<Option<String>, _> = redis::cmd("SET")
+            .arg(&key)
+            .arg(&self.token)
+            .arg("NX")
+            .arg("EX")
+            .arg(3600)
+            .query_async(&mut conn)
+            .await;
         matches!(claimed, Ok(Some(_)))
     }
 
     pub async fn release(&self) {
         let mut conn = self.conn.clone();
-        let _: Result<u32, _> = RELEASE.key(&self.key).arg(&self.token).invoke_async(&mut conn).await;
+        let _: Result<u32, _> = RELEASE
+            .key(&self.key)
+            .arg(&self.token)
+            .invoke_async(&mut conn)
+            .await;
     }
 
     /// Who holds the lock, for tests and ops.

@@ -26,7 +26,10 @@ fn entries() -> Vec<Entry> {
     // Six fields: seconds first.
     [("email_sweep", "*/15 * * * * *")]
         .into_iter()
-        .map(|(name, expr)| Entry { name, schedule: Schedule::from_str(expr).expect("valid cron expression") })
+        .map(|(name, expr)| Entry {
+            name,
+            schedule: Schedule::from_str(expr).expect("valid cron expression"),
+        })
         .collect()
 }
 
@@ -42,7 +45,10 @@ pub async fn run_sweep(services: &Services, name: &str) -> Result<usize, String>
 pub async fn run(services: Services, mut shutdown: watch::Receiver<bool>) -> Result<(), String> {
     let lock = LeaderLock::new(&services, "scheduler");
     let entries = entries();
-    let mut next: Vec<_> = entries.iter().map(|e| e.schedule.upcoming(Utc).next()).collect();
+    let mut next: Vec<_> = entries
+        .iter()
+        .map(|e| e.schedule.upcoming(Utc).next())
+        .collect();
     tracing::info!(schedules = entries.len(), "scheduler started");
     loop {
         let is_leader = lock.acquire_or_renew().await;

@@ -15,7 +15,10 @@ use tokio::sync::watch;
 use crate::harness::{app::test_config, smtp::SmtpSink};
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 /// A test job that records each start in a Redis list (`{ns}-probe:{id}`),
@@ -31,6 +34,8 @@ enum Behaviour {
     Succeed,
     Fail,
     Hang,
+    /// Takes a second, then succeeds.
+    Slow,
 }
 
 impl Job for Probe {
@@ -40,7 +45,11 @@ impl Job for Probe {
         Some(format!("probe:{}", self.id))
     }
     fn retry_policy() -> RetryPolicy {
-        RetryPolicy { max_attempts: 4, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(5) }
+        RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(5),
+        }
     }
 }
 
@@ -48,10 +57,17 @@ impl Perform for Probe {
     async fn perform(&self, ctx: &WorkerCtx, _attempt: u32) -> Result<(), JobError> {
         let mut conn = ctx.services.queues.connection();
         let key = format!("{}-probe:{}", ctx.services.queues.namespace(), self.id);
-        let _: () = conn.rpush(&key, now_ms()).await.map_err(|e| JobError::new(e.to_string()))?;
+        let _: () = conn
+            .rpush(&key, now_ms())
+            .await
+            .map_err(|e| JobError::new(e.to_string()))?;
         match self.behaviour {
             Behaviour::Succeed => Ok(()),
             Behaviour::Fail => Err(JobError::new(format!("probe {} always fails", self.id))),
+            Behaviour::Slow => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Ok(())
+            }
             Behaviour::Hang => {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 Ok(())
@@ -69,7 +85,9 @@ async fn services() -> Services {
 
 async fn starts(services: &Services, id: &str) -> Vec<u64> {
     let mut conn = services.queues.connection();
-    conn.lrange(format!("{}-probe:{id}", services.queues.namespace()), 0, -1).await.unwrap()
+    conn.lrange(format!("{}-probe:{id}", services.queues.namespace()), 0, -1)
+        .await
+        .unwrap()
 }
 
 async fn wait_for_starts(services: &Services, id: &str, n: usize, timeout: Duration) -> Vec<u64> {
@@ -79,7 +97,11 @@ async fn wait_for_starts(services: &Services, id: &str, n: usize, timeout: Durat
         if s.len() >= n {
             return s;
         }
-        assert!(Instant::now() < deadline, "job {id}: {} of {n} starts within {timeout:?}", s.len());
+        assert!(
+            Instant::now() < deadline,
+            "job {id}: {} of {n} starts within {timeout:?}",
+            s.len()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -99,12 +121,18 @@ fn start_worker(services: &Services, concurrency: usize) -> Running {
 impl Running {
     async fn shutdown(self) {
         self.stop.send(true).unwrap();
-        tokio::time::timeout(Duration::from_secs(15), self.task).await.expect("graceful stop").unwrap();
+        tokio::time::timeout(Duration::from_secs(15), self.task)
+            .await
+            .expect("graceful stop")
+            .unwrap();
     }
 }
 
 fn probe(id: &str, behaviour: Behaviour) -> Probe {
-    Probe { id: id.to_owned(), behaviour }
+    Probe {
+        id: id.to_owned(),
+        behaviour,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -115,9 +143,17 @@ async fn an_idle_worker_starts_a_new_job_within_a_second() {
     for round in 0..3 {
         let id = format!("idle-{round}");
         let pushed = now_ms();
-        services.queues.push(&probe(&id, Behaviour::Succeed), Schedule::now()).await.unwrap();
+        services
+            .queues
+            .push(&probe(&id, Behaviour::Succeed), Schedule::now())
+            .await
+            .unwrap();
         let started = wait_for_starts(&services, &id, 1, Duration::from_secs(5)).await[0];
-        assert!(started - pushed < 1_000, "picked up after {} ms", started - pushed);
+        assert!(
+            started - pushed < 1_000,
+            "picked up after {} ms",
+            started - pushed
+        );
     }
     worker.shutdown().await;
     services.queues.purge_namespace().await.unwrap();
@@ -128,10 +164,20 @@ async fn a_delayed_job_runs_within_a_second_of_its_time() {
     let services = services().await;
     let worker = start_worker(&services, 4);
     let pushed = now_ms();
-    services.queues.push(&probe("delayed", Behaviour::Succeed), Schedule::after(Duration::from_secs(2))).await.unwrap();
+    services
+        .queues
+        .push(
+            &probe("delayed", Behaviour::Succeed),
+            Schedule::after(Duration::from_secs(2)),
+        )
+        .await
+        .unwrap();
     let started = wait_for_starts(&services, "delayed", 1, Duration::from_secs(10)).await[0];
     let waited = started - pushed;
-    assert!((2_000..3_000).contains(&waited), "ran {waited} ms after a 2 s delay");
+    assert!(
+        (2_000..3_000).contains(&waited),
+        "ran {waited} ms after a 2 s delay"
+    );
     worker.shutdown().await;
     services.queues.purge_namespace().await.unwrap();
 }
@@ -146,7 +192,15 @@ async fn the_same_idempotency_key_three_times_makes_one_job() {
         services.queues.push(&job, Schedule::now()).await.unwrap(),
     ];
     assert_eq!(pushes, [true, false, false]);
-    assert_eq!(services.queues.counts(QueueName::Webhooks).await.unwrap().pending, 1);
+    assert_eq!(
+        services
+            .queues
+            .counts(QueueName::Webhooks)
+            .await
+            .unwrap()
+            .pending,
+        1
+    );
     let worker = start_worker(&services, 4);
     wait_for_starts(&services, "once", 1, Duration::from_secs(5)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -159,16 +213,30 @@ async fn the_same_idempotency_key_three_times_makes_one_job() {
 async fn a_failing_job_is_retried_with_growing_delays_then_dead() {
     let services = services().await;
     let worker = start_worker(&services, 4);
-    services.queues.push(&probe("doomed", Behaviour::Fail), Schedule::now()).await.unwrap();
+    services
+        .queues
+        .push(&probe("doomed", Behaviour::Fail), Schedule::now())
+        .await
+        .unwrap();
     let attempts = wait_for_starts(&services, "doomed", 4, Duration::from_secs(10)).await;
     let gaps: Vec<u64> = attempts.windows(2).map(|w| w[1] - w[0]).collect();
     // Half-jittered exponential backoff from 100 ms: [50,100], [100,200], [200,400].
-    assert!(gaps[0] >= 50 && gaps[1] >= 100 && gaps[2] >= 200, "{gaps:?}");
-    assert!(gaps[1] >= gaps[0] && gaps[2] >= gaps[1], "delays must grow: {gaps:?}");
+    assert!(
+        gaps[0] >= 50 && gaps[1] >= 100 && gaps[2] >= 200,
+        "{gaps:?}"
+    );
+    assert!(
+        gaps[1] >= gaps[0] && gaps[2] >= gaps[1],
+        "delays must grow: {gaps:?}"
+    );
 
     let deadline = Instant::now() + Duration::from_secs(10);
     let dead = loop {
-        let dead = services.queues.dead_jobs(QueueName::Webhooks).await.unwrap();
+        let dead = services
+            .queues
+            .dead_jobs(QueueName::Webhooks)
+            .await
+            .unwrap();
         if !dead.is_empty() {
             break dead;
         }
@@ -178,7 +246,10 @@ async fn a_failing_job_is_retried_with_growing_delays_then_dead() {
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].payload["id"], "doomed");
     let error = dead[0].last_error.clone().unwrap_or_default();
-    assert!(error.contains("failed after 4 attempts") && error.contains("always fails"), "{error}");
+    assert!(
+        error.contains("failed after 4 attempts") && error.contains("always fails"),
+        "{error}"
+    );
     // No fifth attempt sneaks in later (apalis' own 25-attempt re-scheduling).
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(starts(&services, "doomed").await.len(), 4);
@@ -186,7 +257,13 @@ async fn a_failing_job_is_retried_with_growing_delays_then_dead() {
     assert_eq!((counts.dead, counts.pending, counts.scheduled), (1, 0, 0));
 
     // A dead job can be put back once its cause is fixed.
-    assert!(services.queues.retry_dead(QueueName::Webhooks, &dead[0].id).await.unwrap());
+    assert!(
+        services
+            .queues
+            .retry_dead(QueueName::Webhooks, &dead[0].id)
+            .await
+            .unwrap()
+    );
     wait_for_starts(&services, "doomed", 5, Duration::from_secs(5)).await;
     worker.shutdown().await;
     services.queues.purge_namespace().await.unwrap();
@@ -199,10 +276,28 @@ async fn twenty_thousand_jobs_on_an_idle_queue_are_all_processed_without_a_crash
     tokio::time::sleep(Duration::from_millis(500)).await;
     // Half due now, half falling due in the same second: the case that crashes
     // apalis-redis 1.0's fetch (one unpack() over every due id).
-    let now_jobs: Vec<_> = (0..10_000).map(|i| probe(&format!("n{i}"), Behaviour::Succeed)).collect();
-    let later_jobs: Vec<_> = (0..10_000).map(|i| probe(&format!("l{i}"), Behaviour::Succeed)).collect();
-    assert_eq!(services.queues.push_many(&later_jobs, Schedule::after(Duration::from_secs(1))).await.unwrap(), 10_000);
-    assert_eq!(services.queues.push_many(&now_jobs, Schedule::now()).await.unwrap(), 10_000);
+    let now_jobs: Vec<_> = (0..10_000)
+        .map(|i| probe(&format!("n{i}"), Behaviour::Succeed))
+        .collect();
+    let later_jobs: Vec<_> = (0..10_000)
+        .map(|i| probe(&format!("l{i}"), Behaviour::Succeed))
+        .collect();
+    assert_eq!(
+        services
+            .queues
+            .push_many(&later_jobs, Schedule::after(Duration::from_secs(1)))
+            .await
+            .unwrap(),
+        10_000
+    );
+    assert_eq!(
+        services
+            .queues
+            .push_many(&now_jobs, Schedule::now())
+            .await
+            .unwrap(),
+        10_000
+    );
 
     let deadline = Instant::now() + Duration::from_secs(240);
     loop {
@@ -216,7 +311,11 @@ async fn twenty_thousand_jobs_on_an_idle_queue_are_all_processed_without_a_crash
     }
     let health = services.health.snapshot();
     let status = &health[&QueueName::Webhooks];
-    assert_eq!(status.restarts, 0, "worker crashed: {:?}", status.last_error);
+    assert_eq!(
+        status.restarts, 0,
+        "worker crashed: {:?}",
+        status.last_error
+    );
     assert!(status.running);
     worker.shutdown().await;
     services.queues.purge_namespace().await.unwrap();
@@ -226,7 +325,11 @@ async fn twenty_thousand_jobs_on_an_idle_queue_are_all_processed_without_a_crash
 /// worker. Shutting the runtime down kills everything in it without any
 /// cleanup — what `kill -9` does to a worker process.
 fn spawn_worker_process(config: boxoffice_core::Config) -> tokio::runtime::Runtime {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.spawn(async move {
         let services = Services::connect(config).await.unwrap();
         let (_keep, rx) = watch::channel(false);
@@ -241,14 +344,51 @@ async fn a_job_of_a_killed_worker_is_run_by_another_within_30_seconds() {
     let services = services().await;
     let config = (*services.config).clone();
     let doomed_process = spawn_worker_process(config.clone());
-    services.queues.push(&probe("orphan", Behaviour::Hang), Schedule::now()).await.unwrap();
+    services
+        .queues
+        .push(&probe("orphan", Behaviour::Hang), Schedule::now())
+        .await
+        .unwrap();
     wait_for_starts(&services, "orphan", 1, Duration::from_secs(5)).await;
 
     doomed_process.shutdown_background(); // kill -9
     let killed_at = now_ms();
     let survivor = spawn_worker_process(config);
     let second = wait_for_starts(&services, "orphan", 2, Duration::from_secs(30)).await[1];
-    assert!(second - killed_at < 30_000, "re-run {} ms after the kill", second - killed_at);
+    assert!(
+        second - killed_at < 30_000,
+        "re-run {} ms after the kill",
+        second - killed_at
+    );
     survivor.shutdown_background();
+    services.queues.purge_namespace().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_lets_in_flight_jobs_finish() {
+    let services = services().await;
+    let worker = start_worker(&services, 4);
+    services
+        .queues
+        .push(&probe("slow", Behaviour::Slow), Schedule::now())
+        .await
+        .unwrap();
+    wait_for_starts(&services, "slow", 1, Duration::from_secs(5)).await;
+    worker.shutdown().await; // returns once the worker has stopped
+    // apalis acks through a batching channel; give the last flush a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let counts = services.queues.counts(QueueName::Webhooks).await.unwrap();
+        if counts.done == 1 {
+            assert_eq!((counts.running, counts.pending), (0, 0));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "in-flight job not completed on shutdown: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(starts(&services, "slow").await.len(), 1);
     services.queues.purge_namespace().await.unwrap();
 }

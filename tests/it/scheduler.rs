@@ -8,7 +8,10 @@ async fn one_leader_at_a_time_and_each_tick_fires_once() {
     let smtp = SmtpSink::start().await;
     let (config, _) = test_config(smtp.port).await;
     let services = Services::connect(config).await.unwrap();
-    let (a, b) = (LeaderLock::new(&services, "scheduler"), LeaderLock::new(&services, "scheduler"));
+    let (a, b) = (
+        LeaderLock::new(&services, "scheduler"),
+        LeaderLock::new(&services, "scheduler"),
+    );
 
     let (la, lb) = tokio::join!(a.acquire_or_renew(), b.acquire_or_renew());
     assert!(la ^ lb, "exactly one leader: {la} {lb}");
@@ -16,7 +19,10 @@ async fn one_leader_at_a_time_and_each_tick_fires_once() {
     assert!(leader.acquire_or_renew().await, "the leader renews");
     assert!(!follower.acquire_or_renew().await);
 
-    let (ca, cb) = tokio::join!(a.claim_tick("email_sweep", 1_000), b.claim_tick("email_sweep", 1_000));
+    let (ca, cb) = tokio::join!(
+        a.claim_tick("email_sweep", 1_000),
+        b.claim_tick("email_sweep", 1_000)
+    );
     assert!(ca ^ cb, "a tick is claimed once: {ca} {cb}");
     assert!(a.claim_tick("email_sweep", 1_015).await);
 

@@ -26,7 +26,10 @@ pub struct WorkerCtx {
 impl WorkerCtx {
     pub fn new(services: Services) -> Result<Self, String> {
         let mailer = Mailer::from_config(&services.config.smtp)?;
-        Ok(Self { services, mailer: Arc::new(mailer) })
+        Ok(Self {
+            services,
+            mailer: Arc::new(mailer),
+        })
     }
 }
 
@@ -41,7 +44,11 @@ pub async fn run(services: Services, shutdown: watch::Receiver<bool>) -> Result<
         let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
         match queue {
             QueueName::Emails => {
-                tasks.spawn(run_queue::<boxoffice_core::jobs::SendEmail>(ctx, concurrency, shutdown));
+                tasks.spawn(run_queue::<boxoffice_core::jobs::SendEmail>(
+                    ctx,
+                    concurrency,
+                    shutdown,
+                ));
             }
             // Their jobs arrive with the purchase, refund, payout and outgoing
             // webhook capabilities; nothing pushes to them yet.

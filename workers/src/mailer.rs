@@ -12,13 +12,22 @@ use lettre::{
 use crate::templates::Rendered;
 
 pub enum Mailer {
-    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, from: Mailbox },
-    Outbox { dir: PathBuf, from: Mailbox },
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        from: Mailbox,
+    },
+    Outbox {
+        dir: PathBuf,
+        from: Mailbox,
+    },
 }
 
 impl Mailer {
     pub fn from_config(config: &SmtpConfig) -> Result<Self, String> {
-        let from: Mailbox = config.from.parse().map_err(|e| format!("EMAIL_FROM: {e}"))?;
+        let from: Mailbox = config
+            .from
+            .parse()
+            .map_err(|e| format!("EMAIL_FROM: {e}"))?;
         Ok(match &config.transport {
             EmailTransportConfig::Smtp(url) => Self::Smtp {
                 // The URL may hold credentials: never echo it.
@@ -28,7 +37,10 @@ impl Mailer {
                     .build(),
                 from,
             },
-            EmailTransportConfig::Outbox(dir) => Self::Outbox { dir: dir.clone(), from },
+            EmailTransportConfig::Outbox(dir) => Self::Outbox {
+                dir: dir.clone(),
+                from,
+            },
         })
     }
 
@@ -46,14 +58,25 @@ impl Mailer {
             .subject(rendered.subject)
             .message_id(Some(message_id.to_owned()))
             .header(header::MIME_VERSION_1_0)
-            .multipart(MultiPart::alternative_plain_html(rendered.text, rendered.html))
+            .multipart(MultiPart::alternative_plain_html(
+                rendered.text,
+                rendered.html,
+            ))
             .map_err(|e| format!("build message: {e}"))?;
         match self {
-            Self::Smtp { transport, .. } => transport.send(message).await.map(|_| ()).map_err(|e| e.to_string()),
+            Self::Smtp { transport, .. } => transport
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             Self::Outbox { dir, .. } => {
-                tokio::fs::create_dir_all(dir).await.map_err(|e| format!("outbox {}: {e}", dir.display()))?;
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| format!("outbox {}: {e}", dir.display()))?;
                 let file = dir.join(format!("{}.eml", message_id.trim_matches(['<', '>'])));
-                tokio::fs::write(&file, message.formatted()).await.map_err(|e| format!("outbox: {e}"))?;
+                tokio::fs::write(&file, message.formatted())
+                    .await
+                    .map_err(|e| format!("outbox: {e}"))?;
                 tracing::info!(path = %file.display(), "email written to the outbox (no SMTP_URL set)");
                 Ok(())
             }

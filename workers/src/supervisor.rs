@@ -20,33 +20,50 @@ use crate::{
 /// in-flight sets by name, and a reused name fails to register or blocks
 /// orphan recovery.
 fn worker_name(queue: QueueName) -> String {
-    let host = hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_else(|_| "host".into());
+    let host = hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "host".into());
     let short = &uuid::Uuid::new_v4().simple().to_string()[..8];
     format!("{queue}-{host}-{}-{short}", std::process::id())
 }
 
 /// The apalis handler for job type `J`: retries with backoff inside the
 /// delivery, dead set after the last attempt.
-async fn handle<J: Perform>(job: J, ctx: Data<WorkerCtx>, worker: WorkerContext) -> Result<(), BoxDynError> {
+async fn handle<J: Perform>(
+    job: J,
+    ctx: Data<WorkerCtx>,
+    worker: WorkerContext,
+) -> Result<(), BoxDynError> {
     let settings = J::QUEUE.settings();
-    run_with_retries(J::retry_policy(), settings.attempt_timeout, || worker.is_shutting_down(), |attempt| {
-        // A panicking job is a failed attempt, not a dead worker.
-        AssertUnwindSafe(job.perform(&ctx, attempt)).catch_unwind().map(|result| {
-            result.unwrap_or_else(|panic| {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".into());
-                Err(JobError::new(format!("job panicked: {message}")))
-            })
-        })
-    })
+    run_with_retries(
+        J::retry_policy(),
+        settings.attempt_timeout,
+        || worker.is_shutting_down(),
+        |attempt| {
+            // A panicking job is a failed attempt, not a dead worker.
+            AssertUnwindSafe(job.perform(&ctx, attempt))
+                .catch_unwind()
+                .map(|result| {
+                    result.unwrap_or_else(|panic| {
+                        let message = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "unknown panic".into());
+                        Err(JobError::new(format!("job panicked: {message}")))
+                    })
+                })
+        },
+    )
     .await
 }
 
 /// Runs the queue of job type `J` until shutdown, restarting its worker if it dies.
-pub async fn run_queue<J: Perform>(ctx: WorkerCtx, concurrency: usize, shutdown: watch::Receiver<bool>) {
+pub async fn run_queue<J: Perform>(
+    ctx: WorkerCtx,
+    concurrency: usize,
+    shutdown: watch::Receiver<bool>,
+) {
     let queue = J::QUEUE;
     let promoter = tokio::spawn(promote_loop(ctx.clone(), queue, shutdown.clone()));
     let mut failures = 0u32;

@@ -30,7 +30,11 @@ impl AuthUser {
     }
 
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
-        if self.role() >= role { Ok(()) } else { Err(ApiError::Forbidden) }
+        if self.role() >= role {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
     }
 }
 
@@ -38,22 +42,37 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        const MISSING: ApiError = ApiError::Unauthorized("missing_token", "Send `Authorization: Bearer <access token>`.");
-        const INVALID: ApiError = ApiError::Unauthorized("invalid_token", "The access token is invalid or expired.");
+        const MISSING: ApiError = ApiError::Unauthorized(
+            "missing_token",
+            "Send `Authorization: Bearer <access token>`.",
+        );
+        const INVALID: ApiError =
+            ApiError::Unauthorized("invalid_token", "The access token is invalid or expired.");
         let header = parts.headers.get(header::AUTHORIZATION).ok_or(MISSING)?;
         let token = header
             .to_str()
             .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .ok_or(MISSING)?;
         let now = chrono::Utc::now().timestamp();
-        let claims = jwt::decode(token.trim(), state.services.jwt_secret(), now).map_err(|_| INVALID)?;
+        let claims =
+            jwt::decode(token.trim(), state.services.jwt_secret(), now).map_err(|_| INVALID)?;
         let mut conn = state.db().await?;
-        let user = User::find(&mut conn, claims.sub).await.map_err(|_| INVALID)?;
-        if user.token_version != claims.ver || !RefreshToken::family_active(&mut conn, claims.sid).await? {
+        let user = User::find(&mut conn, claims.sub)
+            .await
+            .map_err(|_| INVALID)?;
+        if user.token_version != claims.ver
+            || !RefreshToken::family_active(&mut conn, claims.sid).await?
+        {
             return Err(INVALID);
         }
-        Ok(AuthUser { user, session_id: claims.sid })
+        Ok(AuthUser {
+            user,
+            session_id: claims.sid,
+        })
     }
 }
 

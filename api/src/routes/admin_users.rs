@@ -36,11 +36,10 @@ pub async fn update(
     let mut conn = state.db().await?;
     let user = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-
-                let user = User::set_role(conn, id, role).await?;
-                RefreshToken::revoke_all(conn, id).await?;
-                Ok(user)
-            })
+            let user = User::set_role(conn, id, role).await?;
+            RefreshToken::revoke_all(conn, id).await?;
+            Ok(user)
+        })
         .await?;
     tracing::info!(admin.id = %admin.id(), user.id = %user.id, role = role.as_str(), "role changed");
     Ok(Json(UserView::from(&user)))

@@ -5,7 +5,10 @@ use axum::{extract::State, http::StatusCode};
 use boxoffice_core::{
     auth::{jwt, password, tokens},
     jobs::SendEmail,
-    models::{NewEmail, NewRefreshToken, NewUser, RefreshToken, Role, TokenPurpose, User, UserToken, refresh_token::Rotation},
+    models::{
+        NewEmail, NewRefreshToken, NewUser, RefreshToken, Role, TokenPurpose, User, UserToken,
+        refresh_token::Rotation,
+    },
 };
 use chrono::Utc;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
@@ -93,36 +96,55 @@ pub async fn register(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    rate_limit::hit(&state, &format!("register:ip:{}", client.ip), 20, std::time::Duration::from_secs(3600)).await?;
+    rate_limit::hit(
+        &state,
+        &format!("register:ip:{}", client.ip),
+        20,
+        std::time::Duration::from_secs(3600),
+    )
+    .await?;
 
-    let hash = password::hash(req.password).await.map_err(ApiError::Internal)?;
+    let hash = password::hash(req.password)
+        .await
+        .map_err(ApiError::Internal)?;
     let secret = state.services.jwt_secret().to_vec();
     let token_ttl = state.config().auth.email_token_ttl;
     let display_name = req.display_name.trim().to_owned();
     let mut conn = state.db().await?;
     let (user, email_id) = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-
-                let user = NewUser {
-                    id: Uuid::now_v7(),
-                    email: &email,
-                    password_hash: &hash,
-                    display_name: &display_name,
-                    role: role.as_str(),
-                }
-                .insert(conn)
-                .await
-                .map_err(on_constraint("users_email_key", "email", "is already registered"))?;
-                let email_id = record_token_email(conn, &secret, &user, TokenPurpose::VerifyEmail, token_ttl).await?;
-                Ok((user, email_id))
-            })
+            let user = NewUser {
+                id: Uuid::now_v7(),
+                email: &email,
+                password_hash: &hash,
+                display_name: &display_name,
+                role: role.as_str(),
+            }
+            .insert(conn)
+            .await
+            .map_err(on_constraint(
+                "users_email_key",
+                "email",
+                "is already registered",
+            ))?;
+            let email_id =
+                record_token_email(conn, &secret, &user, TokenPurpose::VerifyEmail, token_ttl)
+                    .await?;
+            Ok((user, email_id))
+        })
         .await?;
     if let Some(id) = email_id {
         SendEmail::enqueue(&state.services.queues, id).await;
     }
     let tokens = start_session(&state, &mut conn, &user, &client).await?;
     tracing::info!(user.id = %user.id, role = role.as_str(), "user registered");
-    Ok((StatusCode::CREATED, Json(AuthResponse { user: UserView::from(&user), tokens })))
+    Ok((
+        StatusCode::CREATED,
+        Json(AuthResponse {
+            user: UserView::from(&user),
+            tokens,
+        }),
+    ))
 }
 
 /// Writes a one-time token and the email that carries it, in the caller's
@@ -175,7 +197,9 @@ async fn issue_tokens(
         token_hash: tokens::hash(&refresh),
         user_agent: client.user_agent.as_deref(),
         ip: Some(&ip),
-        expires_at: Utc::now() + chrono::Duration::from_std(auth.refresh_token_ttl).unwrap_or(chrono::Duration::days(30)),
+        expires_at: Utc::now()
+            + chrono::Duration::from_std(auth.refresh_token_ttl)
+                .unwrap_or(chrono::Duration::days(30)),
     }
     .insert(conn)
     .await?;
@@ -211,18 +235,35 @@ pub async fn login(
 ) -> ApiResult<Json<AuthResponse>> {
     let email = req.email.trim().to_lowercase();
     let auth = &state.config().auth;
-    rate_limit::hit(&state, &format!("login:ip:{}", client.ip), auth.login_attempts_per_window * 5, auth.login_window)
-        .await?;
-    rate_limit::hit(&state, &format!("login:account:{email}"), auth.login_attempts_per_window, auth.login_window).await?;
+    rate_limit::hit(
+        &state,
+        &format!("login:ip:{}", client.ip),
+        auth.login_attempts_per_window * 5,
+        auth.login_window,
+    )
+    .await?;
+    rate_limit::hit(
+        &state,
+        &format!("login:account:{email}"),
+        auth.login_attempts_per_window,
+        auth.login_window,
+    )
+    .await?;
     let mut conn = state.db().await?;
     let user = User::find_by_email(&mut conn, &email).await?;
     let ok = password::verify(req.password, user.as_ref().map(|u| u.password_hash.clone())).await;
     let (true, Some(user)) = (ok, user) else {
-        return Err(ApiError::Unauthorized("invalid_credentials", "Wrong email or password."));
+        return Err(ApiError::Unauthorized(
+            "invalid_credentials",
+            "Wrong email or password.",
+        ));
     };
     let tokens = start_session(&state, &mut conn, &user, &client).await?;
     tracing::info!(user.id = %user.id, "login");
-    Ok(Json(AuthResponse { user: UserView::from(&user), tokens }))
+    Ok(Json(AuthResponse {
+        user: UserView::from(&user),
+        tokens,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -237,7 +278,10 @@ pub async fn refresh(
     client: ClientInfo,
     Json(req): Json<RefreshRequest>,
 ) -> ApiResult<Json<AuthResponse>> {
-    const INVALID: ApiError = ApiError::Unauthorized("invalid_refresh_token", "The refresh token is invalid or expired.");
+    const INVALID: ApiError = ApiError::Unauthorized(
+        "invalid_refresh_token",
+        "The refresh token is invalid or expired.",
+    );
     let mut conn = state.db().await?;
     let hash = tokens::hash(req.refresh_token.trim());
     let result = conn
@@ -279,23 +323,28 @@ pub struct TokenRequest {
 }
 
 /// `POST /v1/auth/verify-email`
-pub async fn verify_email(State(state): State<AppState>, Json(req): Json<TokenRequest>) -> ApiResult<Json<UserView>> {
+pub async fn verify_email(
+    State(state): State<AppState>,
+    Json(req): Json<TokenRequest>,
+) -> ApiResult<Json<UserView>> {
     let mut conn = state.db().await?;
     let user = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-
-                let user_id = UserToken::consume(conn, req.token.trim(), TokenPurpose::VerifyEmail)
-                    .await?
-                    .ok_or(invalid_email_token())?;
-                User::mark_verified(conn, user_id).await?;
-                Ok(User::find(conn, user_id).await?)
-            })
+            let user_id = UserToken::consume(conn, req.token.trim(), TokenPurpose::VerifyEmail)
+                .await?
+                .ok_or(invalid_email_token())?;
+            User::mark_verified(conn, user_id).await?;
+            Ok(User::find(conn, user_id).await?)
+        })
         .await?;
     Ok(Json(UserView::from(&user)))
 }
 
 fn invalid_email_token() -> ApiError {
-    ApiError::BadRequest("invalid_token", "The token is invalid, expired or already used.".into())
+    ApiError::BadRequest(
+        "invalid_token",
+        "The token is invalid, expired or already used.".into(),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -324,12 +373,13 @@ pub async fn forgot_password(
     let mut conn = state.db().await?;
     let email_id = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-
-                match User::find_by_email(conn, &email).await? {
-                    Some(user) => record_token_email(conn, &secret, &user, TokenPurpose::ResetPassword, ttl).await,
-                    None => Ok(None),
+            match User::find_by_email(conn, &email).await? {
+                Some(user) => {
+                    record_token_email(conn, &secret, &user, TokenPurpose::ResetPassword, ttl).await
                 }
-            })
+                None => Ok(None),
+            }
+        })
         .await?;
     if let Some(id) = email_id {
         SendEmail::enqueue(&state.services.queues, id).await;
@@ -352,21 +402,22 @@ pub async fn reset_password(
     if let Err(problem) = password::check_strength(&req.password) {
         return Err(ApiError::validation("password", problem));
     }
-    let hash = password::hash(req.password).await.map_err(ApiError::Internal)?;
+    let hash = password::hash(req.password)
+        .await
+        .map_err(ApiError::Internal)?;
     let mut conn = state.db().await?;
     conn.transaction::<_, ApiError, _>(async move |conn| {
-
-            let user_id = UserToken::consume(conn, req.token.trim(), TokenPurpose::ResetPassword)
-                .await?
-                .ok_or(invalid_email_token())?;
-            User::set_password(conn, user_id, &hash).await?;
-            UserToken::invalidate_all(conn, user_id, TokenPurpose::ResetPassword).await?;
-            RefreshToken::revoke_all(conn, user_id).await?;
-            // Receiving the email proved the address.
-            User::mark_verified(conn, user_id).await?;
-            tracing::info!(user.id = %user_id, "password reset");
-            Ok(())
-        })
+        let user_id = UserToken::consume(conn, req.token.trim(), TokenPurpose::ResetPassword)
+            .await?
+            .ok_or(invalid_email_token())?;
+        User::set_password(conn, user_id, &hash).await?;
+        UserToken::invalidate_all(conn, user_id, TokenPurpose::ResetPassword).await?;
+        RefreshToken::revoke_all(conn, user_id).await?;
+        // Receiving the email proved the address.
+        User::mark_verified(conn, user_id).await?;
+        tracing::info!(user.id = %user_id, "password reset");
+        Ok(())
+    })
     .await?;
     Ok(StatusCode::NO_CONTENT)
 }

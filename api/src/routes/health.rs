@@ -31,9 +31,24 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     .ok()
     .flatten()
     .is_some();
-    let redis = matches!(tokio::time::timeout(timeout, state.services.queues.ping()).await, Ok(Ok(())));
+    let redis = matches!(
+        tokio::time::timeout(timeout, state.services.queues.ping()).await,
+        Ok(Ok(()))
+    );
     let workers = state.services.health.all_running();
     let ready = postgres && redis && workers;
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(Readiness { ready, postgres, redis, workers }))
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(Readiness {
+            ready,
+            postgres,
+            redis,
+            workers,
+        }),
+    )
 }

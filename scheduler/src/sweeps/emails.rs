@@ -1,25 +1,26 @@
 //! Emails written but never sent (their job was lost: Redis down at enqueue
 //! time, a worker killed mid-send) are pushed again.
 
-use boxoffice_core::{
-    Services,
-    jobs::SendEmail,
-    models::EmailRow,
-    queue::Schedule,
-};
+use boxoffice_core::{Services, jobs::SendEmail, models::EmailRow, queue::Schedule};
 
 /// Rows younger than this are probably still in the queue.
 const GRACE: chrono::Duration = chrono::Duration::seconds(60);
 
 pub async fn run(services: &Services) -> Result<usize, String> {
     let mut conn = services.db.get().await.map_err(|e| e.to_string())?;
-    let ids = EmailRow::unsent(&mut conn, GRACE, 1_000).await.map_err(|e| e.to_string())?;
+    let ids = EmailRow::unsent(&mut conn, GRACE, 1_000)
+        .await
+        .map_err(|e| e.to_string())?;
     if ids.is_empty() {
         return Ok(0);
     }
     let jobs: Vec<_> = ids.iter().map(|&email_id| SendEmail { email_id }).collect();
     // The first push's idempotency key may still be held: push regardless.
-    services.queues.push_many(&jobs, Schedule::recovery()).await.map_err(|e| e.to_string())?;
+    services
+        .queues
+        .push_many(&jobs, Schedule::recovery())
+        .await
+        .map_err(|e| e.to_string())?;
     tracing::info!(count = ids.len(), "re-enqueued unsent emails");
     Ok(ids.len())
 }

@@ -43,14 +43,18 @@ pub async fn test_config(smtp_port: u16) -> (Config, String) {
     config.redis.namespace = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     config.http.addr = "127.0.0.1:0".parse().unwrap();
     config.http.public_url = "http://boxoffice.test".into();
-    config.smtp.transport = boxoffice_core::config::EmailTransportConfig::Smtp(format!("smtp://127.0.0.1:{smtp_port}"));
+    config.smtp.transport =
+        boxoffice_core::config::EmailTransportConfig::Smtp(format!("smtp://127.0.0.1:{smtp_port}"));
     config.workers.shutdown_timeout = Duration::from_secs(5);
     (config, db_url)
 }
 
 impl TestApp {
     pub fn builder() -> TestAppBuilder {
-        TestAppBuilder { workers: false, tweaks: Vec::new() }
+        TestAppBuilder {
+            workers: false,
+            tweaks: Vec::new(),
+        }
     }
 
     pub async fn spawn() -> TestApp {
@@ -113,7 +117,11 @@ impl TestApp {
         .await
         .unwrap();
         let (status, body) = self
-            .post("/v1/auth/login", json!({"email": "root@boxoffice.test", "password": "violet-otter-43-lamp"}), None)
+            .post(
+                "/v1/auth/login",
+                json!({"email": "root@boxoffice.test", "password": "violet-otter-43-lamp"}),
+                None,
+            )
             .await;
         assert_eq!(status, 200, "{body}");
         body["access_token"].as_str().unwrap().to_owned()
@@ -127,17 +135,21 @@ impl TestApp {
             n: i64,
         }
         let mut conn = self.services.db.get().await.unwrap();
-        let row: N = diesel::sql_query(format!("SELECT count(*) AS n FROM {table}")).get_result(&mut conn).await.unwrap();
+        let row: N = diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
+            .get_result(&mut conn)
+            .await
+            .unwrap();
         row.n
     }
 }
 
 async fn read(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
-    let is_problem = response
-        .headers()
-        .get("content-type")
-        .is_some_and(|v| v.to_str().unwrap_or("").starts_with("application/problem+json"));
+    let is_problem = response.headers().get("content-type").is_some_and(|v| {
+        v.to_str()
+            .unwrap_or("")
+            .starts_with("application/problem+json")
+    });
     let text = response.text().await.unwrap_or_default();
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     if status >= 400 {
@@ -166,7 +178,9 @@ impl TestAppBuilder {
         }
         let services = Services::connect(config).await.expect("services");
         let (shutdown, rx) = watch::channel(false);
-        let (addr, server) = boxoffice_api::bind(services.clone(), rx.clone()).await.expect("bind");
+        let (addr, server) = boxoffice_api::bind(services.clone(), rx.clone())
+            .await
+            .expect("bind");
         let mut tasks = vec![tokio::spawn(async move {
             server.await.expect("server");
         })];
@@ -176,8 +190,19 @@ impl TestAppBuilder {
                 boxoffice_workers::run(s, rx).await.expect("workers");
             }));
         }
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        TestApp { addr, client, services, smtp, db_url, shutdown, tasks }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        TestApp {
+            addr,
+            client,
+            services,
+            smtp,
+            db_url,
+            shutdown,
+            tasks,
+        }
     }
 }
 
@@ -189,11 +214,16 @@ impl Drop for TestApp {
         }
         let queues = self.services.queues.clone();
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 let ns = queues.namespace().to_owned();
                 if let Ok(conn) = boxoffice_core::queue::connect(&redis_url()).await {
-                    let _ = boxoffice_core::queue::Queues::new(conn, ns).purge_namespace().await;
+                    let _ = boxoffice_core::queue::Queues::new(conn, ns)
+                        .purge_namespace()
+                        .await;
                 }
             });
         })

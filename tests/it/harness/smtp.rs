@@ -20,7 +20,9 @@ pub struct Received {
 
 impl Received {
     pub fn parsed(&self) -> mail_parser::Message<'_> {
-        mail_parser::MessageParser::default().parse(&self.raw).expect("parseable email")
+        mail_parser::MessageParser::default()
+            .parse(&self.raw)
+            .expect("parseable email")
     }
 
     pub fn subject(&self) -> String {
@@ -28,11 +30,17 @@ impl Received {
     }
 
     pub fn text(&self) -> String {
-        self.parsed().body_text(0).map(|t| t.into_owned()).unwrap_or_default()
+        self.parsed()
+            .body_text(0)
+            .map(|t| t.into_owned())
+            .unwrap_or_default()
     }
 
     pub fn html(&self) -> String {
-        self.parsed().body_html(0).map(|t| t.into_owned()).unwrap_or_default()
+        self.parsed()
+            .body_html(0)
+            .map(|t| t.into_owned())
+            .unwrap_or_default()
     }
 }
 
@@ -46,7 +54,10 @@ pub struct SmtpSink {
 impl SmtpSink {
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let sink = SmtpSink { port: listener.local_addr().unwrap().port(), ..Default::default() };
+        let sink = SmtpSink {
+            port: listener.local_addr().unwrap().port(),
+            ..Default::default()
+        };
         let s = sink.clone();
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
@@ -73,13 +84,19 @@ impl SmtpSink {
             let command = line.trim_end().to_ascii_uppercase();
             let reply: &[u8] = if command.starts_with("EHLO") {
                 b"250-sink.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
-            } else if command.starts_with("HELO") || command.starts_with("MAIL FROM") || command.starts_with("NOOP") {
+            } else if command.starts_with("HELO")
+                || command.starts_with("MAIL FROM")
+                || command.starts_with("NOOP")
+            {
                 b"250 OK\r\n"
             } else if command.starts_with("RSET") {
                 to.clear();
                 b"250 OK\r\n"
             } else if command.starts_with("RCPT TO") {
-                let addr = line.trim_end()[8..].trim().trim_matches(['<', '>']).to_owned();
+                let addr = line.trim_end()[8..]
+                    .trim()
+                    .trim_matches(['<', '>'])
+                    .to_owned();
                 to.push(addr);
                 b"250 OK\r\n"
             } else if command == "DATA" {
@@ -94,10 +111,17 @@ impl SmtpSink {
                         break;
                     }
                     // Undo dot-stuffing.
-                    let data = if data_line.starts_with(b"..") { &data_line[1..] } else { &data_line[..] };
+                    let data = if data_line.starts_with(b"..") {
+                        &data_line[1..]
+                    } else {
+                        &data_line[..]
+                    };
                     raw.extend_from_slice(data);
                 }
-                self.messages.lock().unwrap().push(Received { to: std::mem::take(&mut to), raw });
+                self.messages.lock().unwrap().push(Received {
+                    to: std::mem::take(&mut to),
+                    raw,
+                });
                 self.notify.notify_waiters();
                 b"250 queued\r\n"
             } else if command.starts_with("QUIT") {
@@ -119,21 +143,27 @@ impl SmtpSink {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.notify.notified();
-            if let Some(m) = self
-                .messages()
-                .into_iter()
-                .find(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(to)) && m.subject().contains(subject_has))
-            {
+            if let Some(m) = self.messages().into_iter().find(|m| {
+                m.to.iter().any(|t| t.eq_ignore_ascii_case(to)) && m.subject().contains(subject_has)
+            }) {
                 return m;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                panic!("no email to {to} with subject containing {subject_has:?} within {timeout:?}; got {:?}",
-                    self.messages().iter().map(|m| (m.to.clone(), m.subject())).collect::<Vec<_>>());
+                panic!(
+                    "no email to {to} with subject containing {subject_has:?} within {timeout:?}; got {:?}",
+                    self.messages()
+                        .iter()
+                        .map(|m| (m.to.clone(), m.subject()))
+                        .collect::<Vec<_>>()
+                );
             }
         }
     }
 
     pub fn count_to(&self, to: &str) -> usize {
-        self.messages().iter().filter(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(to))).count()
+        self.messages()
+            .iter()
+            .filter(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(to)))
+            .count()
     }
 }

@@ -45,14 +45,22 @@ async fn running_the_job_twice_sends_once() {
         .smtp
         .messages()
         .into_iter()
-        .filter(|m| m.to.contains(&"mo@example.com".to_owned()) && m.raw.windows(36).any(|w| w == email_id.to_string().as_bytes()))
+        .filter(|m| {
+            m.to.contains(&"mo@example.com".to_owned())
+                && m.raw
+                    .windows(36)
+                    .any(|w| w == email_id.to_string().as_bytes())
+        })
         .collect();
     assert_eq!(sent.len(), 1);
     let mut conn = app.services.db.get().await.unwrap();
     let row = EmailRow::find(&mut conn, email_id).await.unwrap().unwrap();
     assert_eq!(row.status, "sent");
     assert_eq!(row.attempts, 1);
-    assert_eq!(row.message_id.as_deref(), Some(format!("<{email_id}@boxoffice>").as_str()));
+    assert_eq!(
+        row.message_id.as_deref(),
+        Some(format!("<{email_id}@boxoffice>").as_str())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -62,9 +70,9 @@ async fn the_sweep_sends_an_email_whose_job_was_lost() {
     let email_id = record_email(&app, "ned@example.com").await;
     // Pretend it was written two minutes ago, past the sweep's grace period.
     {
+        use boxoffice_core::schema::email_log;
         use diesel::prelude::*;
         use diesel_async::RunQueryDsl;
-        use boxoffice_core::schema::email_log;
         let mut conn = app.services.db.get().await.unwrap();
         diesel::update(email_log::table.find(email_id))
             .set(email_log::created_at.eq(chrono::Utc::now() - chrono::Duration::minutes(2)))
@@ -73,9 +81,18 @@ async fn the_sweep_sends_an_email_whose_job_was_lost() {
             .unwrap();
     }
     // Its idempotency key was even taken by a push that got lost.
-    app.services.queues.push(&SendEmail { email_id }, Schedule::after(Duration::from_secs(3600))).await.unwrap();
+    app.services
+        .queues
+        .push(
+            &SendEmail { email_id },
+            Schedule::after(Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap();
 
-    let handled = boxoffice_scheduler::run_sweep(&app.services, "email_sweep").await.unwrap();
+    let handled = boxoffice_scheduler::run_sweep(&app.services, "email_sweep")
+        .await
+        .unwrap();
     assert!(handled >= 1);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
@@ -84,9 +101,18 @@ async fn the_sweep_sends_an_email_whose_job_was_lost() {
         if row.status == "sent" {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "swept email not sent: {}", row.status);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "swept email not sent: {}",
+            row.status
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Nothing left for the next sweep.
-    assert_eq!(boxoffice_scheduler::run_sweep(&app.services, "email_sweep").await.unwrap(), 0);
+    assert_eq!(
+        boxoffice_scheduler::run_sweep(&app.services, "email_sweep")
+            .await
+            .unwrap(),
+        0
+    );
 }

@@ -8,15 +8,40 @@ async fn only_admins_change_roles_and_the_change_takes_effect() {
     let (attendee, _, attendee_id) = app.register("jo@example.com", "attendee").await;
     let (organizer, _, _) = app.register("kim@example.com", "organizer").await;
     let path = format!("/v1/admin/users/{attendee_id}");
-    let patch = |token: &str, body| app.client.patch(app.url(&path)).bearer_auth(token).json(&body);
+    let patch = |token: &str, body| {
+        app.client
+            .patch(app.url(&path))
+            .bearer_auth(token)
+            .json(&body)
+    };
 
-    assert_eq!(app.send(patch(&attendee, json!({"role": "admin"}))).await.0, 403);
-    assert_eq!(app.send(patch(&organizer, json!({"role": "admin"}))).await.0, 403);
-    assert_eq!(app.send(app.client.patch(app.url(&path)).json(&json!({"role": "admin"}))).await.0, 401);
+    assert_eq!(
+        app.send(patch(&attendee, json!({"role": "admin"}))).await.0,
+        403
+    );
+    assert_eq!(
+        app.send(patch(&organizer, json!({"role": "admin"})))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        app.send(
+            app.client
+                .patch(app.url(&path))
+                .json(&json!({"role": "admin"}))
+        )
+        .await
+        .0,
+        401
+    );
 
     let admin = app.admin().await;
     let (status, body) = app.send(patch(&admin, json!({"role": "superuser"}))).await;
-    assert_eq!((status, body["errors"][0]["field"].as_str()), (422, Some("role")));
+    assert_eq!(
+        (status, body["errors"][0]["field"].as_str()),
+        (422, Some("role"))
+    );
     let (status, body) = app.send(patch(&admin, json!({"role": "organizer"}))).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["role"], "organizer");
@@ -27,8 +52,16 @@ async fn only_admins_change_roles_and_the_change_takes_effect() {
     assert_eq!(body["user"]["role"], "organizer");
 
     let unknown = format!("/v1/admin/users/{}", uuid::Uuid::now_v7());
-    let req = app.client.patch(app.url(&unknown)).bearer_auth(&admin).json(&json!({"role": "admin"}));
+    let req = app
+        .client
+        .patch(app.url(&unknown))
+        .bearer_auth(&admin)
+        .json(&json!({"role": "admin"}));
     assert_eq!(app.send(req).await.0, 404);
-    let req = app.client.patch(app.url("/v1/admin/users/42")).bearer_auth(&admin).json(&json!({"role": "admin"}));
+    let req = app
+        .client
+        .patch(app.url("/v1/admin/users/42"))
+        .bearer_auth(&admin)
+        .json(&json!({"role": "admin"}));
     assert_eq!(app.send(req).await.0, 404);
 }

@@ -6,7 +6,10 @@ use crate::harness::TestApp;
 
 fn token_from(text: &str) -> String {
     let start = text.find("token=").expect("link with token") + "token=".len();
-    text[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+    text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -18,22 +21,39 @@ async fn register_sends_a_verification_email_whose_token_verifies() {
     assert_eq!(me["email_verified"], false);
     assert_eq!(me["role"], "attendee");
 
-    let email = app.smtp.wait_for("ann@example.com", "Confirm your email", Duration::from_secs(15)).await;
+    let email = app
+        .smtp
+        .wait_for(
+            "ann@example.com",
+            "Confirm your email",
+            Duration::from_secs(15),
+        )
+        .await;
     let (text, html) = (email.text(), email.html());
-    assert!(text.contains("http://boxoffice.test/verify-email?token="), "{text}");
+    assert!(
+        text.contains("http://boxoffice.test/verify-email?token="),
+        "{text}"
+    );
     assert!(html.contains("Confirm email"), "{html}");
     let token = token_from(&text);
     assert!(html.contains(&token));
 
-    let (status, body) = app.post("/v1/auth/verify-email", json!({"token": token}), None).await;
+    let (status, body) = app
+        .post("/v1/auth/verify-email", json!({"token": token}), None)
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["email_verified"], true);
     let (_, me) = app.get("/v1/auth/me", Some(&access)).await;
     assert_eq!(me["email_verified"], true);
 
     // One use only.
-    let (status, body) = app.post("/v1/auth/verify-email", json!({"token": token}), None).await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_token")));
+    let (status, body) = app
+        .post("/v1/auth/verify-email", json!({"token": token}), None)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_token"))
+    );
     // The token is never stored in the clear.
     assert_eq!(app.smtp.count_to("ann@example.com"), 1);
 }
@@ -43,16 +63,31 @@ async fn login_answers_the_same_for_unknown_email_and_wrong_password() {
     let app = TestApp::spawn().await;
     app.register("bob@example.com", "organizer").await;
 
-    let (ok, body) =
-        app.post("/v1/auth/login", json!({"email": "BOB@example.com", "password": "violet-otter-43-lamp"}), None).await;
+    let (ok, body) = app
+        .post(
+            "/v1/auth/login",
+            json!({"email": "BOB@example.com", "password": "violet-otter-43-lamp"}),
+            None,
+        )
+        .await;
     assert_eq!(ok, 200, "{body}");
     assert_eq!(body["user"]["role"], "organizer");
     assert_eq!(body["token_type"], "Bearer");
 
-    let (s1, wrong) =
-        app.post("/v1/auth/login", json!({"email": "bob@example.com", "password": "not-the-password-1"}), None).await;
-    let (s2, unknown) =
-        app.post("/v1/auth/login", json!({"email": "nobody@example.com", "password": "not-the-password-1"}), None).await;
+    let (s1, wrong) = app
+        .post(
+            "/v1/auth/login",
+            json!({"email": "bob@example.com", "password": "not-the-password-1"}),
+            None,
+        )
+        .await;
+    let (s2, unknown) = app
+        .post(
+            "/v1/auth/login",
+            json!({"email": "nobody@example.com", "password": "not-the-password-1"}),
+            None,
+        )
+        .await;
     assert_eq!((s1, s2), (401, 401));
     assert_eq!(wrong, unknown);
     assert_eq!(wrong["code"], "invalid_credentials");
@@ -63,7 +98,9 @@ async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
     let app = TestApp::spawn().await;
     let (access, first, _) = app.register("cy@example.com", "attendee").await;
 
-    let (status, body) = app.post("/v1/auth/refresh", json!({"refresh_token": first}), None).await;
+    let (status, body) = app
+        .post("/v1/auth/refresh", json!({"refresh_token": first}), None)
+        .await;
     assert_eq!(status, 200, "{body}");
     let second = body["refresh_token"].as_str().unwrap().to_owned();
     let second_access = body["access_token"].as_str().unwrap().to_owned();
@@ -71,9 +108,16 @@ async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
     assert_eq!(app.get("/v1/auth/me", Some(&second_access)).await.0, 200);
 
     // The first token again: a thief or a replay. Everything in the family dies.
-    let (status, body) = app.post("/v1/auth/refresh", json!({"refresh_token": first}), None).await;
-    assert_eq!((status, body["code"].as_str()), (401, Some("invalid_refresh_token")));
-    let (status, _) = app.post("/v1/auth/refresh", json!({"refresh_token": second}), None).await;
+    let (status, body) = app
+        .post("/v1/auth/refresh", json!({"refresh_token": first}), None)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("invalid_refresh_token"))
+    );
+    let (status, _) = app
+        .post("/v1/auth/refresh", json!({"refresh_token": second}), None)
+        .await;
     assert_eq!(status, 401);
     // Access tokens of that session stop working too.
     assert_eq!(app.get("/v1/auth/me", Some(&second_access)).await.0, 401);
@@ -84,13 +128,16 @@ async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
 async fn concurrent_refreshes_of_one_token_yield_one_winner() {
     let app = TestApp::spawn().await;
     let (_, refresh, _) = app.register("dee@example.com", "attendee").await;
-    let attempts = (0..8).map(|_| app.post("/v1/auth/refresh", json!({"refresh_token": refresh}), None));
+    let attempts =
+        (0..8).map(|_| app.post("/v1/auth/refresh", json!({"refresh_token": refresh}), None));
     let results = futures_join_all(attempts).await;
     let winners = results.iter().filter(|(s, _)| *s == 200).count();
     assert_eq!(winners, 1, "{results:?}");
 }
 
-async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
     let handles: Vec<_> = futures.collect();
     let mut out = Vec::new();
     // Poll all at once.
@@ -106,7 +153,11 @@ async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = 
                 }
             }
         }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
     })
     .await;
     out.extend(done.into_iter().map(Option::unwrap));
@@ -119,18 +170,50 @@ async fn password_reset_end_to_end() {
     let (old_access, old_refresh, _) = app.register("eve@example.com", "attendee").await;
 
     // Unknown accounts get the same answer and no email.
-    let (status, _) = app.post("/v1/auth/forgot-password", json!({"email": "ghost@example.com"}), None).await;
+    let (status, _) = app
+        .post(
+            "/v1/auth/forgot-password",
+            json!({"email": "ghost@example.com"}),
+            None,
+        )
+        .await;
     assert_eq!(status, 202);
-    let (status, _) = app.post("/v1/auth/forgot-password", json!({"email": "eve@example.com"}), None).await;
+    let (status, _) = app
+        .post(
+            "/v1/auth/forgot-password",
+            json!({"email": "eve@example.com"}),
+            None,
+        )
+        .await;
     assert_eq!(status, 202);
-    let email = app.smtp.wait_for("eve@example.com", "Reset your password", Duration::from_secs(15)).await;
+    let email = app
+        .smtp
+        .wait_for(
+            "eve@example.com",
+            "Reset your password",
+            Duration::from_secs(15),
+        )
+        .await;
     let token = token_from(&email.text());
 
-    let (status, body) =
-        app.post("/v1/auth/reset-password", json!({"token": token, "password": "short"}), None).await;
-    assert_eq!((status, body["errors"][0]["field"].as_str()), (422, Some("password")));
-    let (status, body) =
-        app.post("/v1/auth/reset-password", json!({"token": token, "password": "amber-heron-77-kite"}), None).await;
+    let (status, body) = app
+        .post(
+            "/v1/auth/reset-password",
+            json!({"token": token, "password": "short"}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["errors"][0]["field"].as_str()),
+        (422, Some("password"))
+    );
+    let (status, body) = app
+        .post(
+            "/v1/auth/reset-password",
+            json!({"token": token, "password": "amber-heron-77-kite"}),
+            None,
+        )
+        .await;
     assert_eq!(status, 204, "{body}");
 
     let old = json!({"email": "eve@example.com", "password": "violet-otter-43-lamp"});
@@ -139,10 +222,22 @@ async fn password_reset_end_to_end() {
     assert_eq!(app.post("/v1/auth/login", new, None).await.0, 200);
     // Signed out everywhere.
     assert_eq!(app.get("/v1/auth/me", Some(&old_access)).await.0, 401);
-    assert_eq!(app.post("/v1/auth/refresh", json!({"refresh_token": old_refresh}), None).await.0, 401);
+    assert_eq!(
+        app.post(
+            "/v1/auth/refresh",
+            json!({"refresh_token": old_refresh}),
+            None
+        )
+        .await
+        .0,
+        401
+    );
     // The token is spent.
     let again = json!({"token": token, "password": "other-heron-88-kite"});
-    assert_eq!(app.post("/v1/auth/reset-password", again, None).await.0, 400);
+    assert_eq!(
+        app.post("/v1/auth/reset-password", again, None).await.0,
+        400
+    );
     assert_eq!(app.smtp.count_to("ghost@example.com"), 0);
 }
 
@@ -160,9 +255,19 @@ async fn login_is_rate_limited_per_account() {
     for _ in 0..3 {
         assert_eq!(app.post("/v1/auth/login", wrong.clone(), None).await.0, 401);
     }
-    let response = app.client.post(app.url("/v1/auth/login")).json(&wrong).send().await.unwrap();
+    let response = app
+        .client
+        .post(app.url("/v1/auth/login"))
+        .json(&wrong)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 429);
-    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry_after));
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["code"], "rate_limited");
@@ -178,5 +283,10 @@ async fn logout_ends_the_session() {
     let (status, _) = app.post("/v1/auth/logout", json!({}), Some(&access)).await;
     assert_eq!(status, 204);
     assert_eq!(app.get("/v1/auth/me", Some(&access)).await.0, 401);
-    assert_eq!(app.post("/v1/auth/refresh", json!({"refresh_token": refresh}), None).await.0, 401);
+    assert_eq!(
+        app.post("/v1/auth/refresh", json!({"refresh_token": refresh}), None)
+            .await
+            .0,
+        401
+    );
 }

@@ -5,9 +5,17 @@ use crate::harness::{TestApp, app::redis_url, proxy::Proxy};
 #[tokio::test(flavor = "multi_thread")]
 async fn readyz_fails_while_redis_is_down_and_recovers() {
     let target = url::Url::parse(&redis_url()).unwrap();
-    let proxy = Proxy::start(&format!("{}:{}", target.host_str().unwrap(), target.port().unwrap_or(6379))).await;
+    let proxy = Proxy::start(&format!(
+        "{}:{}",
+        target.host_str().unwrap(),
+        target.port().unwrap_or(6379)
+    ))
+    .await;
     let port = proxy.port;
-    let app = TestApp::builder().with_config(move |c| c.redis.url = format!("redis://127.0.0.1:{port}")).start().await;
+    let app = TestApp::builder()
+        .with_config(move |c| c.redis.url = format!("redis://127.0.0.1:{port}"))
+        .start()
+        .await;
 
     let (status, body) = app.get("/readyz", None).await;
     assert_eq!(status, 200, "{body}");
@@ -29,7 +37,10 @@ async fn readyz_fails_while_redis_is_down_and_recovers() {
         if app.get("/readyz", None).await.0 == 200 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "readyz did not recover");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "readyz did not recover"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -24,7 +24,12 @@ async fn sessions_list_devices_and_revoke_one() {
     let current: Vec<_> = sessions.iter().filter(|s| s["current"] == true).collect();
     assert_eq!(current.len(), 1);
     assert_eq!(current[0]["user_agent"], "Laptop/2.0");
-    let phone_session = sessions.iter().find(|s| s["user_agent"] == "Phone/1.0").unwrap()["id"].as_str().unwrap();
+    let phone_session = sessions
+        .iter()
+        .find(|s| s["user_agent"] == "Phone/1.0")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap();
 
     let response = app
         .client
@@ -42,8 +47,14 @@ async fn sessions_list_devices_and_revoke_one() {
 
     // Someone else's session, or garbage, is simply not found.
     let (other, _, _) = app.register("ida@example.com", "attendee").await;
-    let req = app.client.delete(app.url(&format!("/v1/auth/sessions/{phone_session}"))).bearer_auth(&other);
+    let req = app
+        .client
+        .delete(app.url(&format!("/v1/auth/sessions/{phone_session}")))
+        .bearer_auth(&other);
     assert_eq!(app.send(req).await.0, 404);
-    let req = app.client.delete(app.url("/v1/auth/sessions/not-a-uuid")).bearer_auth(&other);
+    let req = app
+        .client
+        .delete(app.url("/v1/auth/sessions/not-a-uuid"))
+        .bearer_auth(&other);
     assert_eq!(app.send(req).await.0, 404);
 }

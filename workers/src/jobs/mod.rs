@@ -34,5 +34,9 @@ impl From<diesel_async::pooled_connection::deadpool::PoolError> for JobError {
 
 /// The work a job does. Called once per attempt; `attempt` counts from 1.
 pub trait Perform: Job {
-    fn perform(&self, ctx: &WorkerCtx, attempt: u32) -> impl Future<Output = Result<(), JobError>> + Send;
+    fn perform(
+        &self,
+        ctx: &WorkerCtx,
+        attempt: u32,
+    ) -> impl Future<Output = Result<(), JobError>> + Send;
 }

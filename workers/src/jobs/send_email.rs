@@ -21,7 +21,11 @@ impl Perform for SendEmail {
         let rendered = templates::render(&email, &ctx.services)
             .map_err(|e| JobError::new(format!("render {}: {e}", email.template)))?;
         let message_id = format!("<{}@boxoffice>", email.id);
-        match ctx.mailer.send(&email.to_address, &message_id, rendered).await {
+        match ctx
+            .mailer
+            .send(&email.to_address, &message_id, rendered)
+            .await
+        {
             Ok(()) => {
                 EmailRow::mark_sent(&mut conn, email.id, &message_id).await?;
                 tracing::info!(email.id = %email.id, template = %email.template, attempt, "email sent");

@@ -21,7 +21,8 @@ pub fn render(email: &EmailRow, services: &Services) -> Result<Rendered, String>
     let base = &services.config.http.public_url;
     match email.template.as_str() {
         "verify_email" => {
-            let p: TokenEmail = serde_json::from_value(email.params.clone()).map_err(|e| e.to_string())?;
+            let p: TokenEmail =
+                serde_json::from_value(email.params.clone()).map_err(|e| e.to_string())?;
             let token = email_token(services.jwt_secret(), "verify_email", p.token_id);
             let link = format!("{base}/verify-email?token={token}");
             Ok(action_email(
@@ -35,7 +36,8 @@ pub fn render(email: &EmailRow, services: &Services) -> Result<Rendered, String>
             ))
         }
         "reset_password" => {
-            let p: TokenEmail = serde_json::from_value(email.params.clone()).map_err(|e| e.to_string())?;
+            let p: TokenEmail =
+                serde_json::from_value(email.params.clone()).map_err(|e| e.to_string())?;
             let token = email_token(services.jwt_secret(), "reset_password", p.token_id);
             let link = format!("{base}/reset-password?token={token}");
             Ok(action_email(
@@ -53,12 +55,26 @@ pub fn render(email: &EmailRow, services: &Services) -> Result<Rendered, String>
 }
 
 /// One call to action, with the raw token too for clients that paste it.
-fn action_email(subject: &str, name: &str, intro: &str, button: &str, link: &str, token: &str, footer: &str) -> Rendered {
+fn action_email(
+    subject: &str,
+    name: &str,
+    intro: &str,
+    button: &str,
+    link: &str,
+    token: &str,
+    footer: &str,
+) -> Rendered {
     let text = format!(
         "Hi {name},\n\n{intro}\n\n{button}: {link}\n\nOr use this code: {token}\n\n{footer}\n\n— Boxoffice\n"
     );
-    let (name, intro, button, link, token, footer) =
-        (escape(name), escape(intro), escape(button), escape(link), escape(token), escape(footer));
+    let (name, intro, button, link, token, footer) = (
+        escape(name),
+        escape(intro),
+        escape(button),
+        escape(link),
+        escape(token),
+        escape(footer),
+    );
     let html = format!(
         r#"<!doctype html><html><body style="font-family:sans-serif;max-width:560px;margin:auto">
 <p>Hi {name},</p><p>{intro}</p>
@@ -66,7 +82,11 @@ fn action_email(subject: &str, name: &str, intro: &str, button: &str, link: &str
 <p>Or use this code: <code>{token}</code></p>
 <p style="color:#666">{footer}</p><p>— Boxoffice</p></body></html>"#
     );
-    Rendered { subject: subject.to_owned(), text, html }
+    Rendered {
+        subject: subject.to_owned(),
+        text,
+        html,
+    }
 }
 
 fn escape(s: &str) -> String {
@@ -88,6 +108,9 @@ fn escape(s: &str) -> String {
 mod tests {
     #[test]
     fn escapes_markup() {
-        assert_eq!(super::escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            super::escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 }

@@ -13,9 +13,11 @@ use tokio::sync::watch;
 
 use super::{db, smtp::SmtpSink};
 
+type ConfigTweak = Box<dyn FnOnce(&mut Config)>;
+
 pub struct TestAppBuilder {
     workers: bool,
-    tweaks: Vec<Box<dyn FnOnce(&mut Config)>>,
+    tweaks: Vec<ConfigTweak>,
 }
 
 pub struct TestApp {

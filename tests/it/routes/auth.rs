@@ -130,38 +130,9 @@ async fn concurrent_refreshes_of_one_token_yield_one_winner() {
     let (_, refresh, _) = app.register("dee@example.com", "attendee").await;
     let attempts =
         (0..8).map(|_| app.post("/v1/auth/refresh", json!({"refresh_token": refresh}), None));
-    let results = futures_join_all(attempts).await;
+    let results = futures::future::join_all(attempts).await;
     let winners = results.iter().filter(|(s, _)| *s == 200).count();
     assert_eq!(winners, 1, "{results:?}");
-}
-
-async fn futures_join_all<F: std::future::Future>(
-    futures: impl Iterator<Item = F>,
-) -> Vec<F::Output> {
-    let handles: Vec<_> = futures.collect();
-    let mut out = Vec::new();
-    // Poll all at once.
-    let mut pinned: Vec<_> = handles.into_iter().map(Box::pin).collect();
-    let mut done: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, slot) in pinned.iter_mut().zip(done.iter_mut()) {
-            if slot.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *slot = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.extend(done.into_iter().map(Option::unwrap));
-    out
 }
 
 #[tokio::test(flavor = "multi_thread")]

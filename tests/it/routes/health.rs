@@ -44,3 +44,76 @@ async fn readyz_fails_while_redis_is_down_and_recovers() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_stopped_by_a_redis_outage_shows_not_ready_and_is_restarted() {
+    use boxoffice_core::queue::QueueName;
+    let target = url::Url::parse(&redis_url()).unwrap();
+    let proxy = Proxy::start(&format!(
+        "{}:{}",
+        target.host_str().unwrap(),
+        target.port().unwrap_or(6379)
+    ))
+    .await;
+    let port = proxy.port;
+    let app = TestApp::builder()
+        .full()
+        .with_config(move |c| c.redis.url = format!("redis://127.0.0.1:{port}"))
+        .start()
+        .await;
+    let ready = |app: &TestApp| {
+        let request = app.client.get(app.url("/readyz"));
+        async move {
+            request
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while ready(&app).await["workers"] != true {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "workers never came up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    proxy.down();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let health = app.services.health.snapshot();
+        if health
+            .get(&QueueName::Emails)
+            .is_some_and(|s| !s.running || s.restarts > 0)
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "worker never noticed the outage: {health:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let report = ready(&app).await;
+    assert_eq!(report["ready"], false, "{report}");
+
+    proxy.up();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let report = ready(&app).await;
+        if report["ready"] == true {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never recovered: {report}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let emails = &app.services.health.snapshot()[&QueueName::Emails];
+    assert!(emails.running && emails.restarts >= 1, "{emails:?}");
+}

@@ -35,7 +35,7 @@ impl WorkerCtx {
 
 /// Runs workers for the configured queues until `shutdown` turns true, then
 /// lets in-flight jobs finish (bounded by `WORKER_SHUTDOWN_TIMEOUT_SECS`).
-pub async fn run(services: Services, shutdown: watch::Receiver<bool>) -> Result<(), String> {
+pub async fn run(services: Services, mut shutdown: watch::Receiver<bool>) -> Result<(), String> {
     let ctx = WorkerCtx::new(services.clone())?;
     let workers = &services.config.workers;
     let mut tasks = tokio::task::JoinSet::new();
@@ -56,6 +56,12 @@ pub async fn run(services: Services, shutdown: watch::Receiver<bool>) -> Result<
         }
     }
     tracing::info!(queues = ?workers.queues, "workers started");
+    if tasks.is_empty() {
+        // Nothing to drain yet on these queues; stay up like any other worker
+        // process (so a deployment does not crash-loop) until told to stop.
+        tracing::warn!(queues = ?workers.queues, "none of these queues has job handlers yet");
+        supervisor::stopped(&mut shutdown).await;
+    }
     while tasks.join_next().await.is_some() {}
     tracing::info!("workers stopped");
     Ok(())

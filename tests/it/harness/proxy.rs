@@ -42,6 +42,17 @@ impl Proxy {
         Proxy { port, up, cut }
     }
 
+    /// A proxy in front of the test Redis.
+    pub async fn to_redis() -> Self {
+        let target = url::Url::parse(&super::app::redis_url()).unwrap();
+        Self::start(&format!(
+            "{}:{}",
+            target.host_str().unwrap(),
+            target.port().unwrap_or(6379)
+        ))
+        .await
+    }
+
     /// Cuts open connections and refuses new ones.
     pub fn down(&self) {
         self.up.store(false, Ordering::SeqCst);

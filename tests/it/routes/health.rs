@@ -1,16 +1,10 @@
 use std::time::Duration;
 
-use crate::harness::{TestApp, app::redis_url, proxy::Proxy};
+use crate::harness::{TestApp, proxy::Proxy};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn readyz_fails_while_redis_is_down_and_recovers() {
-    let target = url::Url::parse(&redis_url()).unwrap();
-    let proxy = Proxy::start(&format!(
-        "{}:{}",
-        target.host_str().unwrap(),
-        target.port().unwrap_or(6379)
-    ))
-    .await;
+    let proxy = Proxy::to_redis().await;
     let port = proxy.port;
     let app = TestApp::builder()
         .with_config(move |c| c.redis.url = format!("redis://127.0.0.1:{port}"))
@@ -48,13 +42,7 @@ async fn readyz_fails_while_redis_is_down_and_recovers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_worker_stopped_by_a_redis_outage_shows_not_ready_and_is_restarted() {
     use boxoffice_core::queue::QueueName;
-    let target = url::Url::parse(&redis_url()).unwrap();
-    let proxy = Proxy::start(&format!(
-        "{}:{}",
-        target.host_str().unwrap(),
-        target.port().unwrap_or(6379)
-    ))
-    .await;
+    let proxy = Proxy::to_redis().await;
     let port = proxy.port;
     let app = TestApp::builder()
         .full()

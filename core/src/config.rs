@@ -181,6 +181,8 @@ pub struct AuthConfig {
     /// Login attempts allowed per window, per account and per IP.
     pub login_attempts_per_window: u32,
     pub login_window: Duration,
+    /// Registrations allowed per IP per hour.
+    pub registrations_per_hour: u32,
 }
 
 impl AuthConfig {
@@ -207,6 +209,7 @@ impl AuthConfig {
             email_token_ttl: parse_secs("EMAIL_TOKEN_TTL_SECS", 24 * 3600)?,
             login_attempts_per_window: parse("LOGIN_RATE_LIMIT", 10)?,
             login_window: parse_secs("LOGIN_RATE_WINDOW_SECS", 60)?,
+            registrations_per_hour: parse("REGISTER_RATE_LIMIT", 20)?,
         })
     }
 }
@@ -256,6 +259,7 @@ impl WorkersConfig {
 /// | `JWT_SECRET` | a development value | signs access tokens and email tokens |
 /// | `ACCESS_TOKEN_TTL_SECS` / `REFRESH_TOKEN_TTL_SECS` | 900 / 2592000 | token lifetimes |
 /// | `LOGIN_RATE_LIMIT` / `LOGIN_RATE_WINDOW_SECS` | 10 / 60 | login attempts per account and per IP |
+/// | `REGISTER_RATE_LIMIT` | 20 | registrations per IP per hour |
 /// | `WORKER_QUEUES` / `WORKER_CONCURRENCY` | all / per queue | what a workers process drains |
 /// | `RUST_LOG` | `info` | log filter; `LOG_FORMAT=json` for JSON lines |
 #[derive(Debug, Clone)]

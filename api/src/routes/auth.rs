@@ -96,11 +96,13 @@ pub async fn register(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
+    let per_hour = state.config().auth.registrations_per_hour;
+    let hour = std::time::Duration::from_secs(3600);
     rate_limit::hit(
         &state,
         &format!("register:ip:{}", client.ip),
-        20,
-        std::time::Duration::from_secs(3600),
+        per_hour,
+        hour,
     )
     .await?;
 

@@ -261,3 +261,20 @@ async fn logout_ends_the_session() {
         401
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn registration_is_rate_limited_per_ip() {
+    let app = TestApp::builder()
+        .with_config(|c| c.auth.registrations_per_hour = 2)
+        .start()
+        .await;
+    app.register("r1@example.com", "attendee").await;
+    app.register("r2@example.com", "attendee").await;
+    let body = json!({"email": "r3@example.com", "password": "violet-otter-43-lamp", "display_name": "R3"});
+    let (status, problem) = app.post("/v1/auth/register", body, None).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (429, Some("rate_limited"))
+    );
+    assert_eq!(app.count("users").await, 2);
+}

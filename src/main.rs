@@ -88,15 +88,11 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Migrate => migrate(&config).await,
         Command::Dev => {
             migrate(&config).await?;
-            let services = Services::connect(config)
-                .await
-                .map_err(anyhow::Error::msg)?;
+            let services = connect(config).await?;
             dev(services).await
         }
         Command::Api => {
-            let services = Services::connect(config)
-                .await
-                .map_err(anyhow::Error::msg)?;
+            let services = connect(config).await?;
             let shutdown = shutdown_signal();
             let (addr, server) = boxoffice_api::bind(services, shutdown)
                 .await
@@ -115,17 +111,13 @@ async fn run(cli: Cli) -> Result<()> {
             if concurrency.is_some() {
                 config.workers.concurrency = concurrency;
             }
-            let services = Services::connect(config)
-                .await
-                .map_err(anyhow::Error::msg)?;
+            let services = connect(config).await?;
             boxoffice_workers::run(services, shutdown_signal())
                 .await
                 .map_err(anyhow::Error::msg)
         }
         Command::Scheduler => {
-            let services = Services::connect(config)
-                .await
-                .map_err(anyhow::Error::msg)?;
+            let services = connect(config).await?;
             boxoffice_scheduler::run(services, shutdown_signal())
                 .await
                 .map_err(anyhow::Error::msg)
@@ -138,12 +130,14 @@ async fn run(cli: Cli) -> Result<()> {
                     name,
                 },
         } => {
-            let services = Services::connect(config)
-                .await
-                .map_err(anyhow::Error::msg)?;
+            let services = connect(config).await?;
             create_admin(&services, &email, password, &name).await
         }
     }
+}
+
+async fn connect(config: Config) -> Result<Services> {
+    Services::connect(config).await.map_err(anyhow::Error::msg)
 }
 
 async fn migrate(config: &Config) -> Result<()> {

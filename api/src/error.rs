@@ -35,8 +35,6 @@ pub enum ApiError {
     Forbidden,
     #[error("not found")]
     NotFound,
-    #[error("conflict: {1}")]
-    Conflict(&'static str, String),
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("unsupported media type")]
@@ -96,7 +94,6 @@ impl ApiError {
                 "Not found",
                 "No such resource.".into(),
             ),
-            Conflict(code, detail) => (StatusCode::CONFLICT, code, "Conflict", detail.clone()),
             PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",

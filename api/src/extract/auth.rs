@@ -6,7 +6,7 @@ use axum::{
 };
 use boxoffice_core::{
     auth::jwt,
-    models::{RefreshToken, Role, User},
+    models::{Role, User},
 };
 use uuid::Uuid;
 
@@ -61,14 +61,9 @@ impl FromRequestParts<AppState> for AuthUser {
         let claims =
             jwt::decode(token.trim(), state.services.jwt_secret(), now).map_err(|_| INVALID)?;
         let mut conn = state.db().await?;
-        let user = User::find(&mut conn, claims.sub)
-            .await
-            .map_err(|_| INVALID)?;
-        if user.token_version != claims.ver
-            || !RefreshToken::family_active(&mut conn, claims.sid).await?
-        {
-            return Err(INVALID);
-        }
+        let user = User::find_for_access_token(&mut conn, claims.sub, claims.ver, claims.sid)
+            .await?
+            .ok_or(INVALID)?;
         Ok(AuthUser {
             user,
             session_id: claims.sid,

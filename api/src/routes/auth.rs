@@ -98,13 +98,8 @@ pub async fn register(
     }
     let per_hour = state.config().auth.registrations_per_hour;
     let hour = std::time::Duration::from_secs(3600);
-    rate_limit::hit(
-        &state,
-        &format!("register:ip:{}", client.ip),
-        per_hour,
-        hour,
-    )
-    .await?;
+    let ip_bucket = format!("register:ip:{}", client.ip);
+    rate_limit::hit(&state, &[(&ip_bucket, per_hour)], hour).await?;
 
     let hash = password::hash(req.password)
         .await
@@ -237,17 +232,18 @@ pub async fn login(
 ) -> ApiResult<Json<AuthResponse>> {
     let email = req.email.trim().to_lowercase();
     let auth = &state.config().auth;
+    let (ip_bucket, account_bucket) = (
+        format!("login:ip:{}", client.ip),
+        format!("login:account:{email}"),
+    );
+    let per_account = auth.login_attempts_per_window;
+    // An IP may carry several people (NAT); an account gets the tighter limit.
     rate_limit::hit(
         &state,
-        &format!("login:ip:{}", client.ip),
-        auth.login_attempts_per_window * 5,
-        auth.login_window,
-    )
-    .await?;
-    rate_limit::hit(
-        &state,
-        &format!("login:account:{email}"),
-        auth.login_attempts_per_window,
+        &[
+            (&ip_bucket, per_account * 5),
+            (&account_bucket, per_account),
+        ],
         auth.login_window,
     )
     .await?;
@@ -368,8 +364,11 @@ pub async fn forgot_password(
         return Err(ApiError::Validation(errors));
     }
     let window = std::time::Duration::from_secs(3600);
-    rate_limit::hit(&state, &format!("forgot:ip:{}", client.ip), 20, window).await?;
-    rate_limit::hit(&state, &format!("forgot:account:{email}"), 5, window).await?;
+    let (ip_bucket, account_bucket) = (
+        format!("forgot:ip:{}", client.ip),
+        format!("forgot:account:{email}"),
+    );
+    rate_limit::hit(&state, &[(&ip_bucket, 20), (&account_bucket, 5)], window).await?;
     let secret = state.services.jwt_secret().to_vec();
     let ttl = std::time::Duration::from_secs(3600);
     let mut conn = state.db().await?;

@@ -136,20 +136,6 @@ impl RefreshToken {
         .await
     }
 
-    /// Is this session (family) still alive? Access tokens name their session,
-    /// so revoking a session ends its access tokens too.
-    pub async fn family_active(conn: &mut AsyncPgConnection, family_id: Uuid) -> QueryResult<bool> {
-        diesel::select(diesel::dsl::exists(
-            refresh_tokens::table
-                .filter(refresh_tokens::family_id.eq(family_id))
-                .filter(refresh_tokens::revoked_at.is_null())
-                .filter(refresh_tokens::rotated_at.is_null())
-                .filter(refresh_tokens::expires_at.gt(diesel::dsl::now)),
-        ))
-        .get_result(conn)
-        .await
-    }
-
     /// Live sessions of a user, newest use first.
     pub async fn sessions(
         conn: &mut AsyncPgConnection,

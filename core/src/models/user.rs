@@ -64,6 +64,34 @@ impl User {
             .await
     }
 
+    /// The user an access token names, if the token is still good: same token
+    /// version (no password reset or role change since), and its session
+    /// (refresh-token family) still alive, so revoking a session ends its
+    /// access tokens too. One round trip: it runs on every authenticated request.
+    pub async fn find_for_access_token(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        token_version: i32,
+        session_id: Uuid,
+    ) -> QueryResult<Option<User>> {
+        use crate::schema::refresh_tokens;
+        users::table
+            .find(id)
+            .filter(users::token_version.eq(token_version))
+            .filter(diesel::dsl::exists(
+                refresh_tokens::table
+                    .filter(refresh_tokens::user_id.eq(id))
+                    .filter(refresh_tokens::family_id.eq(session_id))
+                    .filter(refresh_tokens::revoked_at.is_null())
+                    .filter(refresh_tokens::rotated_at.is_null())
+                    .filter(refresh_tokens::expires_at.gt(diesel::dsl::now)),
+            ))
+            .select(User::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
     /// Case-insensitive: the column is citext.
     pub async fn find_by_email(
         conn: &mut AsyncPgConnection,

@@ -44,21 +44,20 @@ impl Queues {
         let config = self.storage_config(queue);
         let mut conn = self.conn.clone();
         let workers: Vec<String> = conn.zrange(config.workers_set(), 0, -1).await?;
-        let mut running = 0u64;
-        for worker in &workers {
-            let n: u64 = conn
-                .scard(format!("{}:{worker}", config.inflight_jobs_set()))
-                .await?;
-            running += n;
-        }
-        let (pending, retrying, delayed, done, dead): (u64, u64, u64, u64, u64) = redis::pipe()
-            .llen(config.active_jobs_list())
+        let mut pipe = redis::pipe();
+        pipe.llen(config.active_jobs_list())
             .zcard(config.scheduled_jobs_set())
             .zcard(super::delayed_set(&config))
             .scard(config.done_jobs_set())
-            .scard(config.dead_jobs_set())
-            .query_async(&mut conn)
-            .await?;
+            .scard(config.dead_jobs_set());
+        for worker in &workers {
+            pipe.scard(format!("{}:{worker}", config.inflight_jobs_set()));
+        }
+        let sizes: Vec<u64> = pipe.query_async(&mut conn).await?;
+        let [pending, retrying, delayed, done, dead] = sizes[..5] else {
+            unreachable!("the pipeline has five fixed replies first")
+        };
+        let running = sizes[5..].iter().sum();
         Ok(QueueCounts {
             queue,
             pending,

@@ -17,53 +17,51 @@ struct TokenEmail {
     display_name: String,
 }
 
+/// The emails that carry a one-time token: where the link points and what
+/// the message says.
+struct TokenTemplate {
+    path: &'static str,
+    subject: &'static str,
+    intro: &'static str,
+    button: &'static str,
+    footer: &'static str,
+}
+
+const VERIFY_EMAIL: TokenTemplate = TokenTemplate {
+    path: "verify-email",
+    subject: "Confirm your email address",
+    intro: "Welcome to Boxoffice! Confirm your email address to finish setting up your account.",
+    button: "Confirm email",
+    footer: "If you did not create an account, ignore this email.",
+};
+
+const RESET_PASSWORD: TokenTemplate = TokenTemplate {
+    path: "reset-password",
+    subject: "Reset your password",
+    intro: "Someone asked to reset the password of your Boxoffice account.",
+    button: "Choose a new password",
+    footer: "If it was not you, ignore this email: your password stays as it is.",
+};
+
 pub fn render(email: &EmailRow, services: &Services) -> Result<Rendered, String> {
-    let base = &services.config.http.public_url;
-    match email.template.as_str() {
-        "verify_email" => {
-            let p: TokenEmail =
-                serde_json::from_value(email.params.clone()).map_err(|e| e.to_string())?;
-            let token = email_token(services.jwt_secret(), "verify_email", p.token_id);
-            let link = format!("{base}/verify-email?token={token}");
-            Ok(action_email(
-                "Confirm your email address",
-                &p.display_name,
-                "Welcome to Boxoffice! Confirm your email address to finish setting up your account.",
-                "Confirm email",
-                &link,
-                &token,
-                "If you did not create an account, ignore this email.",
-            ))
-        }
-        "reset_password" => {
-            let p: TokenEmail =
-                serde_json::from_value(email.params.clone()).map_err(|e| e.to_string())?;
-            let token = email_token(services.jwt_secret(), "reset_password", p.token_id);
-            let link = format!("{base}/reset-password?token={token}");
-            Ok(action_email(
-                "Reset your password",
-                &p.display_name,
-                "Someone asked to reset the password of your Boxoffice account.",
-                "Choose a new password",
-                &link,
-                &token,
-                "If it was not you, ignore this email: your password stays as it is.",
-            ))
-        }
-        other => Err(format!("unknown template {other:?}")),
-    }
+    let template = match email.template.as_str() {
+        "verify_email" => VERIFY_EMAIL,
+        "reset_password" => RESET_PASSWORD,
+        other => return Err(format!("unknown template {other:?}")),
+    };
+    let p: TokenEmail = serde_json::from_value(email.params.clone()).map_err(|e| e.to_string())?;
+    // The template name is the token's purpose.
+    let token = email_token(services.jwt_secret(), &email.template, p.token_id);
+    let link = format!(
+        "{}/{}?token={token}",
+        services.config.http.public_url, template.path
+    );
+    Ok(action_email(&template, &p.display_name, &link, &token))
 }
 
 /// One call to action, with the raw token too for clients that paste it.
-fn action_email(
-    subject: &str,
-    name: &str,
-    intro: &str,
-    button: &str,
-    link: &str,
-    token: &str,
-    footer: &str,
-) -> Rendered {
+fn action_email(t: &TokenTemplate, name: &str, link: &str, token: &str) -> Rendered {
+    let (subject, intro, button, footer) = (t.subject, t.intro, t.button, t.footer);
     let text = format!(
         "Hi {name},\n\n{intro}\n\n{button}: {link}\n\nOr use this code: {token}\n\n{footer}\n\n— Boxoffice\n"
     );

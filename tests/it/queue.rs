@@ -1,7 +1,7 @@
 //! The queue plumbing against real Redis: pickup latency, delays, a 20,000-job
 //! burst, crash recovery, idempotency keys, retries and the dead set.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use boxoffice_core::{
     Services,
@@ -12,7 +12,7 @@ use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::harness::{app::test_config, smtp::SmtpSink};
+use crate::harness::{app::test_config, eventually, smtp::SmtpSink};
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -91,19 +91,15 @@ async fn starts(services: &Services, id: &str) -> Vec<u64> {
 }
 
 async fn wait_for_starts(services: &Services, id: &str, n: usize, timeout: Duration) -> Vec<u64> {
-    let deadline = Instant::now() + timeout;
-    loop {
+    eventually(timeout, || async {
         let s = starts(services, id).await;
         if s.len() >= n {
-            return s;
+            Ok(s)
+        } else {
+            Err(format!("job {id}: {} of {n} starts", s.len()))
         }
-        assert!(
-            Instant::now() < deadline,
-            "job {id}: {} of {n} starts within {timeout:?}",
-            s.len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await
 }
 
 struct Running {
@@ -230,19 +226,19 @@ async fn a_failing_job_is_retried_with_growing_delays_then_dead() {
         "delays must grow: {gaps:?}"
     );
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let dead = loop {
+    let dead = eventually(Duration::from_secs(10), || async {
         let dead = services
             .queues
             .dead_jobs(QueueName::Webhooks)
             .await
             .unwrap();
-        if !dead.is_empty() {
-            break dead;
+        if dead.is_empty() {
+            Err("job never reached the dead set".into())
+        } else {
+            Ok(dead)
         }
-        assert!(Instant::now() < deadline, "job never reached the dead set");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    })
+    .await;
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].payload["id"], "doomed");
     let error = dead[0].last_error.clone().unwrap_or_default();
@@ -299,16 +295,16 @@ async fn twenty_thousand_jobs_on_an_idle_queue_are_all_processed_without_a_crash
         10_000
     );
 
-    let deadline = Instant::now() + Duration::from_secs(240);
-    loop {
+    let counts = eventually(Duration::from_secs(240), || async {
         let counts = services.queues.counts(QueueName::Webhooks).await.unwrap();
         if counts.done == 20_000 {
-            assert_eq!((counts.pending, counts.scheduled, counts.dead), (0, 0, 0));
-            break;
+            Ok(counts)
+        } else {
+            Err(format!("stuck at {counts:?}"))
         }
-        assert!(Instant::now() < deadline, "stuck at {counts:?}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    })
+    .await;
+    assert_eq!((counts.pending, counts.scheduled, counts.dead), (0, 0, 0));
     let health = services.health.snapshot();
     let status = &health[&QueueName::Webhooks];
     assert_eq!(
@@ -376,19 +372,18 @@ async fn shutdown_lets_in_flight_jobs_finish() {
     wait_for_starts(&services, "slow", 1, Duration::from_secs(5)).await;
     worker.shutdown().await; // returns once the worker has stopped
     // apalis acks through a batching channel; give the last flush a moment.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
+    let counts = eventually(Duration::from_secs(5), || async {
         let counts = services.queues.counts(QueueName::Webhooks).await.unwrap();
         if counts.done == 1 {
-            assert_eq!((counts.running, counts.pending), (0, 0));
-            break;
+            Ok(counts)
+        } else {
+            Err(format!(
+                "in-flight job not completed on shutdown: {counts:?}"
+            ))
         }
-        assert!(
-            Instant::now() < deadline,
-            "in-flight job not completed on shutdown: {counts:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
+    assert_eq!((counts.running, counts.pending), (0, 0));
     assert_eq!(starts(&services, "slow").await.len(), 1);
     services.queues.purge_namespace().await.unwrap();
 }

@@ -2,5 +2,7 @@ pub mod app;
 pub mod db;
 pub mod proxy;
 pub mod smtp;
+pub mod wait;
 
 pub use app::TestApp;
+pub use wait::eventually;

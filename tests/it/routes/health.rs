@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use crate::harness::{TestApp, proxy::Proxy};
+use crate::harness::{TestApp, eventually, proxy::Proxy};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn readyz_fails_while_redis_is_down_and_recovers() {
@@ -26,17 +26,15 @@ async fn readyz_fails_while_redis_is_down_and_recovers() {
     assert_eq!(app.get("/healthz", None).await.0, 200);
 
     proxy.up();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if app.get("/readyz", None).await.0 == 200 {
-            break;
+    eventually(Duration::from_secs(20), || async {
+        let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+        if response.status() == 200 {
+            Ok(())
+        } else {
+            Err(format!("readyz still {}", response.status()))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "readyz did not recover"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -61,47 +59,38 @@ async fn a_worker_stopped_by_a_redis_outage_shows_not_ready_and_is_restarted() {
                 .unwrap()
         }
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while ready(&app).await["workers"] != true {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "workers never came up"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(Duration::from_secs(10), || async {
+        let report = ready(&app).await;
+        if report["workers"] == true {
+            Ok(())
+        } else {
+            Err(format!("workers never came up: {report}"))
+        }
+    })
+    .await;
 
     proxy.down();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually(Duration::from_secs(30), || async {
         let health = app.services.health.snapshot();
-        if health
-            .get(&QueueName::Emails)
-            .is_some_and(|s| !s.running || s.restarts > 0)
-        {
-            break;
+        match health.get(&QueueName::Emails) {
+            Some(s) if !s.running || s.restarts > 0 => Ok(()),
+            _ => Err(format!("worker never noticed the outage: {health:?}")),
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "worker never noticed the outage: {health:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     let report = ready(&app).await;
     assert_eq!(report["ready"], false, "{report}");
 
     proxy.up();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually(Duration::from_secs(30), || async {
         let report = ready(&app).await;
         if report["ready"] == true {
-            break;
+            Ok(())
+        } else {
+            Err(format!("never recovered: {report}"))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never recovered: {report}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
     let emails = &app.services.health.snapshot()[&QueueName::Emails];
     assert!(emails.running && emails.restarts >= 1, "{emails:?}");
 }

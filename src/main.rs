@@ -44,6 +44,8 @@ enum Command {
     Scheduler,
     /// Create the database if needed and apply migrations.
     Migrate,
+    /// Load demo accounts and published events (idempotent; not in production).
+    Seed,
     /// Manage users.
     Users {
         #[command(subcommand)]
@@ -122,6 +124,14 @@ async fn run(cli: Cli) -> Result<()> {
                 .await
                 .map_err(anyhow::Error::msg)
         }
+        Command::Seed => {
+            if config.env == boxoffice_core::config::AppEnv::Production {
+                bail!("seed loads demo accounts with a published password; refused in production");
+            }
+            migrate(&config).await?;
+            let services = connect(config).await?;
+            seed(&services).await
+        }
         Command::Users {
             command:
                 UsersCommand::CreateAdmin {
@@ -177,6 +187,32 @@ async fn dev(services: Services) -> Result<()> {
     let _ = workers.await;
     let _ = scheduler.await;
     served.context("http server")
+}
+
+async fn seed(services: &Services) -> Result<()> {
+    use boxoffice_core::seed;
+    let mut conn = services.db.get().await.context("database")?;
+    let report = seed::seed(&mut conn).await.map_err(anyhow::Error::msg)?;
+    println!(
+        "seeded: {} new accounts, {} new events (re-running changes nothing)",
+        report.users_created, report.events_created
+    );
+    println!();
+    println!("  demo accounts (password: {})", seed::DEMO_PASSWORD);
+    for (role, email, _) in seed::DEMO_ACCOUNTS {
+        println!("    {:<10} {email}", role.as_str());
+    }
+    println!();
+    println!("  published events");
+    for (id, title) in &report.events {
+        println!("    {id}  {title}");
+    }
+    println!();
+    println!(
+        "  discount code WELCOME10 (10 % off) on \"{}\"",
+        report.events[0].1
+    );
+    Ok(())
 }
 
 async fn create_admin(

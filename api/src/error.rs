@@ -35,10 +35,16 @@ pub enum ApiError {
     Forbidden,
     #[error("not found")]
     NotFound,
+    /// The request is valid but the resource's state forbids it (409).
+    #[error("conflict: {1}")]
+    Conflict(&'static str, String),
+    /// Well-formed but refused for a reason with its own code (422).
+    #[error("unprocessable: {1}")]
+    Unprocessable(&'static str, String),
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("unsupported media type")]
-    UnsupportedMediaType,
+    UnsupportedMediaType(&'static str),
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
@@ -94,17 +100,24 @@ impl ApiError {
                 "Not found",
                 "No such resource.".into(),
             ),
+            Conflict(code, detail) => (StatusCode::CONFLICT, code, "Conflict", detail.clone()),
+            Unprocessable(code, detail) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                code,
+                "Unprocessable request",
+                detail.clone(),
+            ),
             PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 "Payload too large",
                 "The request body is too large.".into(),
             ),
-            UnsupportedMediaType => (
+            UnsupportedMediaType(detail) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "Unsupported media type",
-                "Send JSON with `Content-Type: application/json`.".into(),
+                (*detail).into(),
             ),
             RateLimited { retry_after_secs } => (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -187,21 +200,37 @@ impl From<redis::RedisError> for ApiError {
     }
 }
 
-/// Maps a unique-constraint violation on `constraint` to a field error.
+/// Maps a violation of `constraint` (unique or check) to a field error: the
+/// database is the arbiter of invariants that concurrent requests could race.
 pub fn on_constraint(
     constraint: &'static str,
     field: &'static str,
     message: &'static str,
 ) -> impl FnOnce(diesel::result::Error) -> ApiError {
-    move |e| match &e {
-        diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
+    move |e| on_constraints(&[(constraint, field, message)])(e)
+}
+
+/// [`on_constraint`] for several constraints: `(constraint, field, message)`.
+pub fn on_constraints<'a>(
+    rules: &'a [(&'static str, &'static str, &'static str)],
+) -> impl FnOnce(diesel::result::Error) -> ApiError + 'a {
+    move |e| {
+        if let diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation
+            | diesel::result::DatabaseErrorKind::CheckViolation,
             info,
-        ) if info.constraint_name() == Some(constraint) => {
-            ApiError::Validation(vec![FieldError::new(field, message)])
+        ) = &e
+            && let Some((_, field, message)) = rules
+                .iter()
+                .find(|(constraint, _, _)| info.constraint_name() == Some(constraint))
+        {
+            return ApiError::Validation(vec![FieldError::new(*field, *message)]);
         }
-        _ => e.into(),
+        e.into()
     }
 }
+
+/// The 415 detail for JSON endpoints.
+pub const SEND_JSON: &str = "Send JSON with `Content-Type: application/json`.";
 
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -2,6 +2,7 @@
 
 mod error;
 mod extract;
+mod pagination;
 mod rate_limit;
 mod router;
 mod routes;

@@ -29,12 +29,49 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/reset-password", post(auth::reset_password))
         .route("/auth/sessions", get(sessions::list))
         .route("/auth/sessions/{id}", delete(sessions::revoke))
-        .route("/admin/users/{id}", patch(admin_users::update));
+        .route("/admin/users/{id}", patch(admin_users::update))
+        .route(
+            "/events",
+            get(events::search::list).post(events::manage::create),
+        )
+        .route(
+            "/events/{id}",
+            get(events::detail::get)
+                .patch(events::manage::update)
+                .delete(events::manage::delete),
+        )
+        .route("/events/{id}/publish", post(events::manage::publish))
+        .route("/events/{id}/tiers", post(tiers::create))
+        .route(
+            "/events/{id}/tiers/{tier_id}",
+            patch(tiers::update).delete(tiers::delete),
+        )
+        .route(
+            "/events/{id}/discounts",
+            get(discounts::list).post(discounts::create),
+        )
+        .route(
+            "/events/{id}/discounts/{code}",
+            get(discounts::check).patch(discounts::update),
+        )
+        .route(
+            "/events/{id}/images",
+            // Images are the one body bigger than the JSON limit.
+            post(event_images::upload).layer(DefaultBodyLimit::max(
+                state.config().media.max_image_bytes + 64 * 1024,
+            )),
+        )
+        .route(
+            "/events/{id}/images/{image_id}",
+            delete(event_images::delete),
+        )
+        .route("/organizer/events", get(events::manage::list_mine));
 
     Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/media/{*key}", get(media::get))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("method_not_allowed", "This method is not allowed on this path.".into())

@@ -34,6 +34,16 @@ pub fn length(field: &str, value: &str, min: usize, max: usize, errors: &mut Vec
     }
 }
 
+/// An absolute `http(s)` URL of reasonable length.
+pub fn http_url(field: &str, value: &str, errors: &mut Vec<FieldError>) {
+    let ok = value.len() <= 2048
+        && url::Url::parse(value)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+    if !ok {
+        errors.push(FieldError::new(field, "must be an http(s) URL"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -215,6 +215,60 @@ impl AuthConfig {
 }
 
 #[derive(Debug, Clone)]
+pub struct CatalogConfig {
+    /// How long a public event page may be served from Redis. Every change to
+    /// the event, its tiers or its stock invalidates it at once; the TTL only
+    /// bounds staleness if an invalidation is lost.
+    pub event_cache_ttl: Duration,
+}
+
+impl CatalogConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            event_cache_ttl: Duration::from_millis(parse("EVENT_CACHE_TTL_MS", 5_000)?),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// Where uploaded images go: a folder path or `file:///abs/path` (local
+    /// disk), or `s3://bucket/prefix` (any S3-compatible store, configured by
+    /// the usual `AWS_*` variables, `AWS_ENDPOINT` for non-AWS stores).
+    pub store_url: String,
+    /// Base of the public image URLs. Defaults to `{PUBLIC_URL}/media`, which
+    /// the API serves from the store; point it at a CDN or bucket in production.
+    pub public_url: String,
+    pub max_image_bytes: usize,
+    pub max_images_per_event: i64,
+}
+
+impl MediaConfig {
+    pub fn from_env(http: &HttpConfig) -> Result<Self, ConfigError> {
+        let store_url = var("OBJECT_STORE_URL").unwrap_or_else(|| "uploads".into());
+        if store_url.contains("://") {
+            let parsed =
+                url::Url::parse(&store_url).map_err(|e| bad("OBJECT_STORE_URL", e.to_string()))?;
+            if !matches!(parsed.scheme(), "file" | "s3" | "s3a" | "memory") {
+                return Err(bad(
+                    "OBJECT_STORE_URL",
+                    "scheme must be file://, s3:// or memory://",
+                ));
+            }
+        }
+        let public_url =
+            var("MEDIA_PUBLIC_URL").unwrap_or_else(|| format!("{}/media", http.public_url));
+        url::Url::parse(&public_url).map_err(|e| bad("MEDIA_PUBLIC_URL", e.to_string()))?;
+        Ok(Self {
+            store_url,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            max_image_bytes: parse("MAX_IMAGE_BYTES", 5 * 1024 * 1024)?,
+            max_images_per_event: parse("MAX_IMAGES_PER_EVENT", 12)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct WorkersConfig {
     /// Queues this process drains (`--queues`); all of them by default.
     pub queues: Vec<QueueName>,
@@ -260,6 +314,10 @@ impl WorkersConfig {
 /// | `ACCESS_TOKEN_TTL_SECS` / `REFRESH_TOKEN_TTL_SECS` | 900 / 2592000 | token lifetimes |
 /// | `LOGIN_RATE_LIMIT` / `LOGIN_RATE_WINDOW_SECS` | 10 / 60 | login attempts per account and per IP |
 /// | `REGISTER_RATE_LIMIT` | 20 | registrations per IP per hour |
+/// | `EVENT_CACHE_TTL_MS` | 5000 | longest a public event page is served from Redis if an invalidation is lost |
+/// | `OBJECT_STORE_URL` | `uploads` | event images: a folder, `file:///path` or `s3://bucket/prefix` (+ `AWS_*`) |
+/// | `MEDIA_PUBLIC_URL` | `{PUBLIC_URL}/media` | base of public image URLs (served by the API by default) |
+/// | `MAX_IMAGE_BYTES` / `MAX_IMAGES_PER_EVENT` | 5 MiB / 12 | upload limits |
 /// | `WORKER_QUEUES` / `WORKER_CONCURRENCY` | all / per queue | what a workers process drains |
 /// | `RUST_LOG` | `info` | log filter; `LOG_FORMAT=json` for JSON lines |
 #[derive(Debug, Clone)]
@@ -270,6 +328,8 @@ pub struct Config {
     pub http: HttpConfig,
     pub smtp: SmtpConfig,
     pub auth: AuthConfig,
+    pub catalog: CatalogConfig,
+    pub media: MediaConfig,
     pub workers: WorkersConfig,
 }
 
@@ -283,13 +343,16 @@ impl Config {
             Err(e) => return Err(bad(".env", e.to_string())),
         }
         let env = parse("APP_ENV", AppEnv::Development)?;
+        let http = HttpConfig::from_env()?;
         Ok(Self {
             env,
             database: DatabaseConfig::from_env()?,
             redis: RedisConfig::from_env()?,
-            http: HttpConfig::from_env()?,
             smtp: SmtpConfig::from_env(env)?,
             auth: AuthConfig::from_env(env)?,
+            catalog: CatalogConfig::from_env()?,
+            media: MediaConfig::from_env(&http)?,
+            http,
             workers: WorkersConfig::from_env()?,
         })
     }

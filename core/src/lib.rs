@@ -2,13 +2,17 @@
 //! scheduler) both need. The roles depend on this crate and never on each other.
 
 pub mod auth;
+pub mod catalog;
 pub mod config;
 pub mod db;
 pub mod health;
 pub mod jobs;
+pub mod media;
 pub mod models;
+pub mod money;
 pub mod queue;
 pub mod schema;
+pub mod seed;
 pub mod services;
 pub mod telemetry;
 

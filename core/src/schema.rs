@@ -37,6 +37,7 @@ diesel::table! {
         min_order_total_minor -> Nullable<Int8>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        active -> Bool,
     }
 }
 
@@ -103,9 +104,10 @@ diesel::table! {
         status -> Text,
         published_at -> Nullable<Timestamptz>,
         cancelled_at -> Nullable<Timestamptz>,
-        search -> Nullable<Tsvector>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        search -> Nullable<Tsvector>,
+        min_price_minor -> Nullable<Int8>,
     }
 }
 

@@ -4,9 +4,11 @@
 use std::sync::Arc;
 
 use crate::{
+    catalog::EventCache,
     config::Config,
     db::{self, DbPool},
     health::WorkerHealth,
+    media::MediaStore,
     queue::{self, Queues},
 };
 
@@ -16,6 +18,8 @@ pub struct Services {
     pub db: DbPool,
     pub queues: Queues,
     pub health: WorkerHealth,
+    pub event_cache: EventCache,
+    pub media: MediaStore,
 }
 
 impl Services {
@@ -25,12 +29,20 @@ impl Services {
         let conn = queue::connect(&config.redis.url)
             .await
             .map_err(|e| format!("redis at {}: {e}", db::redact(&config.redis.url)))?;
+        let event_cache = EventCache::new(
+            conn.clone(),
+            &config.redis.namespace,
+            config.catalog.event_cache_ttl,
+        );
         let queues = Queues::new(conn, config.redis.namespace.clone());
+        let media = MediaStore::from_config(&config.media)?;
         Ok(Self {
             config: Arc::new(config),
             db,
             queues,
             health: WorkerHealth::default(),
+            event_cache,
+            media,
         })
     }
 

@@ -29,6 +29,15 @@ impl AuthUser {
         self.user.role()
     }
 
+    pub fn is_admin(&self) -> bool {
+        self.role() == Role::Admin
+    }
+
+    /// Owners and admins may manage an event.
+    pub fn can_manage(&self, organizer_id: Uuid) -> bool {
+        self.id() == organizer_id || self.is_admin()
+    }
+
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
         if self.role() >= role {
             Ok(())
@@ -81,5 +90,24 @@ impl FromRequestParts<AppState> for RequireAdmin {
         let user = AuthUser::from_request_parts(parts, state).await?;
         user.require(Role::Admin)?;
         Ok(RequireAdmin(user))
+    }
+}
+
+/// A signed-in user if the request carries a token, else nobody. A token that
+/// is present but bad is still a 401: silently treating it as anonymous would
+/// hide the caller's own drafts and confuse them.
+pub struct MaybeUser(pub Option<AuthUser>);
+
+impl FromRequestParts<AppState> for MaybeUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            Ok(MaybeUser(Some(
+                AuthUser::from_request_parts(parts, state).await?,
+            )))
+        } else {
+            Ok(MaybeUser(None))
+        }
     }
 }

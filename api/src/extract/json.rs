@@ -28,7 +28,9 @@ where
                 "malformed_json",
                 "The request body is not valid JSON.".into(),
             )),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
+            Err(JsonRejection::MissingJsonContentType(_)) => {
+                Err(ApiError::UnsupportedMediaType(crate::error::SEND_JSON))
+            }
             Err(JsonRejection::BytesRejection(e))
                 if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
             {

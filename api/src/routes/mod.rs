@@ -1,4 +1,9 @@
 pub mod admin_users;
 pub mod auth;
+pub mod discounts;
+pub mod event_images;
+pub mod events;
 pub mod health;
+pub mod media;
 pub mod sessions;
+pub mod tiers;

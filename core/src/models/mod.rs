@@ -1,12 +1,22 @@
 //! One file per entity: a row struct for reads, a `New*` struct for inserts,
 //! queries as associated functions over a connection.
 
+pub mod discount;
 pub mod email;
+pub mod event;
+pub mod event_image;
+pub mod event_search;
 pub mod refresh_token;
+pub mod tier;
 pub mod user;
 pub mod user_token;
 
+pub use discount::{Discount, DiscountFields, DiscountUnavailable, NewDiscount};
 pub use email::{EmailRow, NewEmail};
+pub use event::{Event, EventFields, EventStatus, NewEvent};
+pub use event_image::EventImage;
+pub use event_search::{DateBound, EventSearch, Near, SearchHit, SearchSort, SortKey};
 pub use refresh_token::{NewRefreshToken, RefreshToken, SessionRow};
+pub use tier::{NewTier, SaleState, Tier, TierFields};
 pub use user::{NewUser, Role, User};
 pub use user_token::{TokenPurpose, UserToken};

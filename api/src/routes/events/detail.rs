@@ -1,0 +1,135 @@
+//! `GET /v1/events/{id}`: the event page. The public page comes from the
+//! Redis cache when it can (see `boxoffice_core::catalog::cache`); managers
+//! and unlock-code holders get a fresh page from the database.
+
+use axum::{
+    extract::{Path, State},
+    http::{HeaderName, HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use boxoffice_core::models::{Event, EventImage, EventStatus, Tier};
+use serde::Deserialize;
+
+use super::{
+    manage::manager_view,
+    parse_id,
+    views::{Audience, EventView},
+};
+use crate::{
+    error::{ApiError, ApiResult},
+    extract::{Json, MaybeUser, Query},
+    state::AppState,
+};
+
+/// `hit` or `miss`: lets clients and tests see the cache at work.
+static X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetailParams {
+    /// Reveals hidden tiers that carry this unlock code.
+    pub unlock_code: Option<String>,
+}
+
+fn is_public(event: &Event) -> bool {
+    event.status() != EventStatus::Draft
+}
+
+/// Public tiers, plus hidden ones whose code matches (case-insensitively).
+fn visible_tiers(tiers: Vec<Tier>, unlock_code: Option<&str>) -> Vec<Tier> {
+    let code = unlock_code.map(|c| c.trim().to_lowercase());
+    tiers
+        .into_iter()
+        .filter(|t| {
+            !t.hidden
+                || t.unlock_code
+                    .as_deref()
+                    .is_some_and(|u| code.as_deref() == Some(u.to_lowercase().as_str()))
+        })
+        .collect()
+}
+
+fn json_page(page: String, cache: &'static str) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (X_CACHE.clone(), HeaderValue::from_static(cache)),
+        ],
+        page,
+    )
+        .into_response()
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    Path(id): Path<String>,
+    Query(params): Query<DetailParams>,
+) -> ApiResult<Response> {
+    let id = parse_id(&id)?;
+    let cache = &state.services.event_cache;
+
+    // Managers always read through to the database: they are editing and
+    // must see their drafts and their own changes at once.
+    if let Some(user) = &user {
+        let mut conn = state.db().await?;
+        let event = Event::find(&mut conn, id).await?;
+        if user.can_manage(event.organizer_id) {
+            return Ok(Json(manager_view(&state, &mut conn, &event).await?).into_response());
+        }
+    }
+    if params.unlock_code.is_some() {
+        let mut conn = state.db().await?;
+        let event = Event::find(&mut conn, id).await?;
+        if !is_public(&event) {
+            return Err(ApiError::NotFound);
+        }
+        let view = public_view(&state, &mut conn, &event, params.unlock_code.as_deref()).await?;
+        return Ok(Json(view).into_response());
+    }
+
+    // A cache outage degrades to database reads, never to errors.
+    let cached = match cache.get(id).await {
+        Ok(cached) => Some(cached),
+        Err(e) => {
+            tracing::warn!(event.id = %id, error = %e, "event cache unreadable");
+            None
+        }
+    };
+    if let Some(page) = cached.as_ref().and_then(|c| c.page.clone()) {
+        return Ok(json_page(page, "hit"));
+    }
+    let mut conn = state.db().await?;
+    let event = Event::find(&mut conn, id).await?;
+    if !is_public(&event) {
+        return Err(ApiError::NotFound);
+    }
+    let view = public_view(&state, &mut conn, &event, None).await?;
+    let page = serde_json::to_string(&view).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let Some(cached) = cached
+        && let Err(e) = cache.put(id, cached.generation, &page).await
+    {
+        tracing::warn!(event.id = %id, error = %e, "event cache not written");
+    }
+    Ok(json_page(page, "miss"))
+}
+
+async fn public_view(
+    state: &AppState,
+    conn: &mut diesel_async::AsyncPgConnection,
+    event: &Event,
+    unlock_code: Option<&str>,
+) -> ApiResult<EventView> {
+    let tiers = visible_tiers(Tier::for_event(conn, event.id).await?, unlock_code);
+    let images = EventImage::for_event(conn, event.id).await?;
+    Ok(EventView::new(
+        event,
+        &tiers,
+        &images,
+        Audience::Public,
+        &state.services.media,
+    ))
+}

@@ -1,0 +1,279 @@
+//! Organizer (and admin) side of events: create, edit, publish, delete, list.
+
+use axum::{
+    extract::{Path, State},
+    http::{StatusCode, header},
+    response::IntoResponse,
+};
+use boxoffice_core::models::{Event, EventImage, EventStatus, NewEvent, Role, Tier};
+use chrono::{DateTime, Utc};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{
+    EventInput, ensure_editable, load_managed,
+    views::{Audience, EventView},
+};
+use crate::{
+    error::{ApiError, ApiResult, FieldError},
+    extract::{AuthUser, Json, Query},
+    pagination::{self, Page},
+    state::AppState,
+};
+
+/// The event with its tiers and images, as its managers see it.
+pub async fn manager_view(
+    state: &AppState,
+    conn: &mut AsyncPgConnection,
+    event: &Event,
+) -> ApiResult<EventView> {
+    let tiers = Tier::for_event(conn, event.id).await?;
+    let images = EventImage::for_event(conn, event.id).await?;
+    Ok(EventView::new(
+        event,
+        &tiers,
+        &images,
+        Audience::Manager,
+        &state.services.media,
+    ))
+}
+
+/// `POST /v1/events`: a draft, owned by the caller.
+pub async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(input): Json<EventInput>,
+) -> ApiResult<impl IntoResponse> {
+    user.require(Role::Organizer)?;
+    let mut conn = state.db().await?;
+    let fields = input.into_fields(&mut conn, None).await?;
+    let event = NewEvent {
+        id: Uuid::now_v7(),
+        organizer_id: user.id(),
+        fields,
+    }
+    .insert(&mut conn)
+    .await?;
+    tracing::info!(event.id = %event.id, organizer.id = %user.id(), "event created");
+    let view = manager_view(&state, &mut conn, &event).await?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/v1/events/{}", event.id))],
+        Json(view),
+    ))
+}
+
+/// `PATCH /v1/events/{id}`: any subset of the fields; the merged result is
+/// validated as a whole. The currency is fixed once anyone has ordered, and a
+/// capacity cannot drop below the tiers' total.
+pub async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(input): Json<EventInput>,
+) -> ApiResult<Json<EventView>> {
+    let mut conn = state.db().await?;
+    let event = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            let event = load_managed(conn, &user, &id).await?;
+            // Tier writers take the same lock: the capacity check below
+            // cannot race a tier being added.
+            let event = Event::lock(conn, event.id).await?;
+            ensure_editable(&event)?;
+            let fields = input.into_fields(conn, Some(&event)).await?;
+            if fields.currency != event.currency {
+                if Event::has_orders(conn, event.id).await? {
+                    return Err(ApiError::Conflict(
+                        "currency_locked",
+                        "The currency cannot change once the event has orders.".into(),
+                    ));
+                }
+                Tier::set_currency(conn, event.id, &fields.currency).await?;
+            }
+            if let Some(capacity) = fields.capacity {
+                let total = Tier::total_quantity(conn, event.id, None).await?;
+                if total > i64::from(capacity) {
+                    return Err(ApiError::validation(
+                        "capacity",
+                        &format!("must be at least {total}, the tiers' total quantity"),
+                    ));
+                }
+            }
+            Ok(Event::update_fields(conn, event.id, &fields).await?)
+        })
+        .await?;
+    state.services.event_cache.invalidate_or_log(event.id).await;
+    tracing::info!(event.id = %event.id, "event updated");
+    Ok(Json(manager_view(&state, &mut conn, &event).await?))
+}
+
+/// `POST /v1/events/{id}/publish`: draft → published. Needs at least one
+/// tier and a start in the future. Publishing a published event is a no-op.
+pub async fn publish(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<EventView>> {
+    let mut conn = state.db().await?;
+    let event = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            let event = load_managed(conn, &user, &id).await?;
+            let event = Event::lock(conn, event.id).await?;
+            match event.status() {
+                EventStatus::Published => return Ok(event),
+                EventStatus::Draft => {}
+                _ => ensure_editable(&event)?,
+            }
+            if Tier::for_event(conn, event.id).await?.is_empty() {
+                return Err(ApiError::Conflict(
+                    "event_has_no_tiers",
+                    "Add at least one ticket tier before publishing.".into(),
+                ));
+            }
+            if event.starts_at <= Utc::now() {
+                return Err(ApiError::Conflict(
+                    "event_started",
+                    "An event that has already started cannot be published.".into(),
+                ));
+            }
+            Event::publish(conn, event.id)
+                .await?
+                .ok_or_else(|| ApiError::Internal("locked draft was not publishable".into()))
+        })
+        .await?;
+    state.services.event_cache.invalidate_or_log(event.id).await;
+    tracing::info!(event.id = %event.id, "event published");
+    Ok(Json(manager_view(&state, &mut conn, &event).await?))
+}
+
+/// `DELETE /v1/events/{id}`: drafts only (published events are cancelled
+/// instead, so buyers are refunded and told). Its images go too.
+pub async fn delete(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let mut conn = state.db().await?;
+    let event = load_managed(&mut conn, &user, &id).await?;
+    if event.status() != EventStatus::Draft {
+        return Err(ApiError::Conflict(
+            "event_not_draft",
+            "Only drafts can be deleted; cancel a published event instead.".into(),
+        ));
+    }
+    let images = EventImage::for_event(&mut conn, event.id).await?;
+    let deleted = Event::delete_draft(&mut conn, event.id)
+        .await
+        .map_err(|e| match e {
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                _,
+            ) => ApiError::Conflict(
+                "event_has_orders",
+                "The event has orders and cannot be deleted.".into(),
+            ),
+            e => e.into(),
+        })?;
+    if !deleted {
+        // Published between our read and the delete.
+        return Err(ApiError::Conflict(
+            "event_not_draft",
+            "Only drafts can be deleted; cancel a published event instead.".into(),
+        ));
+    }
+    for image in images {
+        if let Err(e) = state.services.media.delete(&image.object_key).await {
+            tracing::warn!(key = %image.object_key, error = %e, "orphaned image object");
+        }
+    }
+    state.services.event_cache.invalidate_or_log(event.id).await;
+    tracing::info!(event.id = %event.id, "draft event deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizerListParams {
+    pub status: Option<String>,
+    /// Admins only: one organizer's events (default: everyone's).
+    pub organizer_id: Option<Uuid>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CreatedCursor {
+    created_at: DateTime<Utc>,
+    id: Uuid,
+}
+
+/// `GET /v1/organizer/events`: the caller's events in every status, newest
+/// first (admins see everyone's).
+pub async fn list_mine(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(params): Query<OrganizerListParams>,
+) -> ApiResult<Json<Page<EventView>>> {
+    user.require(Role::Organizer)?;
+    let mut errors = Vec::new();
+    let limit = pagination::limit(params.limit, &mut errors);
+    let status = match params.status.as_deref() {
+        None => None,
+        Some("draft") => Some(EventStatus::Draft),
+        Some("published") => Some(EventStatus::Published),
+        Some("cancelled") => Some(EventStatus::Cancelled),
+        Some("completed") => Some(EventStatus::Completed),
+        Some(_) => {
+            errors.push(FieldError::new(
+                "status",
+                "must be draft, published, cancelled or completed",
+            ));
+            None
+        }
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let organizer = if user.is_admin() {
+        params.organizer_id
+    } else {
+        Some(user.id())
+    };
+    let after = params
+        .cursor
+        .as_deref()
+        .map(pagination::decode::<CreatedCursor>)
+        .transpose()?
+        .map(|c| (c.created_at, c.id));
+    let mut conn = state.db().await?;
+    let rows = Event::list_for_organizer(&mut conn, organizer, status, after, limit + 1).await?;
+    let (events, more) = pagination::split(rows, limit);
+    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+    let tiers = Tier::for_events(&mut conn, &ids).await?;
+    let images = EventImage::for_events(&mut conn, &ids).await?;
+    let next_cursor = more.then(|| {
+        let last = events.last().expect("a full page has a last row");
+        pagination::encode(&CreatedCursor {
+            created_at: last.created_at,
+            id: last.id,
+        })
+    });
+    let items = events
+        .iter()
+        .map(|e| {
+            let tiers: Vec<Tier> = tiers
+                .iter()
+                .filter(|t| t.event_id == e.id)
+                .cloned()
+                .collect();
+            let images: Vec<EventImage> = images
+                .iter()
+                .filter(|i| i.event_id == e.id)
+                .cloned()
+                .collect();
+            EventView::new(e, &tiers, &images, Audience::Manager, &state.services.media)
+        })
+        .collect();
+    Ok(Json(Page { items, next_cursor }))
+}

@@ -1,0 +1,240 @@
+//! Events: what organizers publish and attendees search for.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::schema::{events, orders};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventStatus {
+    Draft,
+    Published,
+    Cancelled,
+    Completed,
+}
+
+impl EventStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Published => "published",
+            Self::Cancelled => "cancelled",
+            Self::Completed => "completed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = events, check_for_backend(diesel::pg::Pg))]
+pub struct Event {
+    pub id: Uuid,
+    pub organizer_id: Uuid,
+    pub title: String,
+    pub description: String,
+    pub category: String,
+    pub venue_name: String,
+    pub address: String,
+    pub city: String,
+    pub country: String,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub timezone: String,
+    pub capacity: Option<i32>,
+    pub cover_image_url: Option<String>,
+    pub refund_until_hours: Option<i32>,
+    pub currency: String,
+    pub max_tickets_per_buyer: Option<i32>,
+    pub status: String,
+    pub published_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub min_price_minor: Option<i64>,
+}
+
+/// Everything an organizer sets. Written whole on create and on update (the
+/// API merges a PATCH into the current row and validates the result), so
+/// `None` means NULL.
+#[derive(Debug, Clone, Insertable, AsChangeset)]
+#[diesel(table_name = events, treat_none_as_null = true)]
+pub struct EventFields {
+    pub title: String,
+    pub description: String,
+    pub category: String,
+    pub venue_name: String,
+    pub address: String,
+    pub city: String,
+    pub country: String,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub timezone: String,
+    pub capacity: Option<i32>,
+    pub cover_image_url: Option<String>,
+    pub refund_until_hours: Option<i32>,
+    pub currency: String,
+    pub max_tickets_per_buyer: Option<i32>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = events)]
+pub struct NewEvent {
+    pub id: Uuid,
+    pub organizer_id: Uuid,
+    #[diesel(embed)]
+    pub fields: EventFields,
+}
+
+impl NewEvent {
+    pub async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<Event> {
+        diesel::insert_into(events::table)
+            .values(self)
+            .returning(Event::as_returning())
+            .get_result(conn)
+            .await
+    }
+}
+
+impl Event {
+    pub fn status(&self) -> EventStatus {
+        match self.status.as_str() {
+            "published" => EventStatus::Published,
+            "cancelled" => EventStatus::Cancelled,
+            "completed" => EventStatus::Completed,
+            _ => EventStatus::Draft,
+        }
+    }
+
+    /// Only drafts and published events can still be changed.
+    pub fn is_editable(&self) -> bool {
+        matches!(self.status(), EventStatus::Draft | EventStatus::Published)
+    }
+
+    pub fn fields(&self) -> EventFields {
+        EventFields {
+            title: self.title.clone(),
+            description: self.description.clone(),
+            category: self.category.clone(),
+            venue_name: self.venue_name.clone(),
+            address: self.address.clone(),
+            city: self.city.clone(),
+            country: self.country.clone(),
+            latitude: self.latitude,
+            longitude: self.longitude,
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            timezone: self.timezone.clone(),
+            capacity: self.capacity,
+            cover_image_url: self.cover_image_url.clone(),
+            refund_until_hours: self.refund_until_hours,
+            currency: self.currency.clone(),
+            max_tickets_per_buyer: self.max_tickets_per_buyer,
+        }
+    }
+
+    pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Event> {
+        events::table
+            .find(id)
+            .select(Event::as_select())
+            .first(conn)
+            .await
+    }
+
+    /// The row, locked until the transaction ends: every writer of an event's
+    /// tiers takes this lock, so checks across tiers (the capacity sum) cannot
+    /// race.
+    pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Event> {
+        events::table
+            .find(id)
+            .select(Event::as_select())
+            .for_update()
+            .first(conn)
+            .await
+    }
+
+    pub async fn update_fields(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        fields: &EventFields,
+    ) -> QueryResult<Event> {
+        diesel::update(events::table.find(id))
+            .set(fields)
+            .returning(Event::as_returning())
+            .get_result(conn)
+            .await
+    }
+
+    /// Draft → published. `None` if it was not a draft.
+    pub async fn publish(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Event>> {
+        diesel::update(
+            events::table
+                .find(id)
+                .filter(events::status.eq(EventStatus::Draft.as_str())),
+        )
+        .set((
+            events::status.eq(EventStatus::Published.as_str()),
+            events::published_at.eq(diesel::dsl::now),
+        ))
+        .returning(Event::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+    }
+
+    /// Deletes a draft (with its tiers, codes and images). Returns whether a
+    /// row went: published events are cancelled, never deleted, and the
+    /// orders' foreign key refuses the delete of an event anyone bought into.
+    pub async fn delete_draft(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+        let n = diesel::delete(
+            events::table
+                .find(id)
+                .filter(events::status.eq(EventStatus::Draft.as_str())),
+        )
+        .execute(conn)
+        .await?;
+        Ok(n == 1)
+    }
+
+    pub async fn has_orders(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(
+            orders::table.filter(orders::event_id.eq(id)),
+        ))
+        .get_result(conn)
+        .await
+    }
+
+    /// An organizer's events (all of them for `None`: admins), newest first,
+    /// keyset-paginated on (created_at, id).
+    pub async fn list_for_organizer(
+        conn: &mut AsyncPgConnection,
+        organizer_id: Option<Uuid>,
+        status: Option<EventStatus>,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> QueryResult<Vec<Event>> {
+        let mut query = events::table
+            .select(Event::as_select())
+            .order((events::created_at.desc(), events::id.desc()))
+            .limit(limit)
+            .into_boxed();
+        if let Some(organizer_id) = organizer_id {
+            query = query.filter(events::organizer_id.eq(organizer_id));
+        }
+        if let Some(status) = status {
+            query = query.filter(events::status.eq(status.as_str()));
+        }
+        if let Some((created_at, id)) = after {
+            query = query.filter(
+                events::created_at
+                    .lt(created_at)
+                    .or(events::created_at.eq(created_at).and(events::id.lt(id))),
+            );
+        }
+        query.load(conn).await
+    }
+}

@@ -1,0 +1,252 @@
+//! Ticket tiers: a price, a quantity and the stock counters (`held` for unpaid
+//! reservations, `sold` for paid seats) that the purchase pipeline moves with
+//! guarded UPDATEs. `held + sold <= quantity` is also a CHECK constraint.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::schema::{order_items, ticket_tiers};
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = ticket_tiers, check_for_backend(diesel::pg::Pg))]
+pub struct Tier {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub price_minor: i64,
+    pub currency: String,
+    pub quantity: i32,
+    pub held: i32,
+    pub sold: i32,
+    pub sales_start_at: Option<DateTime<Utc>>,
+    pub sales_end_at: Option<DateTime<Utc>>,
+    pub min_per_order: i32,
+    pub max_per_order: i32,
+    pub hidden: bool,
+    pub unlock_code: Option<String>,
+    pub low_stock_threshold: Option<i32>,
+    pub sort_order: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Where a tier stands for a buyer right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaleState {
+    NotStarted,
+    OnSale,
+    SoldOut,
+    Ended,
+}
+
+impl SaleState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotStarted => "not_started",
+            Self::OnSale => "on_sale",
+            Self::SoldOut => "sold_out",
+            Self::Ended => "ended",
+        }
+    }
+}
+
+/// What an organizer sets; written whole (see `EventFields`).
+#[derive(Debug, Clone, Insertable, AsChangeset)]
+#[diesel(table_name = ticket_tiers, treat_none_as_null = true)]
+pub struct TierFields {
+    pub name: String,
+    pub description: String,
+    pub price_minor: i64,
+    pub quantity: i32,
+    pub sales_start_at: Option<DateTime<Utc>>,
+    pub sales_end_at: Option<DateTime<Utc>>,
+    pub min_per_order: i32,
+    pub max_per_order: i32,
+    pub hidden: bool,
+    pub unlock_code: Option<String>,
+    pub low_stock_threshold: Option<i32>,
+    pub sort_order: i32,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = ticket_tiers)]
+pub struct NewTier {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    /// Always the event's currency: one order, one currency.
+    pub currency: String,
+    #[diesel(embed)]
+    pub fields: TierFields,
+}
+
+impl NewTier {
+    pub async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<Tier> {
+        diesel::insert_into(ticket_tiers::table)
+            .values(self)
+            .returning(Tier::as_returning())
+            .get_result(conn)
+            .await
+    }
+}
+
+impl Tier {
+    pub fn remaining(&self) -> i32 {
+        (self.quantity - self.held - self.sold).max(0)
+    }
+
+    pub fn sale_state(&self, now: DateTime<Utc>) -> SaleState {
+        if self.sales_start_at.is_some_and(|t| now < t) {
+            SaleState::NotStarted
+        } else if self.sales_end_at.is_some_and(|t| now >= t) {
+            SaleState::Ended
+        } else if self.remaining() == 0 {
+            SaleState::SoldOut
+        } else {
+            SaleState::OnSale
+        }
+    }
+
+    /// True when stock is at or under the organizer's "almost sold out" mark.
+    pub fn is_low_stock(&self) -> bool {
+        self.low_stock_threshold
+            .is_some_and(|t| self.remaining() > 0 && self.remaining() <= t)
+    }
+
+    pub fn fields(&self) -> TierFields {
+        TierFields {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            price_minor: self.price_minor,
+            quantity: self.quantity,
+            sales_start_at: self.sales_start_at,
+            sales_end_at: self.sales_end_at,
+            min_per_order: self.min_per_order,
+            max_per_order: self.max_per_order,
+            hidden: self.hidden,
+            unlock_code: self.unlock_code.clone(),
+            low_stock_threshold: self.low_stock_threshold,
+            sort_order: self.sort_order,
+        }
+    }
+
+    /// An event's tiers in display order.
+    pub async fn for_event(conn: &mut AsyncPgConnection, event_id: Uuid) -> QueryResult<Vec<Tier>> {
+        ticket_tiers::table
+            .filter(ticket_tiers::event_id.eq(event_id))
+            .select(Tier::as_select())
+            .order((
+                ticket_tiers::sort_order,
+                ticket_tiers::price_minor,
+                ticket_tiers::id,
+            ))
+            .load(conn)
+            .await
+    }
+
+    /// Tiers of several events at once (list pages), in display order.
+    pub async fn for_events(
+        conn: &mut AsyncPgConnection,
+        event_ids: &[Uuid],
+    ) -> QueryResult<Vec<Tier>> {
+        ticket_tiers::table
+            .filter(ticket_tiers::event_id.eq_any(event_ids))
+            .select(Tier::as_select())
+            .order((
+                ticket_tiers::sort_order,
+                ticket_tiers::price_minor,
+                ticket_tiers::id,
+            ))
+            .load(conn)
+            .await
+    }
+
+    pub async fn find_in_event(
+        conn: &mut AsyncPgConnection,
+        event_id: Uuid,
+        id: Uuid,
+    ) -> QueryResult<Tier> {
+        ticket_tiers::table
+            .find(id)
+            .filter(ticket_tiers::event_id.eq(event_id))
+            .select(Tier::as_select())
+            .first(conn)
+            .await
+    }
+
+    /// Rewrites the organizer's fields. Stock counters are not touched, and
+    /// the CHECK on `held + sold <= quantity` refuses a quantity below what is
+    /// already reserved or sold, even if a reservation lands meanwhile.
+    pub async fn update_fields(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        fields: &TierFields,
+    ) -> QueryResult<Tier> {
+        diesel::update(ticket_tiers::table.find(id))
+            .set(fields)
+            .returning(Tier::as_returning())
+            .get_result(conn)
+            .await
+    }
+
+    /// Deletes a tier nobody holds, bought or ordered; `false` otherwise (hide
+    /// it instead). Pending orders point at their tier, so `order_items`
+    /// is checked too.
+    pub async fn delete_unsold(
+        conn: &mut AsyncPgConnection,
+        event_id: Uuid,
+        id: Uuid,
+    ) -> QueryResult<bool> {
+        let n = diesel::delete(
+            ticket_tiers::table
+                .find(id)
+                .filter(ticket_tiers::event_id.eq(event_id))
+                .filter(ticket_tiers::held.eq(0))
+                .filter(ticket_tiers::sold.eq(0))
+                .filter(diesel::dsl::not(diesel::dsl::exists(
+                    order_items::table.filter(order_items::tier_id.eq(id)),
+                ))),
+        )
+        .execute(conn)
+        .await;
+        match n {
+            Ok(n) => Ok(n == 1),
+            // An order item written between the check and the delete.
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                _,
+            )) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sum of the event's tier quantities, leaving one tier out (the one being
+    /// changed).
+    pub async fn total_quantity(
+        conn: &mut AsyncPgConnection,
+        event_id: Uuid,
+        except: Option<Uuid>,
+    ) -> QueryResult<i64> {
+        let mut query = ticket_tiers::table
+            .filter(ticket_tiers::event_id.eq(event_id))
+            .select(diesel::dsl::sum(ticket_tiers::quantity))
+            .into_boxed();
+        if let Some(id) = except {
+            query = query.filter(ticket_tiers::id.ne(id));
+        }
+        Ok(query.get_result::<Option<i64>>(conn).await?.unwrap_or(0))
+    }
+
+    pub async fn set_currency(
+        conn: &mut AsyncPgConnection,
+        event_id: Uuid,
+        currency: &str,
+    ) -> QueryResult<usize> {
+        diesel::update(ticket_tiers::table.filter(ticket_tiers::event_id.eq(event_id)))
+            .set(ticket_tiers::currency.eq(currency))
+            .execute(conn)
+            .await
+    }
+}

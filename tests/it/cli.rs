@@ -1,4 +1,4 @@
-//! The binary itself: configuration errors and the admin command.
+//! The binary itself: configuration errors, the admin and seed commands.
 
 use std::process::Command;
 
@@ -18,6 +18,10 @@ fn boxoffice() -> Command {
     ] {
         cmd.env_remove(var);
     }
+    cmd.env(
+        "OBJECT_STORE_URL",
+        std::env::temp_dir().join("boxoffice-cli-test-media"),
+    );
     cmd
 }
 
@@ -86,4 +90,70 @@ async fn create_admin_makes_an_admin_who_can_sign_in() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["user"]["role"], "admin");
     assert_eq!(body["user"]["email_verified"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seed_loads_demo_data_once_and_it_can_be_browsed() {
+    let app = TestApp::spawn().await;
+    let run = || {
+        let out = boxoffice()
+            .arg("seed")
+            .env("DATABASE_URL", &app.services.config.database.url)
+            .env("REDIS_URL", &app.services.config.redis.url)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = run();
+    assert!(first.contains("3 new accounts, 5 new events"), "{first}");
+    let password = boxoffice_core::seed::DEMO_PASSWORD;
+    assert!(first.contains(password), "credentials are printed: {first}");
+    let second = run();
+    assert!(second.contains("0 new accounts, 0 new events"), "{second}");
+    assert_eq!(app.count("events").await, 5);
+    assert_eq!(app.count("ticket_tiers").await, 8);
+    assert_eq!(app.count("discount_codes").await, 1);
+
+    // Something to browse, and the demo accounts sign in.
+    let (_, list) = app.get("/v1/events", None).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 5);
+    assert!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["available"] == true)
+    );
+    let event_id = boxoffice_core::seed::demo_event_id(1);
+    let (status, check) = app
+        .get(&format!("/v1/events/{event_id}/discounts/welcome10"), None)
+        .await;
+    assert_eq!(status, 200, "{check}");
+    for (role, email, _) in boxoffice_core::seed::DEMO_ACCOUNTS {
+        let (status, body) = app
+            .post(
+                "/v1/auth/login",
+                json!({"email": email, "password": password}),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["user"]["role"], role.as_str());
+    }
+
+    let refused = boxoffice()
+        .arg("seed")
+        .env("APP_ENV", "production")
+        .env("JWT_SECRET", "a-production-secret-that-is-long-enough-0123")
+        .env("SMTP_URL", "smtp://127.0.0.1:2525")
+        .env("DATABASE_URL", &app.services.config.database.url)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("production"));
 }

@@ -34,6 +34,11 @@ pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
+/// Each test's uploads go to their own folder, removed with the app.
+fn media_dir(namespace: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("boxoffice-media-{namespace}"))
+}
+
 /// A config for tests: defaults, a fresh database, a private namespace.
 pub async fn test_config(smtp_port: u16) -> (Config, String) {
     boxoffice_core::install_crypto_provider();
@@ -48,6 +53,10 @@ pub async fn test_config(smtp_port: u16) -> (Config, String) {
     config.smtp.transport =
         boxoffice_core::config::EmailTransportConfig::Smtp(format!("smtp://127.0.0.1:{smtp_port}"));
     config.workers.shutdown_timeout = Duration::from_secs(5);
+    config.media.store_url = media_dir(&config.redis.namespace)
+        .to_string_lossy()
+        .into_owned();
+    config.media.public_url = "http://boxoffice.test/media".into();
     (config, db_url)
 }
 
@@ -69,6 +78,22 @@ impl TestApp {
 
     pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> (u16, Value) {
         let mut req = self.client.post(self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        read(req.send().await.expect("request")).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.client.patch(self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        read(req.send().await.expect("request")).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.client.delete(self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -127,6 +152,72 @@ impl TestApp {
             .await;
         assert_eq!(status, 200, "{body}");
         body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Registers an organizer; returns its access token.
+    pub async fn organizer(&self, email: &str) -> String {
+        self.register(email, "organizer").await.0
+    }
+
+    /// Creates a draft event through the API (fields merged over a valid
+    /// default) and returns it.
+    pub async fn create_event(&self, token: &str, fields: Value) -> Value {
+        let mut body = json!({
+            "title": "Night at the Opera",
+            "description": "A long evening of arias.",
+            "category": "music",
+            "venue_name": "Palais Garnier",
+            "address": "Place de l'Opéra",
+            "city": "Paris",
+            "country": "FR",
+            "latitude": 48.8719,
+            "longitude": 2.3316,
+            "starts_at": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
+            "ends_at": (chrono::Utc::now() + chrono::Duration::days(30) + chrono::Duration::hours(3)).to_rfc3339(),
+            "timezone": "Europe/Paris",
+            "currency": "EUR",
+        });
+        for (k, v) in fields.as_object().expect("an object") {
+            body[k] = v.clone();
+        }
+        let (status, event) = self.post("/v1/events", body, Some(token)).await;
+        assert_eq!(status, 201, "{event}");
+        event
+    }
+
+    /// Adds a tier to an event; returns the tier.
+    pub async fn create_tier(&self, token: &str, event_id: &str, fields: Value) -> Value {
+        let mut body = json!({"name": "General", "price_minor": 2500, "quantity": 100});
+        for (k, v) in fields.as_object().expect("an object") {
+            body[k] = v.clone();
+        }
+        let (status, tier) = self
+            .post(&format!("/v1/events/{event_id}/tiers"), body, Some(token))
+            .await;
+        assert_eq!(status, 201, "{tier}");
+        tier
+    }
+
+    /// A draft with one tier, published; returns the event as created.
+    pub async fn published_event(&self, token: &str, fields: Value) -> Value {
+        let event = self.create_event(token, fields).await;
+        let id = event["id"].as_str().unwrap();
+        self.create_tier(token, id, json!({})).await;
+        let (status, published) = self
+            .post(&format!("/v1/events/{id}/publish"), json!({}), Some(token))
+            .await;
+        assert_eq!(status, 200, "{published}");
+        published
+    }
+
+    /// Runs one SQL statement (test set-up that no endpoint offers yet).
+    pub async fn sql(&self, statement: &str) {
+        use diesel_async::RunQueryDsl;
+        let mut conn = self.services.db.get().await.unwrap();
+        diesel::sql_query(statement)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
     }
 
     pub async fn count(&self, table: &str) -> i64 {
@@ -231,5 +322,6 @@ impl Drop for TestApp {
         })
         .join();
         db::drop_database_blocking(self.db_url.clone());
+        let _ = std::fs::remove_dir_all(media_dir(self.services.queues.namespace()));
     }
 }

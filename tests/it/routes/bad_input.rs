@@ -101,3 +101,157 @@ async fn bad_registrations_are_refused_and_write_nothing() {
         (401, Some("missing_token"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_catalog_input_is_refused_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let org = app.organizer("bad-catalog@example.com").await;
+    let start = (chrono::Utc::now() + chrono::Duration::days(10)).to_rfc3339();
+    let end =
+        (chrono::Utc::now() + chrono::Duration::days(10) + chrono::Duration::hours(2)).to_rfc3339();
+    let past = (chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339();
+    let good = json!({"title": "Fine", "category": "music", "starts_at": start, "ends_at": end,
+                      "timezone": "Europe/Paris", "currency": "EUR"});
+    let with = |key: &str, value: serde_json::Value| {
+        let mut body = good.clone();
+        body[key] = value;
+        body
+    };
+    let event_cases = [
+        (with("title", json!("")), "title"),
+        (with("title", json!("   ")), "title"),
+        (with("ends_at", json!(start.clone())), "ends_at"),
+        (with("ends_at", json!(past.clone())), "ends_at"),
+        (with("starts_at", json!(past.clone())), "starts_at"),
+        (with("starts_at", json!("next tuesday")), "starts_at"),
+        (with("currency", json!("EURO")), "currency"),
+        (with("currency", json!("XXX")), "currency"),
+        (with("timezone", json!("Mars/Olympus_Mons")), "timezone"),
+        (with("timezone", json!("CET")), "timezone"),
+        (with("category", json!("opera")), "category"),
+        (with("latitude", json!(95.0)), "latitude"),
+        (with("latitude", json!(45.0)), "longitude"),
+        (with("capacity", json!(0)), "capacity"),
+        (with("country", json!("France")), "country"),
+        (
+            with("cover_image_url", json!("javascript:alert(1)")),
+            "cover_image_url",
+        ),
+        (
+            with("max_tickets_per_buyer", json!(0)),
+            "max_tickets_per_buyer",
+        ),
+        (with("refund_until_hours", json!(-1)), "refund_until_hours"),
+        (with("colour", json!("red")), "colour"),
+        (
+            json!({"title": "No dates", "category": "music", "timezone": "UTC", "currency": "EUR"}),
+            "starts_at",
+        ),
+    ];
+    for (body, field) in event_cases {
+        let (status, problem) = app.post("/v1/events", body.clone(), Some(&org)).await;
+        assert_eq!(status, 422, "{body} → {problem}");
+        assert!(
+            problem["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["field"] == field),
+            "{body} should blame {field}: {problem}"
+        );
+    }
+    assert_eq!(app.count("events").await, 0);
+
+    let event = app.create_event(&org, json!({})).await;
+    let id = event["id"].as_str().unwrap();
+    // A PATCH is checked against the stored fields.
+    let before = app.get(&format!("/v1/events/{id}"), Some(&org)).await.1;
+    let (status, problem) = app
+        .patch(
+            &format!("/v1/events/{id}"),
+            json!({"ends_at": past}),
+            Some(&org),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["errors"][0]["field"].as_str()),
+        (422, Some("ends_at"))
+    );
+    assert_eq!(
+        app.get(&format!("/v1/events/{id}"), Some(&org)).await.1,
+        before
+    );
+
+    let good_tier = json!({"name": "GA", "price_minor": 1000, "quantity": 10});
+    let tier_with = |key: &str, value: serde_json::Value| {
+        let mut body = good_tier.clone();
+        body[key] = value;
+        body
+    };
+    let tier_cases = [
+        (tier_with("name", json!("")), "name"),
+        (tier_with("price_minor", json!(-1)), "price_minor"),
+        (tier_with("price_minor", json!("ten")), "price_minor"),
+        (tier_with("quantity", json!(0)), "quantity"),
+        (tier_with("quantity", json!(-5)), "quantity"),
+        (tier_with("min_per_order", json!(0)), "min_per_order"),
+        (tier_with("max_per_order", json!(0)), "max_per_order"),
+        (
+            tier_with("low_stock_threshold", json!(10)),
+            "low_stock_threshold",
+        ),
+        (json!({"name": "GA", "quantity": 10}), "price_minor"),
+        (
+            json!({"name": "GA", "price_minor": 1, "quantity": 1,
+                   "sales_start_at": "2030-01-02T00:00:00Z", "sales_end_at": "2030-01-01T00:00:00Z"}),
+            "sales_end_at",
+        ),
+    ];
+    for (body, field) in tier_cases {
+        let (status, problem) = app
+            .post(&format!("/v1/events/{id}/tiers"), body.clone(), Some(&org))
+            .await;
+        assert_eq!(status, 422, "{body} → {problem}");
+        assert!(
+            problem["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["field"] == field),
+            "{body} should blame {field}: {problem}"
+        );
+    }
+    assert_eq!(app.count("ticket_tiers").await, 0);
+
+    // Ids that are not UUIDs are simply not found, never a 500.
+    for path in [
+        "/v1/events/not-a-uuid",
+        "/v1/events/42/discounts/CODE",
+        "/v1/events/%00",
+    ] {
+        let (status, problem) = app.get(path, None).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (404, Some("not_found")),
+            "{path}"
+        );
+    }
+    for (status, _) in [
+        app.patch("/v1/events/not-a-uuid", json!({"title": "x"}), Some(&org))
+            .await,
+        app.patch(
+            &format!("/v1/events/{id}/tiers/nope"),
+            json!({"name": "x"}),
+            Some(&org),
+        )
+        .await,
+        app.delete(&format!("/v1/events/{id}/tiers/nope"), Some(&org))
+            .await,
+        app.delete(&format!("/v1/events/{id}/images/nope"), Some(&org))
+            .await,
+        app.post("/v1/events/zzz/publish", json!({}), Some(&org))
+            .await,
+    ] {
+        assert_eq!(status, 404);
+    }
+}

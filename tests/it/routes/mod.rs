@@ -1,5 +1,11 @@
 mod admin_users;
 mod auth;
 mod bad_input;
+mod discounts;
+mod event_detail;
+mod event_images;
+mod events;
 mod health;
+mod search;
 mod sessions;
+mod tiers;

@@ -170,22 +170,20 @@ impl EventInput {
                 format!("must be one of: {}", catalog::CATEGORIES.join(", ")),
             ));
         }
+        if latitude.is_some_and(|lat| !(lat.is_finite() && (-90.0..=90.0).contains(&lat))) {
+            errors.push(FieldError::new("latitude", "must be between -90 and 90"));
+        }
+        if longitude.is_some_and(|lng| !(lng.is_finite() && (-180.0..=180.0).contains(&lng))) {
+            errors.push(FieldError::new("longitude", "must be between -180 and 180"));
+        }
         match (latitude, longitude) {
-            (Some(lat), Some(lng)) => {
-                if !(lat.is_finite() && (-90.0..=90.0).contains(&lat)) {
-                    errors.push(FieldError::new("latitude", "must be between -90 and 90"));
-                }
-                if !(lng.is_finite() && (-180.0..=180.0).contains(&lng)) {
-                    errors.push(FieldError::new("longitude", "must be between -180 and 180"));
-                }
-            }
-            (None, None) => {}
             (None, Some(_)) => {
                 errors.push(FieldError::new("latitude", "is required with longitude"))
             }
             (Some(_), None) => {
                 errors.push(FieldError::new("longitude", "is required with latitude"))
             }
+            _ => {}
         }
         if let (Some(starts), Some(ends)) = (starts_at, ends_at) {
             if ends <= starts {

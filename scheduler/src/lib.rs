@@ -24,19 +24,23 @@ struct Entry {
 
 fn entries() -> Vec<Entry> {
     // Six fields: seconds first.
-    [("email_sweep", "*/15 * * * * *")]
-        .into_iter()
-        .map(|(name, expr)| Entry {
-            name,
-            schedule: Schedule::from_str(expr).expect("valid cron expression"),
-        })
-        .collect()
+    [
+        ("email_sweep", "*/15 * * * * *"),
+        ("event_completion", "0 * * * * *"),
+    ]
+    .into_iter()
+    .map(|(name, expr)| Entry {
+        name,
+        schedule: Schedule::from_str(expr).expect("valid cron expression"),
+    })
+    .collect()
 }
 
 /// Runs a named sweep once, now. Used by ticks and by tests.
 pub async fn run_sweep(services: &Services, name: &str) -> Result<usize, String> {
     match name {
         "email_sweep" => sweeps::emails::run(services).await,
+        "event_completion" => sweeps::events::complete_ended(services).await,
         other => Err(format!("unknown sweep {other:?}")),
     }
 }

@@ -33,3 +33,40 @@ async fn one_leader_at_a_time_and_each_tick_fires_once() {
     assert!(follower.acquire_or_renew().await);
     services.queues.purge_namespace().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ended_events_are_completed_by_the_sweep() {
+    let app = crate::harness::TestApp::spawn().await;
+    let org = app.organizer("sweep@example.com").await;
+    let ended = app.published_event(&org, serde_json::json!({})).await;
+    let upcoming = app.published_event(&org, serde_json::json!({})).await;
+    let ended_id = ended["id"].as_str().unwrap();
+    // Cached while still published...
+    app.get(&format!("/v1/events/{ended_id}"), None).await;
+    app.sql(&format!(
+        "UPDATE events SET starts_at = now() - interval '3 hours', ends_at = now() - interval '1 minute' WHERE id = '{ended_id}'"
+    ))
+    .await;
+
+    let n = boxoffice_scheduler::run_sweep(&app.services, "event_completion")
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    // ...and the page shows the new status at once.
+    let (_, page) = app.get(&format!("/v1/events/{ended_id}"), None).await;
+    assert_eq!(page["status"], "completed");
+    let (_, other) = app
+        .get(
+            &format!("/v1/events/{}", upcoming["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(other["status"], "published");
+    // Running it again changes nothing.
+    assert_eq!(
+        boxoffice_scheduler::run_sweep(&app.services, "event_completion")
+            .await
+            .unwrap(),
+        0
+    );
+}

@@ -200,6 +200,20 @@ impl Event {
         Ok(n == 1)
     }
 
+    /// Published events whose end has passed become `completed` (what payouts
+    /// wait for). Returns the ids, so their cached pages can be dropped.
+    pub async fn complete_ended(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Uuid>> {
+        diesel::update(
+            events::table
+                .filter(events::status.eq(EventStatus::Published.as_str()))
+                .filter(events::ends_at.lt(diesel::dsl::now)),
+        )
+        .set(events::status.eq(EventStatus::Completed.as_str()))
+        .returning(events::id)
+        .get_results(conn)
+        .await
+    }
+
     pub async fn has_orders(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
         diesel::select(diesel::dsl::exists(
             orders::table.filter(orders::event_id.eq(id)),

@@ -2,3 +2,4 @@
 //! job again. Safe because every job is idempotent.
 
 pub mod emails;
+pub mod events;

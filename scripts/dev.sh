@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/services.sh
 command -v cargo >/dev/null || { echo "error: install Rust first: https://rustup.rs" >&2; exit 1; }
-# `dev` creates the database and applies migrations before it starts.
+# Demo accounts and events to browse (idempotent; migrates first).
+cargo run --release --bin boxoffice -- seed
 exec cargo run --release --bin boxoffice -- dev

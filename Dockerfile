@@ -6,7 +6,8 @@ RUN cargo build --release --bin boxoffice
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 boxoffice
+    && useradd --system --uid 10001 boxoffice \
+    && mkdir -p /data/uploads && chown boxoffice /data/uploads
 COPY --from=build /src/target/release/boxoffice /usr/local/bin/boxoffice
 USER boxoffice
 ENV HTTP_ADDR=0.0.0.0:8080

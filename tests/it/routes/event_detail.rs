@@ -38,6 +38,27 @@ async fn every_change_invalidates_the_cached_page() {
     let (second, cached) = page(&app, id).await;
     assert_eq!((second.as_str(), &cached), ("hit", &body));
 
+    // Signed-in buyers share the cached page; its managers never get it.
+    let (buyer, _, _) = app.register("buyer@example.com", "attendee").await;
+    let as_buyer = app
+        .client
+        .get(app.url(&format!("/v1/events/{id}")))
+        .bearer_auth(&buyer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_buyer.headers()["x-cache"], "hit");
+    let as_owner = app
+        .client
+        .get(app.url(&format!("/v1/events/{id}")))
+        .bearer_auth(&org)
+        .send()
+        .await
+        .unwrap();
+    assert!(as_owner.headers().get("x-cache").is_none());
+    let managed: Value = as_owner.json().await.unwrap();
+    assert_eq!(managed["tiers"][0]["held"], 0, "the manager view");
+
     // The event itself.
     app.patch(
         &format!("/v1/events/{id}"),

@@ -9,6 +9,7 @@ use axum::{
 };
 use boxoffice_core::models::{Event, EventImage, EventStatus, Tier};
 use serde::Deserialize;
+use uuid::Uuid;
 
 use super::{
     manage::manager_view,
@@ -71,50 +72,61 @@ pub async fn get(
 ) -> ApiResult<Response> {
     let id = parse_id(&id)?;
     let cache = &state.services.event_cache;
-
     // Managers always read through to the database: they are editing and
     // must see their drafts and their own changes at once.
-    if let Some(user) = &user {
+    let manages = |organizer_id: Uuid| user.as_ref().is_some_and(|u| u.can_manage(organizer_id));
+
+    if params.unlock_code.is_none() {
+        // A cache outage degrades to database reads, never to errors.
+        let cached = match cache.get(id).await {
+            Ok(cached) => Some(cached),
+            Err(e) => {
+                tracing::warn!(event.id = %id, error = %e, "event cache unreadable");
+                None
+            }
+        };
+        if let Some(entry) = cached.as_ref().and_then(|c| c.page.as_deref())
+            && let Some((organizer_id, page)) = split_entry(entry)
+            && !manages(organizer_id)
+        {
+            return Ok(json_page(page.to_owned(), "hit"));
+        }
         let mut conn = state.db().await?;
         let event = Event::find(&mut conn, id).await?;
-        if user.can_manage(event.organizer_id) {
+        if manages(event.organizer_id) {
             return Ok(Json(manager_view(&state, &mut conn, &event).await?).into_response());
         }
-    }
-    if params.unlock_code.is_some() {
-        let mut conn = state.db().await?;
-        let event = Event::find(&mut conn, id).await?;
         if !is_public(&event) {
             return Err(ApiError::NotFound);
         }
-        let view = public_view(&state, &mut conn, &event, params.unlock_code.as_deref()).await?;
-        return Ok(Json(view).into_response());
+        let view = public_view(&state, &mut conn, &event, None).await?;
+        let page = serde_json::to_string(&view).map_err(|e| ApiError::Internal(e.to_string()))?;
+        if let Some(cached) = cached {
+            let entry = format!("{}\n{page}", event.organizer_id);
+            if let Err(e) = cache.put(id, cached.generation, &entry).await {
+                tracing::warn!(event.id = %id, error = %e, "event cache not written");
+            }
+        }
+        return Ok(json_page(page, "miss"));
     }
 
-    // A cache outage degrades to database reads, never to errors.
-    let cached = match cache.get(id).await {
-        Ok(cached) => Some(cached),
-        Err(e) => {
-            tracing::warn!(event.id = %id, error = %e, "event cache unreadable");
-            None
-        }
-    };
-    if let Some(page) = cached.as_ref().and_then(|c| c.page.clone()) {
-        return Ok(json_page(page, "hit"));
-    }
     let mut conn = state.db().await?;
     let event = Event::find(&mut conn, id).await?;
+    if manages(event.organizer_id) {
+        return Ok(Json(manager_view(&state, &mut conn, &event).await?).into_response());
+    }
     if !is_public(&event) {
         return Err(ApiError::NotFound);
     }
-    let view = public_view(&state, &mut conn, &event, None).await?;
-    let page = serde_json::to_string(&view).map_err(|e| ApiError::Internal(e.to_string()))?;
-    if let Some(cached) = cached
-        && let Err(e) = cache.put(id, cached.generation, &page).await
-    {
-        tracing::warn!(event.id = %id, error = %e, "event cache not written");
-    }
-    Ok(json_page(page, "miss"))
+    let view = public_view(&state, &mut conn, &event, params.unlock_code.as_deref()).await?;
+    Ok(Json(view).into_response())
+}
+
+/// A cache entry is `{organizer_id}\n{page}`: who manages the event is known
+/// without parsing the page or asking the database.
+fn split_entry(entry: &str) -> Option<(Uuid, &str)> {
+    let (organizer, page) = entry.split_once('\n')?;
+    Some((organizer.parse().ok()?, page))
 }
 
 async fn public_view(

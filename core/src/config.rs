@@ -269,6 +269,158 @@ impl MediaConfig {
 }
 
 #[derive(Debug, Clone)]
+pub struct OrdersConfig {
+    /// How long a reservation holds seats while the buyer pays.
+    pub reservation_ttl: Duration,
+    /// Tickets in one order, across its tiers.
+    pub max_tickets_per_order: i32,
+}
+
+impl OrdersConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let reservation_ttl = parse_secs("RESERVATION_TTL_SECS", 600)?;
+        if reservation_ttl < Duration::from_secs(1) {
+            return Err(bad("RESERVATION_TTL_SECS", "must be at least 1"));
+        }
+        Ok(Self {
+            reservation_ttl,
+            max_tickets_per_order: parse("MAX_TICKETS_PER_ORDER", 20)?,
+        })
+    }
+}
+
+/// The Standard Webhooks secret the built-in sandbox signs with when none is
+/// configured. Development only: production requires real secrets.
+pub const DEV_WEBHOOK_SECRET: &str = "whsec_Ym94b2ZmaWNlLXNhbmRib3gtZGV2LW9ubHktc2VjcmV0";
+/// The sandbox API key used when none is configured (development only).
+pub const DEV_SANDBOX_API_KEY: &str = "sk_sandbox_dev_only";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    Sandbox,
+}
+
+#[derive(Debug, Clone)]
+pub struct PaymentsConfig {
+    pub provider: ProviderKind,
+    /// Base URL of the provider's API (the sandbox's by default).
+    pub provider_url: String,
+    pub api_key: String,
+    /// Secrets accepted on inbound webhooks; several during a rotation.
+    pub webhook_secrets: Vec<String>,
+    /// How old (or how far ahead) a webhook timestamp may be.
+    pub webhook_tolerance: Duration,
+    pub provider_timeout: Duration,
+}
+
+impl PaymentsConfig {
+    pub fn from_env(env: AppEnv, http: &HttpConfig) -> Result<Self, ConfigError> {
+        let provider = match var("PAYMENT_PROVIDER").as_deref() {
+            None | Some("sandbox") => ProviderKind::Sandbox,
+            Some(other) => {
+                return Err(bad(
+                    "PAYMENT_PROVIDER",
+                    format!("unknown provider {other:?} (known: sandbox)"),
+                ));
+            }
+        };
+        let provider_url = var("PAYMENT_PROVIDER_URL")
+            .unwrap_or_else(|| format!("{}/sandbox", http.public_url))
+            .trim_end_matches('/')
+            .to_owned();
+        url::Url::parse(&provider_url).map_err(|e| bad("PAYMENT_PROVIDER_URL", e.to_string()))?;
+        let api_key = var("PAYMENT_API_KEY").unwrap_or_else(|| DEV_SANDBOX_API_KEY.into());
+        let webhook_secrets: Vec<String> = var("PAYMENT_WEBHOOK_SECRETS")
+            .unwrap_or_else(|| DEV_WEBHOOK_SECRET.into())
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        for secret in &webhook_secrets {
+            crate::payments::signature::decode_secret(secret)
+                .map_err(|e| bad("PAYMENT_WEBHOOK_SECRETS", e))?;
+        }
+        if env == AppEnv::Production
+            && (webhook_secrets.iter().any(|s| s == DEV_WEBHOOK_SECRET) || api_key == DEV_SANDBOX_API_KEY)
+        {
+            return Err(bad(
+                "PAYMENT_WEBHOOK_SECRETS",
+                "the development secrets are refused in production (set PAYMENT_WEBHOOK_SECRETS and PAYMENT_API_KEY)",
+            ));
+        }
+        Ok(Self {
+            provider,
+            provider_url,
+            api_key,
+            webhook_secrets,
+            webhook_tolerance: parse_secs("PAYMENT_WEBHOOK_TOLERANCE_SECS", 300)?,
+            provider_timeout: parse_secs("PAYMENT_PROVIDER_TIMEOUT_SECS", 15)?,
+        })
+    }
+}
+
+/// The built-in sandbox provider (`boxoffice dev` mounts it at `/sandbox`).
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    pub api_key: String,
+    /// Signs the webhooks it sends (Standard Webhooks, `whsec_...`).
+    pub webhook_secret: String,
+    /// Where it sends them.
+    pub webhook_url: String,
+    /// Its own public base URL (for hosted checkout links).
+    pub public_url: String,
+    /// Pay (or decline) every checkout by itself after a delay: demos, tests,
+    /// benchmarks. `SANDBOX_AUTO_PAY=pay:200` / `decline:200` / unset.
+    pub auto: Option<(AutoOutcome, Duration)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoOutcome {
+    Pay,
+    Decline,
+}
+
+impl SandboxConfig {
+    pub fn from_env(http: &HttpConfig, payments: &PaymentsConfig) -> Result<Self, ConfigError> {
+        let auto = match var("SANDBOX_AUTO_PAY") {
+            None => None,
+            Some(raw) => {
+                let (outcome, ms) = raw.split_once(':').unwrap_or((raw.as_str(), "0"));
+                let outcome = match outcome {
+                    "pay" => AutoOutcome::Pay,
+                    "decline" => AutoOutcome::Decline,
+                    _ => return Err(bad("SANDBOX_AUTO_PAY", "expected pay:<ms> or decline:<ms>")),
+                };
+                let ms: u64 = ms
+                    .parse()
+                    .map_err(|_| bad("SANDBOX_AUTO_PAY", "expected pay:<ms> or decline:<ms>"))?;
+                Some((outcome, Duration::from_millis(ms)))
+            }
+        };
+        let webhook_secret = var("SANDBOX_WEBHOOK_SECRET").unwrap_or_else(|| {
+            payments
+                .webhook_secrets
+                .first()
+                .cloned()
+                .unwrap_or_else(|| DEV_WEBHOOK_SECRET.into())
+        });
+        crate::payments::signature::decode_secret(&webhook_secret)
+            .map_err(|e| bad("SANDBOX_WEBHOOK_SECRET", e))?;
+        Ok(Self {
+            api_key: var("SANDBOX_API_KEY").unwrap_or_else(|| payments.api_key.clone()),
+            webhook_secret,
+            webhook_url: var("SANDBOX_WEBHOOK_URL")
+                .unwrap_or_else(|| format!("{}/v1/webhooks/payments/sandbox", http.public_url)),
+            public_url: var("SANDBOX_PUBLIC_URL")
+                .unwrap_or_else(|| format!("{}/sandbox", http.public_url))
+                .trim_end_matches('/')
+                .to_owned(),
+            auto,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct WorkersConfig {
     /// Queues this process drains (`--queues`); all of them by default.
     pub queues: Vec<QueueName>,
@@ -318,6 +470,15 @@ impl WorkersConfig {
 /// | `OBJECT_STORE_URL` | `uploads` | event images: a folder, `file:///path` or `s3://bucket/prefix` (+ `AWS_*`) |
 /// | `MEDIA_PUBLIC_URL` | `{PUBLIC_URL}/media` | base of public image URLs (served by the API by default) |
 /// | `MAX_IMAGE_BYTES` / `MAX_IMAGES_PER_EVENT` | 5 MiB / 12 | upload limits |
+/// | `RESERVATION_TTL_SECS` / `MAX_TICKETS_PER_ORDER` | 600 / 20 | how long seats are held while the buyer pays; order size |
+/// | `PAYMENT_PROVIDER` | `sandbox` | the payment provider adapter |
+/// | `PAYMENT_PROVIDER_URL` | `{PUBLIC_URL}/sandbox` | its API base URL |
+/// | `PAYMENT_API_KEY` | a development key | its secret API key |
+/// | `PAYMENT_WEBHOOK_SECRETS` | a development secret | comma-separated `whsec_...` secrets accepted on inbound webhooks (rotation) |
+/// | `PAYMENT_WEBHOOK_TOLERANCE_SECS` / `PAYMENT_PROVIDER_TIMEOUT_SECS` | 300 / 15 | webhook timestamp window; provider call timeout |
+/// | `SANDBOX_AUTO_PAY` | unset | `pay:<ms>` / `decline:<ms>`: the sandbox settles every checkout itself |
+/// | `SANDBOX_WEBHOOK_URL` / `SANDBOX_PUBLIC_URL` | `{PUBLIC_URL}/v1/webhooks/payments/sandbox` / `{PUBLIC_URL}/sandbox` | where the sandbox sends webhooks; its own links |
+/// | `SANDBOX_WEBHOOK_SECRET` / `SANDBOX_API_KEY` | the first accepted secret / `PAYMENT_API_KEY` | the sandbox's side |
 /// | `WORKER_QUEUES` / `WORKER_CONCURRENCY` | all / per queue | what a workers process drains |
 /// | `RUST_LOG` | `info` | log filter; `LOG_FORMAT=json` for JSON lines |
 #[derive(Debug, Clone)]
@@ -330,6 +491,9 @@ pub struct Config {
     pub auth: AuthConfig,
     pub catalog: CatalogConfig,
     pub media: MediaConfig,
+    pub orders: OrdersConfig,
+    pub payments: PaymentsConfig,
+    pub sandbox: SandboxConfig,
     pub workers: WorkersConfig,
 }
 
@@ -344,6 +508,8 @@ impl Config {
         }
         let env = parse("APP_ENV", AppEnv::Development)?;
         let http = HttpConfig::from_env()?;
+        let payments = PaymentsConfig::from_env(env, &http)?;
+        let sandbox = SandboxConfig::from_env(&http, &payments)?;
         Ok(Self {
             env,
             database: DatabaseConfig::from_env()?,
@@ -352,6 +518,9 @@ impl Config {
             auth: AuthConfig::from_env(env)?,
             catalog: CatalogConfig::from_env()?,
             media: MediaConfig::from_env(&http)?,
+            orders: OrdersConfig::from_env()?,
+            payments,
+            sandbox,
             http,
             workers: WorkersConfig::from_env()?,
         })

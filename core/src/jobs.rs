@@ -32,3 +32,67 @@ impl SendEmail {
         }
     }
 }
+
+/// Work on one order in the purchases queue.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum OrderJob {
+    /// Reserve seats and open a checkout (`pending` → `awaiting_payment` or
+    /// `rejected`); for a reserved order without a checkout, open it.
+    Place { order_id: Uuid },
+    /// Release the hold of an unpaid order whose time is up.
+    Expire { order_id: Uuid },
+}
+
+impl OrderJob {
+    pub fn order_id(&self) -> Uuid {
+        match self {
+            Self::Place { order_id } | Self::Expire { order_id } => *order_id,
+        }
+    }
+}
+
+impl Job for OrderJob {
+    const QUEUE: QueueName = QueueName::Purchases;
+    fn idempotency_key(&self) -> Option<String> {
+        Some(match self {
+            Self::Place { order_id } => format!("place:{order_id}"),
+            Self::Expire { order_id } => format!("expire:{order_id}"),
+        })
+    }
+}
+
+/// Apply one stored provider event (`webhook_inbox` row) to its order.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ApplyPaymentEvent {
+    pub inbox_id: Uuid,
+}
+
+impl Job for ApplyPaymentEvent {
+    const QUEUE: QueueName = QueueName::Payments;
+    fn idempotency_key(&self) -> Option<String> {
+        Some(format!("payment-event:{}", self.inbox_id))
+    }
+}
+
+/// Send one refund (a `refunds` row) through the provider.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RefundPayment {
+    pub refund_id: Uuid,
+}
+
+impl Job for RefundPayment {
+    const QUEUE: QueueName = QueueName::Refunds;
+    fn idempotency_key(&self) -> Option<String> {
+        Some(format!("refund:{}", self.refund_id))
+    }
+}
+
+/// Pushes a job after its row is committed. A failed push is logged, not
+/// returned: the row stays in its intermediate state and a sweep pushes the
+/// job again.
+pub async fn enqueue_or_log<J: Job + std::fmt::Debug>(queues: &crate::queue::Queues, job: &J, schedule: crate::queue::Schedule) {
+    if let Err(e) = queues.push(job, schedule).await {
+        tracing::warn!(?job, error = %e, "enqueue failed; the sweep will retry");
+    }
+}

@@ -7,14 +7,17 @@ pub mod config;
 pub mod db;
 pub mod health;
 pub mod jobs;
+pub mod live;
 pub mod media;
 pub mod models;
 pub mod money;
+pub mod payments;
 pub mod queue;
 pub mod schema;
 pub mod seed;
 pub mod services;
 pub mod telemetry;
+pub mod tickets;
 
 pub use config::Config;
 pub use services::Services;

@@ -8,7 +8,9 @@ use crate::{
     config::Config,
     db::{self, DbPool},
     health::WorkerHealth,
+    live::Live,
     media::MediaStore,
+    payments::Provider,
     queue::{self, Queues},
 };
 
@@ -20,6 +22,8 @@ pub struct Services {
     pub health: WorkerHealth,
     pub event_cache: EventCache,
     pub media: MediaStore,
+    pub live: Live,
+    pub provider: Provider,
 }
 
 impl Services {
@@ -34,7 +38,9 @@ impl Services {
             &config.redis.namespace,
             config.catalog.event_cache_ttl,
         );
+        let live = Live::new(conn.clone(), &config.redis.namespace);
         let queues = Queues::new(conn, config.redis.namespace.clone());
+        let provider = Provider::from_config(&config.payments)?;
         let media = MediaStore::from_config(&config.media)?;
         Ok(Self {
             config: Arc::new(config),
@@ -43,6 +49,8 @@ impl Services {
             health: WorkerHealth::default(),
             event_cache,
             media,
+            live,
+            provider,
         })
     }
 

@@ -1,0 +1,98 @@
+//! Live updates through Redis pub/sub: whichever process changes an order or
+//! a tier publishes; every API replica subscribes and fans out to its own
+//! streaming clients. Best effort by nature: a client that misses a message
+//! still has the REST resource, and every message carries the full state.
+
+use redis::{AsyncCommands, aio::ConnectionManager};
+use serde::Serialize;
+use uuid::Uuid;
+
+#[derive(Clone)]
+pub struct Live {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+/// A tier's stock, as streamed to an event page.
+#[derive(Debug, Clone, Serialize)]
+pub struct TierStock {
+    pub tier_id: Uuid,
+    pub remaining: i32,
+    pub low_stock: bool,
+}
+
+impl Live {
+    pub fn new(conn: ConnectionManager, namespace: &str) -> Self {
+        Self {
+            conn,
+            prefix: format!("{namespace}-live"),
+        }
+    }
+
+    /// The pattern an API replica subscribes to.
+    pub fn pattern(&self) -> String {
+        format!("{}:*", self.prefix)
+    }
+
+    pub fn order_channel(&self, order_id: Uuid) -> String {
+        format!("{}:order:{order_id}", self.prefix)
+    }
+
+    pub fn event_channel(&self, event_id: Uuid) -> String {
+        format!("{}:event:{event_id}", self.prefix)
+    }
+
+    pub fn feed_channel(&self) -> String {
+        format!("{}:events", self.prefix)
+    }
+
+    pub fn viewers_key(&self, event_id: Uuid) -> String {
+        format!("{}:viewers:{{{event_id}}}", self.prefix)
+    }
+
+    /// Publishes; a failure is logged (live updates never fail the work).
+    pub async fn publish(&self, channel: &str, message: &impl Serialize) {
+        let Ok(body) = serde_json::to_string(message) else {
+            return;
+        };
+        let result: redis::RedisResult<i64> = self.conn.clone().publish(channel, body).await;
+        if let Err(e) = result {
+            tracing::debug!(channel, error = %e, "live publish failed");
+        }
+    }
+
+    pub async fn order_status(&self, order: &crate::models::Order) {
+        self.publish(
+            &self.order_channel(order.id),
+            &serde_json::json!({
+                "type": "order.status",
+                "order_id": order.id,
+                "status": order.status,
+                "reason": order.reject_reason,
+                "checkout_url": order.checkout_url,
+                "total_minor": order.total_minor,
+                "currency": order.currency,
+                "reserved_until": order.reserved_until,
+            }),
+        )
+        .await;
+    }
+
+    /// Stock of an event's tiers, plus an "almost sold out" flag per tier.
+    pub async fn availability(&self, event_id: Uuid, tiers: &[crate::models::Tier]) {
+        let stock: Vec<TierStock> = tiers
+            .iter()
+            .filter(|t| !t.hidden)
+            .map(|t| TierStock {
+                tier_id: t.id,
+                remaining: t.remaining(),
+                low_stock: t.is_low_stock(),
+            })
+            .collect();
+        self.publish(
+            &self.event_channel(event_id),
+            &serde_json::json!({"type": "availability", "event_id": event_id, "tiers": stock}),
+        )
+        .await;
+    }
+}

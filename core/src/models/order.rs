@@ -1,0 +1,344 @@
+//! Orders and their items: the order state machine lives in the conditional
+//! UPDATEs below. Each moves an order out of exactly one state, so two
+//! concurrent transitions (expiry and payment, say) can never both happen.
+//!
+//! ```text
+//! pending --(reserve ok)--> awaiting_payment --(paid)--> paid --> refunded
+//!    +--(sold out / invalid)--> rejected      +--(expiry)--> expired
+//!                                             +--(cancel / declined)--> cancelled
+//! ```
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::schema::{order_items, orders, ticket_tiers};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderStatus {
+    Pending,
+    AwaitingPayment,
+    Paid,
+    Rejected,
+    Expired,
+    Cancelled,
+    Refunded,
+    PartiallyRefunded,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::AwaitingPayment => "awaiting_payment",
+            Self::Paid => "paid",
+            Self::Rejected => "rejected",
+            Self::Expired => "expired",
+            Self::Cancelled => "cancelled",
+            Self::Refunded => "refunded",
+            Self::PartiallyRefunded => "partially_refunded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
+            "awaiting_payment" => Self::AwaitingPayment,
+            "paid" => Self::Paid,
+            "rejected" => Self::Rejected,
+            "expired" => Self::Expired,
+            "cancelled" => Self::Cancelled,
+            "refunded" => Self::Refunded,
+            "partially_refunded" => Self::PartiallyRefunded,
+            _ => return None,
+        })
+    }
+
+    /// No further transition but refunds.
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Pending | Self::AwaitingPayment)
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = orders, check_for_backend(diesel::pg::Pg))]
+pub struct Order {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub buyer_id: Uuid,
+    pub idempotency_key: String,
+    pub request_hash: Vec<u8>,
+    pub status: String,
+    pub reject_reason: Option<String>,
+    pub discount_code_id: Option<Uuid>,
+    pub currency: String,
+    pub subtotal_minor: i64,
+    pub discount_minor: i64,
+    pub total_minor: i64,
+    pub provider: Option<String>,
+    pub provider_checkout_id: Option<String>,
+    pub checkout_url: Option<String>,
+    pub reserved_until: Option<DateTime<Utc>>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
+#[diesel(table_name = order_items, check_for_backend(diesel::pg::Pg))]
+pub struct OrderItem {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub tier_id: Uuid,
+    pub quantity: i32,
+    /// The tier's price when the order was placed; the purchases worker
+    /// re-prices when it reserves.
+    pub unit_price_minor: i64,
+    /// `[{name, email}]`, one per seat (missing seats default to the buyer).
+    pub attendees: serde_json::Value,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = orders)]
+pub struct NewOrder {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub buyer_id: Uuid,
+    pub idempotency_key: String,
+    pub request_hash: Vec<u8>,
+    pub currency: String,
+    pub discount_code_id: Option<Uuid>,
+}
+
+/// What placing an order found.
+pub enum Placed {
+    Created(Order),
+    /// The same key was used before; the caller compares request hashes.
+    Existing(Order),
+}
+
+impl Order {
+    pub fn status(&self) -> OrderStatus {
+        OrderStatus::parse(&self.status).unwrap_or(OrderStatus::Pending)
+    }
+
+    pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Order> {
+        orders::table
+            .find(id)
+            .select(Order::as_select())
+            .first(conn)
+            .await
+    }
+
+    pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Order> {
+        orders::table
+            .find(id)
+            .select(Order::as_select())
+            .for_update()
+            .first(conn)
+            .await
+    }
+
+    pub async fn items(conn: &mut AsyncPgConnection, order_id: Uuid) -> QueryResult<Vec<OrderItem>> {
+        order_items::table
+            .filter(order_items::order_id.eq(order_id))
+            .select(OrderItem::as_select())
+            .order(order_items::id)
+            .load(conn)
+            .await
+    }
+
+    pub async fn items_of(
+        conn: &mut AsyncPgConnection,
+        order_ids: &[Uuid],
+    ) -> QueryResult<Vec<OrderItem>> {
+        order_items::table
+            .filter(order_items::order_id.eq_any(order_ids))
+            .select(OrderItem::as_select())
+            .order(order_items::id)
+            .load(conn)
+            .await
+    }
+
+    /// Writes a `pending` order and its items, unless the buyer already used
+    /// this idempotency key: then the existing order is returned.
+    pub async fn place(
+        conn: &mut AsyncPgConnection,
+        order: &NewOrder,
+        items: &[OrderItem],
+    ) -> QueryResult<Placed> {
+        let inserted = diesel::insert_into(orders::table)
+            .values(order)
+            .on_conflict((orders::buyer_id, orders::idempotency_key))
+            .do_nothing()
+            .returning(Order::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+        match inserted {
+            Some(created) => {
+                diesel::insert_into(order_items::table)
+                    .values(items)
+                    .execute(conn)
+                    .await?;
+                Ok(Placed::Created(created))
+            }
+            None => orders::table
+                .filter(orders::buyer_id.eq(order.buyer_id))
+                .filter(orders::idempotency_key.eq(&order.idempotency_key))
+                .select(Order::as_select())
+                .first(conn)
+                .await
+                .map(Placed::Existing),
+        }
+    }
+
+    /// A buyer's orders, newest first, keyset-paginated on (created_at, id).
+    pub async fn for_buyer(
+        conn: &mut AsyncPgConnection,
+        buyer_id: Uuid,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> QueryResult<Vec<Order>> {
+        let mut query = orders::table
+            .filter(orders::buyer_id.eq(buyer_id))
+            .select(Order::as_select())
+            .order((orders::created_at.desc(), orders::id.desc()))
+            .limit(limit)
+            .into_boxed();
+        if let Some((created_at, id)) = after {
+            query = query.filter(
+                orders::created_at
+                    .lt(created_at)
+                    .or(orders::created_at.eq(created_at).and(orders::id.lt(id))),
+            );
+        }
+        query.load(conn).await
+    }
+
+    /// Records the provider checkout of a reserved order (first write wins: a
+    /// retried job finds it set and reuses it).
+    pub async fn set_checkout(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        provider: &str,
+        checkout_id: &str,
+        url: &str,
+    ) -> QueryResult<usize> {
+        diesel::update(
+            orders::table
+                .find(id)
+                .filter(orders::provider_checkout_id.is_null()),
+        )
+        .set((
+            orders::provider.eq(provider),
+            orders::provider_checkout_id.eq(checkout_id),
+            orders::checkout_url.eq(url),
+        ))
+        .execute(conn)
+        .await
+    }
+
+    /// `awaiting_payment` → `to` (expired / cancelled), releasing the held
+    /// seats, in the caller's transaction. `None` if the order had already
+    /// left `awaiting_payment`: the release happens exactly once.
+    /// `only_if_due` makes expiry refuse an order whose time is not up.
+    pub async fn release(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        to: OrderStatus,
+        reason: &str,
+        only_if_due: bool,
+    ) -> QueryResult<Option<Order>> {
+        let mut query = diesel::update(orders::table)
+            .filter(orders::id.eq(id))
+            .filter(orders::status.eq(OrderStatus::AwaitingPayment.as_str()))
+            .into_boxed();
+        if only_if_due {
+            query = query.filter(orders::reserved_until.le(diesel::dsl::now));
+        }
+        let Some(order) = query
+            .set((
+                orders::status.eq(to.as_str()),
+                orders::reject_reason.eq(reason),
+            ))
+            .returning(Order::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        for item in Order::items(conn, id).await? {
+            diesel::update(ticket_tiers::table.find(item.tier_id))
+                .set(ticket_tiers::held.eq(ticket_tiers::held - item.quantity))
+                .execute(conn)
+                .await?;
+        }
+        Ok(Some(order))
+    }
+
+    /// `pending` → `cancelled` (the buyer cancelled before the purchases
+    /// worker got to it: nothing is held yet).
+    pub async fn cancel_pending(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Order>> {
+        diesel::update(
+            orders::table
+                .find(id)
+                .filter(orders::status.eq(OrderStatus::Pending.as_str())),
+        )
+        .set((
+            orders::status.eq(OrderStatus::Cancelled.as_str()),
+            orders::reject_reason.eq("cancelled_by_buyer"),
+        ))
+        .returning(Order::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+    }
+
+    /// Orders still `pending` after `grace`: their purchases job was lost.
+    pub async fn stuck_pending(
+        conn: &mut AsyncPgConnection,
+        grace: chrono::Duration,
+        limit: i64,
+    ) -> QueryResult<Vec<Uuid>> {
+        orders::table
+            .filter(orders::status.eq(OrderStatus::Pending.as_str()))
+            .filter(orders::created_at.lt(Utc::now() - grace))
+            .select(orders::id)
+            .order(orders::created_at)
+            .limit(limit)
+            .load(conn)
+            .await
+    }
+
+    /// Reserved orders whose hold is over (their expiry job may be lost).
+    pub async fn overdue(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<Uuid>> {
+        orders::table
+            .filter(orders::status.eq(OrderStatus::AwaitingPayment.as_str()))
+            .filter(orders::reserved_until.le(diesel::dsl::now))
+            .select(orders::id)
+            .order(orders::reserved_until)
+            .limit(limit)
+            .load(conn)
+            .await
+    }
+
+    /// Reserved orders without a checkout after `grace` (the provider call
+    /// failed or its job was lost).
+    pub async fn without_checkout(
+        conn: &mut AsyncPgConnection,
+        grace: chrono::Duration,
+        limit: i64,
+    ) -> QueryResult<Vec<Uuid>> {
+        orders::table
+            .filter(orders::status.eq(OrderStatus::AwaitingPayment.as_str()))
+            .filter(orders::provider_checkout_id.is_null())
+            .filter(orders::updated_at.lt(Utc::now() - grace))
+            .select(orders::id)
+            .limit(limit)
+            .load(conn)
+            .await
+    }
+}

@@ -1,0 +1,220 @@
+//! Payments received, refunds sent, and the double-entry ledger they post to.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::schema::{ledger_entries, payments, refunds};
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
+#[diesel(table_name = payments, check_for_backend(diesel::pg::Pg))]
+pub struct Payment {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub provider: String,
+    pub provider_payment_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Payment {
+    /// Records a payment once: `None` if this provider payment was already
+    /// recorded (a redelivered event).
+    pub async fn record(conn: &mut AsyncPgConnection, payment: &Payment) -> QueryResult<Option<Payment>> {
+        diesel::insert_into(payments::table)
+            .values(payment)
+            .on_conflict((payments::provider, payments::provider_payment_id))
+            .do_nothing()
+            .returning(Payment::as_returning())
+            .get_result(conn)
+            .await
+            .optional()
+    }
+
+    pub async fn find_by_provider_id(
+        conn: &mut AsyncPgConnection,
+        provider: &str,
+        provider_payment_id: &str,
+    ) -> QueryResult<Payment> {
+        payments::table
+            .filter(payments::provider.eq(provider))
+            .filter(payments::provider_payment_id.eq(provider_payment_id))
+            .select(Payment::as_select())
+            .first(conn)
+            .await
+    }
+
+    pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Payment> {
+        payments::table.find(id).select(Payment::as_select()).first(conn).await
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
+#[diesel(table_name = refunds, check_for_backend(diesel::pg::Pg))]
+pub struct Refund {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub payment_id: Uuid,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub reason: String,
+    pub status: String,
+    pub provider_refund_id: Option<String>,
+    pub last_error: Option<String>,
+    pub idempotency_key: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Refund {
+    /// Creates the refund for a cause once: the idempotency key (e.g.
+    /// `late_payment:<payment id>`) is unique, so a retried job gets the
+    /// existing row back instead of a second refund.
+    pub async fn create_once(conn: &mut AsyncPgConnection, refund: &Refund) -> QueryResult<Refund> {
+        let inserted = diesel::insert_into(refunds::table)
+            .values(refund)
+            .on_conflict(refunds::idempotency_key)
+            .do_nothing()
+            .returning(Refund::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+        match inserted {
+            Some(r) => Ok(r),
+            None => {
+                refunds::table
+                    .filter(refunds::idempotency_key.eq(&refund.idempotency_key))
+                    .select(Refund::as_select())
+                    .first(conn)
+                    .await
+            }
+        }
+    }
+
+    pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Refund> {
+        refunds::table
+            .find(id)
+            .select(Refund::as_select())
+            .for_update()
+            .first(conn)
+            .await
+    }
+
+    pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Refund> {
+        refunds::table.find(id).select(Refund::as_select()).first(conn).await
+    }
+
+    pub async fn for_order(conn: &mut AsyncPgConnection, order_id: Uuid) -> QueryResult<Vec<Refund>> {
+        refunds::table
+            .filter(refunds::order_id.eq(order_id))
+            .select(Refund::as_select())
+            .order(refunds::created_at)
+            .load(conn)
+            .await
+    }
+
+    /// `pending`/`processing` → `succeeded`; `false` if it already was.
+    pub async fn mark_succeeded(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        provider_refund_id: &str,
+    ) -> QueryResult<bool> {
+        let n = diesel::update(
+            refunds::table
+                .find(id)
+                .filter(refunds::status.eq_any(["pending", "processing", "failed"])),
+        )
+        .set((
+            refunds::status.eq("succeeded"),
+            refunds::provider_refund_id.eq(provider_refund_id),
+            refunds::last_error.eq(None::<String>),
+        ))
+        .execute(conn)
+        .await?;
+        Ok(n == 1)
+    }
+
+    pub async fn mark(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        status: &str,
+        provider_refund_id: Option<&str>,
+        error: Option<&str>,
+    ) -> QueryResult<usize> {
+        diesel::update(refunds::table.find(id).filter(refunds::status.ne("succeeded")))
+            .set((
+                refunds::status.eq(status),
+                refunds::provider_refund_id.eq(provider_refund_id),
+                refunds::last_error.eq(error),
+            ))
+            .execute(conn)
+            .await
+    }
+
+    /// Refunds not finished after `grace` (their job was lost or gave up).
+    pub async fn open(
+        conn: &mut AsyncPgConnection,
+        grace: chrono::Duration,
+        limit: i64,
+    ) -> QueryResult<Vec<Uuid>> {
+        refunds::table
+            .filter(refunds::status.eq_any(["pending", "processing"]))
+            .filter(refunds::updated_at.lt(Utc::now() - grace))
+            .select(refunds::id)
+            .limit(limit)
+            .load(conn)
+            .await
+    }
+}
+
+/// One leg of a ledger transaction.
+pub struct Leg<'a> {
+    pub account: &'a str,
+    pub amount_minor: i64,
+}
+
+#[derive(Default, Clone, Copy)]
+pub struct LedgerRefs {
+    pub order_id: Option<Uuid>,
+    pub payment_id: Option<Uuid>,
+    pub refund_id: Option<Uuid>,
+    pub payout_id: Option<Uuid>,
+}
+
+/// Posts a balanced transaction (the legs must sum to zero; a deferred
+/// trigger refuses the commit otherwise). Zero legs are skipped.
+pub async fn post_ledger(
+    conn: &mut AsyncPgConnection,
+    currency: &str,
+    legs: &[Leg<'_>],
+    refs: LedgerRefs,
+) -> QueryResult<Uuid> {
+    let transaction_id = Uuid::now_v7();
+    let rows: Vec<_> = legs
+        .iter()
+        .filter(|l| l.amount_minor != 0)
+        .map(|l| {
+            (
+                ledger_entries::id.eq(Uuid::now_v7()),
+                ledger_entries::transaction_id.eq(transaction_id),
+                ledger_entries::account.eq(l.account),
+                ledger_entries::amount_minor.eq(l.amount_minor),
+                ledger_entries::currency.eq(currency),
+                ledger_entries::order_id.eq(refs.order_id),
+                ledger_entries::payment_id.eq(refs.payment_id),
+                ledger_entries::refund_id.eq(refs.refund_id),
+                ledger_entries::payout_id.eq(refs.payout_id),
+            )
+        })
+        .collect();
+    if !rows.is_empty() {
+        diesel::insert_into(ledger_entries::table)
+            .values(rows)
+            .execute(conn)
+            .await?;
+    }
+    Ok(transaction_id)
+}

@@ -1,0 +1,86 @@
+//! Tickets: one per seat of a paid order, with an unguessable code.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::schema::tickets;
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
+#[diesel(table_name = tickets, check_for_backend(diesel::pg::Pg))]
+pub struct Ticket {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub order_item_id: Uuid,
+    pub event_id: Uuid,
+    pub tier_id: Uuid,
+    pub owner_id: Uuid,
+    pub code: String,
+    pub seat_index: i32,
+    pub attendee_name: String,
+    pub attendee_email: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Ticket {
+    /// Inserts the tickets of an order. Idempotent: (item, seat) is unique, so
+    /// a second issuance for the same order inserts nothing.
+    pub async fn issue(conn: &mut AsyncPgConnection, tickets: &[Ticket]) -> QueryResult<usize> {
+        diesel::insert_into(tickets::table)
+            .values(tickets)
+            .on_conflict((tickets::order_item_id, tickets::seat_index))
+            .do_nothing()
+            .execute(conn)
+            .await
+    }
+
+    pub async fn for_order(conn: &mut AsyncPgConnection, order_id: Uuid) -> QueryResult<Vec<Ticket>> {
+        tickets::table
+            .filter(tickets::order_id.eq(order_id))
+            .select(Ticket::as_select())
+            .order((tickets::order_item_id, tickets::seat_index))
+            .load(conn)
+            .await
+    }
+
+    pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Ticket> {
+        tickets::table
+            .find(id)
+            .select(Ticket::as_select())
+            .first(conn)
+            .await
+    }
+
+    /// An owner's tickets, newest first, keyset-paginated on (created_at, id).
+    pub async fn for_owner(
+        conn: &mut AsyncPgConnection,
+        owner_id: Uuid,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> QueryResult<Vec<Ticket>> {
+        let mut query = tickets::table
+            .filter(tickets::owner_id.eq(owner_id))
+            .select(Ticket::as_select())
+            .order((tickets::created_at.desc(), tickets::id.desc()))
+            .limit(limit)
+            .into_boxed();
+        if let Some((created_at, id)) = after {
+            query = query.filter(
+                tickets::created_at
+                    .lt(created_at)
+                    .or(tickets::created_at.eq(created_at).and(tickets::id.lt(id))),
+            );
+        }
+        query.load(conn).await
+    }
+
+    pub async fn void_for_order(conn: &mut AsyncPgConnection, order_id: Uuid) -> QueryResult<usize> {
+        diesel::update(tickets::table.filter(tickets::order_id.eq(order_id)))
+            .set(tickets::status.eq("void"))
+            .execute(conn)
+            .await
+    }
+}

@@ -1,0 +1,78 @@
+//! Inbound provider events, stored before they are applied. The provider's
+//! event id is unique: a redelivery finds its row and is acknowledged without
+//! being applied again.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::schema::webhook_inbox;
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
+#[diesel(table_name = webhook_inbox, check_for_backend(diesel::pg::Pg))]
+pub struct InboxEvent {
+    pub id: Uuid,
+    pub provider: String,
+    pub provider_event_id: String,
+    pub event_type: String,
+    pub payload: serde_json::Value,
+    pub received_at: DateTime<Utc>,
+    pub processed_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+impl InboxEvent {
+    /// Stores the event; `None` if it was stored before (a duplicate).
+    pub async fn store(conn: &mut AsyncPgConnection, event: &InboxEvent) -> QueryResult<Option<Uuid>> {
+        diesel::insert_into(webhook_inbox::table)
+            .values(event)
+            .on_conflict((webhook_inbox::provider, webhook_inbox::provider_event_id))
+            .do_nothing()
+            .returning(webhook_inbox::id)
+            .get_result(conn)
+            .await
+            .optional()
+    }
+
+    pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<InboxEvent> {
+        webhook_inbox::table
+            .find(id)
+            .select(InboxEvent::as_select())
+            .first(conn)
+            .await
+    }
+
+    pub async fn mark_processed(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<usize> {
+        diesel::update(webhook_inbox::table.find(id))
+            .set((
+                webhook_inbox::processed_at.eq(diesel::dsl::now),
+                webhook_inbox::last_error.eq(None::<String>),
+            ))
+            .execute(conn)
+            .await
+    }
+
+    pub async fn mark_error(conn: &mut AsyncPgConnection, id: Uuid, error: &str) -> QueryResult<usize> {
+        diesel::update(webhook_inbox::table.find(id))
+            .set(webhook_inbox::last_error.eq(error))
+            .execute(conn)
+            .await
+    }
+
+    /// Events stored but not applied after `grace` (their job was lost).
+    pub async fn unprocessed(
+        conn: &mut AsyncPgConnection,
+        grace: chrono::Duration,
+        limit: i64,
+    ) -> QueryResult<Vec<Uuid>> {
+        webhook_inbox::table
+            .filter(webhook_inbox::processed_at.is_null())
+            .filter(webhook_inbox::received_at.lt(Utc::now() - grace))
+            .select(webhook_inbox::id)
+            .order(webhook_inbox::received_at)
+            .limit(limit)
+            .load(conn)
+            .await
+    }
+}

@@ -1,8 +1,10 @@
 //! The workers role: one supervised apalis worker per queue, each draining its
 //! queue with that queue's concurrency, timeout and retry policy.
 
+mod fulfil;
 pub mod jobs;
 mod mailer;
+mod reserve;
 mod supervisor;
 mod templates;
 
@@ -21,12 +23,15 @@ pub use supervisor::run_queue;
 pub struct WorkerCtx {
     pub services: Services,
     pub mailer: Arc<Mailer>,
+    /// Batches seat reservations of this process (see `reserve`).
+    pub reserver: reserve::Reserver,
 }
 
 impl WorkerCtx {
     pub fn new(services: Services) -> Result<Self, String> {
         let mailer = Mailer::from_config(&services.config.smtp)?;
         Ok(Self {
+            reserver: reserve::Reserver::start(services.clone()),
             services,
             mailer: Arc::new(mailer),
         })
@@ -50,8 +55,29 @@ pub async fn run(services: Services, mut shutdown: watch::Receiver<bool>) -> Res
                     shutdown,
                 ));
             }
-            // Their jobs arrive with the purchase, refund, payout and outgoing
-            // webhook capabilities; nothing pushes to them yet.
+            QueueName::Purchases => {
+                tasks.spawn(run_queue::<boxoffice_core::jobs::OrderJob>(
+                    ctx,
+                    concurrency,
+                    shutdown,
+                ));
+            }
+            QueueName::Payments => {
+                tasks.spawn(run_queue::<boxoffice_core::jobs::ApplyPaymentEvent>(
+                    ctx,
+                    concurrency,
+                    shutdown,
+                ));
+            }
+            QueueName::Refunds => {
+                tasks.spawn(run_queue::<boxoffice_core::jobs::RefundPayment>(
+                    ctx,
+                    concurrency,
+                    shutdown,
+                ));
+            }
+            // Their jobs arrive with the payout and outgoing webhook
+            // capabilities; nothing pushes to them yet.
             other => tracing::debug!(queue = %other, "no job handlers for this queue yet"),
         }
     }

@@ -11,6 +11,36 @@ use lettre::{
 
 use crate::templates::Rendered;
 
+/// text + HTML alternatives; with inline images, a `related` part around
+/// them; with attachments, a `mixed` part around everything.
+fn body(rendered: Rendered) -> Result<MultiPart, String> {
+    let alternative = MultiPart::alternative_plain_html(rendered.text, rendered.html);
+    if rendered.attachments.is_empty() {
+        return Ok(alternative);
+    }
+    let (inline, files): (Vec<_>, Vec<_>) = rendered
+        .attachments
+        .into_iter()
+        .partition(|a| a.inline_id.is_some());
+    let content_type = |t: &str| {
+        header::ContentType::parse(t).map_err(|e| format!("content type {t}: {e}"))
+    };
+    let mut related = MultiPart::related().multipart(alternative);
+    for a in inline {
+        let id = a.inline_id.clone().unwrap_or_default();
+        related = related.singlepart(
+            lettre::message::Attachment::new_inline(id).body(a.bytes, content_type(&a.content_type)?),
+        );
+    }
+    let mut mixed = MultiPart::mixed().multipart(related);
+    for a in files {
+        mixed = mixed.singlepart(
+            lettre::message::Attachment::new(a.filename).body(a.bytes, content_type(&a.content_type)?),
+        );
+    }
+    Ok(mixed)
+}
+
 pub enum Mailer {
     Smtp {
         transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -55,13 +85,10 @@ impl Mailer {
         let message = Message::builder()
             .from(self.from().clone())
             .to(to)
-            .subject(rendered.subject)
+            .subject(rendered.subject.clone())
             .message_id(Some(message_id.to_owned()))
             .header(header::MIME_VERSION_1_0)
-            .multipart(MultiPart::alternative_plain_html(
-                rendered.text,
-                rendered.html,
-            ))
+            .multipart(body(rendered)?)
             .map_err(|e| format!("build message: {e}"))?;
         match self {
             Self::Smtp { transport, .. } => transport

@@ -1,5 +1,8 @@
 //! One file per job. Each job is idempotent; its doc comment says why.
 
+mod apply_payment_event;
+mod order_job;
+mod refund_payment;
 mod send_email;
 
 use std::future::Future;

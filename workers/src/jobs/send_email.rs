@@ -19,6 +19,7 @@ impl Perform for SendEmail {
             return Ok(());
         };
         let rendered = templates::render(&email, &ctx.services)
+            .await
             .map_err(|e| JobError::new(format!("render {}: {e}", email.template)))?;
         let message_id = format!("<{}@boxoffice>", email.id);
         match ctx

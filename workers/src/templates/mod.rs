@@ -5,10 +5,24 @@ use boxoffice_core::{Services, auth::tokens::email_token, models::EmailRow};
 use serde::Deserialize;
 use uuid::Uuid;
 
+mod ics;
+mod order_confirmation;
+mod refund_notice;
+
 pub struct Rendered {
     pub subject: String,
     pub text: String,
     pub html: String,
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file sent with the email; `inline_id` makes it an inline part the HTML
+/// refers to as `cid:<id>`.
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+    pub inline_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -43,10 +57,12 @@ const RESET_PASSWORD: TokenTemplate = TokenTemplate {
     footer: "If it was not you, ignore this email: your password stays as it is.",
 };
 
-pub fn render(email: &EmailRow, services: &Services) -> Result<Rendered, String> {
+pub async fn render(email: &EmailRow, services: &Services) -> Result<Rendered, String> {
     let template = match email.template.as_str() {
         "verify_email" => VERIFY_EMAIL,
         "reset_password" => RESET_PASSWORD,
+        "order_confirmation" => return order_confirmation::render(&email.params, services).await,
+        "refund_notice" => return refund_notice::render(&email.params, services).await,
         other => return Err(format!("unknown template {other:?}")),
     };
     let p: TokenEmail = serde_json::from_value(email.params.clone()).map_err(|e| e.to_string())?;
@@ -84,10 +100,11 @@ fn action_email(t: &TokenTemplate, name: &str, link: &str, token: &str) -> Rende
         subject: subject.to_owned(),
         text,
         html,
+        attachments: Vec::new(),
     }
 }
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -1,0 +1,345 @@
+//! What happens to an order when money arrives or goes back: the `paid`
+//! transition (stock from held to sold, tickets, confirmation email), late
+//! payments, and refunds. Shared by the payments, purchases and refunds jobs.
+//!
+//! Every function here is safe to run twice: payments are recorded once per
+//! provider payment id, tickets once per (item, seat), emails once per dedupe
+//! key, refunds once per cause, and each order transition is a conditional
+//! UPDATE out of one state.
+
+use boxoffice_core::{
+    Services,
+    jobs::{RefundPayment, SendEmail, enqueue_or_log},
+    models::{
+        Event, LedgerRefs, Leg, NewEmail, Order, OrderItem, OrderStatus, Payment, Refund, Ticket,
+        Tier, User, post_ledger,
+    },
+    queue::Schedule,
+    schema::{orders, ticket_tiers},
+    tickets,
+};
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::jobs::JobError;
+
+/// What to do once the transaction has committed.
+#[derive(Default)]
+pub struct AfterCommit {
+    pub emails: Vec<Uuid>,
+    pub refunds: Vec<Uuid>,
+    pub orders: Vec<Uuid>,
+    pub stock_changed: Vec<Uuid>,
+}
+
+impl AfterCommit {
+    pub async fn run(self, services: &Services) {
+        for email_id in self.emails {
+            SendEmail::enqueue(&services.queues, email_id).await;
+        }
+        for refund_id in self.refunds {
+            enqueue_or_log(&services.queues, &RefundPayment { refund_id }, Schedule::now()).await;
+        }
+        if let Ok(mut conn) = services.db.get().await {
+            for order_id in self.orders {
+                if let Ok(order) = Order::find(&mut conn, order_id).await {
+                    services.live.order_status(&order).await;
+                }
+            }
+            for event_id in self.stock_changed {
+                services.event_cache.invalidate_or_log(event_id).await;
+                if let Ok(tiers) = Tier::for_event(&mut conn, event_id).await {
+                    services.live.availability(event_id, &tiers).await;
+                }
+            }
+        }
+    }
+}
+
+/// A verified "the buyer paid" from a provider.
+pub struct PaymentReceived<'a> {
+    pub provider: &'a str,
+    pub order_id: Uuid,
+    pub payment_id: &'a str,
+    pub amount_minor: i64,
+    pub currency: &'a str,
+}
+
+/// `awaiting_payment` → `paid`, or a late payment confirmed if seats are still
+/// free, or refunded in full if not (or if the order cannot take it).
+pub async fn apply_payment(
+    conn: &mut AsyncPgConnection,
+    paid: &PaymentReceived<'_>,
+) -> Result<AfterCommit, JobError> {
+    let mut after = AfterCommit::default();
+    conn.transaction::<_, JobError, _>(async |conn| {
+        let order = match Order::lock(conn, paid.order_id).await {
+            Ok(order) => order,
+            Err(diesel::result::Error::NotFound) => {
+                // Not ours (a forged reference cannot reach here: it is signed).
+                tracing::error!(order.id = %paid.order_id, payment = paid.payment_id, "payment for an unknown order");
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if order.status() == OrderStatus::Pending {
+            // Cannot happen in order (checkouts exist only once reserved):
+            // retry later rather than guess.
+            return Err(JobError::new("payment for an order still pending; retrying"));
+        }
+        let Some(payment) = Payment::record(
+            conn,
+            &Payment {
+                id: Uuid::now_v7(),
+                order_id: order.id,
+                provider: paid.provider.into(),
+                provider_payment_id: paid.payment_id.into(),
+                amount_minor: paid.amount_minor,
+                currency: paid.currency.into(),
+                status: "succeeded".into(),
+                created_at: Utc::now(),
+            },
+        )
+        .await?
+        else {
+            tracing::info!(order.id = %order.id, payment = paid.payment_id, "payment already applied");
+            return Ok(());
+        };
+        let event = Event::find(conn, order.event_id).await?;
+        let cash = format!("cash:{}", paid.provider);
+        let payable = format!("organizer:{}:payable", event.organizer_id);
+        post_ledger(
+            conn,
+            paid.currency,
+            &[
+                Leg { account: &cash, amount_minor: paid.amount_minor },
+                Leg { account: &payable, amount_minor: -paid.amount_minor },
+            ],
+            LedgerRefs { order_id: Some(order.id), payment_id: Some(payment.id), ..Default::default() },
+        )
+        .await?;
+        after.orders.push(order.id);
+
+        let amount_ok = paid.amount_minor == order.total_minor && paid.currency == order.currency;
+        let items = Order::items(conn, order.id).await?;
+        let refund_reason = match order.status() {
+            OrderStatus::AwaitingPayment if amount_ok => {
+                for item in &items {
+                    diesel::update(ticket_tiers::table.find(item.tier_id))
+                        .set((
+                            ticket_tiers::held.eq(ticket_tiers::held - item.quantity),
+                            ticket_tiers::sold.eq(ticket_tiers::sold + item.quantity),
+                        ))
+                        .execute(conn)
+                        .await?;
+                }
+                finalize_paid(conn, &order, &items, &mut after).await?;
+                None
+            }
+            OrderStatus::Expired | OrderStatus::Cancelled if amount_ok => {
+                if take_seats_again(conn, &items).await? {
+                    after.stock_changed.push(order.event_id);
+                    finalize_paid(conn, &order, &items, &mut after).await?;
+                    tracing::info!(order.id = %order.id, "late payment confirmed: seats were still free");
+                    None
+                } else {
+                    Some("sold_out_after_expiry")
+                }
+            }
+            OrderStatus::Paid => Some("duplicate_payment"),
+            _ if !amount_ok => Some("amount_mismatch"),
+            _ => Some("order_not_payable"),
+        };
+        if let Some(reason) = refund_reason {
+            let refund = Refund::create_once(
+                conn,
+                &Refund {
+                    id: Uuid::now_v7(),
+                    order_id: order.id,
+                    payment_id: payment.id,
+                    amount_minor: paid.amount_minor,
+                    currency: paid.currency.into(),
+                    reason: reason.into(),
+                    status: "pending".into(),
+                    provider_refund_id: None,
+                    last_error: None,
+                    idempotency_key: format!("payment:{}", payment.id),
+                    created_at: Utc::now(),
+                    updated_at: Utc::now(),
+                },
+            )
+            .await?;
+            tracing::warn!(order.id = %order.id, refund.id = %refund.id, reason, "payment will be refunded");
+            after.refunds.push(refund.id);
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(after)
+}
+
+/// A late payment takes seats again if all of them are still free. The tiers
+/// are locked (in id order) before any is changed, so it is all or nothing.
+async fn take_seats_again(conn: &mut AsyncPgConnection, items: &[OrderItem]) -> QueryResult<bool> {
+    let mut ids: Vec<Uuid> = items.iter().map(|i| i.tier_id).collect();
+    ids.sort();
+    let tiers: Vec<Tier> = ticket_tiers::table
+        .filter(ticket_tiers::id.eq_any(&ids))
+        .order(ticket_tiers::id)
+        .select(Tier::as_select())
+        .for_update()
+        .load(conn)
+        .await?;
+    let fits = items.iter().all(|item| {
+        tiers
+            .iter()
+            .find(|t| t.id == item.tier_id)
+            .is_some_and(|t| t.quantity - t.held - t.sold >= item.quantity)
+    });
+    if !fits {
+        return Ok(false);
+    }
+    for item in items {
+        diesel::update(ticket_tiers::table.find(item.tier_id))
+            .set(ticket_tiers::sold.eq(ticket_tiers::sold + item.quantity))
+            .execute(conn)
+            .await?;
+    }
+    Ok(true)
+}
+
+#[derive(Deserialize)]
+struct Attendee {
+    name: Option<String>,
+    email: Option<String>,
+}
+
+/// Marks the order paid, issues one ticket per seat and writes the
+/// confirmation email row, in the caller's transaction.
+pub async fn finalize_paid(
+    conn: &mut AsyncPgConnection,
+    order: &Order,
+    items: &[OrderItem],
+    after: &mut AfterCommit,
+) -> Result<(), JobError> {
+    diesel::update(orders::table.find(order.id))
+        .set((
+            orders::status.eq(OrderStatus::Paid.as_str()),
+            orders::paid_at.eq(diesel::dsl::now),
+            orders::reject_reason.eq(None::<String>),
+        ))
+        .execute(conn)
+        .await?;
+    let buyer = User::find(conn, order.buyer_id).await?;
+    let mut issued = Vec::new();
+    for item in items {
+        let attendees: Vec<Attendee> =
+            serde_json::from_value(item.attendees.clone()).unwrap_or_default();
+        for seat in 0..item.quantity {
+            let who = attendees.get(seat as usize);
+            issued.push(Ticket {
+                id: Uuid::now_v7(),
+                order_id: order.id,
+                order_item_id: item.id,
+                event_id: order.event_id,
+                tier_id: item.tier_id,
+                owner_id: order.buyer_id,
+                code: tickets::new_code(),
+                seat_index: seat,
+                attendee_name: who
+                    .and_then(|a| a.name.clone())
+                    .unwrap_or_else(|| buyer.display_name.clone()),
+                attendee_email: who
+                    .and_then(|a| a.email.clone())
+                    .unwrap_or_else(|| buyer.email.clone()),
+                status: "valid".into(),
+                created_at: Utc::now(),
+                updated_at: Utc::now(),
+            });
+        }
+    }
+    Ticket::issue(conn, &issued).await?;
+    let dedupe = format!("order_confirmation:{}", order.id);
+    if let Some(email_id) = (NewEmail {
+        id: Uuid::now_v7(),
+        dedupe_key: &dedupe,
+        template: "order_confirmation",
+        to_address: &buyer.email,
+        user_id: Some(buyer.id),
+        params: serde_json::json!({ "order_id": order.id }),
+    })
+    .insert(conn)
+    .await?
+    {
+        after.emails.push(email_id);
+    }
+    after.orders.push(order.id);
+    Ok(())
+}
+
+/// A refund the provider confirmed: recorded once, posted to the ledger, the
+/// unfulfilled order marked refunded, the buyer told why.
+pub async fn finish_refund(
+    conn: &mut AsyncPgConnection,
+    refund_id: Uuid,
+    provider_refund_id: &str,
+) -> Result<AfterCommit, JobError> {
+    let mut after = AfterCommit::default();
+    conn.transaction::<_, JobError, _>(async |conn| {
+        let refund = Refund::lock(conn, refund_id).await?;
+        if !Refund::mark_succeeded(conn, refund.id, provider_refund_id).await? {
+            return Ok(());
+        }
+        let order = Order::lock(conn, refund.order_id).await?;
+        let event = Event::find(conn, order.event_id).await?;
+        let payment = Payment::find(conn, refund.payment_id).await?;
+        let cash = format!("cash:{}", payment.provider);
+        let payable = format!("organizer:{}:payable", event.organizer_id);
+        post_ledger(
+            conn,
+            &refund.currency,
+            &[
+                Leg { account: &payable, amount_minor: refund.amount_minor },
+                Leg { account: &cash, amount_minor: -refund.amount_minor },
+            ],
+            LedgerRefs {
+                order_id: Some(order.id),
+                payment_id: Some(payment.id),
+                refund_id: Some(refund.id),
+                ..Default::default()
+            },
+        )
+        .await?;
+        if matches!(
+            order.status(),
+            OrderStatus::Expired | OrderStatus::Cancelled | OrderStatus::Rejected
+        ) {
+            diesel::update(orders::table.find(order.id))
+                .set(orders::status.eq(OrderStatus::Refunded.as_str()))
+                .execute(conn)
+                .await?;
+            after.orders.push(order.id);
+        }
+        let buyer = User::find(conn, order.buyer_id).await?;
+        let dedupe = format!("refund_notice:{}", refund.id);
+        if let Some(email_id) = (NewEmail {
+            id: Uuid::now_v7(),
+            dedupe_key: &dedupe,
+            template: "refund_notice",
+            to_address: &buyer.email,
+            user_id: Some(buyer.id),
+            params: serde_json::json!({ "refund_id": refund.id }),
+        })
+        .insert(conn)
+        .await?
+        {
+            after.emails.push(email_id);
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(after)
+}

@@ -1,0 +1,199 @@
+//! `OrderJob`: place an order (reserve, open the checkout) or expire it.
+//!
+//! Idempotent: placing only decides orders that are still `pending` (taken
+//! `FOR UPDATE SKIP LOCKED`); a reserved order without a checkout gets one,
+//! and the provider returns the same checkout for the same order id; expiry is
+//! a conditional UPDATE out of `awaiting_payment` that releases seats once.
+
+use boxoffice_core::{
+    jobs::{OrderJob, enqueue_or_log},
+    models::{Event, Order, OrderStatus, User},
+    payments::CheckoutRequest,
+    queue::Schedule,
+    schema::ticket_tiers,
+};
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::{JobError, Perform};
+use crate::{
+    WorkerCtx,
+    fulfil::{self, AfterCommit},
+    reserve::Decision,
+};
+
+impl Perform for OrderJob {
+    async fn perform(&self, ctx: &WorkerCtx, _attempt: u32) -> Result<(), JobError> {
+        match *self {
+            OrderJob::Place { order_id } => place(ctx, order_id).await,
+            OrderJob::Expire { order_id } => expire(ctx, order_id).await,
+        }
+    }
+}
+
+async fn place(ctx: &WorkerCtx, order_id: Uuid) -> Result<(), JobError> {
+    let services = &ctx.services;
+    match ctx.reserver.reserve(order_id).await.map_err(JobError::new)? {
+        Decision::Reserved(reserved) => {
+            let order = &reserved.order;
+            services.live.order_status(order).await;
+            schedule_expiry(ctx, order).await;
+            open_checkout(ctx, order, &reserved.buyer_email, &reserved.event_title).await
+        }
+        Decision::Rejected { reason, order } => {
+            tracing::info!(order.id = %order_id, reason, "order rejected");
+            services.live.order_status(&order).await;
+            Ok(())
+        }
+        Decision::NotPending => {
+            // Decided before (a duplicate job) or recovering a lost checkout.
+            let mut conn = services.db.get().await?;
+            let order = Order::find(&mut conn, order_id).await?;
+            if order.status() == OrderStatus::AwaitingPayment && order.provider_checkout_id.is_none() {
+                let buyer = User::find(&mut conn, order.buyer_id).await?;
+                let event = Event::find(&mut conn, order.event_id).await?;
+                drop(conn);
+                schedule_expiry(ctx, &order).await;
+                open_checkout(ctx, &order, &buyer.email, &event.title).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn schedule_expiry(ctx: &WorkerCtx, order: &Order) {
+    let Some(until) = order.reserved_until else {
+        return;
+    };
+    let delay = (until - Utc::now()).to_std().unwrap_or_default();
+    enqueue_or_log(
+        &ctx.services.queues,
+        &OrderJob::Expire { order_id: order.id },
+        Schedule::after(delay),
+    )
+    .await;
+}
+
+/// Opens the provider checkout (or, for a free order, confirms it at once).
+async fn open_checkout(
+    ctx: &WorkerCtx,
+    order: &Order,
+    buyer_email: &str,
+    event_title: &str,
+) -> Result<(), JobError> {
+    let services = &ctx.services;
+    if order.total_minor == 0 {
+        return confirm_free(ctx, order.id).await;
+    }
+    let seats = {
+        let mut conn = services.db.get().await?;
+        Order::items(&mut conn, order.id)
+            .await?
+            .iter()
+            .map(|i| i.quantity)
+            .sum::<i32>()
+    };
+    let request = CheckoutRequest {
+        order_id: order.id,
+        amount_minor: order.total_minor,
+        currency: order.currency.clone(),
+        description: format!(
+            "{event_title} — {seats} ticket{}",
+            if seats == 1 { "" } else { "s" }
+        ),
+        customer_email: buyer_email.into(),
+        return_url: format!("{}/orders/{}", services.config.http.public_url, order.id),
+        expires_at: order.reserved_until.map(|t| t.timestamp()).unwrap_or_default(),
+    };
+    let checkout = services
+        .provider
+        .create_checkout(&request)
+        .await
+        .map_err(|e| JobError::new(format!("create checkout: {e}")))?;
+    let mut conn = services.db.get().await?;
+    Order::set_checkout(
+        &mut conn,
+        order.id,
+        services.provider.name(),
+        &checkout.id,
+        &checkout.url,
+    )
+    .await?;
+    let order = Order::find(&mut conn, order.id).await?;
+    services.live.order_status(&order).await;
+    tracing::info!(order.id = %order.id, checkout = %checkout.id, "checkout opened");
+    Ok(())
+}
+
+/// A free order (zero total, e.g. a 100 % code) needs no provider: it is paid.
+async fn confirm_free(ctx: &WorkerCtx, order_id: Uuid) -> Result<(), JobError> {
+    let mut conn = ctx.services.db.get().await?;
+    let mut after = AfterCommit::default();
+    conn.transaction::<_, JobError, _>(async |conn| {
+        let order = Order::lock(conn, order_id).await?;
+        if order.status() != OrderStatus::AwaitingPayment || order.total_minor != 0 {
+            return Ok(());
+        }
+        let items = Order::items(conn, order.id).await?;
+        for item in &items {
+            diesel::update(ticket_tiers::table.find(item.tier_id))
+                .set((
+                    ticket_tiers::held.eq(ticket_tiers::held - item.quantity),
+                    ticket_tiers::sold.eq(ticket_tiers::sold + item.quantity),
+                ))
+                .execute(conn)
+                .await?;
+        }
+        fulfil::finalize_paid(conn, &order, &items, &mut after).await
+    })
+    .await?;
+    drop(conn);
+    after.run(&ctx.services).await;
+    Ok(())
+}
+
+async fn expire(ctx: &WorkerCtx, order_id: Uuid) -> Result<(), JobError> {
+    let services = &ctx.services;
+    let mut conn = services.db.get().await?;
+    let released = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            Order::release(conn, order_id, OrderStatus::Expired, "reservation_expired", true).await
+        })
+        .await?;
+    match released {
+        Some(order) => {
+            drop(conn);
+            tracing::info!(order.id = %order_id, "reservation expired; seats released");
+            AfterCommit {
+                orders: vec![order.id],
+                stock_changed: vec![order.event_id],
+                ..Default::default()
+            }
+            .run(services)
+            .await;
+        }
+        None => {
+            // Paid, cancelled, or not due yet (the job ran early): in the last
+            // case, come back when it is.
+            let order = Order::find(&mut conn, order_id).await?;
+            if order.status() == OrderStatus::AwaitingPayment
+                && let Some(until) = order.reserved_until
+                && until > Utc::now()
+            {
+                let delay = (until - Utc::now()).to_std().unwrap_or_default();
+                enqueue_or_log(
+                    &services.queues,
+                    &OrderJob::Expire { order_id },
+                    Schedule {
+                        delay: Some(delay),
+                        ignore_idempotency_key: true,
+                    },
+                )
+                .await;
+            }
+        }
+    }
+    Ok(())
+}

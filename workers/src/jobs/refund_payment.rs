@@ -1,0 +1,62 @@
+//! `RefundPayment`: sends one refund through the provider.
+//!
+//! Idempotent: the provider call carries the refund id as its idempotency key
+//! (a retry returns the same refund), and the refund is recorded as succeeded
+//! once, whether the answer or the provider's webhook arrives first.
+
+use boxoffice_core::{
+    jobs::RefundPayment,
+    models::{Payment, Refund},
+    payments::{ProviderError, RefundRequest, RefundStatus},
+};
+
+use super::{JobError, Perform};
+use crate::{WorkerCtx, fulfil};
+
+impl Perform for RefundPayment {
+    async fn perform(&self, ctx: &WorkerCtx, _attempt: u32) -> Result<(), JobError> {
+        let services = &ctx.services;
+        let mut conn = services.db.get().await?;
+        let refund = Refund::find(&mut conn, self.refund_id).await?;
+        if refund.status == "succeeded" {
+            return Ok(());
+        }
+        let payment = Payment::find(&mut conn, refund.payment_id).await?;
+        Refund::mark(&mut conn, refund.id, "processing", None, None).await?;
+        drop(conn);
+        let answer = services
+            .provider
+            .refund(&RefundRequest {
+                refund_id: refund.id,
+                payment_id: payment.provider_payment_id.clone(),
+                amount_minor: refund.amount_minor,
+                currency: refund.currency.clone(),
+                reason: refund.reason.clone(),
+            })
+            .await;
+        let mut conn = services.db.get().await?;
+        match answer {
+            Ok(result) if result.status == RefundStatus::Succeeded => {
+                let after = fulfil::finish_refund(&mut conn, refund.id, &result.id).await?;
+                drop(conn);
+                after.run(services).await;
+                tracing::info!(refund.id = %refund.id, "refund succeeded");
+                Ok(())
+            }
+            Ok(result) if result.status == RefundStatus::Pending => {
+                // The provider's webhook will finish it.
+                Refund::mark(&mut conn, refund.id, "processing", Some(&result.id), None).await?;
+                Ok(())
+            }
+            Ok(result) => {
+                Refund::mark(&mut conn, refund.id, "failed", Some(&result.id), Some("refused by the provider")).await?;
+                Err(JobError::new("the provider refused the refund"))
+            }
+            Err(ProviderError::Rejected(e)) => {
+                Refund::mark(&mut conn, refund.id, "failed", None, Some(&e)).await?;
+                Err(JobError::new(format!("refund refused: {e}")))
+            }
+            Err(e) => Err(JobError::new(format!("refund: {e}"))),
+        }
+    }
+}

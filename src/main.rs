@@ -46,6 +46,11 @@ enum Command {
     Migrate,
     /// Load demo accounts and published events (idempotent; not in production).
     Seed,
+    /// Run the sandbox payment provider on its own (under /sandbox).
+    Sandbox {
+        #[arg(long, env = "SANDBOX_ADDR", default_value = "127.0.0.1:8090")]
+        addr: std::net::SocketAddr,
+    },
     /// Manage users.
     Users {
         #[command(subcommand)]
@@ -132,6 +137,16 @@ async fn run(cli: Cli) -> Result<()> {
             let services = connect(config).await?;
             seed(&services).await
         }
+        Command::Sandbox { addr } => {
+            let sandbox = boxoffice_sandbox::Sandbox::new(config.sandbox.clone())
+                .map_err(anyhow::Error::msg)?;
+            let (addr, server) = sandbox
+                .bind(addr, shutdown_signal())
+                .await
+                .map_err(anyhow::Error::msg)?;
+            println!("sandbox payment provider on http://{addr}/sandbox");
+            server.await.context("sandbox server")
+        }
         Command::Users {
             command:
                 UsersCommand::CreateAdmin {
@@ -164,7 +179,12 @@ async fn migrate(config: &Config) -> Result<()> {
 /// API + workers + scheduler in one process: the first-run experience.
 async fn dev(services: Services) -> Result<()> {
     let shutdown = shutdown_signal();
-    let (addr, server) = boxoffice_api::bind(services.clone(), shutdown.clone())
+    // The sandbox provider rides along at /sandbox, so the whole purchase
+    // flow works with nothing else running.
+    let sandbox = boxoffice_sandbox::Sandbox::new(services.config.sandbox.clone())
+        .map_err(anyhow::Error::msg)?;
+    let extra = axum::Router::new().nest("/sandbox", sandbox.router());
+    let (addr, server) = boxoffice_api::bind_with(services.clone(), shutdown.clone(), Some(extra))
         .await
         .map_err(anyhow::Error::msg)?;
     let workers = tokio::spawn(boxoffice_workers::run(services.clone(), shutdown.clone()));
@@ -173,6 +193,7 @@ async fn dev(services: Services) -> Result<()> {
     println!("  Boxoffice is running (API + workers + scheduler)");
     println!("  API        http://{addr}/v1");
     println!("  Health     http://{addr}/healthz  http://{addr}/readyz");
+    println!("  Payments   sandbox provider at http://{addr}/sandbox (hosted checkout pages)");
     if let boxoffice_core::config::EmailTransportConfig::Outbox(dir) =
         &services.config.smtp.transport
     {

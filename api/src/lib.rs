@@ -2,6 +2,7 @@
 
 mod error;
 mod extract;
+mod live;
 mod pagination;
 mod rate_limit;
 mod router;
@@ -23,14 +24,28 @@ pub use state::{App, AppState};
 /// open requests finish.
 pub async fn bind(
     services: Services,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(SocketAddr, impl Future<Output = std::io::Result<()>>), String> {
+    bind_with(services, shutdown, None).await
+}
+
+/// [`bind`], with extra routes served beside the API (`boxoffice dev` mounts
+/// the sandbox payment provider at `/sandbox`).
+pub async fn bind_with(
+    services: Services,
     mut shutdown: watch::Receiver<bool>,
+    extra: Option<axum::Router>,
 ) -> Result<(SocketAddr, impl Future<Output = std::io::Result<()>>), String> {
     let addr = services.config.http.addr;
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| format!("HTTP_ADDR {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    let app = router(AppState(Arc::new(App { services })));
+    let hub = live::Hub::start(&services, shutdown.clone());
+    let mut app = router(AppState(Arc::new(App { services, hub })));
+    if let Some(extra) = extra {
+        app = app.merge(extra);
+    }
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -65,7 +65,21 @@ pub fn router(state: AppState) -> Router {
             "/events/{id}/images/{image_id}",
             delete(event_images::delete),
         )
-        .route("/organizer/events", get(events::manage::list_mine));
+        .route("/organizer/events", get(events::manage::list_mine))
+        .route("/events/live", get(live::feed))
+        .route("/events/{id}/live", get(live::event))
+        .route("/events/{id}/orders", post(orders::place))
+        .route("/orders/{id}", get(orders::get))
+        .route("/orders/{id}/cancel", post(orders::cancel))
+        .route("/orders/{id}/live", get(live::order))
+        .route("/users/me/orders", get(orders::list_mine))
+        .route("/users/me/tickets", get(tickets::list_mine))
+        .route("/tickets/{id}", get(tickets::get))
+        .route("/tickets/{id}/qr.png", get(tickets::qr))
+        .route(
+            "/webhooks/payments/{provider}",
+            post(webhooks::receive).layer(DefaultBodyLimit::max(webhooks::MAX_WEBHOOK_BYTES)),
+        );
 
     Router::new()
         .nest("/v1", v1)

@@ -5,6 +5,7 @@ use boxoffice_core::Services;
 /// Everything a handler needs, behind one `Arc`.
 pub struct App {
     pub services: Services,
+    pub hub: Arc<crate::live::Hub>,
 }
 
 #[derive(Clone)]

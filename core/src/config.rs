@@ -274,6 +274,9 @@ pub struct OrdersConfig {
     pub reservation_ttl: Duration,
     /// Tickets in one order, across its tiers.
     pub max_tickets_per_order: i32,
+    /// How long a row may sit in an intermediate state (pending order,
+    /// unapplied webhook, open refund) before a sweep assumes its job was lost.
+    pub recovery_grace: Duration,
 }
 
 impl OrdersConfig {
@@ -285,6 +288,7 @@ impl OrdersConfig {
         Ok(Self {
             reservation_ttl,
             max_tickets_per_order: parse("MAX_TICKETS_PER_ORDER", 20)?,
+            recovery_grace: parse_secs("RECOVERY_GRACE_SECS", 30)?,
         })
     }
 }
@@ -341,7 +345,8 @@ impl PaymentsConfig {
                 .map_err(|e| bad("PAYMENT_WEBHOOK_SECRETS", e))?;
         }
         if env == AppEnv::Production
-            && (webhook_secrets.iter().any(|s| s == DEV_WEBHOOK_SECRET) || api_key == DEV_SANDBOX_API_KEY)
+            && (webhook_secrets.iter().any(|s| s == DEV_WEBHOOK_SECRET)
+                || api_key == DEV_SANDBOX_API_KEY)
         {
             return Err(bad(
                 "PAYMENT_WEBHOOK_SECRETS",
@@ -471,6 +476,7 @@ impl WorkersConfig {
 /// | `MEDIA_PUBLIC_URL` | `{PUBLIC_URL}/media` | base of public image URLs (served by the API by default) |
 /// | `MAX_IMAGE_BYTES` / `MAX_IMAGES_PER_EVENT` | 5 MiB / 12 | upload limits |
 /// | `RESERVATION_TTL_SECS` / `MAX_TICKETS_PER_ORDER` | 600 / 20 | how long seats are held while the buyer pays; order size |
+/// | `RECOVERY_GRACE_SECS` | 30 | age after which sweeps re-enqueue stuck orders, webhooks, refunds |
 /// | `PAYMENT_PROVIDER` | `sandbox` | the payment provider adapter |
 /// | `PAYMENT_PROVIDER_URL` | `{PUBLIC_URL}/sandbox` | its API base URL |
 /// | `PAYMENT_API_KEY` | a development key | its secret API key |

@@ -36,15 +36,23 @@ fn sign(secret: &[u8], ticket_id: Uuid, code: &str) -> String {
 
 /// `BOX1.<ticket id>.<code>.<signature>`
 pub fn qr_payload(secret: &[u8], ticket_id: Uuid, code: &str) -> String {
-    format!("BOX1.{}.{code}.{}", ticket_id.simple(), sign(secret, ticket_id, code))
+    format!(
+        "BOX1.{}.{code}.{}",
+        ticket_id.simple(),
+        sign(secret, ticket_id, code)
+    )
 }
 
 /// The ticket id and code of a genuine payload.
 pub fn verify_qr_payload(secret: &[u8], payload: &str) -> Option<(Uuid, String)> {
     let mut parts = payload.split('.');
-    let (Some("BOX1"), Some(id), Some(code), Some(sig), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some("BOX1"), Some(id), Some(code), Some(sig), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
         return None;
     };
     let id = Uuid::parse_str(id).ok()?;

@@ -68,6 +68,8 @@ struct Inner {
     /// Where webhooks go; settable after start (tests learn the merchant's
     /// port only once it is bound).
     webhook_url: RwLock<String>,
+    /// Its own base URL, for hosted checkout links (settable likewise).
+    public_url: RwLock<String>,
     books: Mutex<Books>,
     http: reqwest::Client,
     /// Webhook deliveries acknowledged, for the status page and tests.
@@ -88,6 +90,7 @@ impl Sandbox {
             .map_err(|e| e.to_string())?;
         Ok(Self(Arc::new(Inner {
             webhook_url: RwLock::new(config.webhook_url.clone()),
+            public_url: RwLock::new(config.public_url.clone()),
             config,
             key,
             books: Mutex::default(),
@@ -98,6 +101,10 @@ impl Sandbox {
 
     pub fn set_webhook_url(&self, url: String) {
         *self.0.webhook_url.write().expect("lock") = url;
+    }
+
+    pub fn set_public_url(&self, url: String) {
+        *self.0.public_url.write().expect("lock") = url;
     }
 
     pub fn delivered_webhooks(&self) -> u64 {
@@ -121,7 +128,13 @@ impl Sandbox {
         &self,
         addr: SocketAddr,
         mut shutdown: watch::Receiver<bool>,
-    ) -> Result<(SocketAddr, impl Future<Output = std::io::Result<()>> + use<>), String> {
+    ) -> Result<
+        (
+            SocketAddr,
+            impl Future<Output = std::io::Result<()>> + use<>,
+        ),
+        String,
+    > {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| format!("sandbox {addr}: {e}"))?;
@@ -218,8 +231,12 @@ impl Sandbox {
                         *sandbox.0.delivered.lock().expect("lock") += 1;
                         return;
                     }
-                    Ok(r) => tracing::debug!(event = %event.id, attempt, status = %r.status(), "webhook refused; will retry"),
-                    Err(e) => tracing::debug!(event = %event.id, attempt, error = %e, "webhook not delivered; will retry"),
+                    Ok(r) => {
+                        tracing::debug!(event = %event.id, attempt, status = %r.status(), "webhook refused; will retry")
+                    }
+                    Err(e) => {
+                        tracing::debug!(event = %event.id, attempt, error = %e, "webhook not delivered; will retry")
+                    }
                 }
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(30));
@@ -243,7 +260,7 @@ fn idempotency_key(headers: &HeaderMap) -> Option<String> {
 fn session_json(sandbox: &Sandbox, s: &Session) -> serde_json::Value {
     json!({
         "id": s.id,
-        "url": format!("{}/checkout/{}", sandbox.0.config.public_url, s.id),
+        "url": format!("{}/checkout/{}", sandbox.0.public_url.read().expect("lock"), s.id),
         "status": s.status,
         "reference": s.request.reference,
         "amount_minor": s.request.amount_minor,
@@ -377,7 +394,14 @@ async fn create_refund(
 }
 
 async fn checkout_page(State(sandbox): State<Sandbox>, Path(id): Path<String>) -> Response {
-    let session = sandbox.0.books.lock().expect("lock").sessions.get(&id).cloned();
+    let session = sandbox
+        .0
+        .books
+        .lock()
+        .expect("lock")
+        .sessions
+        .get(&id)
+        .cloned();
     match session {
         Some(s) => Html(page::checkout(
             &id,

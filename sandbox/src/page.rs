@@ -17,7 +17,13 @@ button{font-size:1em;padding:10px 18px;border-radius:8px;border:0;cursor:pointer
 .pay{background:#1f6feb;color:#fff}.decline{background:#eee}\
 .note{color:#777;font-size:.85em;margin-top:18px}";
 
-pub fn checkout(id: &str, description: &str, amount_minor: i64, currency: &str, status: &str) -> String {
+pub fn checkout(
+    id: &str,
+    description: &str,
+    amount_minor: i64,
+    currency: &str,
+    status: &str,
+) -> String {
     let amount = escape(&money::format(amount_minor, currency));
     let description = escape(description);
     let id = escape(id);
@@ -27,7 +33,10 @@ pub fn checkout(id: &str, description: &str, amount_minor: i64, currency: &str, 
 <form method="post" action="{id}/decline" style="display:inline"><button class="decline" type="submit">Decline</button></form>"#
         )
     } else {
-        format!("<p>This checkout is <strong>{}</strong>.</p>", escape(status))
+        format!(
+            "<p>This checkout is <strong>{}</strong>.</p>",
+            escape(status)
+        )
     };
     format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">

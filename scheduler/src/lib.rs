@@ -27,6 +27,10 @@ fn entries() -> Vec<Entry> {
     [
         ("email_sweep", "*/15 * * * * *"),
         ("event_completion", "0 * * * * *"),
+        ("stuck_orders", "*/10 * * * * *"),
+        ("expired_reservations", "*/5 * * * * *"),
+        ("unapplied_webhooks", "*/10 * * * * *"),
+        ("open_refunds", "*/30 * * * * *"),
     ]
     .into_iter()
     .map(|(name, expr)| Entry {
@@ -41,6 +45,10 @@ pub async fn run_sweep(services: &Services, name: &str) -> Result<usize, String>
     match name {
         "email_sweep" => sweeps::emails::run(services).await,
         "event_completion" => sweeps::events::complete_ended(services).await,
+        "stuck_orders" => sweeps::orders::stuck_orders(services).await,
+        "expired_reservations" => sweeps::orders::expired_reservations(services).await,
+        "unapplied_webhooks" => sweeps::orders::unapplied_webhooks(services).await,
+        "open_refunds" => sweeps::orders::open_refunds(services).await,
         other => Err(format!("unknown sweep {other:?}")),
     }
 }

@@ -41,7 +41,12 @@ impl AfterCommit {
             SendEmail::enqueue(&services.queues, email_id).await;
         }
         for refund_id in self.refunds {
-            enqueue_or_log(&services.queues, &RefundPayment { refund_id }, Schedule::now()).await;
+            enqueue_or_log(
+                &services.queues,
+                &RefundPayment { refund_id },
+                Schedule::now(),
+            )
+            .await;
         }
         if let Ok(mut conn) = services.db.get().await {
             for order_id in self.orders {
@@ -302,8 +307,14 @@ pub async fn finish_refund(
             conn,
             &refund.currency,
             &[
-                Leg { account: &payable, amount_minor: refund.amount_minor },
-                Leg { account: &cash, amount_minor: -refund.amount_minor },
+                Leg {
+                    account: &payable,
+                    amount_minor: refund.amount_minor,
+                },
+                Leg {
+                    account: &cash,
+                    amount_minor: -refund.amount_minor,
+                },
             ],
             LedgerRefs {
                 order_id: Some(order.id),

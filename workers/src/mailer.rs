@@ -22,20 +22,21 @@ fn body(rendered: Rendered) -> Result<MultiPart, String> {
         .attachments
         .into_iter()
         .partition(|a| a.inline_id.is_some());
-    let content_type = |t: &str| {
-        header::ContentType::parse(t).map_err(|e| format!("content type {t}: {e}"))
-    };
+    let content_type =
+        |t: &str| header::ContentType::parse(t).map_err(|e| format!("content type {t}: {e}"));
     let mut related = MultiPart::related().multipart(alternative);
     for a in inline {
         let id = a.inline_id.clone().unwrap_or_default();
         related = related.singlepart(
-            lettre::message::Attachment::new_inline(id).body(a.bytes, content_type(&a.content_type)?),
+            lettre::message::Attachment::new_inline(id)
+                .body(a.bytes, content_type(&a.content_type)?),
         );
     }
     let mut mixed = MultiPart::mixed().multipart(related);
     for a in files {
         mixed = mixed.singlepart(
-            lettre::message::Attachment::new(a.filename).body(a.bytes, content_type(&a.content_type)?),
+            lettre::message::Attachment::new(a.filename)
+                .body(a.bytes, content_type(&a.content_type)?),
         );
     }
     Ok(mixed)

@@ -73,7 +73,9 @@ impl Reserver {
             .send((order_id, reply))
             .await
             .map_err(|_| "reserver stopped".to_owned())?;
-        answer.await.map_err(|_| "reserver dropped the request".to_owned())?
+        answer
+            .await
+            .map_err(|_| "reserver dropped the request".to_owned())?
     }
 }
 
@@ -90,7 +92,11 @@ async fn run(services: Services, mut rx: mpsc::Receiver<(Uuid, Reply)>) {
         let started = std::time::Instant::now();
         match decide(&services, &ids).await {
             Ok(outcome) => {
-                tracing::debug!(orders = ids.len(), ms = started.elapsed().as_millis() as u64, "reservation batch");
+                tracing::debug!(
+                    orders = ids.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "reservation batch"
+                );
                 after_commit(&services, &outcome).await;
                 let mut decisions = outcome.decisions;
                 for (id, reply) in batch {
@@ -148,7 +154,10 @@ async fn tickets_held(
     .bind::<sql_types::Array<sql_types::Uuid>, _>(buyer_ids)
     .load(conn)
     .await?;
-    Ok(rows.into_iter().map(|r| ((r.buyer_id, r.key_id), r.n)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| ((r.buyer_id, r.key_id), r.n))
+        .collect())
 }
 
 /// Orders each buyer already placed with each code (reserved or paid).
@@ -168,7 +177,10 @@ async fn codes_used(
     .bind::<sql_types::Array<sql_types::Uuid>, _>(buyer_ids)
     .load(conn)
     .await?;
-    Ok(rows.into_iter().map(|r| ((r.buyer_id, r.key_id), r.n)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| ((r.buyer_id, r.key_id), r.n))
+        .collect())
 }
 
 /// The new state of a decided order, written in one statement for the batch.
@@ -324,7 +336,9 @@ async fn decide(services: &Services, ids: &[Uuid]) -> Result<Outcome, String> {
                         *held_delta.entry(item.tier_id).or_default() += item.quantity;
                         prices.push((item.id, tier.price_minor));
                     }
-                    *held_by_buyer.entry((order.buyer_id, order.event_id)).or_default() += seats;
+                    *held_by_buyer
+                        .entry((order.buyer_id, order.event_id))
+                        .or_default() += seats;
                     if let Some(code) = order.discount_code_id.and_then(|id| codes.get_mut(&id)) {
                         code.redemptions += 1;
                         *redeemed.entry(code.id).or_default() += 1;
@@ -458,7 +472,9 @@ fn judge(
         if tier.event_id != event.id {
             return Err("tier_not_found");
         }
-        if tier.sales_start_at.is_some_and(|t| now < t) || tier.sales_end_at.is_some_and(|t| now >= t) {
+        if tier.sales_start_at.is_some_and(|t| now < t)
+            || tier.sales_end_at.is_some_and(|t| now >= t)
+        {
             return Err("tier_not_on_sale");
         }
         if item.quantity < tier.min_per_order || item.quantity > tier.max_per_order {
@@ -471,7 +487,10 @@ fn judge(
         subtotal += tier.price_minor * i64::from(item.quantity);
     }
     if let Some(limit) = event.max_tickets_per_buyer {
-        let already = held_by_buyer.get(&(order.buyer_id, event.id)).copied().unwrap_or(0);
+        let already = held_by_buyer
+            .get(&(order.buyer_id, event.id))
+            .copied()
+            .unwrap_or(0);
         if already + seats > i64::from(limit) {
             return Err("buyer_limit_reached");
         }
@@ -482,7 +501,11 @@ fn judge(
             return Err("discount_unavailable");
         }
         if let Some(limit) = code.per_buyer_limit
-            && code_uses.get(&(order.buyer_id, code.id)).copied().unwrap_or(0) >= i64::from(limit)
+            && code_uses
+                .get(&(order.buyer_id, code.id))
+                .copied()
+                .unwrap_or(0)
+                >= i64::from(limit)
         {
             return Err("discount_limit_reached");
         }

@@ -140,7 +140,10 @@ impl Order {
             .await
     }
 
-    pub async fn items(conn: &mut AsyncPgConnection, order_id: Uuid) -> QueryResult<Vec<OrderItem>> {
+    pub async fn items(
+        conn: &mut AsyncPgConnection,
+        order_id: Uuid,
+    ) -> QueryResult<Vec<OrderItem>> {
         order_items::table
             .filter(order_items::order_id.eq(order_id))
             .select(OrderItem::as_select())
@@ -281,7 +284,10 @@ impl Order {
 
     /// `pending` → `cancelled` (the buyer cancelled before the purchases
     /// worker got to it: nothing is held yet).
-    pub async fn cancel_pending(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Order>> {
+    pub async fn cancel_pending(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+    ) -> QueryResult<Option<Order>> {
         diesel::update(
             orders::table
                 .find(id)

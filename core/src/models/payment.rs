@@ -23,7 +23,10 @@ pub struct Payment {
 impl Payment {
     /// Records a payment once: `None` if this provider payment was already
     /// recorded (a redelivered event).
-    pub async fn record(conn: &mut AsyncPgConnection, payment: &Payment) -> QueryResult<Option<Payment>> {
+    pub async fn record(
+        conn: &mut AsyncPgConnection,
+        payment: &Payment,
+    ) -> QueryResult<Option<Payment>> {
         diesel::insert_into(payments::table)
             .values(payment)
             .on_conflict((payments::provider, payments::provider_payment_id))
@@ -48,7 +51,11 @@ impl Payment {
     }
 
     pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Payment> {
-        payments::table.find(id).select(Payment::as_select()).first(conn).await
+        payments::table
+            .find(id)
+            .select(Payment::as_select())
+            .first(conn)
+            .await
     }
 }
 
@@ -104,10 +111,17 @@ impl Refund {
     }
 
     pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Refund> {
-        refunds::table.find(id).select(Refund::as_select()).first(conn).await
+        refunds::table
+            .find(id)
+            .select(Refund::as_select())
+            .first(conn)
+            .await
     }
 
-    pub async fn for_order(conn: &mut AsyncPgConnection, order_id: Uuid) -> QueryResult<Vec<Refund>> {
+    pub async fn for_order(
+        conn: &mut AsyncPgConnection,
+        order_id: Uuid,
+    ) -> QueryResult<Vec<Refund>> {
         refunds::table
             .filter(refunds::order_id.eq(order_id))
             .select(Refund::as_select())
@@ -122,11 +136,11 @@ impl Refund {
         id: Uuid,
         provider_refund_id: &str,
     ) -> QueryResult<bool> {
-        let n = diesel::update(
-            refunds::table
-                .find(id)
-                .filter(refunds::status.eq_any(["pending", "processing", "failed"])),
-        )
+        let n = diesel::update(refunds::table.find(id).filter(refunds::status.eq_any([
+            "pending",
+            "processing",
+            "failed",
+        ])))
         .set((
             refunds::status.eq("succeeded"),
             refunds::provider_refund_id.eq(provider_refund_id),
@@ -144,14 +158,18 @@ impl Refund {
         provider_refund_id: Option<&str>,
         error: Option<&str>,
     ) -> QueryResult<usize> {
-        diesel::update(refunds::table.find(id).filter(refunds::status.ne("succeeded")))
-            .set((
-                refunds::status.eq(status),
-                refunds::provider_refund_id.eq(provider_refund_id),
-                refunds::last_error.eq(error),
-            ))
-            .execute(conn)
-            .await
+        diesel::update(
+            refunds::table
+                .find(id)
+                .filter(refunds::status.ne("succeeded")),
+        )
+        .set((
+            refunds::status.eq(status),
+            refunds::provider_refund_id.eq(provider_refund_id),
+            refunds::last_error.eq(error),
+        ))
+        .execute(conn)
+        .await
     }
 
     /// Refunds not finished after `grace` (their job was lost or gave up).

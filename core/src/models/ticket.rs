@@ -37,7 +37,10 @@ impl Ticket {
             .await
     }
 
-    pub async fn for_order(conn: &mut AsyncPgConnection, order_id: Uuid) -> QueryResult<Vec<Ticket>> {
+    pub async fn for_order(
+        conn: &mut AsyncPgConnection,
+        order_id: Uuid,
+    ) -> QueryResult<Vec<Ticket>> {
         tickets::table
             .filter(tickets::order_id.eq(order_id))
             .select(Ticket::as_select())
@@ -77,7 +80,10 @@ impl Ticket {
         query.load(conn).await
     }
 
-    pub async fn void_for_order(conn: &mut AsyncPgConnection, order_id: Uuid) -> QueryResult<usize> {
+    pub async fn void_for_order(
+        conn: &mut AsyncPgConnection,
+        order_id: Uuid,
+    ) -> QueryResult<usize> {
         diesel::update(tickets::table.filter(tickets::order_id.eq(order_id)))
             .set(tickets::status.eq("void"))
             .execute(conn)

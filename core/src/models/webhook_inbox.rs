@@ -24,7 +24,10 @@ pub struct InboxEvent {
 
 impl InboxEvent {
     /// Stores the event; `None` if it was stored before (a duplicate).
-    pub async fn store(conn: &mut AsyncPgConnection, event: &InboxEvent) -> QueryResult<Option<Uuid>> {
+    pub async fn store(
+        conn: &mut AsyncPgConnection,
+        event: &InboxEvent,
+    ) -> QueryResult<Option<Uuid>> {
         diesel::insert_into(webhook_inbox::table)
             .values(event)
             .on_conflict((webhook_inbox::provider, webhook_inbox::provider_event_id))
@@ -53,7 +56,11 @@ impl InboxEvent {
             .await
     }
 
-    pub async fn mark_error(conn: &mut AsyncPgConnection, id: Uuid, error: &str) -> QueryResult<usize> {
+    pub async fn mark_error(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        error: &str,
+    ) -> QueryResult<usize> {
         diesel::update(webhook_inbox::table.find(id))
             .set(webhook_inbox::last_error.eq(error))
             .execute(conn)

@@ -80,8 +80,14 @@ pub enum EventKind {
     },
     /// The buyer's payment was declined or the checkout abandoned.
     PaymentFailed { checkout_id: String, order_id: Uuid },
-    RefundSucceeded { provider_refund_id: String, refund_id: Uuid },
-    RefundFailed { provider_refund_id: String, refund_id: Uuid },
+    RefundSucceeded {
+        provider_refund_id: String,
+        refund_id: Uuid,
+    },
+    RefundFailed {
+        provider_refund_id: String,
+        refund_id: Uuid,
+    },
     /// Anything else: stored, acknowledged, not acted on.
     Ignored,
 }

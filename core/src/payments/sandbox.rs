@@ -209,25 +209,46 @@ impl SandboxClient {
                 .parse::<Uuid>()
                 .map_err(|_| WebhookError::Payload("reference is not one of ours".into()))
         };
-        let missing = |what: &str| WebhookError::Payload(format!("{} without {what}", event.event_type));
+        let missing =
+            |what: &str| WebhookError::Payload(format!("{} without {what}", event.event_type));
         let kind = match event.event_type.as_str() {
             "checkout.completed" => EventKind::PaymentSucceeded {
-                checkout_id: event.data.checkout_id.clone().ok_or_else(|| missing("checkout_id"))?,
+                checkout_id: event
+                    .data
+                    .checkout_id
+                    .clone()
+                    .ok_or_else(|| missing("checkout_id"))?,
                 order_id: reference()?,
-                payment_id: event.data.payment_id.clone().ok_or_else(|| missing("payment_id"))?,
+                payment_id: event
+                    .data
+                    .payment_id
+                    .clone()
+                    .ok_or_else(|| missing("payment_id"))?,
                 amount_minor: event.data.amount_minor,
                 currency: event.data.currency.clone(),
             },
             "checkout.declined" | "checkout.expired" => EventKind::PaymentFailed {
-                checkout_id: event.data.checkout_id.clone().ok_or_else(|| missing("checkout_id"))?,
+                checkout_id: event
+                    .data
+                    .checkout_id
+                    .clone()
+                    .ok_or_else(|| missing("checkout_id"))?,
                 order_id: reference()?,
             },
             "refund.succeeded" => EventKind::RefundSucceeded {
-                provider_refund_id: event.data.refund_id.clone().ok_or_else(|| missing("refund_id"))?,
+                provider_refund_id: event
+                    .data
+                    .refund_id
+                    .clone()
+                    .ok_or_else(|| missing("refund_id"))?,
                 refund_id: reference()?,
             },
             "refund.failed" => EventKind::RefundFailed {
-                provider_refund_id: event.data.refund_id.clone().ok_or_else(|| missing("refund_id"))?,
+                provider_refund_id: event
+                    .data
+                    .refund_id
+                    .clone()
+                    .ok_or_else(|| missing("refund_id"))?,
                 refund_id: reference()?,
             },
             _ => EventKind::Ignored,

@@ -114,18 +114,43 @@ mod tests {
         let old = decode_secret("whsec_b2xkLXNlY3JldC1vbGQtc2VjcmV0LTEyMzQ1Ng==").unwrap();
         let sig = sign(&key, ID, TS, BODY);
         let check = |keys: &[Vec<u8>], sig: &str, body: &[u8], now: i64| {
-            verify(keys, Some(ID), Some(&TS.to_string()), Some(sig), body, now, 300)
+            verify(
+                keys,
+                Some(ID),
+                Some(&TS.to_string()),
+                Some(sig),
+                body,
+                now,
+                300,
+            )
         };
         assert_eq!(check(&[old.clone(), key.clone()], &sig, BODY, TS), Ok(()));
         // Several signatures in the header: any may match.
         let both = format!("v1,AAAA {sig}");
         assert_eq!(check(&[key.clone()], &both, BODY, TS + 299), Ok(()));
         assert_eq!(check(&[old], &sig, BODY, TS), Err(SignatureError::Mismatch));
-        assert_eq!(check(&[key.clone()], &sig, b"{\"test\": 1}", TS), Err(SignatureError::Mismatch));
-        assert_eq!(check(&[key.clone()], &sig, BODY, TS + 301), Err(SignatureError::Stale));
-        assert_eq!(check(&[key.clone()], &sig, BODY, TS - 301), Err(SignatureError::Stale));
         assert_eq!(
-            verify(&[key.clone()], Some(ID), Some("soon"), Some(&sig), BODY, TS, 300),
+            check(&[key.clone()], &sig, b"{\"test\": 1}", TS),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            check(&[key.clone()], &sig, BODY, TS + 301),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            check(&[key.clone()], &sig, BODY, TS - 301),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            verify(
+                &[key.clone()],
+                Some(ID),
+                Some("soon"),
+                Some(&sig),
+                BODY,
+                TS,
+                300
+            ),
             Err(SignatureError::BadTimestamp)
         );
         assert_eq!(

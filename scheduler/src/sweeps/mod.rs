@@ -3,3 +3,4 @@
 
 pub mod emails;
 pub mod events;
+pub mod orders;

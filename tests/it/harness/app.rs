@@ -16,7 +16,7 @@ use super::{db, smtp::SmtpSink};
 type ConfigTweak = Box<dyn FnOnce(&mut Config)>;
 
 pub struct TestAppBuilder {
-    workers: bool,
+    workers: usize,
     tweaks: Vec<ConfigTweak>,
 }
 
@@ -25,6 +25,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub services: Services,
     pub smtp: SmtpSink,
+    /// The sandbox payment provider, on its own port, over real HTTP.
+    pub sandbox: boxoffice_sandbox::Sandbox,
+    pub sandbox_url: String,
     db_url: String,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -63,7 +66,7 @@ pub async fn test_config(smtp_port: u16) -> (Config, String) {
 impl TestApp {
     pub fn builder() -> TestAppBuilder {
         TestAppBuilder {
-            workers: false,
+            workers: 0,
             tweaks: Vec::new(),
         }
     }
@@ -254,7 +257,14 @@ async fn read(response: reqwest::Response) -> (u16, Value) {
 impl TestAppBuilder {
     /// Runs the queue workers in-process too.
     pub fn full(mut self) -> Self {
-        self.workers = true;
+        self.workers = self.workers.max(1);
+        self
+    }
+
+    /// Runs `n` independent worker groups (each as a separate process would:
+    /// its own connections and its own reservation batcher).
+    pub fn worker_groups(mut self, n: usize) -> Self {
+        self.workers = n;
         self
     }
 
@@ -269,16 +279,37 @@ impl TestAppBuilder {
         for tweak in self.tweaks {
             tweak(&mut config);
         }
-        let services = Services::connect(config).await.expect("services");
         let (shutdown, rx) = watch::channel(false);
+        // The provider first: the app must know its URL.
+        let sandbox = boxoffice_sandbox::Sandbox::new(config.sandbox.clone()).expect("sandbox");
+        let (sandbox_addr, sandbox_server) = sandbox
+            .bind("127.0.0.1:0".parse().unwrap(), rx.clone())
+            .await
+            .expect("bind sandbox");
+        let sandbox_url = format!("http://{sandbox_addr}/sandbox");
+        config.payments.provider_url = sandbox_url.clone();
+        config.sandbox.public_url = sandbox_url.clone();
+        sandbox.set_public_url(sandbox_url.clone());
+        let services = Services::connect(config.clone()).await.expect("services");
         let (addr, server) = boxoffice_api::bind(services.clone(), rx.clone())
             .await
             .expect("bind");
-        let mut tasks = vec![tokio::spawn(async move {
-            server.await.expect("server");
-        })];
-        if self.workers {
-            let (s, rx) = (services.clone(), rx.clone());
+        sandbox.set_webhook_url(format!("http://{addr}/v1/webhooks/payments/sandbox"));
+        let mut tasks = vec![
+            tokio::spawn(async move {
+                server.await.expect("server");
+            }),
+            tokio::spawn(async move {
+                sandbox_server.await.expect("sandbox server");
+            }),
+        ];
+        for group in 0..self.workers {
+            let s = if group == 0 {
+                services.clone()
+            } else {
+                Services::connect(config.clone()).await.expect("services")
+            };
+            let rx = rx.clone();
             tasks.push(tokio::spawn(async move {
                 boxoffice_workers::run(s, rx).await.expect("workers");
             }));
@@ -292,6 +323,8 @@ impl TestAppBuilder {
             client,
             services,
             smtp,
+            sandbox,
+            sandbox_url,
             db_url,
             shutdown,
             tasks,

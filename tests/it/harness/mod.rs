@@ -1,6 +1,7 @@
 pub mod app;
 pub mod db;
 pub mod proxy;
+pub mod shop;
 pub mod smtp;
 pub mod wait;
 

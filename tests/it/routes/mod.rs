@@ -6,6 +6,7 @@ mod event_detail;
 mod event_images;
 mod events;
 mod health;
+mod orders;
 mod search;
 mod sessions;
 mod tiers;

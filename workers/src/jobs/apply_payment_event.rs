@@ -54,8 +54,14 @@ impl Perform for ApplyPaymentEvent {
                 let order_id = *order_id;
                 let released = conn
                     .transaction::<_, diesel::result::Error, _>(async |conn| {
-                        Order::release(conn, order_id, OrderStatus::Cancelled, "payment_declined", false)
-                            .await
+                        Order::release(
+                            conn,
+                            order_id,
+                            OrderStatus::Cancelled,
+                            "payment_declined",
+                            false,
+                        )
+                        .await
                     })
                     .await?;
                 match released {

@@ -35,7 +35,12 @@ impl Perform for OrderJob {
 
 async fn place(ctx: &WorkerCtx, order_id: Uuid) -> Result<(), JobError> {
     let services = &ctx.services;
-    match ctx.reserver.reserve(order_id).await.map_err(JobError::new)? {
+    match ctx
+        .reserver
+        .reserve(order_id)
+        .await
+        .map_err(JobError::new)?
+    {
         Decision::Reserved(reserved) => {
             let order = &reserved.order;
             services.live.order_status(order).await;
@@ -51,7 +56,9 @@ async fn place(ctx: &WorkerCtx, order_id: Uuid) -> Result<(), JobError> {
             // Decided before (a duplicate job) or recovering a lost checkout.
             let mut conn = services.db.get().await?;
             let order = Order::find(&mut conn, order_id).await?;
-            if order.status() == OrderStatus::AwaitingPayment && order.provider_checkout_id.is_none() {
+            if order.status() == OrderStatus::AwaitingPayment
+                && order.provider_checkout_id.is_none()
+            {
                 let buyer = User::find(&mut conn, order.buyer_id).await?;
                 let event = Event::find(&mut conn, order.event_id).await?;
                 drop(conn);
@@ -105,7 +112,10 @@ async fn open_checkout(
         ),
         customer_email: buyer_email.into(),
         return_url: format!("{}/orders/{}", services.config.http.public_url, order.id),
-        expires_at: order.reserved_until.map(|t| t.timestamp()).unwrap_or_default(),
+        expires_at: order
+            .reserved_until
+            .map(|t| t.timestamp())
+            .unwrap_or_default(),
     };
     let checkout = services
         .provider
@@ -159,7 +169,14 @@ async fn expire(ctx: &WorkerCtx, order_id: Uuid) -> Result<(), JobError> {
     let mut conn = services.db.get().await?;
     let released = conn
         .transaction::<_, diesel::result::Error, _>(async |conn| {
-            Order::release(conn, order_id, OrderStatus::Expired, "reservation_expired", true).await
+            Order::release(
+                conn,
+                order_id,
+                OrderStatus::Expired,
+                "reservation_expired",
+                true,
+            )
+            .await
         })
         .await?;
     match released {

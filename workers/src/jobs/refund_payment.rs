@@ -49,7 +49,14 @@ impl Perform for RefundPayment {
                 Ok(())
             }
             Ok(result) => {
-                Refund::mark(&mut conn, refund.id, "failed", Some(&result.id), Some("refused by the provider")).await?;
+                Refund::mark(
+                    &mut conn,
+                    refund.id,
+                    "failed",
+                    Some(&result.id),
+                    Some("refused by the provider"),
+                )
+                .await?;
                 Err(JobError::new("the provider refused the refund"))
             }
             Err(ProviderError::Rejected(e)) => {

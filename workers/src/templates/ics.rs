@@ -70,7 +70,9 @@ mod tests {
 
     #[test]
     fn escapes_folds_and_uses_crlf() {
-        let start = DateTime::parse_from_rfc3339("2026-12-31T20:00:00Z").unwrap().to_utc();
+        let start = DateTime::parse_from_rfc3339("2026-12-31T20:00:00Z")
+            .unwrap()
+            .to_utc();
         let ics = render(&Invite {
             uid: "e1-o1@boxoffice".into(),
             title: "Jazz; live, loud",

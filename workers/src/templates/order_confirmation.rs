@@ -80,11 +80,17 @@ pub async fn render(params: &serde_json::Value, services: &Services) -> Result<R
         html.push_str(&format!("<tr><td>{}</td></tr>", escape(&line)));
     }
     if order.discount_minor > 0 {
-        let line = format!("Discount: −{}", money::format(order.discount_minor, &order.currency));
+        let line = format!(
+            "Discount: −{}",
+            money::format(order.discount_minor, &order.currency)
+        );
         text.push_str(&format!("  {line}\n"));
         html.push_str(&format!("<tr><td>{}</td></tr>", escape(&line)));
     }
-    let total = format!("Total paid: {}", money::format(order.total_minor, &order.currency));
+    let total = format!(
+        "Total paid: {}",
+        money::format(order.total_minor, &order.currency)
+    );
     text.push_str(&format!("  {total}\n\nYour tickets:\n"));
     html.push_str(&format!("<tr><td><strong>{}</strong></td></tr></table><h2 style=\"font-size:1.1em\">Your tickets</h2>", escape(&total)));
 
@@ -117,7 +123,10 @@ pub async fn render(params: &serde_json::Value, services: &Services) -> Result<R
             inline_id: Some(cid),
         });
     }
-    text.push_str(&format!("\nOrder {}: {order_url}\n\n— Boxoffice\n", order.id));
+    text.push_str(&format!(
+        "\nOrder {}: {order_url}\n\n— Boxoffice\n",
+        order.id
+    ));
     html.push_str(&format!(
         r#"<p>Order <a href="{}">{}</a>. Show the QR code at the door.</p><p>— Boxoffice</p></body></html>"#,
         escape(&order_url),

@@ -143,6 +143,20 @@ pub async fn publish(
         })
         .await?;
     state.services.event_cache.invalidate_or_log(event.id).await;
+    let live = &state.services.live;
+    live.publish(
+        &live.feed_channel(),
+        &serde_json::json!({
+            "type": "event.published",
+            "event_id": event.id,
+            "title": event.title,
+            "category": event.category,
+            "city": event.city,
+            "starts_at": event.starts_at,
+            "url": format!("/v1/events/{}", event.id),
+        }),
+    )
+    .await;
     tracing::info!(event.id = %event.id, "event published");
     Ok(Json(manager_view(&state, &mut conn, &event).await?))
 }

@@ -1,0 +1,442 @@
+//! Orders: placed with an `Idempotency-Key`, decided by the purchases queue,
+//! followed by polling or on the live stream, cancelled while unpaid.
+
+use axum::{
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode, header},
+    response::IntoResponse,
+};
+use boxoffice_core::{
+    jobs::OrderJob,
+    models::{Discount, Event, EventStatus, NewOrder, Order, OrderItem, OrderStatus, Placed, Tier},
+    queue::Schedule,
+};
+use chrono::{DateTime, Utc};
+use diesel_async::AsyncConnection;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::{
+    error::{ApiError, ApiResult, FieldError},
+    extract::{AuthUser, Json, Query},
+    pagination::{self, Page},
+    routes::events::parse_id,
+    state::AppState,
+    validate,
+};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceOrderRequest {
+    pub items: Vec<ItemRequest>,
+    pub discount_code: Option<String>,
+    /// Opens hidden tiers that carry this code.
+    pub unlock_code: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemRequest {
+    pub tier_id: Uuid,
+    pub quantity: i32,
+    /// One per seat; seats without one are in the buyer's name.
+    #[serde(default)]
+    pub attendees: Vec<AttendeeRequest>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttendeeRequest {
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OrderView {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub status: String,
+    /// Why it was rejected, cancelled or expired.
+    pub reason: Option<String>,
+    pub items: Vec<ItemView>,
+    pub currency: String,
+    pub subtotal_minor: i64,
+    pub discount_minor: i64,
+    pub total_minor: i64,
+    /// Where the buyer pays (once reserved).
+    pub checkout_url: Option<String>,
+    pub reserved_until: Option<DateTime<Utc>>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub url: String,
+    pub live_url: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ItemView {
+    pub tier_id: Uuid,
+    pub quantity: i32,
+    pub unit_price_minor: i64,
+}
+
+impl OrderView {
+    pub fn new(order: &Order, items: &[OrderItem]) -> Self {
+        Self {
+            id: order.id,
+            event_id: order.event_id,
+            status: order.status.clone(),
+            reason: order.reject_reason.clone(),
+            items: items
+                .iter()
+                .map(|i| ItemView {
+                    tier_id: i.tier_id,
+                    quantity: i.quantity,
+                    unit_price_minor: i.unit_price_minor,
+                })
+                .collect(),
+            currency: order.currency.clone(),
+            subtotal_minor: order.subtotal_minor,
+            discount_minor: order.discount_minor,
+            total_minor: order.total_minor,
+            checkout_url: order.checkout_url.clone(),
+            reserved_until: order.reserved_until,
+            paid_at: order.paid_at,
+            created_at: order.created_at,
+            url: format!("/v1/orders/{}", order.id),
+            live_url: format!("/v1/orders/{}/live", order.id),
+        }
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .unwrap_or_default();
+    if key.is_empty() || key.len() > 255 {
+        return Err(ApiError::BadRequest(
+            "idempotency_key_required",
+            "Send an `Idempotency-Key` header (1–255 characters) with every order.".into(),
+        ));
+    }
+    Ok(key.to_owned())
+}
+
+/// Checks the request against the event and its tiers; returns the items to
+/// write and the discount code's id.
+async fn validate_request(
+    conn: &mut diesel_async::AsyncPgConnection,
+    state: &AppState,
+    event: &Event,
+    req: &PlaceOrderRequest,
+) -> ApiResult<(Vec<(Uuid, i32, i64, serde_json::Value)>, Option<Uuid>)> {
+    let mut errors = Vec::new();
+    let max = state.config().orders.max_tickets_per_order;
+    if req.items.is_empty() || req.items.len() > 10 {
+        errors.push(FieldError::new("items", "must list 1 to 10 tiers"));
+    }
+    let tiers = Tier::for_event(conn, event.id).await?;
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0i64;
+    let mut items = Vec::new();
+    for (i, item) in req.items.iter().enumerate() {
+        let field = |name: &str| format!("items[{i}].{name}");
+        if !seen.insert(item.tier_id) {
+            errors.push(FieldError::new(field("tier_id"), "appears twice"));
+        }
+        if item.quantity < 1 {
+            errors.push(FieldError::new(field("quantity"), "must be at least 1"));
+        }
+        total += i64::from(item.quantity.max(0));
+        let unlocked = |t: &Tier| {
+            !t.hidden
+                || matches!((&t.unlock_code, &req.unlock_code),
+                    (Some(code), Some(given)) if code.eq_ignore_ascii_case(given.trim()))
+        };
+        match tiers.iter().find(|t| t.id == item.tier_id) {
+            Some(tier) if unlocked(tier) => {
+                if item.attendees.len() > item.quantity.max(0) as usize {
+                    errors.push(FieldError::new(
+                        field("attendees"),
+                        "has more entries than seats",
+                    ));
+                }
+                for (j, a) in item.attendees.iter().enumerate() {
+                    validate::length(
+                        &format!("items[{i}].attendees[{j}].name"),
+                        &a.name,
+                        1,
+                        100,
+                        &mut errors,
+                    );
+                    validate::email(
+                        &format!("items[{i}].attendees[{j}].email"),
+                        &a.email,
+                        &mut errors,
+                    );
+                }
+                let attendees = serde_json::to_value(&item.attendees).unwrap_or_default();
+                items.push((tier.id, item.quantity, tier.price_minor, attendees));
+            }
+            _ => errors.push(FieldError::new(
+                field("tier_id"),
+                "is not a ticket tier of this event",
+            )),
+        }
+    }
+    if total > i64::from(max) {
+        errors.push(FieldError::new(
+            "items",
+            format!("at most {max} tickets per order"),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let discount_id = match req.discount_code.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(code) => {
+            let discount =
+                Discount::find_by_code(conn, event.id, code)
+                    .await
+                    .map_err(|e| match e {
+                        diesel::result::Error::NotFound => {
+                            ApiError::validation("discount_code", "is not a code of this event")
+                        }
+                        e => e.into(),
+                    })?;
+            if let Err(why) = discount.check_usable(Utc::now()) {
+                return Err(ApiError::Unprocessable(why.code(), why.message().into()));
+            }
+            Some(discount.id)
+        }
+    };
+    Ok((items, discount_id))
+}
+
+/// `POST /v1/events/{id}/orders` → 202 with the `pending` order. The seats
+/// are decided by the purchases queue; follow the order's `url` or `live_url`.
+pub async fn place(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(event_id): Path<String>,
+    headers: HeaderMap,
+    Json(req): Json<PlaceOrderRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let key = idempotency_key(&headers)?;
+    let event_id = parse_id(&event_id)?;
+    let hash = Sha256::digest(serde_json::to_vec(&req).expect("requests serialize")).to_vec();
+    let mut conn = state.db().await?;
+    let event = Event::find(&mut conn, event_id).await?;
+    match event.status() {
+        EventStatus::Published => {}
+        EventStatus::Draft => return Err(ApiError::NotFound),
+        _ => {
+            return Err(ApiError::Conflict(
+                "event_not_on_sale",
+                format!("The event is {}.", event.status),
+            ));
+        }
+    }
+    let (items, discount_code_id) = validate_request(&mut conn, &state, &event, &req).await?;
+    let order_id = Uuid::now_v7();
+    let new = NewOrder {
+        id: order_id,
+        event_id,
+        buyer_id: user.id(),
+        idempotency_key: key,
+        request_hash: hash.clone(),
+        currency: event.currency.clone(),
+        discount_code_id,
+    };
+    let rows: Vec<OrderItem> = items
+        .into_iter()
+        .map(|(tier_id, quantity, price, attendees)| OrderItem {
+            id: Uuid::now_v7(),
+            order_id,
+            tier_id,
+            quantity,
+            unit_price_minor: price,
+            attendees,
+        })
+        .collect();
+    let placed = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            Order::place(conn, &new, &rows).await
+        })
+        .await?;
+    let (order, created) = match placed {
+        Placed::Created(order) => (order, true),
+        Placed::Existing(order) if order.request_hash == hash => (order, false),
+        Placed::Existing(_) => {
+            return Err(ApiError::Conflict(
+                "idempotency_key_reused",
+                "This Idempotency-Key was used for a different order.".into(),
+            ));
+        }
+    };
+    if order.status() == OrderStatus::Pending {
+        // The row is committed; if Redis is down the order stays pending and
+        // the scheduler's sweep enqueues it. The client learns it now, and a
+        // retry with the same key returns this same order.
+        if let Err(e) = state
+            .services
+            .queues
+            .push(&OrderJob::Place { order_id: order.id }, Schedule::now())
+            .await
+        {
+            return Err(ApiError::Unavailable(format!(
+                "enqueue order {}: {e}",
+                order.id
+            )));
+        }
+    }
+    if created {
+        tracing::info!(order.id = %order.id, event.id = %event_id, "order placed");
+    }
+    let items = Order::items(&mut conn, order.id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, format!("/v1/orders/{}", order.id))],
+        Json(OrderView::new(&order, &items)),
+    ))
+}
+
+/// The order, if the caller bought it (or is an admin).
+pub async fn load_own(
+    conn: &mut diesel_async::AsyncPgConnection,
+    user: &AuthUser,
+    raw_id: &str,
+) -> ApiResult<Order> {
+    let order = Order::find(conn, parse_id(raw_id)?).await?;
+    if order.buyer_id != user.id() && !user.is_admin() {
+        return Err(ApiError::NotFound);
+    }
+    Ok(order)
+}
+
+/// `GET /v1/orders/{id}`
+pub async fn get(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OrderView>> {
+    let mut conn = state.db().await?;
+    let order = load_own(&mut conn, &user, &id).await?;
+    let items = Order::items(&mut conn, order.id).await?;
+    Ok(Json(OrderView::new(&order, &items)))
+}
+
+/// `POST /v1/orders/{id}/cancel`: an unpaid order; its seats are released.
+pub async fn cancel(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OrderView>> {
+    let mut conn = state.db().await?;
+    let order = load_own(&mut conn, &user, &id).await?;
+    let cancelled = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            if let Some(o) = Order::cancel_pending(conn, order.id).await? {
+                return Ok(Some((o, false)));
+            }
+            Ok(Order::release(
+                conn,
+                order.id,
+                OrderStatus::Cancelled,
+                "cancelled_by_buyer",
+                false,
+            )
+            .await?
+            .map(|o| (o, true)))
+        })
+        .await?;
+    let Some((order, released)) = cancelled else {
+        let current = Order::find(&mut conn, order.id).await?;
+        return Err(ApiError::Conflict(
+            "order_not_cancellable",
+            format!(
+                "The order is {}; only unpaid orders can be cancelled.",
+                current.status
+            ),
+        ));
+    };
+    if released {
+        state
+            .services
+            .event_cache
+            .invalidate_or_log(order.event_id)
+            .await;
+        let tiers = Tier::for_event(&mut conn, order.event_id).await?;
+        state
+            .services
+            .live
+            .availability(order.event_id, &tiers)
+            .await;
+    }
+    state.services.live.order_status(&order).await;
+    tracing::info!(order.id = %order.id, "order cancelled by the buyer");
+    let items = Order::items(&mut conn, order.id).await?;
+    Ok(Json(OrderView::new(&order, &items)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct CreatedCursor {
+    pub created_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+/// `GET /v1/users/me/orders`, newest first.
+pub async fn list_mine(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Json<Page<OrderView>>> {
+    let mut errors = Vec::new();
+    let limit = pagination::limit(params.limit, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let after = params
+        .cursor
+        .as_deref()
+        .map(pagination::decode::<CreatedCursor>)
+        .transpose()?
+        .map(|c| (c.created_at, c.id));
+    let mut conn = state.db().await?;
+    let rows = Order::for_buyer(&mut conn, user.id(), after, limit + 1).await?;
+    let (orders, more) = pagination::split(rows, limit);
+    let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
+    let items = Order::items_of(&mut conn, &ids).await?;
+    let next_cursor = more.then(|| {
+        let last = orders.last().expect("a full page has a last row");
+        pagination::encode(&CreatedCursor {
+            created_at: last.created_at,
+            id: last.id,
+        })
+    });
+    let views = orders
+        .iter()
+        .map(|o| {
+            let mine: Vec<OrderItem> = items
+                .iter()
+                .filter(|i| i.order_id == o.id)
+                .cloned()
+                .collect();
+            OrderView::new(o, &mine)
+        })
+        .collect();
+    Ok(Json(Page {
+        items: views,
+        next_cursor,
+    }))
+}

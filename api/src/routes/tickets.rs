@@ -1,0 +1,132 @@
+//! Tickets: the buyer's own, each with its QR code.
+
+use axum::{
+    extract::{Path, State},
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use boxoffice_core::{models::Ticket, tickets};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::{
+    error::{ApiError, ApiResult},
+    extract::{AuthUser, Json, Query},
+    pagination::{self, Page},
+    routes::{
+        events::parse_id,
+        orders::{CreatedCursor, ListParams},
+    },
+    state::AppState,
+};
+
+#[derive(Debug, Serialize)]
+pub struct TicketView {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub event_id: Uuid,
+    pub tier_id: Uuid,
+    pub code: String,
+    pub attendee_name: String,
+    pub attendee_email: String,
+    pub status: String,
+    /// What the QR code encodes (signed, checked at the gate).
+    pub qr_payload: String,
+    pub qr_url: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TicketView {
+    fn new(ticket: &Ticket, secret: &[u8]) -> Self {
+        Self {
+            id: ticket.id,
+            order_id: ticket.order_id,
+            event_id: ticket.event_id,
+            tier_id: ticket.tier_id,
+            code: ticket.code.clone(),
+            attendee_name: ticket.attendee_name.clone(),
+            attendee_email: ticket.attendee_email.clone(),
+            status: ticket.status.clone(),
+            qr_payload: tickets::qr_payload(secret, ticket.id, &ticket.code),
+            qr_url: format!("/v1/tickets/{}/qr.png", ticket.id),
+            created_at: ticket.created_at,
+        }
+    }
+}
+
+async fn load_own(state: &AppState, user: &AuthUser, raw_id: &str) -> ApiResult<Ticket> {
+    let mut conn = state.db().await?;
+    let ticket = Ticket::find(&mut conn, parse_id(raw_id)?).await?;
+    if ticket.owner_id != user.id() && !user.is_admin() {
+        return Err(ApiError::NotFound);
+    }
+    Ok(ticket)
+}
+
+/// `GET /v1/tickets/{id}`
+pub async fn get(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TicketView>> {
+    let ticket = load_own(&state, &user, &id).await?;
+    Ok(Json(TicketView::new(&ticket, state.services.jwt_secret())))
+}
+
+/// `GET /v1/tickets/{id}/qr.png`
+pub async fn qr(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let ticket = load_own(&state, &user, &id).await?;
+    let payload = tickets::qr_payload(state.services.jwt_secret(), ticket.id, &ticket.code);
+    let png = tickets::qr_png(&payload, 8).map_err(ApiError::Internal)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),
+            // A ticket is a bearer credential: no shared caches.
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-store"),
+            ),
+        ],
+        png,
+    )
+        .into_response())
+}
+
+/// `GET /v1/users/me/tickets`, newest first.
+pub async fn list_mine(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Json<Page<TicketView>>> {
+    let mut errors = Vec::new();
+    let limit = pagination::limit(params.limit, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let after = params
+        .cursor
+        .as_deref()
+        .map(pagination::decode::<CreatedCursor>)
+        .transpose()?
+        .map(|c| (c.created_at, c.id));
+    let mut conn = state.db().await?;
+    let rows = Ticket::for_owner(&mut conn, user.id(), after, limit + 1).await?;
+    let (tickets, more) = pagination::split(rows, limit);
+    let next_cursor = more.then(|| {
+        let last = tickets.last().expect("a full page has a last row");
+        pagination::encode(&CreatedCursor {
+            created_at: last.created_at,
+            id: last.id,
+        })
+    });
+    let secret = state.services.jwt_secret();
+    Ok(Json(Page {
+        items: tickets.iter().map(|t| TicketView::new(t, secret)).collect(),
+        next_cursor,
+    }))
+}

@@ -1,0 +1,93 @@
+//! `POST /v1/webhooks/payments/{provider}`: the provider tells us about
+//! payments and refunds. Verified on the raw body, stored in the inbox (the
+//! provider's event id is unique), enqueued, acknowledged fast. Applying it is
+//! the payments worker's job.
+
+use axum::{
+    body::Bytes,
+    extract::{Path, State, rejection::BytesRejection},
+    http::{HeaderMap, StatusCode},
+};
+use boxoffice_core::{
+    jobs::{ApplyPaymentEvent, enqueue_or_log},
+    models::InboxEvent,
+    queue::Schedule,
+};
+use chrono::Utc;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::{
+    error::{ApiError, ApiResult},
+    extract::Json,
+    state::AppState,
+};
+
+/// Provider events are small; anything bigger is not one.
+pub const MAX_WEBHOOK_BYTES: usize = 64 * 1024;
+
+pub async fn receive(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let services = &state.services;
+    if provider != services.provider.name() {
+        return Err(ApiError::NotFound);
+    }
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest("unreadable_body", e.body_text())
+        }
+    })?;
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let event = services
+        .provider
+        .verify_webhook(&header, &body, Utc::now().timestamp())
+        .map_err(|e| {
+            tracing::warn!(provider = %provider, error = %e, "webhook refused");
+            match e {
+                boxoffice_core::payments::WebhookError::Signature(_) => ApiError::Unauthorized(
+                    "invalid_signature",
+                    "The webhook signature is missing, wrong or too old.",
+                ),
+                boxoffice_core::payments::WebhookError::Payload(p) => {
+                    ApiError::BadRequest("invalid_event", p)
+                }
+            }
+        })?;
+    let raw: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let row = InboxEvent {
+        id: Uuid::now_v7(),
+        provider: provider.clone(),
+        provider_event_id: event.id.clone(),
+        event_type: event.event_type.clone(),
+        payload: json!({ "event": event, "raw": raw }),
+        received_at: Utc::now(),
+        processed_at: None,
+        last_error: None,
+    };
+    let mut conn = state.db().await?;
+    let Some(inbox_id) = InboxEvent::store(&mut conn, &row).await? else {
+        tracing::info!(provider = %provider, event = %event.id, "duplicate webhook acknowledged");
+        return Ok((StatusCode::OK, Json(json!({ "status": "duplicate" }))));
+    };
+    drop(conn);
+    // Stored: acknowledged even if the push fails (the inbox sweep retries).
+    enqueue_or_log(
+        &services.queues,
+        &ApplyPaymentEvent { inbox_id },
+        Schedule::now(),
+    )
+    .await;
+    tracing::info!(provider = %provider, event = %event.id, kind = %event.event_type, "webhook accepted");
+    Ok((StatusCode::OK, Json(json!({ "status": "accepted" }))))
+}

@@ -1,0 +1,92 @@
+//! Recovery for the purchase pipeline: every intermediate state has a sweep
+//! that pushes its job again. All the jobs are idempotent, so a sweep that
+//! races a slow (not lost) job is harmless.
+
+use boxoffice_core::{
+    Services,
+    jobs::{ApplyPaymentEvent, OrderJob, RefundPayment},
+    models::{InboxEvent, Order, Refund},
+    queue::{Job, Schedule},
+};
+
+const BATCH: i64 = 1_000;
+
+fn grace(services: &Services) -> chrono::Duration {
+    chrono::Duration::from_std(services.config.orders.recovery_grace).unwrap_or_default()
+}
+
+async fn push<J: Job>(services: &Services, jobs: Vec<J>, what: &str) -> Result<usize, String> {
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    services
+        .queues
+        .push_many(&jobs, Schedule::recovery())
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(count = jobs.len(), what, "re-enqueued");
+    Ok(jobs.len())
+}
+
+/// Orders still `pending` (Redis was down when they were placed, or their
+/// job was lost), and reserved orders that never got a checkout.
+pub async fn stuck_orders(services: &Services) -> Result<usize, String> {
+    let mut conn = services.db.get().await.map_err(|e| e.to_string())?;
+    let grace = grace(services);
+    let mut ids = Order::stuck_pending(&mut conn, grace, BATCH)
+        .await
+        .map_err(|e| e.to_string())?;
+    ids.extend(
+        Order::without_checkout(&mut conn, grace.max(chrono::Duration::seconds(5)), BATCH)
+            .await
+            .map_err(|e| e.to_string())?,
+    );
+    drop(conn);
+    let jobs = ids
+        .into_iter()
+        .map(|order_id| OrderJob::Place { order_id })
+        .collect();
+    push(services, jobs, "stuck orders").await
+}
+
+/// Reservations whose time is up (their delayed expiry job may be lost).
+pub async fn expired_reservations(services: &Services) -> Result<usize, String> {
+    let mut conn = services.db.get().await.map_err(|e| e.to_string())?;
+    let ids = Order::overdue(&mut conn, BATCH)
+        .await
+        .map_err(|e| e.to_string())?;
+    drop(conn);
+    let jobs = ids
+        .into_iter()
+        .map(|order_id| OrderJob::Expire { order_id })
+        .collect();
+    push(services, jobs, "overdue reservations").await
+}
+
+/// Provider events stored but never applied.
+pub async fn unapplied_webhooks(services: &Services) -> Result<usize, String> {
+    let mut conn = services.db.get().await.map_err(|e| e.to_string())?;
+    let ids = InboxEvent::unprocessed(&mut conn, grace(services), BATCH)
+        .await
+        .map_err(|e| e.to_string())?;
+    drop(conn);
+    let jobs = ids
+        .into_iter()
+        .map(|inbox_id| ApplyPaymentEvent { inbox_id })
+        .collect();
+    push(services, jobs, "unapplied webhooks").await
+}
+
+/// Refunds not finished.
+pub async fn open_refunds(services: &Services) -> Result<usize, String> {
+    let mut conn = services.db.get().await.map_err(|e| e.to_string())?;
+    let ids = Refund::open(&mut conn, grace(services), BATCH)
+        .await
+        .map_err(|e| e.to_string())?;
+    drop(conn);
+    let jobs = ids
+        .into_iter()
+        .map(|refund_id| RefundPayment { refund_id })
+        .collect();
+    push(services, jobs, "open refunds").await
+}

@@ -1,0 +1,126 @@
+//! Helpers for purchase tests: a published event, buyers, orders.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{TestApp, eventually};
+
+pub struct Shop {
+    pub organizer: String,
+    pub event_id: String,
+    pub tier_id: String,
+}
+
+impl TestApp {
+    /// A published event with one tier of `seats` at `price_minor` EUR.
+    pub async fn shop(&self, seats: i32, price_minor: i64) -> Shop {
+        let organizer = self
+            .organizer(&format!(
+                "org-{}@example.com",
+                uuid::Uuid::new_v4().simple()
+            ))
+            .await;
+        let event = self.create_event(&organizer, json!({})).await;
+        let event_id = event["id"].as_str().unwrap().to_owned();
+        let tier = self
+            .create_tier(
+                &organizer,
+                &event_id,
+                json!({"name": "General", "price_minor": price_minor, "quantity": seats, "max_per_order": 10}),
+            )
+            .await;
+        let (status, body) = self
+            .post(
+                &format!("/v1/events/{event_id}/publish"),
+                json!({}),
+                Some(&organizer),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        Shop {
+            organizer,
+            event_id,
+            tier_id: tier["id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Places an order with an Idempotency-Key.
+    pub async fn order(&self, token: &str, event_id: &str, key: &str, body: Value) -> (u16, Value) {
+        self.send(
+            self.client
+                .post(self.url(&format!("/v1/events/{event_id}/orders")))
+                .bearer_auth(token)
+                .header("idempotency-key", key)
+                .json(&body),
+        )
+        .await
+    }
+
+    /// Waits until the order reaches `status`; returns it.
+    pub async fn wait_order(&self, token: &str, order_id: &str, status: &str) -> Value {
+        eventually(Duration::from_secs(20), || async {
+            let (code, order) = self
+                .get(&format!("/v1/orders/{order_id}"), Some(token))
+                .await;
+            if code == 200 && order["status"] == status {
+                Ok(order)
+            } else {
+                Err(format!("{code} {order}"))
+            }
+        })
+        .await
+    }
+
+    /// `(held, sold, quantity)` of a tier, straight from the database.
+    pub async fn stock(&self, tier_id: &str) -> (i64, i64, i64) {
+        use diesel_async::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            held: i64,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            sold: i64,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            quantity: i64,
+        }
+        let mut conn = self.services.db.get().await.unwrap();
+        let r: Row = diesel::sql_query(format!(
+            "SELECT held::bigint, sold::bigint, quantity::bigint FROM ticket_tiers WHERE id = '{tier_id}'"
+        ))
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+        (r.held, r.sold, r.quantity)
+    }
+
+    /// One number from SQL.
+    pub async fn scalar(&self, query: &str) -> i64 {
+        use diesel_async::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.services.db.get().await.unwrap();
+        let row: N = diesel::sql_query(query)
+            .get_result(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{query}: {e}"));
+        row.n
+    }
+
+    /// Pays (or declines) an order's checkout on the sandbox's hosted page.
+    pub async fn settle(&self, checkout_url: &str, action: &str) {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let response = client
+            .post(format!("{checkout_url}/{action}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 303, "sandbox {action}");
+    }
+}

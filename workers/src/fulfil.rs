@@ -195,7 +195,7 @@ async fn take_seats_again(conn: &mut AsyncPgConnection, items: &[OrderItem]) -> 
         .filter(ticket_tiers::id.eq_any(&ids))
         .order(ticket_tiers::id)
         .select(Tier::as_select())
-        .for_update()
+        .for_no_key_update()
         .load(conn)
         .await?;
     let fits = items.iter().all(|item| {

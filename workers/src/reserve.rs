@@ -8,7 +8,8 @@
 //! (no added latency).
 //!
 //! Correctness does not rest on the batching: the transaction locks the
-//! events, tiers and codes it touches (in id order, so no deadlocks), decides
+//! events, tiers and codes it touches (in id order, so no deadlocks; `FOR NO
+//! KEY UPDATE`, so new orders referencing them are not blocked), decides
 //! every order against the locked counters in memory, in arrival order, and
 //! writes the new counters; `held + sold <= quantity` and
 //! `redemptions <= max_redemptions` are CHECK constraints besides. Orders are
@@ -203,7 +204,7 @@ async fn decide(services: &Services, ids: &[Uuid]) -> Result<Outcome, String> {
             .filter(orders::status.eq(OrderStatus::Pending.as_str()))
             .order((orders::created_at, orders::id))
             .select(Order::as_select())
-            .for_update()
+            .for_no_key_update()
             .skip_locked()
             .load(conn)
             .await?;
@@ -236,7 +237,7 @@ async fn decide(services: &Services, ids: &[Uuid]) -> Result<Outcome, String> {
             .filter(ticket_tiers::id.eq_any(&tier_ids))
             .order(ticket_tiers::id)
             .select(Tier::as_select())
-            .for_update()
+            .for_no_key_update()
             .load(conn)
             .await?
             .into_iter()
@@ -249,7 +250,7 @@ async fn decide(services: &Services, ids: &[Uuid]) -> Result<Outcome, String> {
                 .filter(discount_codes::id.eq_any(&code_ids))
                 .order(discount_codes::id)
                 .select(Discount::as_select())
-                .for_update()
+                .for_no_key_update()
                 .load(conn)
                 .await?
                 .into_iter()

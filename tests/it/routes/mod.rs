@@ -7,6 +7,7 @@ mod event_images;
 mod events;
 mod health;
 mod orders;
+mod oversell;
 mod search;
 mod sessions;
 mod tiers;

@@ -11,7 +11,10 @@ async fn buyers(app: &TestApp, n: usize) -> Vec<String> {
     let mut tokens = Vec::new();
     for i in 0..n {
         let (token, _, _) = app
-            .register(&format!("buyer{i}-{}@example.com", uuid::Uuid::new_v4().simple()), "attendee")
+            .register(
+                &format!("buyer{i}-{}@example.com", uuid::Uuid::new_v4().simple()),
+                "attendee",
+            )
             .await;
         tokens.push(token);
     }
@@ -46,7 +49,12 @@ async fn five_hundred_buyers_one_hundred_seats() {
         let (app, shop, token) = (&app, &shop, &tokens[i % tokens.len()]);
         async move {
             let (status, body) = app
-                .order(token, &shop.event_id, &format!("o{i}"), json!({"items": [{"tier_id": shop.tier_id, "quantity": 1}]}))
+                .order(
+                    token,
+                    &shop.event_id,
+                    &format!("o{i}"),
+                    json!({"items": [{"tier_id": shop.tier_id, "quantity": 1}]}),
+                )
                 .await;
             assert_eq!(status, 202, "{body}");
         }
@@ -64,7 +72,11 @@ async fn five_hundred_buyers_one_hundred_seats() {
             .await
         }
     };
-    assert_eq!(count("awaiting_payment").await, 100, "exactly the seats there are");
+    assert_eq!(
+        count("awaiting_payment").await,
+        100,
+        "exactly the seats there are"
+    );
     assert_eq!(count("rejected").await, 400);
     assert_eq!(
         app.scalar(&format!(
@@ -109,7 +121,10 @@ async fn a_code_with_ten_redemptions_is_redeemed_ten_times() {
     });
     let statuses = futures::future::join_all(orders).await;
     // Some may be refused at the door once the code is used up.
-    assert!(statuses.iter().all(|s| *s == 202 || *s == 422), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 202 || *s == 422),
+        "{statuses:?}"
+    );
     settled(&app, &shop.event_id).await;
     let discounted = app
         .scalar(&format!(
@@ -119,7 +134,8 @@ async fn a_code_with_ten_redemptions_is_redeemed_ten_times() {
         .await;
     assert_eq!(discounted, 10);
     assert_eq!(
-        app.scalar("SELECT redemptions::bigint AS n FROM discount_codes WHERE code = 'TEN'").await,
+        app.scalar("SELECT redemptions::bigint AS n FROM discount_codes WHERE code = 'TEN'")
+            .await,
         10
     );
     assert_eq!(
@@ -149,15 +165,21 @@ async fn the_per_buyer_limit_holds_across_orders() {
     let orders = (0..6).map(|i| {
         let (app, shop, buyer) = (&app, &shop, &buyer);
         async move {
-            app.order(buyer, &shop.event_id, &format!("g{i}"), json!({"items": [{"tier_id": shop.tier_id, "quantity": 1}]}))
-                .await
+            app.order(
+                buyer,
+                &shop.event_id,
+                &format!("g{i}"),
+                json!({"items": [{"tier_id": shop.tier_id, "quantity": 1}]}),
+            )
+            .await
         }
     });
     futures::future::join_all(orders).await;
     settled(&app, &shop.event_id).await;
     assert_eq!(app.stock(&shop.tier_id).await.0, 2);
     assert_eq!(
-        app.scalar("SELECT count(*) AS n FROM orders WHERE reject_reason = 'buyer_limit_reached'").await,
+        app.scalar("SELECT count(*) AS n FROM orders WHERE reject_reason = 'buyer_limit_reached'")
+            .await,
         4
     );
 }

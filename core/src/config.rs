@@ -514,14 +514,16 @@ impl Config {
         }
         let env = parse("APP_ENV", AppEnv::Development)?;
         let http = HttpConfig::from_env()?;
+        let smtp = SmtpConfig::from_env(env)?;
+        let auth = AuthConfig::from_env(env)?;
         let payments = PaymentsConfig::from_env(env, &http)?;
         let sandbox = SandboxConfig::from_env(&http, &payments)?;
         Ok(Self {
             env,
             database: DatabaseConfig::from_env()?,
             redis: RedisConfig::from_env()?,
-            smtp: SmtpConfig::from_env(env)?,
-            auth: AuthConfig::from_env(env)?,
+            smtp,
+            auth,
             catalog: CatalogConfig::from_env()?,
             media: MediaConfig::from_env(&http)?,
             orders: OrdersConfig::from_env()?,

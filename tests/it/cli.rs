@@ -37,6 +37,18 @@ fn production_refuses_default_secrets_and_names_the_variable() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("JWT_SECRET"), "{stderr}");
 
+    // With a real JWT secret, the development payment secrets are next.
+    let out = boxoffice()
+        .args(["migrate"])
+        .env("APP_ENV", "production")
+        .env("SMTP_URL", "smtp://127.0.0.1:1")
+        .env("JWT_SECRET", "a-production-secret-that-is-long-enough-0123")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("PAYMENT_WEBHOOK_SECRETS"), "{stderr}");
+
     let out = boxoffice()
         .args(["migrate"])
         .env("HTTP_ADDR", "not-an-address")

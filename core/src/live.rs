@@ -89,10 +89,23 @@ impl Live {
                 low_stock: t.is_low_stock(),
             })
             .collect();
+        let channel = self.event_channel(event_id);
         self.publish(
-            &self.event_channel(event_id),
+            &channel,
             &serde_json::json!({"type": "availability", "event_id": event_id, "tiers": stock}),
         )
         .await;
+        for tier in stock.iter().filter(|t| t.low_stock) {
+            self.publish(
+                &channel,
+                &serde_json::json!({
+                    "type": "almost_sold_out",
+                    "event_id": event_id,
+                    "tier_id": tier.tier_id,
+                    "remaining": tier.remaining,
+                }),
+            )
+            .await;
+        }
     }
 }

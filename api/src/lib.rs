@@ -3,6 +3,7 @@
 mod error;
 mod extract;
 mod live;
+mod middleware;
 mod pagination;
 mod rate_limit;
 mod router;

@@ -12,7 +12,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::{error::ApiError, routes::*, state::AppState};
+use crate::{error::ApiError, middleware, routes::*, state::AppState};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -79,18 +79,35 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/webhooks/payments/{provider}",
             post(webhooks::receive).layer(DefaultBodyLimit::max(webhooks::MAX_WEBHOOK_BYTES)),
-        );
+        )
+        .route("/ops/queues", get(ops::list))
+        .route("/ops/queues/{queue}", get(ops::get))
+        .route("/ops/queues/{queue}/jobs", get(ops::jobs))
+        .route("/ops/queues/{queue}/jobs/{id}/retry", post(ops::retry))
+        .route("/ops/queues/{queue}/jobs/{id}/discard", post(ops::discard))
+        .route("/ops/queues/{queue}/pause", post(ops::pause))
+        .route("/ops/queues/{queue}/resume", post(ops::resume))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::limit,
+        ));
 
     Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/media/{*key}", get(media::get))
+        .route("/metrics", get(metrics::get))
+        .route("/ops/board", get(board::page))
+        .route("/ops/board.js", get(board::script))
+        .route("/ops/board.css", get(board::style))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("method_not_allowed", "This method is not allowed on this path.".into())
         })
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))
+        .layer(axum::middleware::from_fn(crate::middleware::track))
+        .layer(axum::middleware::from_fn(crate::middleware::security_headers))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             http.request_timeout,
@@ -103,5 +120,6 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(tower::util::option_layer(middleware::cors(&http.cors_origins)))
         .with_state(state)
 }

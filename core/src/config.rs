@@ -114,6 +114,14 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// Trust `X-Forwarded-For` for the client IP (only behind a proxy you run).
     pub trust_forwarded_for: bool,
+    /// If set, `/metrics` wants `Authorization: Bearer <token>`.
+    pub metrics_token: Option<String>,
+    /// Origins allowed by CORS (`*` for any); empty: no CORS headers.
+    pub cors_origins: Vec<String>,
+    /// Requests per minute per client IP on `/v1` (0: off).
+    pub ip_rate_limit: u32,
+    /// Requests per minute per signed-in user on `/v1` (0: off).
+    pub user_rate_limit: u32,
 }
 
 impl HttpConfig {
@@ -127,6 +135,17 @@ impl HttpConfig {
             body_limit_bytes: parse("HTTP_BODY_LIMIT_BYTES", 256 * 1024)?,
             request_timeout: parse_secs("HTTP_REQUEST_TIMEOUT_SECS", 30)?,
             trust_forwarded_for: parse("TRUST_FORWARDED_FOR", false)?,
+            metrics_token: var("METRICS_TOKEN"),
+            cors_origins: var("CORS_ORIGINS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|o| o.trim().trim_end_matches('/').to_owned())
+                        .filter(|o| !o.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            ip_rate_limit: parse("IP_RATE_LIMIT", 1_200)?,
+            user_rate_limit: parse("USER_RATE_LIMIT", 600)?,
         })
     }
 }
@@ -465,6 +484,9 @@ impl WorkersConfig {
 /// | `REDIS_NAMESPACE` | `boxoffice` | prefix of every queue and key |
 /// | `HTTP_ADDR` | `127.0.0.1:8080` | API listen address |
 /// | `PUBLIC_URL` | `http://{HTTP_ADDR}` | base for links in emails |
+/// | `METRICS_TOKEN` | unset | bearer token `/metrics` asks for |
+/// | `CORS_ORIGINS` | unset | comma-separated origins (or `*`) allowed by CORS |
+/// | `IP_RATE_LIMIT` / `USER_RATE_LIMIT` | 1200 / 600 | requests per minute per client IP / per user on `/v1` (0: off) |
 /// | `SMTP_URL` | unset: `.eml` files in `EMAIL_OUTBOX_DIR` (`outbox`) | `smtp://user:pass@host:port`, `smtps://` for TLS |
 /// | `EMAIL_FROM` | `Boxoffice <tickets@boxoffice.localhost>` | sender |
 /// | `JWT_SECRET` | a development value | signs access tokens and email tokens |

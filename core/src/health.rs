@@ -18,6 +18,8 @@ pub struct WorkerStatus {
     pub running: bool,
     pub restarts: u32,
     pub last_error: Option<String>,
+    /// Stopped on purpose by ops (`pause`): not a failure.
+    pub paused: bool,
     #[serde(with = "unix_secs")]
     pub since: SystemTime,
 }
@@ -36,6 +38,7 @@ impl WorkerHealth {
                 running: true,
                 restarts,
                 last_error: None,
+                paused: false,
                 since: SystemTime::now(),
             },
         );
@@ -53,6 +56,15 @@ impl WorkerHealth {
         }
     }
 
+    pub fn paused(&self, queue: QueueName) {
+        let mut map = self.0.lock().expect("health lock");
+        if let Some(status) = map.get_mut(&queue) {
+            status.running = false;
+            status.paused = true;
+            status.since = SystemTime::now();
+        }
+    }
+
     pub fn snapshot(&self) -> BTreeMap<QueueName, WorkerStatus> {
         self.0.lock().expect("health lock").clone()
     }
@@ -64,7 +76,7 @@ impl WorkerHealth {
             .lock()
             .expect("health lock")
             .values()
-            .all(|s| s.running)
+            .all(|s| s.running || s.paused)
     }
 }
 

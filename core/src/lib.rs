@@ -9,6 +9,7 @@ pub mod health;
 pub mod jobs;
 pub mod live;
 pub mod media;
+pub mod metrics;
 pub mod models;
 pub mod money;
 pub mod payments;

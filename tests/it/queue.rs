@@ -24,15 +24,17 @@ fn now_ms() -> u64 {
 /// A test job that records each start in a Redis list (`{ns}-probe:{id}`),
 /// then behaves as told.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Probe {
-    id: String,
-    behaviour: Behaviour,
+pub struct Probe {
+    pub id: String,
+    pub behaviour: Behaviour,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
-enum Behaviour {
+pub enum Behaviour {
     Succeed,
     Fail,
+    /// Fails until `{ns}-probe-fixed` is set: a cause ops can fix.
+    FailUntilFixed,
     Hang,
     /// Takes a second, then succeeds.
     Slow,
@@ -64,6 +66,20 @@ impl Perform for Probe {
         match self.behaviour {
             Behaviour::Succeed => Ok(()),
             Behaviour::Fail => Err(JobError::new(format!("probe {} always fails", self.id))),
+            Behaviour::FailUntilFixed => {
+                let fixed: bool = conn
+                    .exists(format!("{}-probe-fixed", ctx.services.queues.namespace()))
+                    .await
+                    .map_err(|e| JobError::new(e.to_string()))?;
+                if fixed {
+                    Ok(())
+                } else {
+                    Err(JobError::new(format!(
+                        "probe {} is broken until fixed",
+                        self.id
+                    )))
+                }
+            }
             Behaviour::Slow => {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 Ok(())

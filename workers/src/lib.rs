@@ -25,12 +25,17 @@ pub struct WorkerCtx {
     pub mailer: Arc<Mailer>,
     /// Batches seat reservations of this process (see `reserve`).
     pub reserver: reserve::Reserver,
+    /// Outcomes per queue, flushed to Redis for the ops views.
+    pub tally: boxoffice_core::queue::JobTally,
 }
 
 impl WorkerCtx {
     pub fn new(services: Services) -> Result<Self, String> {
         let mailer = Mailer::from_config(&services.config.smtp)?;
+        let tally = boxoffice_core::queue::JobTally::new();
+        tally.spawn_flusher(services.queues.clone());
         Ok(Self {
+            tally,
             reserver: reserve::Reserver::start(services.clone()),
             services,
             mailer: Arc::new(mailer),

@@ -35,7 +35,8 @@ async fn handle<J: Perform>(
     worker: WorkerContext,
 ) -> Result<(), BoxDynError> {
     let settings = J::QUEUE.settings();
-    run_with_retries(
+    let started = std::time::Instant::now();
+    let result = run_with_retries(
         J::retry_policy(),
         settings.attempt_timeout,
         || worker.is_shutting_down(),
@@ -55,10 +56,60 @@ async fn handle<J: Perform>(
                 })
         },
     )
-    .await
+    .await;
+    let queue = J::QUEUE.as_str();
+    let outcome = if result.is_ok() { "ok" } else { "failed" };
+    let m = boxoffice_core::metrics::metrics();
+    m.jobs
+        .get_or_create(&boxoffice_core::metrics::labels([
+            ("queue", queue),
+            ("outcome", outcome),
+        ]))
+        .inc();
+    m.job_duration
+        .get_or_create(&boxoffice_core::metrics::labels([("queue", queue)]))
+        .observe(started.elapsed().as_secs_f64());
+    ctx.tally.record(J::QUEUE, result.is_ok());
+    result
 }
 
-/// Runs the queue of job type `J` until shutdown, restarting its worker if it dies.
+/// How often a worker looks at its queue's pause flag.
+const PAUSE_POLL: Duration = Duration::from_millis(500);
+
+async fn is_paused(ctx: &WorkerCtx, queue: QueueName) -> bool {
+    ctx.services.queues.is_paused(queue).await.unwrap_or(false)
+}
+
+/// A stop signal for one worker run: process shutdown, or ops pausing the
+/// queue. Returns the receiver and whether the stop was a pause.
+fn run_stop(
+    ctx: &WorkerCtx,
+    queue: QueueName,
+    shutdown: &watch::Receiver<bool>,
+) -> (watch::Receiver<bool>, tokio::task::JoinHandle<bool>) {
+    let (tx, rx) = watch::channel(false);
+    let (ctx, mut shutdown) = (ctx.clone(), shutdown.clone());
+    let watcher = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stopped(&mut shutdown) => {
+                    let _ = tx.send(true);
+                    return false;
+                }
+                _ = tokio::time::sleep(PAUSE_POLL) => {
+                    if is_paused(&ctx, queue).await {
+                        let _ = tx.send(true);
+                        return true;
+                    }
+                }
+            }
+        }
+    });
+    (rx, watcher)
+}
+
+/// Runs the queue of job type `J` until shutdown, restarting its worker if it
+/// dies, and stopping it (in-flight jobs finish) while ops pause the queue.
 pub async fn run_queue<J: Perform>(
     ctx: WorkerCtx,
     concurrency: usize,
@@ -71,6 +122,14 @@ pub async fn run_queue<J: Perform>(
         if *shutdown.borrow() {
             break;
         }
+        if is_paused(&ctx, queue).await {
+            ctx.services.health.paused(queue);
+            let mut shutdown = shutdown.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(PAUSE_POLL) => continue,
+                _ = stopped(&mut shutdown) => break,
+            }
+        }
         // Whatever fell due while no worker ran is moved in bounded chunks
         // before apalis' fetch can see it.
         if let Err(e) = ctx.services.queues.promote_due(queue).await {
@@ -78,10 +137,21 @@ pub async fn run_queue<J: Perform>(
         }
         let name = worker_name(queue);
         ctx.services.health.up(queue, &name);
-        let result = run_worker::<J>(&ctx, &name, concurrency, shutdown.clone()).await;
+        let (stop, watcher) = run_stop(&ctx, queue, &shutdown);
+        let result = run_worker::<J>(&ctx, &name, concurrency, stop).await;
+        watcher.abort();
+        let paused = watcher.await.unwrap_or(false);
+        if let Err(e) = ctx.services.queues.deregister_worker(queue, &name).await {
+            tracing::debug!(%queue, worker = %name, error = %e, "worker not deregistered");
+        }
         if *shutdown.borrow() {
             ctx.services.health.down(queue, None);
             break;
+        }
+        if paused || is_paused(&ctx, queue).await {
+            tracing::info!(%queue, worker = %name, "queue paused; worker stopped");
+            ctx.services.health.paused(queue);
+            continue;
         }
         failures += 1;
         let error = match result {

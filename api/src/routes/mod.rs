@@ -1,11 +1,14 @@
 pub mod admin_users;
 pub mod auth;
+pub mod board;
 pub mod discounts;
 pub mod event_images;
 pub mod events;
 pub mod health;
 pub mod live;
 pub mod media;
+pub mod metrics;
+pub mod ops;
 pub mod orders;
 pub mod sessions;
 pub mod tickets;

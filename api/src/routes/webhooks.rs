@@ -54,6 +54,12 @@ pub async fn receive(
         .verify_webhook(&header, &body, Utc::now().timestamp())
         .map_err(|e| {
             tracing::warn!(provider = %provider, error = %e, "webhook refused");
+            if matches!(e, boxoffice_core::payments::WebhookError::Signature(_)) {
+                boxoffice_core::metrics::metrics()
+                    .webhook_signature_failures
+                    .get_or_create(&boxoffice_core::metrics::labels([("provider", &provider)]))
+                    .inc();
+            }
             match e {
                 boxoffice_core::payments::WebhookError::Signature(_) => ApiError::Unauthorized(
                     "invalid_signature",

@@ -110,15 +110,40 @@ impl SandboxClient {
         idempotency_key: &str,
         body: &B,
     ) -> Result<R, ProviderError> {
-        let response = self
+        let started = std::time::Instant::now();
+        let sent = self
             .http
             .post(format!("{}{path}", self.base))
             .bearer_auth(&self.api_key)
             .header("idempotency-key", idempotency_key)
             .json(body)
             .send()
-            .await
-            .map_err(super::transport_error)?;
+            .await;
+        let outcome = match &sent {
+            Ok(r) if r.status().is_success() => "ok",
+            Ok(_) => "refused",
+            Err(_) => "error",
+        };
+        let m = crate::metrics::metrics();
+        let operation = if path.contains("refund") {
+            "refund"
+        } else {
+            "checkout"
+        };
+        m.provider_requests
+            .get_or_create(&crate::metrics::labels([
+                ("provider", "sandbox"),
+                ("operation", operation),
+                ("outcome", outcome),
+            ]))
+            .inc();
+        m.provider_duration
+            .get_or_create(&crate::metrics::labels([
+                ("provider", "sandbox"),
+                ("operation", operation),
+            ]))
+            .observe(started.elapsed().as_secs_f64());
+        let response = sent.map_err(super::transport_error)?;
         let status = response.status();
         if status.is_success() {
             return response

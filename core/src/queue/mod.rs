@@ -10,6 +10,7 @@
 mod names;
 mod ops;
 mod retry;
+pub mod stats;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,8 +18,9 @@ use redis::{AsyncCommands, Script, aio::ConnectionManager};
 use serde::{Serialize, de::DeserializeOwned};
 
 pub use names::{QueueName, QueueSettings};
-pub use ops::{DeadJob, QueueCounts};
+pub use ops::{DeadJob, JobInfo, JobStatus, QueueCounts, QueueStats, WorkerInfo};
 pub use retry::{RetryPolicy, run_with_retries};
+pub use stats::{JobTally, MinuteCount};
 
 /// How long an idempotency key blocks a second push of the same job.
 /// Long enough to cover every retry storm; the handler's own idempotency covers

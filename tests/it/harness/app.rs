@@ -56,6 +56,10 @@ pub async fn test_config(smtp_port: u16) -> (Config, String) {
     config.smtp.transport =
         boxoffice_core::config::EmailTransportConfig::Smtp(format!("smtp://127.0.0.1:{smtp_port}"));
     config.workers.shutdown_timeout = Duration::from_secs(5);
+    // Edge limits are tested on their own; elsewhere they would only make
+    // busy tests flaky.
+    config.http.ip_rate_limit = 0;
+    config.http.user_rate_limit = 0;
     config.media.store_url = media_dir(&config.redis.namespace)
         .to_string_lossy()
         .into_owned();

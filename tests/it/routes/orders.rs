@@ -58,7 +58,10 @@ async fn happy_path_from_order_to_tickets_in_the_inbox() {
     app.settle(&checkout_url, "pay").await;
 
     let paid = app.wait_order(&buyer, &order_id, "paid").await;
-    assert!(app.sandbox.delivered_webhooks() >= 1, "the payment came by signed webhook");
+    assert!(
+        app.sandbox.delivered_webhooks() >= 1,
+        "the payment came by signed webhook"
+    );
     assert!(paid["paid_at"].is_string());
     assert_eq!(app.stock(&shop.tier_id).await, (0, 2, 10));
 

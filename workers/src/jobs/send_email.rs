@@ -28,14 +28,23 @@ impl Perform for SendEmail {
             .await
         {
             Ok(()) => {
+                email_outcome("sent");
                 EmailRow::mark_sent(&mut conn, email.id, &message_id).await?;
                 tracing::info!(email.id = %email.id, template = %email.template, attempt, "email sent");
                 Ok(())
             }
             Err(e) => {
+                email_outcome("failed");
                 EmailRow::mark_failed(&mut conn, email.id, &e).await?;
                 Err(JobError::new(format!("smtp: {e}")))
             }
         }
     }
+}
+
+fn email_outcome(outcome: &str) {
+    boxoffice_core::metrics::metrics()
+        .emails
+        .get_or_create(&boxoffice_core::metrics::labels([("outcome", outcome)]))
+        .inc();
 }

@@ -1,0 +1,117 @@
+// The ops board: everything it shows comes from /v1/ops/queues (admin only).
+"use strict";
+const $ = (id) => document.getElementById(id);
+let token = sessionStorage.getItem("boxoffice-admin-token");
+let openQueue = null;
+
+async function api(method, path) {
+  const res = await fetch(path, { method, headers: { authorization: "Bearer " + token } });
+  if (res.status === 401 || res.status === 403) { signOut(); throw new Error("not an admin"); }
+  if (!res.ok) throw new Error(method + " " + path + ": " + res.status);
+  return res.json();
+}
+
+function signOut() {
+  token = null;
+  sessionStorage.removeItem("boxoffice-admin-token");
+  $("board").hidden = true;
+  $("login").hidden = false;
+}
+
+function cell(text, cls) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (cls) td.className = cls;
+  return td;
+}
+
+function age(secs) {
+  if (secs == null) return "–";
+  if (secs < 60) return secs.toFixed(1) + " s";
+  if (secs < 3600) return (secs / 60).toFixed(1) + " min";
+  return (secs / 3600).toFixed(1) + " h";
+}
+
+function render(queues) {
+  const body = $("queues");
+  body.replaceChildren();
+  for (const q of queues) {
+    const tr = document.createElement("tr");
+    const last = q.per_minute.length ? q.per_minute[q.per_minute.length - 1] : { done: 0, failed: 0 };
+    const alive = q.worker_heartbeats.filter((w) => w.alive).length;
+    tr.append(
+      cell(q.queue),
+      cell(q.paused ? "paused" : "running", q.paused ? "paused" : ""),
+      cell(q.pending), cell(q.scheduled), cell(q.running), cell(q.done), cell(q.failed),
+    );
+    const dead = cell("", q.dead > 0 ? "dead" : "");
+    const link = document.createElement("a");
+    link.textContent = q.dead;
+    link.onclick = () => showJobs(q.queue);
+    dead.append(link);
+    tr.append(dead, cell(age(q.oldest_pending_age_secs)), cell(last.done + (last.failed ? " (" + last.failed + " failed)" : "")),
+      cell(alive + " / " + q.worker_heartbeats.length));
+    const action = document.createElement("td");
+    const button = document.createElement("button");
+    button.textContent = q.paused ? "Resume" : "Pause";
+    button.onclick = () => api("POST", "/v1/ops/queues/" + q.queue + (q.paused ? "/resume" : "/pause")).then(refresh);
+    action.append(button);
+    tr.append(action);
+    body.append(tr);
+  }
+  $("updated").textContent = "Last update " + new Date().toLocaleTimeString() + ".";
+}
+
+async function showJobs(queue) {
+  openQueue = queue;
+  const jobs = await api("GET", "/v1/ops/queues/" + queue + "/jobs?status=dead");
+  $("jobs").hidden = false;
+  $("jobs-title").textContent = "Dead jobs in " + queue + " (" + jobs.length + ")";
+  const rows = $("job-rows");
+  rows.replaceChildren();
+  for (const job of jobs) {
+    const tr = document.createElement("tr");
+    tr.append(cell(job.id), cell(JSON.stringify(job.payload), "payload"), cell(job.last_error || "", "payload"));
+    const td = document.createElement("td");
+    for (const [label, action] of [["Retry", "retry"], ["Discard", "discard"]]) {
+      const b = document.createElement("button");
+      b.textContent = label;
+      b.onclick = () => api("POST", "/v1/ops/queues/" + queue + "/jobs/" + job.id + "/" + action).then(() => showJobs(queue));
+      td.append(b);
+    }
+    tr.append(td);
+    rows.append(tr);
+  }
+}
+
+$("retry-all").onclick = () => openQueue && api("POST", "/v1/ops/queues/" + openQueue + "/jobs/all/retry").then(() => showJobs(openQueue));
+
+async function refresh() {
+  if (!token) return;
+  try { render(await api("GET", "/v1/ops/queues")); } catch (e) { $("updated").textContent = String(e); }
+}
+
+$("login-form").onsubmit = async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const res = await fetch("/v1/auth/login", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email: form.get("email"), password: form.get("password") }),
+  });
+  const body = await res.json();
+  if (!res.ok) { $("login-error").textContent = body.detail || "Sign-in failed."; return; }
+  if (body.user.role !== "admin") { $("login-error").textContent = "This account is not an admin."; return; }
+  token = body.access_token;
+  sessionStorage.setItem("boxoffice-admin-token", token);
+  start();
+};
+
+function start() {
+  $("login").hidden = true;
+  $("board").hidden = false;
+  refresh();
+}
+
+if (token) start(); else signOut();
+setInterval(refresh, 2000);

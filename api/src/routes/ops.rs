@@ -1,0 +1,166 @@
+//! Ops: queue stats, jobs by state, retry and discard, pause and resume.
+//! Admin only. Built on what apalis-redis really stores (its own board's
+//! stats calls fail on Redis in 1.0.0).
+
+use axum::extract::{Path, State};
+use boxoffice_core::queue::{JobInfo, JobStatus, QueueName, QueueStats};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::{ApiError, ApiResult},
+    extract::{Json, Query, RequireAdmin},
+    state::AppState,
+};
+
+fn queue(raw: &str) -> ApiResult<QueueName> {
+    raw.parse().map_err(|_| ApiError::NotFound)
+}
+
+fn queue_error(e: boxoffice_core::queue::QueueError) -> ApiError {
+    ApiError::Unavailable(format!("queue: {e}"))
+}
+
+/// `GET /v1/ops/queues`
+pub async fn list(
+    State(state): State<AppState>,
+    _: RequireAdmin,
+) -> ApiResult<Json<Vec<QueueStats>>> {
+    let mut all = Vec::new();
+    for q in QueueName::ALL {
+        all.push(state.services.queues.stats(q).await.map_err(queue_error)?);
+    }
+    Ok(Json(all))
+}
+
+/// `GET /v1/ops/queues/{queue}`
+pub async fn get(
+    State(state): State<AppState>,
+    _: RequireAdmin,
+    Path(name): Path<String>,
+) -> ApiResult<Json<QueueStats>> {
+    let q = queue(&name)?;
+    Ok(Json(
+        state.services.queues.stats(q).await.map_err(queue_error)?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsParams {
+    pub status: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// `GET /v1/ops/queues/{queue}/jobs?status=dead|pending|scheduled|running|failed&limit=`
+pub async fn jobs(
+    State(state): State<AppState>,
+    _: RequireAdmin,
+    Path(name): Path<String>,
+    Query(params): Query<JobsParams>,
+) -> ApiResult<Json<Vec<JobInfo>>> {
+    let q = queue(&name)?;
+    let status = match params.status.as_deref() {
+        None => JobStatus::Dead,
+        Some(s) => JobStatus::parse(s).ok_or_else(|| {
+            ApiError::validation(
+                "status",
+                "must be pending, scheduled, running, failed or dead",
+            )
+        })?,
+    };
+    let limit = params.limit.unwrap_or(100).clamp(1, 1_000);
+    Ok(Json(
+        state
+            .services
+            .queues
+            .jobs(q, status, limit)
+            .await
+            .map_err(queue_error)?,
+    ))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Done {
+    pub queue: QueueName,
+    pub job_id: Option<String>,
+    pub action: &'static str,
+    pub count: usize,
+}
+
+/// `POST /v1/ops/queues/{queue}/jobs/{id}/retry` (`id` = `all` retries every dead job)
+pub async fn retry(
+    State(state): State<AppState>,
+    RequireAdmin(admin): RequireAdmin,
+    Path((name, id)): Path<(String, String)>,
+) -> ApiResult<Json<Done>> {
+    let q = queue(&name)?;
+    let queues = &state.services.queues;
+    let count = if id == "all" {
+        queues.retry_all_dead(q).await.map_err(queue_error)?
+    } else if queues.retry_dead(q, &id).await.map_err(queue_error)? {
+        1
+    } else {
+        return Err(ApiError::NotFound);
+    };
+    tracing::info!(admin.id = %admin.id(), queue = %q, job = %id, count, "dead jobs retried");
+    Ok(Json(Done {
+        queue: q,
+        job_id: (id != "all").then_some(id),
+        action: "retried",
+        count,
+    }))
+}
+
+/// `POST /v1/ops/queues/{queue}/jobs/{id}/discard`: a dead or failed job, for good.
+pub async fn discard(
+    State(state): State<AppState>,
+    RequireAdmin(admin): RequireAdmin,
+    Path((name, id)): Path<(String, String)>,
+) -> ApiResult<Json<Done>> {
+    let q = queue(&name)?;
+    if !state
+        .services
+        .queues
+        .discard(q, &id)
+        .await
+        .map_err(queue_error)?
+    {
+        return Err(ApiError::NotFound);
+    }
+    tracing::info!(admin.id = %admin.id(), queue = %q, job = %id, "job discarded");
+    Ok(Json(Done {
+        queue: q,
+        job_id: Some(id),
+        action: "discarded",
+        count: 1,
+    }))
+}
+
+/// `POST /v1/ops/queues/{queue}/pause`: workers finish what they hold and
+/// take nothing new until resumed; pushes still queue up.
+pub async fn pause(
+    State(state): State<AppState>,
+    RequireAdmin(admin): RequireAdmin,
+    Path(name): Path<String>,
+) -> ApiResult<Json<QueueStats>> {
+    let q = queue(&name)?;
+    state.services.queues.pause(q).await.map_err(queue_error)?;
+    tracing::warn!(admin.id = %admin.id(), queue = %q, "queue paused");
+    Ok(Json(
+        state.services.queues.stats(q).await.map_err(queue_error)?,
+    ))
+}
+
+/// `POST /v1/ops/queues/{queue}/resume`
+pub async fn resume(
+    State(state): State<AppState>,
+    RequireAdmin(admin): RequireAdmin,
+    Path(name): Path<String>,
+) -> ApiResult<Json<QueueStats>> {
+    let q = queue(&name)?;
+    state.services.queues.resume(q).await.map_err(queue_error)?;
+    tracing::info!(admin.id = %admin.id(), queue = %q, "queue resumed");
+    Ok(Json(
+        state.services.queues.stats(q).await.map_err(queue_error)?,
+    ))
+}

@@ -8,7 +8,7 @@ use axum::{
 };
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -35,6 +35,10 @@ pub enum ApiError {
     Forbidden,
     #[error("not found")]
     NotFound,
+    /// No endpoint at this path (the router's fallback), told apart from a
+    /// resource that does not exist.
+    #[error("no route")]
+    NoRoute,
     /// The request is valid but the resource's state forbids it (409).
     #[error("conflict: {1}")]
     Conflict(&'static str, String),
@@ -99,6 +103,12 @@ impl ApiError {
                 "not_found",
                 "Not found",
                 "No such resource.".into(),
+            ),
+            NoRoute => (
+                StatusCode::NOT_FOUND,
+                "no_route",
+                "Not found",
+                "There is no endpoint at this path; see /docs.".into(),
             ),
             Conflict(code, detail) => (StatusCode::CONFLICT, code, "Conflict", detail.clone()),
             Unprocessable(code, detail) => (

@@ -4,6 +4,7 @@ mod error;
 mod extract;
 mod live;
 mod middleware;
+pub mod openapi;
 mod pagination;
 mod rate_limit;
 mod router;

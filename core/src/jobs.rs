@@ -91,7 +91,7 @@ impl Job for RefundPayment {
 /// Pushes a job after its row is committed. A failed push is logged, not
 /// returned: the row stays in its intermediate state and a sweep pushes the
 /// job again.
-pub async fn enqueue_or_log<J: Job + std::fmt::Debug>(
+pub async fn enqueue_or_log<J: Job>(
     queues: &crate::queue::Queues,
     job: &J,
     schedule: crate::queue::Schedule,

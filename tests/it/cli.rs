@@ -169,3 +169,60 @@ async fn seed_loads_demo_data_once_and_it_can_be_browsed() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("production"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queues_commands_show_and_steer_the_queues() {
+    let app = TestApp::spawn().await;
+    let run = |args: &[&str]| {
+        let out = boxoffice()
+            .args(args)
+            .env("DATABASE_URL", &app.services.config.database.url)
+            .env("REDIS_URL", &app.services.config.redis.url)
+            .env("REDIS_NAMESPACE", app.services.queues.namespace())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // A pending job shows in the table.
+    app.services
+        .queues
+        .push(
+            &boxoffice_core::jobs::SendEmail {
+                email_id: uuid::Uuid::now_v7(),
+            },
+            boxoffice_core::queue::Schedule::now(),
+        )
+        .await
+        .unwrap();
+    let (ok, table, err) = run(&["queues"]);
+    assert!(ok, "{err}");
+    let emails = table
+        .lines()
+        .find(|l| l.starts_with("emails"))
+        .expect("an emails row");
+    assert_eq!(emails.split_whitespace().nth(1), Some("1"), "{table}");
+    for queue in ["purchases", "payments", "refunds", "payouts", "webhooks"] {
+        assert!(table.contains(queue), "{table}");
+    }
+    let (ok, out, _) = run(&["queues", "pause", "emails"]);
+    assert!(ok && out.contains("paused"));
+    assert!(
+        app.services
+            .queues
+            .is_paused(boxoffice_core::queue::QueueName::Emails)
+            .await
+            .unwrap()
+    );
+    let (ok, _, _) = run(&["queues", "resume", "emails"]);
+    assert!(ok);
+    let (ok, out, _) = run(&["queues", "dead", "emails"]);
+    assert!(ok && out.contains("no dead jobs"), "{out}");
+    let (ok, _, err) = run(&["queues", "retry", "emails", "nope"]);
+    assert!(!ok && err.contains("no dead job"), "{err}");
+    let (ok, _, err) = run(&["queues", "dead", "nope"]);
+    assert!(!ok && err.contains("unknown queue"), "{err}");
+}

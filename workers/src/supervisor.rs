@@ -34,6 +34,17 @@ async fn handle<J: Perform>(
     ctx: Data<WorkerCtx>,
     worker: WorkerContext,
 ) -> Result<(), BoxDynError> {
+    // Every log line of the job carries its queue and payload (ids only, so
+    // `order_id`, `email_id`... are searchable fields).
+    let span = tracing::info_span!("job", queue = J::QUEUE.as_str(), job = ?job);
+    tracing::Instrument::instrument(deliver(job, ctx, worker), span).await
+}
+
+async fn deliver<J: Perform>(
+    job: J,
+    ctx: Data<WorkerCtx>,
+    worker: WorkerContext,
+) -> Result<(), BoxDynError> {
     let settings = J::QUEUE.settings();
     let started = std::time::Instant::now();
     let result = run_with_retries(

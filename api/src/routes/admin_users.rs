@@ -13,7 +13,7 @@ use crate::{
     state::AppState,
 };
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
     pub role: String,
@@ -22,6 +22,16 @@ pub struct UpdateUserRequest {
 /// `PATCH /v1/admin/users/{id}`: changes a user's role. Their tokens stop
 /// working (token version bump) and their sessions end, so the new role
 /// applies from their next sign-in.
+#[utoipa::path(
+    patch,
+    path = "/v1/admin/users/{id}",
+    tag = "admin",
+    summary = "Change a user's role",
+    params(("id" = String, Path, description = "User id")),
+    request_body = UpdateUserRequest,
+    responses((status = 200, description = "Updated", body = crate::routes::auth::UserView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn update(
     State(state): State<AppState>,
     RequireAdmin(admin): RequireAdmin,

@@ -23,7 +23,7 @@ use crate::{
     validate,
 };
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     pub id: Uuid,
     pub email: String,
@@ -46,7 +46,7 @@ impl From<&User> for UserView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
     pub access_token: String,
     pub token_type: &'static str,
@@ -54,14 +54,14 @@ pub struct TokenPair {
     pub refresh_token: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuthResponse {
     pub user: UserView,
     #[serde(flatten)]
     pub tokens: TokenPair,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     pub email: String,
@@ -73,6 +73,14 @@ pub struct RegisterRequest {
 }
 
 /// `POST /v1/auth/register`
+#[utoipa::path(
+    post,
+    path = "/v1/auth/register",
+    tag = "auth",
+    summary = "Create an account (attendee or organizer)",
+    request_body = RegisterRequest,
+    responses((status = 201, description = "Signed in", body = AuthResponse), (status = 400, description = "Malformed request", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 415, description = "Unsupported media type", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 429, description = "Rate limited", content_type = "application/problem+json", body = crate::openapi::Problem))
+)]
 pub async fn register(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -217,7 +225,7 @@ async fn issue_tokens(
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
@@ -225,6 +233,14 @@ pub struct LoginRequest {
 
 /// `POST /v1/auth/login`. Unknown email and wrong password answer the same,
 /// in the same time.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/login",
+    tag = "auth",
+    summary = "Sign in",
+    request_body = LoginRequest,
+    responses((status = 200, description = "Signed in", body = AuthResponse), (status = 400, description = "Malformed request", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 429, description = "Rate limited", content_type = "application/problem+json", body = crate::openapi::Problem))
+)]
 pub async fn login(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -264,13 +280,21 @@ pub async fn login(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
 /// `POST /v1/auth/refresh`: rotates the refresh token. A token used twice
 /// revokes its whole session.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/refresh",
+    tag = "auth",
+    summary = "Rotate a refresh token",
+    request_body = RefreshRequest,
+    responses((status = 200, description = "New tokens", body = AuthResponse), (status = 400, description = "Malformed request", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem))
+)]
 pub async fn refresh(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -304,6 +328,14 @@ pub async fn refresh(
 }
 
 /// `POST /v1/auth/logout`: ends the caller's session.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout",
+    tag = "auth",
+    summary = "End this session",
+    responses((status = 204, description = "Signed out"), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn logout(State(state): State<AppState>, user: AuthUser) -> ApiResult<StatusCode> {
     let mut conn = state.db().await?;
     RefreshToken::revoke_family(&mut conn, user.id(), user.session_id).await?;
@@ -311,16 +343,32 @@ pub async fn logout(State(state): State<AppState>, user: AuthUser) -> ApiResult<
 }
 
 /// `GET /v1/auth/me`
+#[utoipa::path(
+    get,
+    path = "/v1/auth/me",
+    tag = "auth",
+    summary = "The signed-in user",
+    responses((status = 200, description = "The user", body = UserView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn me(user: AuthUser) -> Json<UserView> {
     Json(UserView::from(&user.user))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TokenRequest {
     pub token: String,
 }
 
 /// `POST /v1/auth/verify-email`
+#[utoipa::path(
+    post,
+    path = "/v1/auth/verify-email",
+    tag = "auth",
+    summary = "Confirm an email address with the emailed token",
+    request_body = TokenRequest,
+    responses((status = 200, description = "Verified", body = UserView), (status = 400, description = "Malformed request", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem))
+)]
 pub async fn verify_email(
     State(state): State<AppState>,
     Json(req): Json<TokenRequest>,
@@ -345,13 +393,21 @@ fn invalid_email_token() -> ApiError {
     )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ForgotPasswordRequest {
     pub email: String,
 }
 
 /// `POST /v1/auth/forgot-password`: always 202, whether or not the account
 /// exists, so the endpoint does not reveal who has an account.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/forgot-password",
+    tag = "auth",
+    summary = "Email a password-reset link (always 202)",
+    request_body = ForgotPasswordRequest,
+    responses((status = 202, description = "Accepted"), (status = 400, description = "Malformed request", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 429, description = "Rate limited", content_type = "application/problem+json", body = crate::openapi::Problem))
+)]
 pub async fn forgot_password(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -388,7 +444,7 @@ pub async fn forgot_password(
     Ok(StatusCode::ACCEPTED)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ResetPasswordRequest {
     pub token: String,
     pub password: String,
@@ -396,6 +452,14 @@ pub struct ResetPasswordRequest {
 
 /// `POST /v1/auth/reset-password`: sets the new password and signs the
 /// account out everywhere.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/reset-password",
+    tag = "auth",
+    summary = "Set a new password with the emailed token",
+    request_body = ResetPasswordRequest,
+    responses((status = 204, description = "Password changed; all sessions ended"), (status = 400, description = "Malformed request", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem))
+)]
 pub async fn reset_password(
     State(state): State<AppState>,
     Json(req): Json<ResetPasswordRequest>,

@@ -31,6 +31,13 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
         .into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/ops/board",
+    tag = "ops",
+    summary = "The queue board (HTML; data from /v1/ops/queues)",
+    responses((status = 200, description = "HTML", content_type = "text/html"))
+)]
 pub async fn page() -> Response {
     asset(HTML, "text/html; charset=utf-8")
 }

@@ -25,7 +25,7 @@ use crate::{
 /// enumerate codes.
 const CHECKS_PER_MINUTE: u32 = 30;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DiscountInput {
     /// 3–32 letters, digits, `-` or `_`; matched case-insensitively.
@@ -35,24 +35,30 @@ pub struct DiscountInput {
     /// ... or a fixed amount off the order, in the event's currency.
     pub amount_off_minor: Option<i64>,
     /// Limits the code to these tiers; `null` or absent: every tier.
+    #[schema(value_type = Option<Vec<Uuid>>)]
     #[serde(default, deserialize_with = "nullable")]
     pub tier_ids: Option<Option<Vec<Uuid>>>,
+    #[schema(value_type = Option<i32>)]
     #[serde(default, deserialize_with = "nullable")]
     pub max_redemptions: Option<Option<i32>>,
     /// Orders one buyer may place with the code.
+    #[schema(value_type = Option<i32>)]
     #[serde(default, deserialize_with = "nullable")]
     pub per_buyer_limit: Option<Option<i32>>,
+    #[schema(value_type = Option<DateTime<Utc>>)]
     #[serde(default, deserialize_with = "nullable")]
     pub valid_from: Option<Option<DateTime<Utc>>>,
+    #[schema(value_type = Option<DateTime<Utc>>)]
     #[serde(default, deserialize_with = "nullable")]
     pub valid_until: Option<Option<DateTime<Utc>>>,
     /// The order total (before the discount) must reach this.
+    #[schema(value_type = Option<i64>)]
     #[serde(default, deserialize_with = "nullable")]
     pub min_order_total_minor: Option<Option<i64>>,
     pub active: Option<bool>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DiscountView {
     pub id: Uuid,
     pub event_id: Uuid,
@@ -256,6 +262,16 @@ const CODE_TAKEN: (&str, &str, &str) = (
 );
 
 /// `POST /v1/events/{id}/discounts`
+#[utoipa::path(
+    post,
+    path = "/v1/events/{id}/discounts",
+    tag = "discounts",
+    summary = "Create a discount code",
+    params(("id" = String, Path, description = "Event id")),
+    request_body = DiscountInput,
+    responses((status = 201, description = "The code", body = DiscountView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 409, description = "Conflicts with the current state", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -280,6 +296,15 @@ pub async fn create(
 }
 
 /// `GET /v1/events/{id}/discounts`: the event's codes with their redemptions.
+#[utoipa::path(
+    get,
+    path = "/v1/events/{id}/discounts",
+    tag = "discounts",
+    summary = "An event's codes with their redemptions",
+    params(("id" = String, Path, description = "Event id")),
+    responses((status = 200, description = "Codes", body = Vec<DiscountView>), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
@@ -293,6 +318,16 @@ pub async fn list(
 
 /// `PATCH /v1/events/{id}/discounts/{code}`: any subset of the fields;
 /// `"active": false` switches a code off.
+#[utoipa::path(
+    patch,
+    path = "/v1/events/{id}/discounts/{code}",
+    tag = "discounts",
+    summary = "Edit a code",
+    params(("id" = String, Path, description = "Event id"), ("code" = String, Path, description = "The code (case-insensitive)")),
+    request_body = DiscountInput,
+    responses((status = 200, description = "The code", body = DiscountView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 409, description = "Conflicts with the current state", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn update(
     State(state): State<AppState>,
     user: AuthUser,
@@ -319,7 +354,7 @@ pub async fn update(
     Ok(Json(DiscountView::from(&discount)))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CodeCheck {
     pub code: String,
     pub kind: String,
@@ -336,7 +371,7 @@ pub struct CodeCheck {
     pub tiers: Vec<TierPrice>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TierPrice {
     pub tier_id: Uuid,
     pub name: String,
@@ -348,6 +383,14 @@ pub struct TierPrice {
 /// `GET /v1/events/{id}/discounts/{code}`: a buyer checks a code. Unknown
 /// codes are 404; known but unusable ones (not started, expired, used up,
 /// switched off) 422 with a code saying which. Rate limited per IP.
+#[utoipa::path(
+    get,
+    path = "/v1/events/{id}/discounts/{code}",
+    tag = "discounts",
+    summary = "Check a code and see the prices it gives",
+    params(("id" = String, Path, description = "Event id"), ("code" = String, Path, description = "The code (case-insensitive)")),
+    responses((status = 200, description = "Usable", body = CodeCheck), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 429, description = "Rate limited", content_type = "application/problem+json", body = crate::openapi::Problem))
+)]
 pub async fn check(
     State(state): State<AppState>,
     MaybeUser(user): MaybeUser,

@@ -7,11 +7,18 @@ use serde::Serialize;
 use crate::{extract::Json, state::AppState};
 
 /// `GET /healthz`: the process is up.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    summary = "Liveness",
+    responses((status = 200, description = "The process is up", body = String, content_type = "text/plain"))
+)]
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Readiness {
     pub ready: bool,
     pub postgres: bool,
@@ -21,6 +28,13 @@ pub struct Readiness {
 }
 
 /// `GET /readyz`: Postgres and Redis answer, and in-process workers run.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    summary = "Readiness: Postgres, Redis, in-process workers",
+    responses((status = 200, description = "Ready", body = Readiness), (status = 503, description = "A backing service is unavailable", content_type = "application/problem+json", body = crate::openapi::Problem))
+)]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let timeout = std::time::Duration::from_secs(2);
     let postgres = tokio::time::timeout(timeout, async {

@@ -68,6 +68,15 @@ fn finish(
 }
 
 /// `GET /v1/orders/{id}/live` (the buyer's own).
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{id}/live",
+    tag = "live",
+    summary = "Server-sent events: the order's status",
+    params(("id" = String, Path, description = "Order id")),
+    responses((status = 200, description = "An event stream", content_type = "text/event-stream"), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn order(
     State(state): State<AppState>,
     user: AuthUser,
@@ -141,6 +150,14 @@ impl Drop for Viewer {
 }
 
 /// `GET /v1/events/{id}/live`: availability, low-stock flags, viewers now.
+#[utoipa::path(
+    get,
+    path = "/v1/events/{id}/live",
+    tag = "live",
+    summary = "Server-sent events: availability, low stock, viewers",
+    params(("id" = String, Path, description = "Event id")),
+    responses((status = 200, description = "An event stream", content_type = "text/event-stream"), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem))
+)]
 pub async fn event(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -175,6 +192,13 @@ pub async fn event(
 }
 
 /// `GET /v1/events/live`: events as they are published.
+#[utoipa::path(
+    get,
+    path = "/v1/events/live",
+    tag = "live",
+    summary = "Server-sent events: newly published events",
+    responses((status = 200, description = "An event stream", content_type = "text/event-stream"))
+)]
 pub async fn feed(State(state): State<AppState>) -> EventStream {
     let rx = state.hub.subscribe(&state.services.live.feed_channel());
     finish(Vec::new(), relay(rx))

@@ -21,6 +21,14 @@ fn queue_error(e: boxoffice_core::queue::QueueError) -> ApiError {
 }
 
 /// `GET /v1/ops/queues`
+#[utoipa::path(
+    get,
+    path = "/v1/ops/queues",
+    tag = "ops",
+    summary = "Every queue's stats",
+    responses((status = 200, description = "Stats", body = Vec<QueueStats>), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 503, description = "A backing service is unavailable", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     _: RequireAdmin,
@@ -33,6 +41,15 @@ pub async fn list(
 }
 
 /// `GET /v1/ops/queues/{queue}`
+#[utoipa::path(
+    get,
+    path = "/v1/ops/queues/{queue}",
+    tag = "ops",
+    summary = "One queue's stats",
+    params(("queue" = String, Path, description = "Queue name")),
+    responses((status = 200, description = "Stats", body = QueueStats), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 503, description = "A backing service is unavailable", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn get(
     State(state): State<AppState>,
     _: RequireAdmin,
@@ -44,7 +61,7 @@ pub async fn get(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct JobsParams {
     pub status: Option<String>,
@@ -52,6 +69,15 @@ pub struct JobsParams {
 }
 
 /// `GET /v1/ops/queues/{queue}/jobs?status=dead|pending|scheduled|running|failed&limit=`
+#[utoipa::path(
+    get,
+    path = "/v1/ops/queues/{queue}/jobs",
+    tag = "ops",
+    summary = "Jobs of a queue in a state",
+    params(("queue" = String, Path, description = "Queue name"), JobsParams),
+    responses((status = 200, description = "Jobs", body = Vec<JobInfo>), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 503, description = "A backing service is unavailable", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn jobs(
     State(state): State<AppState>,
     _: RequireAdmin,
@@ -79,7 +105,7 @@ pub async fn jobs(
     ))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Done {
     pub queue: QueueName,
     pub job_id: Option<String>,
@@ -88,6 +114,15 @@ pub struct Done {
 }
 
 /// `POST /v1/ops/queues/{queue}/jobs/{id}/retry` (`id` = `all` retries every dead job)
+#[utoipa::path(
+    post,
+    path = "/v1/ops/queues/{queue}/jobs/{id}/retry",
+    tag = "ops",
+    summary = "Retry a dead job (or all)",
+    params(("queue" = String, Path, description = "Queue name"), ("id" = String, Path, description = "Job id (`all` retries every dead job)")),
+    responses((status = 200, description = "Retried", body = Done), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 503, description = "A backing service is unavailable", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn retry(
     State(state): State<AppState>,
     RequireAdmin(admin): RequireAdmin,
@@ -112,6 +147,15 @@ pub async fn retry(
 }
 
 /// `POST /v1/ops/queues/{queue}/jobs/{id}/discard`: a dead or failed job, for good.
+#[utoipa::path(
+    post,
+    path = "/v1/ops/queues/{queue}/jobs/{id}/discard",
+    tag = "ops",
+    summary = "Discard a dead job",
+    params(("queue" = String, Path, description = "Queue name"), ("id" = String, Path, description = "Job id")),
+    responses((status = 200, description = "Discarded", body = Done), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 503, description = "A backing service is unavailable", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn discard(
     State(state): State<AppState>,
     RequireAdmin(admin): RequireAdmin,
@@ -138,6 +182,15 @@ pub async fn discard(
 
 /// `POST /v1/ops/queues/{queue}/pause`: workers finish what they hold and
 /// take nothing new until resumed; pushes still queue up.
+#[utoipa::path(
+    post,
+    path = "/v1/ops/queues/{queue}/pause",
+    tag = "ops",
+    summary = "Pause a queue",
+    params(("queue" = String, Path, description = "Queue name")),
+    responses((status = 200, description = "Paused", body = QueueStats), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 503, description = "A backing service is unavailable", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn pause(
     State(state): State<AppState>,
     RequireAdmin(admin): RequireAdmin,
@@ -152,6 +205,15 @@ pub async fn pause(
 }
 
 /// `POST /v1/ops/queues/{queue}/resume`
+#[utoipa::path(
+    post,
+    path = "/v1/ops/queues/{queue}/resume",
+    tag = "ops",
+    summary = "Resume a queue",
+    params(("queue" = String, Path, description = "Queue name")),
+    responses((status = 200, description = "Resumed", body = QueueStats), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 503, description = "A backing service is unavailable", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn resume(
     State(state): State<AppState>,
     RequireAdmin(admin): RequireAdmin,

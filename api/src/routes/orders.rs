@@ -26,7 +26,7 @@ use crate::{
     validate,
 };
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrderRequest {
     pub items: Vec<ItemRequest>,
@@ -35,7 +35,7 @@ pub struct PlaceOrderRequest {
     pub unlock_code: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItemRequest {
     pub tier_id: Uuid,
@@ -45,14 +45,14 @@ pub struct ItemRequest {
     pub attendees: Vec<AttendeeRequest>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttendeeRequest {
     pub name: String,
     pub email: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderView {
     pub id: Uuid,
     pub event_id: Uuid,
@@ -73,7 +73,7 @@ pub struct OrderView {
     pub live_url: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ItemView {
     pub tier_id: Uuid,
     pub quantity: i32,
@@ -218,6 +218,16 @@ async fn validate_request(
 
 /// `POST /v1/events/{id}/orders` → 202 with the `pending` order. The seats
 /// are decided by the purchases queue; follow the order's `url` or `live_url`.
+#[utoipa::path(
+    post,
+    path = "/v1/events/{id}/orders",
+    tag = "orders",
+    summary = "Place an order (202; decided by the purchases queue)",
+    params(("id" = String, Path, description = "Event id"), ("Idempotency-Key" = String, Header, description = "Required; the same key and body return the same order")),
+    request_body = PlaceOrderRequest,
+    responses((status = 202, description = "The pending order", body = OrderView), (status = 400, description = "Malformed request", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 409, description = "Conflicts with the current state", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 415, description = "Unsupported media type", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 503, description = "A backing service is unavailable", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn place(
     State(state): State<AppState>,
     user: AuthUser,
@@ -318,6 +328,15 @@ pub async fn load_own(
 }
 
 /// `GET /v1/orders/{id}`
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{id}",
+    tag = "orders",
+    summary = "An order of the caller",
+    params(("id" = String, Path, description = "Order id")),
+    responses((status = 200, description = "The order", body = OrderView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn get(
     State(state): State<AppState>,
     user: AuthUser,
@@ -330,6 +349,15 @@ pub async fn get(
 }
 
 /// `POST /v1/orders/{id}/cancel`: an unpaid order; its seats are released.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/cancel",
+    tag = "orders",
+    summary = "Cancel an unpaid order",
+    params(("id" = String, Path, description = "Order id")),
+    responses((status = 200, description = "Cancelled", body = OrderView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 409, description = "Conflicts with the current state", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     user: AuthUser,
@@ -382,7 +410,7 @@ pub async fn cancel(
     Ok(Json(OrderView::new(&order, &items)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     pub limit: Option<i64>,
@@ -396,6 +424,15 @@ pub struct CreatedCursor {
 }
 
 /// `GET /v1/users/me/orders`, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/users/me/orders",
+    tag = "orders",
+    summary = "The caller's orders",
+    params(ListParams),
+    responses((status = 200, description = "A page of orders", body = crate::pagination::Page<OrderView>), (status = 400, description = "Malformed request", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn list_mine(
     State(state): State<AppState>,
     user: AuthUser,

@@ -15,7 +15,7 @@ use crate::{
     state::AppState,
 };
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionView {
     pub id: Uuid,
     pub user_agent: Option<String>,
@@ -26,12 +26,20 @@ pub struct SessionView {
     pub current: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionList {
     pub sessions: Vec<SessionView>,
 }
 
 /// `GET /v1/auth/sessions`
+#[utoipa::path(
+    get,
+    path = "/v1/auth/sessions",
+    tag = "auth",
+    summary = "The caller's sessions",
+    responses((status = 200, description = "Sessions", body = SessionList), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<SessionList>> {
     let mut conn = state.db().await?;
     let sessions = RefreshToken::sessions(&mut conn, user.id())
@@ -51,6 +59,15 @@ pub async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<Js
 
 /// `DELETE /v1/auth/sessions/{id}`: signs that device out. Another user's
 /// session id is simply not found.
+#[utoipa::path(
+    delete,
+    path = "/v1/auth/sessions/{id}",
+    tag = "auth",
+    summary = "Revoke a session",
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 204, description = "Revoked"), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     user: AuthUser,

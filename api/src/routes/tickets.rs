@@ -21,7 +21,7 @@ use crate::{
     state::AppState,
 };
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TicketView {
     pub id: Uuid,
     pub order_id: Uuid,
@@ -65,6 +65,15 @@ async fn load_own(state: &AppState, user: &AuthUser, raw_id: &str) -> ApiResult<
 }
 
 /// `GET /v1/tickets/{id}`
+#[utoipa::path(
+    get,
+    path = "/v1/tickets/{id}",
+    tag = "tickets",
+    summary = "A ticket of the caller",
+    params(("id" = String, Path, description = "Ticket id")),
+    responses((status = 200, description = "The ticket", body = TicketView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn get(
     State(state): State<AppState>,
     user: AuthUser,
@@ -75,6 +84,15 @@ pub async fn get(
 }
 
 /// `GET /v1/tickets/{id}/qr.png`
+#[utoipa::path(
+    get,
+    path = "/v1/tickets/{id}/qr.png",
+    tag = "tickets",
+    summary = "A ticket's QR code",
+    params(("id" = String, Path, description = "Ticket id")),
+    responses((status = 200, description = "PNG image", content_type = "image/png"), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn qr(
     State(state): State<AppState>,
     user: AuthUser,
@@ -98,6 +116,15 @@ pub async fn qr(
 }
 
 /// `GET /v1/users/me/tickets`, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/users/me/tickets",
+    tag = "tickets",
+    summary = "The caller's tickets",
+    params(crate::routes::orders::ListParams),
+    responses((status = 200, description = "A page of tickets", body = crate::pagination::Page<TicketView>), (status = 400, description = "Malformed request", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn list_mine(
     State(state): State<AppState>,
     user: AuthUser,

@@ -25,24 +25,28 @@ use crate::{
 
 /// The body of POST (all required but `name`, `price_minor` and `quantity`
 /// have defaults) and PATCH (any subset; `null` clears an optional field).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TierInput {
     pub name: Option<String>,
     pub description: Option<String>,
     pub price_minor: Option<i64>,
     pub quantity: Option<i32>,
+    #[schema(value_type = Option<DateTime<Utc>>)]
     #[serde(default, deserialize_with = "nullable")]
     pub sales_start_at: Option<Option<DateTime<Utc>>>,
+    #[schema(value_type = Option<DateTime<Utc>>)]
     #[serde(default, deserialize_with = "nullable")]
     pub sales_end_at: Option<Option<DateTime<Utc>>>,
     pub min_per_order: Option<i32>,
     pub max_per_order: Option<i32>,
     /// Hidden tiers are shown and sold only to holders of the unlock code.
     pub hidden: Option<bool>,
+    #[schema(value_type = Option<String>)]
     #[serde(default, deserialize_with = "nullable")]
     pub unlock_code: Option<Option<String>>,
     /// "Almost sold out" once remaining stock is at or under this.
+    #[schema(value_type = Option<i32>)]
     #[serde(default, deserialize_with = "nullable")]
     pub low_stock_threshold: Option<Option<i32>>,
     pub sort_order: Option<i32>,
@@ -206,6 +210,16 @@ async fn check_capacity(
 }
 
 /// `POST /v1/events/{id}/tiers`
+#[utoipa::path(
+    post,
+    path = "/v1/events/{id}/tiers",
+    tag = "tiers",
+    summary = "Add a ticket tier",
+    params(("id" = String, Path, description = "Event id")),
+    request_body = TierInput,
+    responses((status = 201, description = "The tier", body = crate::routes::events::views::TierView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 409, description = "Conflicts with the current state", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -243,6 +257,16 @@ pub async fn create(
 /// `PATCH /v1/events/{id}/tiers/{tier_id}`. Lowering the quantity below what
 /// is held + sold is refused by the database's CHECK, so a reservation landing
 /// during the edit cannot be oversold.
+#[utoipa::path(
+    patch,
+    path = "/v1/events/{id}/tiers/{tier_id}",
+    tag = "tiers",
+    summary = "Edit a tier",
+    params(("id" = String, Path, description = "Event id"), ("tier_id" = String, Path, description = "Tier id")),
+    request_body = TierInput,
+    responses((status = 200, description = "The tier", body = crate::routes::events::views::TierView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 409, description = "Conflicts with the current state", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn update(
     State(state): State<AppState>,
     user: AuthUser,
@@ -277,6 +301,15 @@ pub async fn update(
 
 /// `DELETE /v1/events/{id}/tiers/{tier_id}`: only a tier nobody has reserved,
 /// bought or ordered; otherwise 409 (hide it instead).
+#[utoipa::path(
+    delete,
+    path = "/v1/events/{id}/tiers/{tier_id}",
+    tag = "tiers",
+    summary = "Delete an unsold tier",
+    params(("id" = String, Path, description = "Event id"), ("tier_id" = String, Path, description = "Tier id")),
+    responses((status = 204, description = "Deleted"), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 409, description = "Conflicts with the current state", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     user: AuthUser,

@@ -38,7 +38,9 @@ pub const HEARTBEAT: Duration = Duration::from_secs(5);
 pub const MISSED_HEARTBEATS: usize = 3;
 
 /// A job payload: ids only, never copies of rows.
-pub trait Job: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
+pub trait Job:
+    Serialize + DeserializeOwned + std::fmt::Debug + Send + Sync + Unpin + 'static
+{
     const QUEUE: QueueName;
     /// Pushing the same key twice (within [`IDEMPOTENCY_TTL`]) makes one job.
     fn idempotency_key(&self) -> Option<String>;

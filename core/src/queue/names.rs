@@ -4,7 +4,8 @@ use super::RetryPolicy;
 
 /// Every queue. Work that must not wait behind other work gets its own queue:
 /// apalis-redis ignores priorities, so purchases never sit behind emails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum QueueName {
     Purchases,
     Payments,

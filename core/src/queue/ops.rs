@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{QueueError, QueueName, Queues};
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct QueueCounts {
     pub queue: QueueName,
     /// Waiting on the active list.
@@ -112,7 +112,7 @@ impl Queues {
 }
 
 /// A worker registered on a queue, with its last heartbeat.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WorkerInfo {
     pub name: String,
     /// Unix seconds of the last heartbeat.
@@ -123,7 +123,7 @@ pub struct WorkerInfo {
 }
 
 /// Everything the ops views show about one queue.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct QueueStats {
     #[serde(flatten)]
     pub counts: QueueCounts,
@@ -137,10 +137,11 @@ pub struct QueueStats {
 }
 
 /// One job as listed by status.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JobInfo {
     pub id: String,
     pub status: &'static str,
+    #[schema(value_type = Object)]
     pub payload: serde_json::Value,
     pub attempts: Option<u32>,
     pub last_error: Option<String>,

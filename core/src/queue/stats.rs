@@ -27,7 +27,7 @@ struct Tally {
 #[derive(Clone, Default)]
 pub struct JobTally(Arc<BTreeMap<QueueName, Tally>>);
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct MinuteCount {
     /// Start of the minute, unix seconds.
     pub minute: i64,

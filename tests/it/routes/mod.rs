@@ -7,6 +7,7 @@ mod event_images;
 mod events;
 mod health;
 mod live;
+mod openapi;
 mod ops;
 mod orders;
 mod oversell;

@@ -25,7 +25,7 @@ use crate::{
 /// `hit` or `miss`: lets clients and tests see the cache at work.
 static X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct DetailParams {
     /// Reveals hidden tiers that carry this unlock code.
@@ -64,6 +64,14 @@ fn json_page(page: String, cache: &'static str) -> Response {
         .into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/events/{id}",
+    tag = "events",
+    summary = "An event with its tiers and images",
+    params(("id" = String, Path, description = "Event id"), DetailParams),
+    responses((status = 200, description = "The event (public or, for its managers, full)", body = EventView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem))
+)]
 pub async fn get(
     State(state): State<AppState>,
     MaybeUser(user): MaybeUser,

@@ -40,6 +40,15 @@ pub async fn manager_view(
 }
 
 /// `POST /v1/events`: a draft, owned by the caller.
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    tag = "events",
+    summary = "Create a draft event",
+    request_body = EventInput,
+    responses((status = 201, description = "The draft", body = EventView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 415, description = "Unsupported media type", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -67,6 +76,16 @@ pub async fn create(
 /// `PATCH /v1/events/{id}`: any subset of the fields; the merged result is
 /// validated as a whole. The currency is fixed once anyone has ordered, and a
 /// capacity cannot drop below the tiers' total.
+#[utoipa::path(
+    patch,
+    path = "/v1/events/{id}",
+    tag = "events",
+    summary = "Edit an event",
+    params(("id" = String, Path, description = "Event id")),
+    request_body = EventInput,
+    responses((status = 200, description = "The event", body = EventView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 409, description = "Conflicts with the current state", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn update(
     State(state): State<AppState>,
     user: AuthUser,
@@ -110,6 +129,15 @@ pub async fn update(
 
 /// `POST /v1/events/{id}/publish`: draft → published. Needs at least one
 /// tier and a start in the future. Publishing a published event is a no-op.
+#[utoipa::path(
+    post,
+    path = "/v1/events/{id}/publish",
+    tag = "events",
+    summary = "Publish a draft",
+    params(("id" = String, Path, description = "Event id")),
+    responses((status = 200, description = "Published", body = EventView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 409, description = "Conflicts with the current state", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn publish(
     State(state): State<AppState>,
     user: AuthUser,
@@ -163,6 +191,15 @@ pub async fn publish(
 
 /// `DELETE /v1/events/{id}`: drafts only (published events are cancelled
 /// instead, so buyers are refunded and told). Its images go too.
+#[utoipa::path(
+    delete,
+    path = "/v1/events/{id}",
+    tag = "events",
+    summary = "Delete a draft",
+    params(("id" = String, Path, description = "Event id")),
+    responses((status = 204, description = "Deleted"), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 409, description = "Conflicts with the current state", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     user: AuthUser,
@@ -206,7 +243,7 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct OrganizerListParams {
     pub status: Option<String>,
@@ -224,6 +261,15 @@ struct CreatedCursor {
 
 /// `GET /v1/organizer/events`: the caller's events in every status, newest
 /// first (admins see everyone's).
+#[utoipa::path(
+    get,
+    path = "/v1/organizer/events",
+    tag = "events",
+    summary = "The caller's events in every status",
+    params(OrganizerListParams),
+    responses((status = 200, description = "A page of events", body = crate::pagination::Page<EventView>), (status = 400, description = "Malformed request", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn list_mine(
     State(state): State<AppState>,
     user: AuthUser,

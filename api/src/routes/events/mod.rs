@@ -60,7 +60,7 @@ pub fn ensure_editable(event: &Event) -> ApiResult<()> {
 
 /// The body of `POST /v1/events` and `PATCH /v1/events/{id}`. On PATCH an
 /// absent field keeps its value and `null` clears an optional one.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventInput {
     pub title: Option<String>,
@@ -71,24 +71,30 @@ pub struct EventInput {
     pub city: Option<String>,
     /// ISO 3166-1 alpha-2, e.g. `FR`.
     pub country: Option<String>,
+    #[schema(value_type = Option<f64>)]
     #[serde(default, deserialize_with = "nullable")]
     pub latitude: Option<Option<f64>>,
+    #[schema(value_type = Option<f64>)]
     #[serde(default, deserialize_with = "nullable")]
     pub longitude: Option<Option<f64>>,
     pub starts_at: Option<DateTime<Utc>>,
     pub ends_at: Option<DateTime<Utc>>,
     /// IANA name, e.g. `Europe/Paris`.
     pub timezone: Option<String>,
+    #[schema(value_type = Option<i32>)]
     #[serde(default, deserialize_with = "nullable")]
     pub capacity: Option<Option<i32>>,
+    #[schema(value_type = Option<String>)]
     #[serde(default, deserialize_with = "nullable")]
     pub cover_image_url: Option<Option<String>>,
     /// Refunds are allowed until this many hours before the start.
+    #[schema(value_type = Option<i32>)]
     #[serde(default, deserialize_with = "nullable")]
     pub refund_until_hours: Option<Option<i32>>,
     /// ISO 4217, e.g. `EUR`.
     pub currency: Option<String>,
     /// Tickets one buyer may hold across all their orders.
+    #[schema(value_type = Option<i32>)]
     #[serde(default, deserialize_with = "nullable")]
     pub max_tickets_per_buyer: Option<Option<i32>>,
 }

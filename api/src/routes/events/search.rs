@@ -31,7 +31,7 @@ const DEFAULT_RADIUS_KM: f64 = 50.0;
 /// Half the Earth's circumference: anything farther is the same place.
 const MAX_RADIUS_KM: f64 = 20_037.5;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
     pub q: Option<String>,
@@ -50,7 +50,7 @@ pub struct SearchParams {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventSummary {
     pub id: Uuid,
     pub organizer_id: Uuid,
@@ -307,6 +307,14 @@ impl SearchParams {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "events",
+    summary = "Search published events",
+    params(SearchParams),
+    responses((status = 200, description = "A page of events", body = crate::pagination::Page<EventSummary>), (status = 400, description = "Malformed request", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 429, description = "Rate limited", content_type = "application/problem+json", body = crate::openapi::Problem))
+)]
 pub async fn list(
     State(state): State<AppState>,
     Query(params): Query<SearchParams>,

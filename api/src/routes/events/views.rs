@@ -15,7 +15,7 @@ pub enum Audience {
     Manager,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventView {
     pub id: Uuid,
     pub organizer_id: Uuid,
@@ -49,7 +49,7 @@ pub struct EventView {
     pub tiers: Vec<TierView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ImageView {
     pub id: Uuid,
     pub url: String,
@@ -74,7 +74,7 @@ impl ImageView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TierView {
     pub id: Uuid,
     pub event_id: Uuid,

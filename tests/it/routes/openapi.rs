@@ -1,0 +1,172 @@
+//! The OpenAPI document: well-formed, every `$ref` resolves, and it lists
+//! exactly the routes the router serves (checked both ways: the router's
+//! source against the document, the document against the running app).
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::harness::TestApp;
+
+/// Static assets of the docs and board pages, which are not API operations.
+const ASSETS: &[&str] = &[
+    "/openapi.json",
+    "/docs",
+    "/docs/init.js",
+    "/docs/swagger-ui-bundle.js",
+    "/docs/swagger-ui.css",
+    "/ops/board.js",
+    "/ops/board.css",
+];
+
+/// (method, path) pairs in `api/src/router.rs`, with `/v1` for the nested ones.
+fn router_routes() -> BTreeSet<(String, String)> {
+    let source = include_str!("../../../api/src/router.rs");
+    let (v1, root) = source
+        .split_once(".nest(\"/v1\", v1)")
+        .expect("router.rs nests the v1 router");
+    let mut routes = BTreeSet::new();
+    for (prefix, part) in [("/v1", v1), ("", root)] {
+        for chunk in part.split(".route(").skip(1) {
+            let path = chunk.split('"').nth(1).unwrap().replace("{*", "{");
+            let call: String = chunk.chars().take_while(|c| *c != ';').collect();
+            let handlers = call.split_once(',').map_or("", |(_, rest)| rest);
+            for method in ["get", "post", "patch", "delete"] {
+                let called = handlers.contains(&format!("{method}("))
+                    || handlers.contains(&format!(".{method}("));
+                if called && !(prefix.is_empty() && ASSETS.contains(&path.as_str())) {
+                    routes.insert((method.to_owned(), format!("{prefix}{path}")));
+                }
+            }
+        }
+    }
+    routes
+}
+
+fn document_routes(doc: &Value) -> BTreeSet<(String, String)> {
+    doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .filter(|m| ["get", "post", "patch", "delete", "put"].contains(&m.as_str()))
+                .map(move |m| (m.clone(), path.clone()))
+        })
+        .collect()
+}
+
+fn refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if k == "$ref" {
+                    out.push(v.as_str().unwrap().to_owned());
+                }
+                refs(v, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_document_lists_every_route_and_nothing_else() {
+    let app = TestApp::spawn().await;
+    let (status, doc) = app.get("/openapi.json", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    // Every operation documents its answers, errors as problem+json.
+    for (method, path) in document_routes(&doc) {
+        let op = &doc["paths"][&path][&method];
+        let responses = op["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{method} {path}: no responses"));
+        assert!(!responses.is_empty(), "{method} {path}");
+        for (code, response) in responses {
+            if code.starts_with('4') || code.starts_with('5') {
+                assert!(
+                    response["content"]["application/problem+json"].is_object(),
+                    "{method} {path} {code} is not a problem"
+                );
+            }
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    for r in all {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("odd ref {r}"));
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "dangling {r}"
+        );
+    }
+
+    // Both ways: the router's routes are all documented, and documented
+    // ones all exist.
+    let router = router_routes();
+    let documented = document_routes(&doc);
+    assert!(router.len() > 40, "parsed {} routes", router.len());
+    let undocumented: Vec<_> = router.difference(&documented).collect();
+    let unserved: Vec<_> = documented.difference(&router).collect();
+    assert!(
+        undocumented.is_empty(),
+        "served but not documented: {undocumented:?}"
+    );
+    assert!(
+        unserved.is_empty(),
+        "documented but not served: {unserved:?}"
+    );
+
+    // And the running app answers every documented operation with something
+    // other than "no such route" or "method not allowed".
+    for (method, path) in &documented {
+        let concrete = path
+            .replace("{id}", "00000000-0000-7000-8000-000000000000")
+            .replace("{tier_id}", "00000000-0000-7000-8000-000000000000")
+            .replace("{image_id}", "00000000-0000-7000-8000-000000000000")
+            .replace("{queue}", "emails")
+            .replace("{code}", "CODE")
+            .replace("{provider}", "sandbox")
+            .replace("{key}", "events/x/y.png");
+        let response = app
+            .client
+            .request(method.to_uppercase().parse().unwrap(), app.url(&concrete))
+            .timeout(std::time::Duration::from_secs(5))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        if status == 404 || status == 405 {
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            assert_ne!(body["code"], "no_route", "{method} {concrete}");
+            assert_ne!(body["code"], "method_not_allowed", "{method} {concrete}");
+        }
+    }
+    // The fallback is told apart from a missing resource.
+    let (status, problem) = app.get("/v1/nothing-here", None).await;
+    assert_eq!((status, problem["code"].as_str()), (404, Some("no_route")));
+
+    // Swagger UI, from the binary.
+    let docs = app.client.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(docs.status(), 200);
+    let html = docs.text().await.unwrap();
+    assert!(html.contains("/docs/swagger-ui-bundle.js") && !html.contains("https://"));
+    let bundle = app
+        .client
+        .get(app.url("/docs/swagger-ui-bundle.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bundle.status(), 200);
+    assert!(bundle.bytes().await.unwrap().len() > 1_000_000);
+}

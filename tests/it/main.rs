@@ -2,6 +2,7 @@
 //! PostgreSQL (a fresh database per test, cloned from a migrated template),
 //! real Redis (a unique namespace per test), a real SMTP server.
 
+mod bench;
 mod cli;
 mod harness;
 mod jobs;

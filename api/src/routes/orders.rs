@@ -306,7 +306,11 @@ pub async fn place(
     if created {
         tracing::info!(order.id = %order.id, event.id = %event_id, "order placed");
     }
-    let items = Order::items(&mut conn, order.id).await?;
+    let items = if created {
+        rows
+    } else {
+        Order::items(&mut conn, order.id).await?
+    };
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, format!("/v1/orders/{}", order.id))],

@@ -72,8 +72,10 @@ impl QueueName {
         match self {
             // Short, latency-critical; a failure is almost always transient
             // (provider blip), and the order stays recoverable by its sweep.
+            // Jobs mostly wait on the process's reservation batcher, so many
+            // in flight means big batches (see workers/src/reserve.rs).
             Self::Purchases => QueueSettings {
-                concurrency: 32,
+                concurrency: 256,
                 fetch_batch: 100,
                 attempt_timeout: Duration::from_secs(20),
                 retry: retry(5, 200, 5_000),

@@ -1,0 +1,358 @@
+//! The hot drop: one event, one tier of S seats, B buyers (orders of 1–2
+//! tickets) at concurrency C, against a running Boxoffice whose sandbox
+//! provider auto-pays. Client-side: POST latency and acceptance rate.
+//! Server-side, from the database: when each order was decided and paid,
+//! seats sold, emails sent.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use boxoffice_core::{auth::jwt, db::DbPool};
+use diesel::{QueryableByName, sql_types};
+use diesel_async::RunQueryDsl;
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::stats::{Summary, summarize};
+
+#[derive(Debug, Clone)]
+pub struct Params {
+    pub seats: i32,
+    pub buyers: usize,
+    pub concurrency: usize,
+    /// The server's reservation TTL (decision time = reserved_until − TTL).
+    pub reservation_ttl: Duration,
+    /// How long to wait for every order to settle.
+    pub settle_timeout: Duration,
+}
+
+/// Where the server is and how to reach its database and sign tokens for it.
+pub struct Target {
+    pub api_url: String,
+    pub db: DbPool,
+    pub jwt_secret: String,
+    /// The server process, to sample its memory (`None`: not sampled).
+    pub pid: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub seats: i32,
+    pub buyers: usize,
+    pub concurrency: usize,
+    pub post_wall_secs: f64,
+    pub accepted_per_sec: f64,
+    pub post_latency_ms: Summary,
+    /// Orders decided (reserved or rejected) per second, first POST to last decision.
+    pub decided_per_sec: f64,
+    pub time_to_decided_ms: Summary,
+    pub time_to_paid_ms: Summary,
+    pub seats_sold: i64,
+    pub seats_held_after: i64,
+    pub oversold: bool,
+    pub orders_by_status: Vec<(String, i64)>,
+    pub paid_orders: i64,
+    pub emails_sent: i64,
+    pub errors: Vec<(String, usize)>,
+    pub peak_rss_mb: Option<f64>,
+}
+
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = sql_types::Text)]
+    key: String,
+    #[diesel(sql_type = sql_types::BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct Ms {
+    #[diesel(sql_type = sql_types::Double)]
+    ms: f64,
+}
+
+async fn count(db: &DbPool, sql: &str) -> Result<i64> {
+    let mut conn = db.get().await?;
+    let rows: Vec<Row> = diesel::sql_query(sql).load(&mut conn).await?;
+    Ok(rows.iter().next().map_or(0, |r| r.n))
+}
+
+/// Users with a live session each, straight in the database (registering
+/// 20,000 people through argon2 would measure password hashing instead), and
+/// an access token for each, signed as the server signs them.
+async fn make_buyers(
+    target: &Target,
+    run: &str,
+    n: usize,
+    role: &str,
+) -> Result<Vec<(Uuid, String)>> {
+    let mut conn = target.db.get().await?;
+    let now = chrono::Utc::now();
+    let mut out = Vec::with_capacity(n);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1_000) {
+        let ids: Vec<Uuid> = chunk.iter().map(|_| Uuid::now_v7()).collect();
+        let emails: Vec<String> = chunk
+            .iter()
+            .map(|i| format!("bench-{run}-{role}-{i}@bench.invalid"))
+            .collect();
+        let hashes: Vec<Vec<u8>> = chunk
+            .iter()
+            .map(|_| Uuid::new_v4().as_bytes().to_vec())
+            .collect();
+        diesel::sql_query(
+            "INSERT INTO users (id, email, password_hash, display_name, role, email_verified_at)
+             SELECT id, email, 'bench-no-login', 'Bench Buyer', $3, now()
+               FROM unnest($1::uuid[], $2::text[]) AS u(id, email)",
+        )
+        .bind::<sql_types::Array<sql_types::Uuid>, _>(&ids)
+        .bind::<sql_types::Array<sql_types::Text>, _>(&emails)
+        .bind::<sql_types::Text, _>(role)
+        .execute(&mut conn)
+        .await?;
+        diesel::sql_query(
+            "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at)
+             SELECT gen_random_uuid(), id, id, hash, now() + interval '1 day'
+               FROM unnest($1::uuid[], $2::bytea[]) AS t(id, hash)",
+        )
+        .bind::<sql_types::Array<sql_types::Uuid>, _>(&ids)
+        .bind::<sql_types::Array<sql_types::Binary>, _>(&hashes)
+        .execute(&mut conn)
+        .await?;
+        for id in ids {
+            let token = jwt::encode(
+                &jwt::Claims {
+                    sub: id,
+                    role: role.into(),
+                    sid: id,
+                    ver: 0,
+                    iat: now.timestamp(),
+                    exp: now.timestamp() + 3600,
+                },
+                target.jwt_secret.as_bytes(),
+            );
+            out.push((id, token));
+        }
+    }
+    Ok(out)
+}
+
+fn rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+pub async fn run(target: &Target, params: &Params) -> Result<Report> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(params.concurrency)
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let run = Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let api = target.api_url.trim_end_matches('/');
+
+    // The event: created and published through the API, as an organizer would.
+    let (_, organizer) = make_buyers(target, &run, 1, "organizer").await?.remove(0);
+    let start = chrono::Utc::now() + chrono::Duration::days(30);
+    let event: serde_json::Value = http
+        .post(format!("{api}/v1/events"))
+        .bearer_auth(&organizer)
+        .json(
+            &json!({"title": format!("Hot drop {run}"), "category": "music", "city": "Paris",
+                      "starts_at": start, "ends_at": start + chrono::Duration::hours(3),
+                      "timezone": "Europe/Paris", "currency": "EUR"}),
+        )
+        .send()
+        .await?
+        .error_for_status()
+        .context("create event")?
+        .json()
+        .await?;
+    let event_id = event["id"].as_str().context("event id")?.to_owned();
+    let tier: serde_json::Value = http
+        .post(format!("{api}/v1/events/{event_id}/tiers"))
+        .bearer_auth(&organizer)
+        .json(&json!({"name": "General", "price_minor": 4900, "quantity": params.seats, "max_per_order": 2}))
+        .send()
+        .await?
+        .error_for_status()
+        .context("create tier")?
+        .json()
+        .await?;
+    let tier_id = tier["id"].as_str().context("tier id")?.to_owned();
+    http.post(format!("{api}/v1/events/{event_id}/publish"))
+        .bearer_auth(&organizer)
+        .send()
+        .await?
+        .error_for_status()
+        .context("publish")?;
+    let buyers = make_buyers(target, &run, params.buyers, "attendee").await?;
+
+    // Memory, sampled through the drop.
+    let stop_sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = target.pid.map(|pid| {
+        let stop = stop_sampling.clone();
+        tokio::spawn(async move {
+            let mut peak: f64 = 0.0;
+            while !std::sync::atomic::AtomicBool::load(&stop, std::sync::atomic::Ordering::Relaxed)
+            {
+                match rss_mb(pid) {
+                    Some(mb) => peak = peak.max(mb),
+                    None => break,
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            peak
+        })
+    });
+
+    // The drop.
+    let started = Instant::now();
+    let results: Vec<(f64, Result<u16, String>)> = futures::stream::iter(buyers.iter().enumerate())
+        .map(|(i, (_, token))| {
+            let (http, api, event_id, tier_id) = (&http, api, &event_id, &tier_id);
+            async move {
+                let t = Instant::now();
+                let result = http
+                    .post(format!("{api}/v1/events/{event_id}/orders"))
+                    .bearer_auth(token)
+                    .header("idempotency-key", format!("drop-{i}"))
+                    .json(&json!({"items": [{"tier_id": tier_id, "quantity": (i % 2) + 1}]}))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .map_err(|e| {
+                        if e.is_timeout() {
+                            "timeout".to_owned()
+                        } else {
+                            "connection".to_owned()
+                        }
+                    });
+                (t.elapsed().as_secs_f64() * 1000.0, result)
+            }
+        })
+        .buffer_unordered(params.concurrency)
+        .collect()
+        .await;
+    let post_wall = started.elapsed().as_secs_f64();
+    let mut errors: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut accepted = 0usize;
+    for (_, r) in &results {
+        match r {
+            Ok(202) => accepted += 1,
+            Ok(code) => *errors.entry(format!("http {code}")).or_default() += 1,
+            Err(kind) => *errors.entry(kind.clone()).or_default() += 1,
+        }
+    }
+    let latencies: Vec<f64> = results.iter().map(|(ms, _)| *ms).collect();
+
+    // Wait until every order is final: no pending, no unpaid hold left.
+    let deadline = Instant::now() + params.settle_timeout;
+    let open_sql = format!(
+        "SELECT 'open' AS key, count(*)::bigint AS n FROM orders
+          WHERE event_id = '{event_id}' AND status IN ('pending', 'awaiting_payment')"
+    );
+    loop {
+        let open = count(&target.db, &open_sql).await?;
+        if open == 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("{open} orders still open after {:?}", params.settle_timeout);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let paid = count(
+        &target.db,
+        &format!("SELECT 'paid' AS key, count(*)::bigint AS n FROM orders WHERE event_id = '{event_id}' AND status = 'paid'"),
+    )
+    .await?;
+    // Emails follow payments by a little.
+    let email_sql = format!(
+        "SELECT 'sent' AS key, count(*)::bigint AS n FROM email_log e JOIN orders o
+           ON e.dedupe_key = 'order_confirmation:' || o.id::text
+          WHERE o.event_id = '{event_id}' AND e.status = 'sent'"
+    );
+    let mut emails = 0;
+    while Instant::now() < deadline + Duration::from_secs(60) {
+        emails = count(&target.db, &email_sql).await?;
+        if emails >= paid {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The sampler ends when told; it returns the highest reading.
+    let peak_rss = match sampler {
+        Some(task) => {
+            stop_sampling.store(true, std::sync::atomic::Ordering::Relaxed);
+            task.await.ok()
+        }
+        None => None,
+    };
+
+    let mut conn = target.db.get().await?;
+    let ttl_ms = params.reservation_ttl.as_millis() as f64;
+    // Decision time: a reservation's end minus the TTL is when its batch ran;
+    // a rejection's last update is its decision.
+    let decided: Vec<Ms> = diesel::sql_query(format!(
+        "SELECT CASE WHEN reserved_until IS NOT NULL
+                     THEN extract(epoch FROM reserved_until - created_at) * 1000 - {ttl_ms}
+                     ELSE extract(epoch FROM updated_at - created_at) * 1000 END::float8 AS ms
+           FROM orders WHERE event_id = '{event_id}'"
+    ))
+    .load(&mut conn)
+    .await?;
+    let paid_ms: Vec<Ms> = diesel::sql_query(format!(
+        "SELECT (extract(epoch FROM paid_at - created_at) * 1000)::float8 AS ms
+           FROM orders WHERE event_id = '{event_id}' AND paid_at IS NOT NULL"
+    ))
+    .load(&mut conn)
+    .await?;
+    let span: Vec<Ms> = diesel::sql_query(format!(
+        "SELECT (extract(epoch FROM max(coalesce(reserved_until - interval '{ttl_ms} milliseconds', updated_at)) - min(created_at)) * 1000)::float8 AS ms
+           FROM orders WHERE event_id = '{event_id}'"
+    ))
+    .load(&mut conn)
+    .await?;
+    let by_status: Vec<Row> = diesel::sql_query(format!(
+        "SELECT status AS key, count(*)::bigint AS n FROM orders WHERE event_id = '{event_id}' GROUP BY status ORDER BY status"
+    ))
+    .load(&mut conn)
+    .await?;
+    let stock: Vec<Row> = diesel::sql_query(format!(
+        "SELECT 'sold' AS key, sold::bigint AS n FROM ticket_tiers WHERE id = '{tier_id}'
+         UNION ALL SELECT 'held', held::bigint FROM ticket_tiers WHERE id = '{tier_id}'"
+    ))
+    .load(&mut conn)
+    .await?;
+    let sold = stock.iter().find(|r| r.key == "sold").map_or(0, |r| r.n);
+    let held = stock.iter().find(|r| r.key == "held").map_or(0, |r| r.n);
+    let decided_count = decided.len() as f64;
+    let span_secs = span.iter().next().map_or(0.0, |s| s.ms / 1000.0).max(1e-3);
+    Ok(Report {
+        seats: params.seats,
+        buyers: params.buyers,
+        concurrency: params.concurrency,
+        post_wall_secs: post_wall,
+        accepted_per_sec: accepted as f64 / post_wall,
+        post_latency_ms: summarize(latencies),
+        decided_per_sec: decided_count / span_secs,
+        time_to_decided_ms: summarize(decided.into_iter().map(|m| m.ms.max(0.0)).collect()),
+        time_to_paid_ms: summarize(paid_ms.into_iter().map(|m| m.ms).collect()),
+        seats_sold: sold,
+        seats_held_after: held,
+        oversold: sold > i64::from(params.seats),
+        orders_by_status: by_status.into_iter().map(|r| (r.key, r.n)).collect(),
+        paid_orders: paid,
+        emails_sent: emails,
+        errors: errors.into_iter().collect(),
+        peak_rss_mb: peak_rss,
+    })
+}

@@ -1,0 +1,7 @@
+//! Benchmarks: the hot ticket drop, queue throughput, and the machine's own
+//! baseline, measured in one run. `boxoffice-bench --help`.
+
+pub mod baseline;
+pub mod hot_drop;
+pub mod queue;
+pub mod stats;

@@ -1,0 +1,402 @@
+//! `boxoffice-bench`: run with `./scripts/bench.sh` (builds in release first).
+
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command},
+    time::Duration,
+};
+
+use anyhow::{Context, Result, bail};
+use boxoffice_bench::{baseline, hot_drop, queue, stats::median};
+use boxoffice_core::{Config, Services, config::DatabaseConfig, db, queue::QueueName};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(
+    name = "boxoffice-bench",
+    about = "Hot drop, queue throughput and machine baseline"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Everything, in one run: baseline, queue throughput, hot drop.
+    All {
+        #[command(flatten)]
+        drop: DropArgs,
+        #[command(flatten)]
+        queue: QueueArgs,
+        /// Where the JSON report goes.
+        #[arg(long, default_value = "bench/results")]
+        out: PathBuf,
+    },
+    /// The hot ticket drop against a freshly started `boxoffice dev`.
+    HotDrop {
+        #[command(flatten)]
+        drop: DropArgs,
+    },
+    /// Queue throughput with 1, 2, 4 worker processes.
+    Queue {
+        #[command(flatten)]
+        queue: QueueArgs,
+    },
+    /// pgbench and redis-benchmark on this machine.
+    Baseline,
+    /// (internal) one queue worker process for `queue`.
+    #[command(hide = true)]
+    QueueWorker {
+        #[arg(long)]
+        queue: String,
+        #[arg(long)]
+        concurrency: usize,
+    },
+}
+
+#[derive(clap::Args, Clone)]
+struct DropArgs {
+    #[arg(long, default_value_t = 1_000)]
+    seats: i32,
+    #[arg(long, default_value_t = 20_000)]
+    buyers: usize,
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// The boxoffice binary (default: next to this one).
+    #[arg(long)]
+    boxoffice: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Clone)]
+struct QueueArgs {
+    #[arg(long, default_value_t = 20_000)]
+    jobs: u64,
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    processes: Vec<usize>,
+    #[arg(long, default_value_t = 64)]
+    queue_concurrency: usize,
+}
+
+fn sibling(name: &str) -> Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    Ok(me.with_file_name(name))
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn pg_server(config: &Config) -> String {
+    let url = &config.database.url;
+    url.rsplit_once('/')
+        .map_or(url.clone(), |(server, _)| server.to_owned())
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One hot drop against a fresh `boxoffice dev` (own database, namespace, port).
+async fn one_drop(config: &Config, args: &DropArgs, run: usize) -> Result<hot_drop::Report> {
+    let exe = match &args.boxoffice {
+        Some(p) => p.clone(),
+        None => sibling("boxoffice")?,
+    };
+    let port = free_port()?;
+    let tag = format!("{}{run}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+    let db_url = format!("{}/boxoffice_bench_{tag}", pg_server(config));
+    let ttl = Duration::from_secs(600);
+    let outbox = std::env::temp_dir().join(format!("boxoffice-bench-outbox-{tag}"));
+    let child = Command::new(&exe)
+        .arg("dev")
+        .env("DATABASE_URL", &db_url)
+        .env("REDIS_URL", &config.redis.url)
+        .env("REDIS_NAMESPACE", format!("bench{tag}"))
+        .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+        .env("SANDBOX_AUTO_PAY", "pay:100")
+        .env("IP_RATE_LIMIT", "0")
+        .env("USER_RATE_LIMIT", "0")
+        .env("EMAIL_OUTBOX_DIR", &outbox)
+        .env("RESERVATION_TTL_SECS", ttl.as_secs().to_string())
+        .env("RUST_LOG", "warn")
+        .env("JWT_SECRET", &config.auth.jwt_secret)
+        .env_remove("SMTP_URL")
+        .env_remove("APP_ENV")
+        .spawn()
+        .with_context(|| format!("start {}", exe.display()))?;
+    let server = Server(child);
+    let api = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = http.get(format!("{api}/readyz")).send().await
+            && r.status().is_success()
+        {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("boxoffice dev did not become ready");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let pool = db::pool(&DatabaseConfig {
+        url: db_url.clone(),
+        pool_size: 8,
+        connect_timeout: Duration::from_secs(5),
+    })
+    .map_err(anyhow::Error::msg)?;
+    let target = hot_drop::Target {
+        api_url: api,
+        db: pool,
+        jwt_secret: config.auth.jwt_secret.clone(),
+        pid: Some(server.0.id()),
+    };
+    let report = hot_drop::run(
+        &target,
+        &hot_drop::Params {
+            seats: args.seats,
+            buyers: args.buyers,
+            concurrency: args.concurrency,
+            reservation_ttl: ttl,
+            settle_timeout: Duration::from_secs(300),
+        },
+    )
+    .await;
+    drop(server);
+    drop(target);
+    let _ = std::fs::remove_dir_all(&outbox);
+    let _ = Command::new("psql")
+        .args([
+            &format!("{}/postgres", pg_server(config)),
+            "-qc",
+            &format!("DROP DATABASE IF EXISTS boxoffice_bench_{tag}"),
+        ])
+        .output();
+    report
+}
+
+async fn queue_runs(config: &Config, args: &QueueArgs) -> Result<Vec<queue::Run>> {
+    let mut config = config.clone();
+    config.redis.namespace = format!("benchq{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+    let services = Services::connect(config)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let exe = std::env::current_exe()?;
+    let mut runs = Vec::new();
+    for &processes in &args.processes {
+        let run = queue::measure(
+            &services,
+            &exe,
+            QueueName::Purchases,
+            processes,
+            args.queue_concurrency,
+            args.jobs,
+        )
+        .await?;
+        eprintln!(
+            "queue purchases ×{processes}: {:.0} enqueued/s, {:.0} processed/s, start p50 {:.0} ms p99 {:.0} ms",
+            run.enqueued_per_sec,
+            run.processed_per_sec,
+            run.enqueue_to_start_ms.p50,
+            run.enqueue_to_start_ms.p99
+        );
+        runs.push(run);
+    }
+    let run = queue::measure(
+        &services,
+        &exe,
+        QueueName::Emails,
+        1,
+        args.queue_concurrency,
+        args.jobs,
+    )
+    .await?;
+    eprintln!("queue emails ×1: {:.0} processed/s", run.processed_per_sec);
+    runs.push(run);
+    Ok(runs)
+}
+
+async fn drops(config: &Config, args: &DropArgs) -> Result<Vec<hot_drop::Report>> {
+    let mut reports = Vec::new();
+    for run in 0..args.runs {
+        let r = one_drop(config, args, run).await?;
+        eprintln!(
+            "hot drop {}: {:.0} accepted/s, POST p99 {:.0} ms, {:.0} decided/s, decided p99 {:.0} ms, paid p99 {:.0} ms, sold {}/{}, emails {}/{}, RSS {:.0} MB, errors {:?}",
+            run + 1,
+            r.accepted_per_sec,
+            r.post_latency_ms.p99,
+            r.decided_per_sec,
+            r.time_to_decided_ms.p99,
+            r.time_to_paid_ms.p99,
+            r.seats_sold,
+            r.seats,
+            r.emails_sent,
+            r.paid_orders,
+            r.peak_rss_mb.unwrap_or(0.0),
+            r.errors
+        );
+        reports.push(r);
+    }
+    Ok(reports)
+}
+
+fn table(baseline: Option<&baseline::Baseline>, queues: &[queue::Run], drops: &[hot_drop::Report]) {
+    println!();
+    if let Some(b) = baseline {
+        println!(
+            "baseline: pgbench hot-row UPDATE+INSERT {:.0} tps (c={}), redis RPUSH {:.0}/s LPOP {:.0}/s",
+            b.pg_hot_row_update_insert_tps,
+            b.pg_clients,
+            b.redis_rpush_per_sec,
+            b.redis_lpop_per_sec
+        );
+    }
+    if !queues.is_empty() {
+        println!(
+            "| queue | processes | concurrency | enqueued/s | processed/s | start p50 ms | start p99 ms |"
+        );
+        println!("|---|---|---|---|---|---|---|");
+        for q in queues {
+            println!(
+                "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} |",
+                q.queue,
+                q.processes,
+                q.concurrency,
+                q.enqueued_per_sec,
+                q.processed_per_sec,
+                q.enqueue_to_start_ms.p50,
+                q.enqueue_to_start_ms.p99
+            );
+        }
+    }
+    if !drops.is_empty() {
+        let m = |f: fn(&hot_drop::Report) -> f64| median(drops.iter().map(f).collect());
+        println!("hot drop (median of {} runs):", drops.len());
+        println!("| figure | value | vs baseline |");
+        println!("|---|---|---|");
+        let base = baseline.map(|b| b.pg_hot_row_update_insert_tps);
+        let ratio = |v: f64| base.map_or("".to_owned(), |b| format!("{:.2}×", v / b));
+        println!(
+            "| accepted/s at the API | {:.0} | {} |",
+            m(|r| r.accepted_per_sec),
+            ratio(m(|r| r.accepted_per_sec))
+        );
+        println!(
+            "| decided/s | {:.0} | {} |",
+            m(|r| r.decided_per_sec),
+            ratio(m(|r| r.decided_per_sec))
+        );
+        println!(
+            "| POST p50 / p95 / p99 ms | {:.1} / {:.1} / {:.1} | |",
+            m(|r| r.post_latency_ms.p50),
+            m(|r| r.post_latency_ms.p95),
+            m(|r| r.post_latency_ms.p99)
+        );
+        println!(
+            "| decided p50 / p99 ms | {:.0} / {:.0} | |",
+            m(|r| r.time_to_decided_ms.p50),
+            m(|r| r.time_to_decided_ms.p99)
+        );
+        println!(
+            "| paid p50 / p99 ms | {:.0} / {:.0} | |",
+            m(|r| r.time_to_paid_ms.p50),
+            m(|r| r.time_to_paid_ms.p99)
+        );
+        println!(
+            "| seats sold / seats | {} / {} | |",
+            drops[0].seats_sold, drops[0].seats
+        );
+        println!(
+            "| emails sent / paid orders | {} / {} | |",
+            drops[0].emails_sent, drops[0].paid_orders
+        );
+        println!(
+            "| peak RSS (API + workers + scheduler, one process) MB | {:.0} | |",
+            m(|r| r.peak_rss_mb.unwrap_or(0.0))
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    boxoffice_core::install_crypto_provider();
+    let cli = Cli::parse();
+    let config = Config::from_env().map_err(|e| anyhow::anyhow!("{e}"))?;
+    match cli.command {
+        Cmd::QueueWorker {
+            queue: name,
+            concurrency,
+        } => {
+            let q: QueueName = name.parse().map_err(anyhow::Error::msg)?;
+            let services = Services::connect(config)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            queue::worker(services, q, concurrency).await
+        }
+        Cmd::Baseline => {
+            let redis = url_host_port(&config.redis.url)?;
+            let b = baseline::run(&pg_server(&config), &redis.0, redis.1)?;
+            table(Some(&b), &[], &[]);
+            println!("{}", serde_json::to_string_pretty(&b)?);
+            Ok(())
+        }
+        Cmd::Queue { queue } => {
+            let runs = queue_runs(&config, &queue).await?;
+            table(None, &runs, &[]);
+            Ok(())
+        }
+        Cmd::HotDrop { drop } => {
+            let reports = drops(&config, &drop).await?;
+            table(None, &[], &reports);
+            println!("{}", serde_json::to_string_pretty(&reports)?);
+            Ok(())
+        }
+        Cmd::All { drop, queue, out } => {
+            let redis = url_host_port(&config.redis.url)?;
+            let b = baseline::run(&pg_server(&config), &redis.0, redis.1)?;
+            eprintln!(
+                "baseline: {:.0} tps hot row",
+                b.pg_hot_row_update_insert_tps
+            );
+            let queues = queue_runs(&config, &queue).await?;
+            let reports = drops(&config, &drop).await?;
+            table(Some(&b), &queues, &reports);
+            std::fs::create_dir_all(&out)?;
+            let file = out.join(format!(
+                "{}.json",
+                chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+            ));
+            let machine = json!({
+                "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+                "os": std::env::consts::OS,
+            });
+            std::fs::write(
+                &file,
+                serde_json::to_string_pretty(
+                    &json!({"machine": machine, "baseline": b, "queue": queues, "hot_drop": reports}),
+                )?,
+            )?;
+            println!("\nreport: {}", file.display());
+            Ok(())
+        }
+    }
+}
+
+fn url_host_port(url: &str) -> Result<(String, u16)> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let hostport = rest.split('/').next().unwrap_or(rest);
+    let hostport = hostport.rsplit_once('@').map_or(hostport, |(_, h)| h);
+    let (host, port) = hostport.split_once(':').unwrap_or((hostport, "6379"));
+    Ok((host.to_owned(), port.parse().context("redis port")?))
+}

@@ -1,0 +1,56 @@
+//! A tiny hot drop through the benchmark's own code, so it cannot rot: the
+//! real app (workers, sandbox auto-paying), a few seats, more buyers.
+
+use std::time::Duration;
+
+use boxoffice_bench::hot_drop::{Params, Target, run};
+use boxoffice_core::config::AutoOutcome;
+
+use crate::harness::TestApp;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_small_hot_drop_sells_every_seat_once() {
+    let app = TestApp::builder()
+        .full()
+        .with_config(|c| c.sandbox.auto = Some((AutoOutcome::Pay, Duration::from_millis(50))))
+        .start()
+        .await;
+    let target = Target {
+        api_url: app.url(""),
+        db: app.services.db.clone(),
+        jwt_secret: app.services.config.auth.jwt_secret.clone(),
+        pid: Some(std::process::id()),
+    };
+    let report = run(
+        &target,
+        &Params {
+            seats: 12,
+            buyers: 60,
+            concurrency: 16,
+            reservation_ttl: app.services.config.orders.reservation_ttl,
+            settle_timeout: Duration::from_secs(60),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.post_latency_ms.count, 60);
+    assert!(!report.oversold);
+    // Orders are for 1 or 2 seats: the last seat may go unsold only if every
+    // later order wanted two.
+    assert!((11..=12).contains(&report.seats_sold), "{report:?}");
+    assert_eq!(report.seats_held_after, 0);
+    assert_eq!(report.emails_sent, report.paid_orders);
+    assert!(report.paid_orders > 0 && report.time_to_paid_ms.count as i64 == report.paid_orders);
+    assert_eq!(report.time_to_decided_ms.count, 60);
+    let statuses: Vec<&str> = report
+        .orders_by_status
+        .iter()
+        .map(|(s, _)| s.as_str())
+        .collect();
+    assert!(
+        statuses.iter().all(|s| *s == "paid" || *s == "rejected"),
+        "{statuses:?}"
+    );
+    assert!(report.peak_rss_mb.unwrap() > 0.0);
+}

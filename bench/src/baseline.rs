@@ -106,8 +106,7 @@ pub fn redis_benchmark(host: &str, port: u16) -> Result<(f64, f64)> {
     let text = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
     let rate = |name: &str| {
         text.lines()
-            .filter(|l| l.starts_with(name) && l.contains("requests per second"))
-            .last()
+            .rfind(|l| l.starts_with(name) && l.contains("requests per second"))
             .and_then(|l| l.split(':').nth(1))
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse::<f64>().ok())

@@ -76,7 +76,7 @@ struct Ms {
 async fn count(db: &DbPool, sql: &str) -> Result<i64> {
     let mut conn = db.get().await?;
     let rows: Vec<Row> = diesel::sql_query(sql).load(&mut conn).await?;
-    Ok(rows.iter().next().map_or(0, |r| r.n))
+    Ok(<[Row]>::first(&rows).map_or(0, |r| r.n))
 }
 
 /// Users with a live session each, straight in the database (registering
@@ -335,7 +335,7 @@ pub async fn run(target: &Target, params: &Params) -> Result<Report> {
     let sold = stock.iter().find(|r| r.key == "sold").map_or(0, |r| r.n);
     let held = stock.iter().find(|r| r.key == "held").map_or(0, |r| r.n);
     let decided_count = decided.len() as f64;
-    let span_secs = span.iter().next().map_or(0.0, |s| s.ms / 1000.0).max(1e-3);
+    let span_secs = <[Ms]>::first(&span).map_or(0.0, |s| s.ms / 1000.0).max(1e-3);
     Ok(Report {
         seats: params.seats,
         buyers: params.buyers,

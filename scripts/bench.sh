@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 for tool in pgbench redis-benchmark psql; do
   command -v "$tool" >/dev/null || { echo "error: $tool is needed (postgresql-client/contrib, redis-tools)" >&2; exit 1; }
 done
-cargo build --release --bin boxoffice --bin boxoffice-bench
+cargo build --release -p boxoffice -p boxoffice-bench
 target_dir="${CARGO_TARGET_DIR:-target}"
 unset APP_ENV SMTP_URL REDIS_NAMESPACE
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/boxoffice_bench}"

@@ -9,6 +9,7 @@ mod pagination;
 mod rate_limit;
 mod router;
 mod routes;
+mod snapshot;
 mod state;
 mod validate;
 
@@ -44,7 +45,11 @@ pub async fn bind_with(
         .map_err(|e| format!("HTTP_ADDR {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let hub = live::Hub::start(&services, shutdown.clone());
-    let mut app = router(AppState(Arc::new(App { services, hub })));
+    let mut app = router(AppState(Arc::new(App {
+        services,
+        hub,
+        snapshots: Default::default(),
+    })));
     if let Some(extra) = extra {
         app = app.merge(extra);
     }

@@ -6,6 +6,8 @@ use boxoffice_core::Services;
 pub struct App {
     pub services: Services,
     pub hub: Arc<crate::live::Hub>,
+    /// Event + tiers for the order endpoint, one second fresh.
+    pub snapshots: crate::snapshot::Snapshots,
 }
 
 #[derive(Clone)]

@@ -335,7 +335,9 @@ pub async fn run(target: &Target, params: &Params) -> Result<Report> {
     let sold = stock.iter().find(|r| r.key == "sold").map_or(0, |r| r.n);
     let held = stock.iter().find(|r| r.key == "held").map_or(0, |r| r.n);
     let decided_count = decided.len() as f64;
-    let span_secs = <[Ms]>::first(&span).map_or(0.0, |s| s.ms / 1000.0).max(1e-3);
+    let span_secs = <[Ms]>::first(&span)
+        .map_or(0.0, |s| s.ms / 1000.0)
+        .max(1e-3);
     Ok(Report {
         seats: params.seats,
         buyers: params.buyers,

@@ -130,6 +130,8 @@ async fn one_drop(config: &Config, args: &DropArgs, run: usize) -> Result<hot_dr
         .env("EMAIL_OUTBOX_DIR", &outbox)
         .env("RESERVATION_TTL_SECS", ttl.as_secs().to_string())
         .env("RUST_LOG", "warn")
+        // One process runs API, workers and scheduler here: one pool for all.
+        .env("DATABASE_POOL_SIZE", "48")
         .env("JWT_SECRET", &config.auth.jwt_secret)
         .env_remove("SMTP_URL")
         .env_remove("APP_ENV")

@@ -130,6 +130,7 @@ async fn validate_request(
     conn: &mut diesel_async::AsyncPgConnection,
     state: &AppState,
     event: &Event,
+    tiers: &[Tier],
     req: &PlaceOrderRequest,
 ) -> ApiResult<(Vec<(Uuid, i32, i64, serde_json::Value)>, Option<Uuid>)> {
     let mut errors = Vec::new();
@@ -137,7 +138,6 @@ async fn validate_request(
     if req.items.is_empty() || req.items.len() > 10 {
         errors.push(FieldError::new("items", "must list 1 to 10 tiers"));
     }
-    let tiers = Tier::for_event(conn, event.id).await?;
     let mut seen = std::collections::HashSet::new();
     let mut total = 0i64;
     let mut items = Vec::new();
@@ -239,7 +239,8 @@ pub async fn place(
     let event_id = parse_id(&event_id)?;
     let hash = Sha256::digest(serde_json::to_vec(&req).expect("requests serialize")).to_vec();
     let mut conn = state.db().await?;
-    let event = Event::find(&mut conn, event_id).await?;
+    let snapshot = state.snapshots.get(&mut conn, event_id).await?;
+    let (event, tiers) = (&snapshot.0, &snapshot.1);
     match event.status() {
         EventStatus::Published => {}
         EventStatus::Draft => return Err(ApiError::NotFound),
@@ -250,7 +251,7 @@ pub async fn place(
             ));
         }
     }
-    let (items, discount_code_id) = validate_request(&mut conn, &state, &event, &req).await?;
+    let (items, discount_code_id) = validate_request(&mut conn, &state, event, tiers, &req).await?;
     let order_id = Uuid::now_v7();
     let new = NewOrder {
         id: order_id,
@@ -272,11 +273,7 @@ pub async fn place(
             attendees,
         })
         .collect();
-    let placed = conn
-        .transaction::<_, diesel::result::Error, _>(async |conn| {
-            Order::place(conn, &new, &rows).await
-        })
-        .await?;
+    let placed = Order::place(&mut conn, &new, &rows).await?;
     let (order, created) = match placed {
         Placed::Created(order) => (order, true),
         Placed::Existing(order) if order.request_hash == hash => (order, false),

@@ -61,7 +61,7 @@ impl OrderStatus {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = orders, check_for_backend(diesel::pg::Pg))]
 pub struct Order {
     pub id: Uuid,
@@ -165,28 +165,48 @@ impl Order {
     }
 
     /// Writes a `pending` order and its items, unless the buyer already used
-    /// this idempotency key: then the existing order is returned.
+    /// this idempotency key: then the existing order is returned. One
+    /// statement (a CTE inserting both), so one round trip and one commit:
+    /// this is the hot path of a ticket drop.
     pub async fn place(
         conn: &mut AsyncPgConnection,
         order: &NewOrder,
         items: &[OrderItem],
     ) -> QueryResult<Placed> {
-        let inserted = diesel::insert_into(orders::table)
-            .values(order)
-            .on_conflict((orders::buyer_id, orders::idempotency_key))
-            .do_nothing()
-            .returning(Order::as_returning())
-            .get_result(conn)
-            .await
-            .optional()?;
+        use diesel::sql_types::{
+            Array, BigInt, Binary, Integer, Jsonb, Nullable, Text, Uuid as SqlUuid,
+        };
+        let inserted: Option<Order> = diesel::sql_query(
+            "WITH o AS (
+                INSERT INTO orders (id, event_id, buyer_id, idempotency_key, request_hash, currency, discount_code_id)
+                VALUES ($1, $2, $3, $4, $5, $6, $7)
+                ON CONFLICT (buyer_id, idempotency_key) DO NOTHING
+                RETURNING *
+             ), i AS (
+                INSERT INTO order_items (id, order_id, tier_id, quantity, unit_price_minor, attendees)
+                SELECT v.id, o.id, v.tier_id, v.quantity, v.price, v.attendees
+                  FROM o, unnest($8::uuid[], $9::uuid[], $10::int[], $11::bigint[], $12::jsonb[])
+                       AS v(id, tier_id, quantity, price, attendees)
+             )
+             SELECT * FROM o",
+        )
+        .bind::<SqlUuid, _>(order.id)
+        .bind::<SqlUuid, _>(order.event_id)
+        .bind::<SqlUuid, _>(order.buyer_id)
+        .bind::<Text, _>(&order.idempotency_key)
+        .bind::<Binary, _>(&order.request_hash)
+        .bind::<Text, _>(&order.currency)
+        .bind::<Nullable<SqlUuid>, _>(order.discount_code_id)
+        .bind::<Array<SqlUuid>, _>(items.iter().map(|i| i.id).collect::<Vec<_>>())
+        .bind::<Array<SqlUuid>, _>(items.iter().map(|i| i.tier_id).collect::<Vec<_>>())
+        .bind::<Array<Integer>, _>(items.iter().map(|i| i.quantity).collect::<Vec<_>>())
+        .bind::<Array<BigInt>, _>(items.iter().map(|i| i.unit_price_minor).collect::<Vec<_>>())
+        .bind::<Array<Jsonb>, _>(items.iter().map(|i| i.attendees.clone()).collect::<Vec<_>>())
+        .get_result(conn)
+        .await
+        .optional()?;
         match inserted {
-            Some(created) => {
-                diesel::insert_into(order_items::table)
-                    .values(items)
-                    .execute(conn)
-                    .await?;
-                Ok(Placed::Created(created))
-            }
+            Some(created) => Ok(Placed::Created(created)),
             None => orders::table
                 .filter(orders::buyer_id.eq(order.buyer_id))
                 .filter(orders::idempotency_key.eq(&order.idempotency_key))

@@ -18,6 +18,9 @@ impl Perform for SendEmail {
             tracing::debug!(email.id = %self.email_id, "email already sent or being sent; nothing to do");
             return Ok(());
         };
+        // No connection is held while rendering (which takes its own) or
+        // talking SMTP: a slow mail server must not drain the pool.
+        drop(conn);
         let rendered = templates::render(&email, &ctx.services)
             .await
             .map_err(|e| JobError::new(format!("render {}: {e}", email.template)))?;
@@ -29,12 +32,14 @@ impl Perform for SendEmail {
         {
             Ok(()) => {
                 email_outcome("sent");
+                let mut conn = ctx.services.db.get().await?;
                 EmailRow::mark_sent(&mut conn, email.id, &message_id).await?;
                 tracing::info!(email.id = %email.id, template = %email.template, attempt, "email sent");
                 Ok(())
             }
             Err(e) => {
                 email_outcome("failed");
+                let mut conn = ctx.services.db.get().await?;
                 EmailRow::mark_failed(&mut conn, email.id, &e).await?;
                 Err(JobError::new(format!("smtp: {e}")))
             }

@@ -129,7 +129,7 @@ async fn one_drop(config: &Config, args: &DropArgs, run: usize) -> Result<hot_dr
         .env("USER_RATE_LIMIT", "0")
         .env("EMAIL_OUTBOX_DIR", &outbox)
         .env("RESERVATION_TTL_SECS", ttl.as_secs().to_string())
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
         // One process runs API, workers and scheduler here: one pool for all.
         .env("DATABASE_POOL_SIZE", "48")
         .env("JWT_SECRET", &config.auth.jwt_secret)

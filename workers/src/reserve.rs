@@ -61,10 +61,17 @@ pub struct Reserver {
 }
 
 impl Reserver {
-    /// Starts the batching task for this process.
+    /// Starts the batching task for this process. It has connections of its
+    /// own: in a drop the shared pool is busy with HTTP requests, and the one
+    /// task every seat decision waits on must never queue behind them.
     pub fn start(services: Services) -> Self {
         let (tx, rx) = mpsc::channel(8 * MAX_BATCH);
-        tokio::spawn(run(services, rx));
+        let own = boxoffice_core::db::pool(&boxoffice_core::config::DatabaseConfig {
+            pool_size: 2,
+            ..services.config.database.clone()
+        })
+        .unwrap_or_else(|_| services.db.clone());
+        tokio::spawn(run(services, own, rx));
         Self { tx }
     }
 
@@ -80,7 +87,7 @@ impl Reserver {
     }
 }
 
-async fn run(services: Services, mut rx: mpsc::Receiver<(Uuid, Reply)>) {
+async fn run(services: Services, db: boxoffice_core::db::DbPool, mut rx: mpsc::Receiver<(Uuid, Reply)>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -91,7 +98,7 @@ async fn run(services: Services, mut rx: mpsc::Receiver<(Uuid, Reply)>) {
         }
         let ids: Vec<Uuid> = batch.iter().map(|(id, _)| *id).collect();
         let started = std::time::Instant::now();
-        match decide(&services, &ids).await {
+        match decide(&services, &db, &ids).await {
             Ok(outcome) => {
                 tracing::debug!(
                     orders = ids.len(),
@@ -194,10 +201,10 @@ struct Written {
     reserved_until: Option<DateTime<Utc>>,
 }
 
-async fn decide(services: &Services, ids: &[Uuid]) -> Result<Outcome, String> {
+async fn decide(services: &Services, db: &boxoffice_core::db::DbPool, ids: &[Uuid]) -> Result<Outcome, String> {
     let ttl = chrono::Duration::from_std(services.config.orders.reservation_ttl)
         .map_err(|e| e.to_string())?;
-    let mut conn = services.db.get().await.map_err(|e| e.to_string())?;
+    let mut conn = db.get().await.map_err(|e| e.to_string())?;
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
         let pending: Vec<Order> = orders::table
             .filter(orders::id.eq_any(ids))

@@ -75,8 +75,8 @@ impl QueueName {
             // Jobs mostly wait on the process's reservation batcher, so many
             // in flight means big batches (see workers/src/reserve.rs).
             Self::Purchases => QueueSettings {
-                concurrency: 256,
-                fetch_batch: 100,
+                concurrency: 1024,
+                fetch_batch: 256,
                 attempt_timeout: Duration::from_secs(20),
                 retry: retry(5, 200, 5_000),
             },

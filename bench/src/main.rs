@@ -129,7 +129,10 @@ async fn one_drop(config: &Config, args: &DropArgs, run: usize) -> Result<hot_dr
         .env("USER_RATE_LIMIT", "0")
         .env("EMAIL_OUTBOX_DIR", &outbox)
         .env("RESERVATION_TTL_SECS", ttl.as_secs().to_string())
-        .env("RUST_LOG", std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         // One process runs API, workers and scheduler here: one pool for all.
         .env("DATABASE_POOL_SIZE", "48")
         .env("JWT_SECRET", &config.auth.jwt_secret)
@@ -177,6 +180,12 @@ async fn one_drop(config: &Config, args: &DropArgs, run: usize) -> Result<hot_dr
     .await;
     drop(server);
     drop(target);
+    // Leave Redis as it was: a drop leaves hundreds of thousands of keys.
+    if let Ok(conn) = boxoffice_core::queue::connect(&config.redis.url).await {
+        let _ = boxoffice_core::queue::Queues::new(conn, format!("bench{tag}"))
+            .purge_namespace()
+            .await;
+    }
     let _ = std::fs::remove_dir_all(&outbox);
     let _ = Command::new("psql")
         .args([

@@ -87,7 +87,11 @@ impl Reserver {
     }
 }
 
-async fn run(services: Services, db: boxoffice_core::db::DbPool, mut rx: mpsc::Receiver<(Uuid, Reply)>) {
+async fn run(
+    services: Services,
+    db: boxoffice_core::db::DbPool,
+    mut rx: mpsc::Receiver<(Uuid, Reply)>,
+) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -201,7 +205,11 @@ struct Written {
     reserved_until: Option<DateTime<Utc>>,
 }
 
-async fn decide(services: &Services, db: &boxoffice_core::db::DbPool, ids: &[Uuid]) -> Result<Outcome, String> {
+async fn decide(
+    services: &Services,
+    db: &boxoffice_core::db::DbPool,
+    ids: &[Uuid],
+) -> Result<Outcome, String> {
     let ttl = chrono::Duration::from_std(services.config.orders.reservation_ttl)
         .map_err(|e| e.to_string())?;
     let mut conn = db.get().await.map_err(|e| e.to_string())?;

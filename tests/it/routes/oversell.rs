@@ -21,7 +21,7 @@ async fn buyers(app: &TestApp, n: usize) -> Vec<String> {
     tokens
 }
 
-/// Waits until no order of the event is pending; returns (status, count).
+/// Waits until no order of the event is pending.
 async fn settled(app: &TestApp, event_id: &str) {
     eventually(Duration::from_secs(60), || async {
         let pending = app

@@ -56,3 +56,46 @@ pub fn split<T>(mut rows: Vec<T>, limit: i64) -> (Vec<T>, bool) {
     rows.truncate(limit as usize);
     (rows, more)
 }
+
+/// The cursor of "newest first" lists: keyset on (created_at, id).
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct CreatedCursor {
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub id: uuid::Uuid,
+}
+
+/// `(created_at, id)` to start after, from the request's cursor.
+pub fn created_after(
+    cursor: Option<&str>,
+) -> ApiResult<Option<(chrono::DateTime<chrono::Utc>, uuid::Uuid)>> {
+    Ok(cursor
+        .map(decode::<CreatedCursor>)
+        .transpose()?
+        .map(|c| (c.created_at, c.id)))
+}
+
+/// Splits rows fetched with `limit + 1` into the page and the cursor of the
+/// next one, for a newest-first list.
+pub fn created_page<T>(
+    rows: Vec<T>,
+    limit: i64,
+    key: impl Fn(&T) -> (chrono::DateTime<chrono::Utc>, uuid::Uuid),
+) -> (Vec<T>, Option<String>) {
+    let (rows, more) = split(rows, limit);
+    let next = more.then(|| {
+        let (created_at, id) = key(rows.last().expect("a full page has a last row"));
+        encode(&CreatedCursor { created_at, id })
+    });
+    (rows, next)
+}
+
+/// A `limit` alone, as a 422 if out of range.
+pub fn limit_only(value: Option<i64>) -> ApiResult<i64> {
+    let mut errors = Vec::new();
+    let n = limit(value, &mut errors);
+    if errors.is_empty() {
+        Ok(n)
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}

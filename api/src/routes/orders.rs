@@ -418,12 +418,6 @@ pub struct ListParams {
     pub cursor: Option<String>,
 }
 
-#[derive(Serialize, Deserialize)]
-pub struct CreatedCursor {
-    pub created_at: DateTime<Utc>,
-    pub id: Uuid,
-}
-
 /// `GET /v1/users/me/orders`, newest first.
 #[utoipa::path(
     get,
@@ -439,29 +433,13 @@ pub async fn list_mine(
     user: AuthUser,
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<Page<OrderView>>> {
-    let mut errors = Vec::new();
-    let limit = pagination::limit(params.limit, &mut errors);
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    let after = params
-        .cursor
-        .as_deref()
-        .map(pagination::decode::<CreatedCursor>)
-        .transpose()?
-        .map(|c| (c.created_at, c.id));
+    let limit = pagination::limit_only(params.limit)?;
+    let after = pagination::created_after(params.cursor.as_deref())?;
     let mut conn = state.db().await?;
     let rows = Order::for_buyer(&mut conn, user.id(), after, limit + 1).await?;
-    let (orders, more) = pagination::split(rows, limit);
+    let (orders, next_cursor) = pagination::created_page(rows, limit, |o| (o.created_at, o.id));
     let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
     let items = Order::items_of(&mut conn, &ids).await?;
-    let next_cursor = more.then(|| {
-        let last = orders.last().expect("a full page has a last row");
-        pagination::encode(&CreatedCursor {
-            created_at: last.created_at,
-            id: last.id,
-        })
-    });
     let views = orders
         .iter()
         .map(|o| {

@@ -14,10 +14,7 @@ use crate::{
     error::{ApiError, ApiResult},
     extract::{AuthUser, Json, Query},
     pagination::{self, Page},
-    routes::{
-        events::parse_id,
-        orders::{CreatedCursor, ListParams},
-    },
+    routes::{events::parse_id, orders::ListParams},
     state::AppState,
 };
 
@@ -130,27 +127,11 @@ pub async fn list_mine(
     user: AuthUser,
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<Page<TicketView>>> {
-    let mut errors = Vec::new();
-    let limit = pagination::limit(params.limit, &mut errors);
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    let after = params
-        .cursor
-        .as_deref()
-        .map(pagination::decode::<CreatedCursor>)
-        .transpose()?
-        .map(|c| (c.created_at, c.id));
+    let limit = pagination::limit_only(params.limit)?;
+    let after = pagination::created_after(params.cursor.as_deref())?;
     let mut conn = state.db().await?;
     let rows = Ticket::for_owner(&mut conn, user.id(), after, limit + 1).await?;
-    let (tickets, more) = pagination::split(rows, limit);
-    let next_cursor = more.then(|| {
-        let last = tickets.last().expect("a full page has a last row");
-        pagination::encode(&CreatedCursor {
-            created_at: last.created_at,
-            id: last.id,
-        })
-    });
+    let (tickets, next_cursor) = pagination::created_page(rows, limit, |t| (t.created_at, t.id));
     let secret = state.services.jwt_secret();
     Ok(Json(Page {
         items: tickets.iter().map(|t| TicketView::new(t, secret)).collect(),

@@ -6,9 +6,9 @@ use axum::{
     response::IntoResponse,
 };
 use boxoffice_core::models::{Event, EventImage, EventStatus, NewEvent, Role, Tier};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
@@ -253,12 +253,6 @@ pub struct OrganizerListParams {
     pub cursor: Option<String>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct CreatedCursor {
-    created_at: DateTime<Utc>,
-    id: Uuid,
-}
-
 /// `GET /v1/organizer/events`: the caller's events in every status, newest
 /// first (admins see everyone's).
 #[utoipa::path(
@@ -300,25 +294,13 @@ pub async fn list_mine(
     } else {
         Some(user.id())
     };
-    let after = params
-        .cursor
-        .as_deref()
-        .map(pagination::decode::<CreatedCursor>)
-        .transpose()?
-        .map(|c| (c.created_at, c.id));
+    let after = pagination::created_after(params.cursor.as_deref())?;
     let mut conn = state.db().await?;
     let rows = Event::list_for_organizer(&mut conn, organizer, status, after, limit + 1).await?;
-    let (events, more) = pagination::split(rows, limit);
+    let (events, next_cursor) = pagination::created_page(rows, limit, |e| (e.created_at, e.id));
     let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
     let tiers = Tier::for_events(&mut conn, &ids).await?;
     let images = EventImage::for_events(&mut conn, &ids).await?;
-    let next_cursor = more.then(|| {
-        let last = events.last().expect("a full page has a last row");
-        pagination::encode(&CreatedCursor {
-            created_at: last.created_at,
-            id: last.id,
-        })
-    });
     let items = events
         .iter()
         .map(|e| {

@@ -92,10 +92,12 @@ impl Perform for Probe {
     }
 }
 
-/// Services on a fresh database and namespace (no HTTP needed here).
+/// Services on a fresh namespace (no HTTP needed here). Queue tests never
+/// touch the database (the pool connects lazily), so it is dropped at once.
 async fn services() -> Services {
     let smtp = SmtpSink::start().await;
-    let (config, _db) = test_config(smtp.port).await;
+    let (config, db_url) = test_config(smtp.port).await;
+    crate::harness::db::drop_database_blocking(db_url);
     Services::connect(config).await.unwrap()
 }
 

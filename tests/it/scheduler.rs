@@ -6,7 +6,9 @@ use crate::harness::{app::test_config, smtp::SmtpSink};
 #[tokio::test(flavor = "multi_thread")]
 async fn one_leader_at_a_time_and_each_tick_fires_once() {
     let smtp = SmtpSink::start().await;
-    let (config, _) = test_config(smtp.port).await;
+    let (config, db_url) = test_config(smtp.port).await;
+    // The leader lock lives in Redis; the database is not needed.
+    crate::harness::db::drop_database_blocking(db_url);
     let services = Services::connect(config).await.unwrap();
     let (a, b) = (
         LeaderLock::new(&services, "scheduler"),

@@ -149,51 +149,38 @@ struct Holding {
     n: i64,
 }
 
-/// Tickets each buyer already holds (reserved or paid) per event.
-async fn tickets_held(
+/// Per (buyer, key) totals from `sql`, whose `$1` is the keys and `$2` the
+/// buyers, over orders that hold seats (reserved or paid).
+async fn holdings(
     conn: &mut AsyncPgConnection,
-    event_ids: &[Uuid],
+    sql: &str,
+    keys: &[Uuid],
     buyer_ids: &[Uuid],
 ) -> QueryResult<HashMap<(Uuid, Uuid), i64>> {
-    let rows: Vec<Holding> = diesel::sql_query(
-        "SELECT o.buyer_id, o.event_id AS key_id, sum(i.quantity)::bigint AS n
-           FROM orders o JOIN order_items i ON i.order_id = o.id
-          WHERE o.event_id = ANY($1) AND o.buyer_id = ANY($2)
-            AND o.status IN ('awaiting_payment', 'paid')
-          GROUP BY 1, 2",
-    )
-    .bind::<sql_types::Array<sql_types::Uuid>, _>(event_ids)
-    .bind::<sql_types::Array<sql_types::Uuid>, _>(buyer_ids)
-    .load(conn)
-    .await?;
+    let rows: Vec<Holding> = diesel::sql_query(sql)
+        .bind::<sql_types::Array<sql_types::Uuid>, _>(keys)
+        .bind::<sql_types::Array<sql_types::Uuid>, _>(buyer_ids)
+        .load(conn)
+        .await?;
     Ok(rows
         .into_iter()
         .map(|r| ((r.buyer_id, r.key_id), r.n))
         .collect())
 }
 
-/// Orders each buyer already placed with each code (reserved or paid).
-async fn codes_used(
-    conn: &mut AsyncPgConnection,
-    code_ids: &[Uuid],
-    buyer_ids: &[Uuid],
-) -> QueryResult<HashMap<(Uuid, Uuid), i64>> {
-    let rows: Vec<Holding> = diesel::sql_query(
-        "SELECT buyer_id, discount_code_id AS key_id, count(*)::bigint AS n
-           FROM orders
-          WHERE discount_code_id = ANY($1) AND buyer_id = ANY($2)
-            AND status IN ('awaiting_payment', 'paid')
-          GROUP BY 1, 2",
-    )
-    .bind::<sql_types::Array<sql_types::Uuid>, _>(code_ids)
-    .bind::<sql_types::Array<sql_types::Uuid>, _>(buyer_ids)
-    .load(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| ((r.buyer_id, r.key_id), r.n))
-        .collect())
-}
+/// Tickets each buyer already holds per event.
+const TICKETS_HELD: &str = "SELECT o.buyer_id, o.event_id AS key_id, sum(i.quantity)::bigint AS n
+       FROM orders o JOIN order_items i ON i.order_id = o.id
+      WHERE o.event_id = ANY($1) AND o.buyer_id = ANY($2)
+        AND o.status IN ('awaiting_payment', 'paid')
+      GROUP BY 1, 2";
+
+/// Orders each buyer already placed with each code.
+const CODES_USED: &str = "SELECT buyer_id, discount_code_id AS key_id, count(*)::bigint AS n
+       FROM orders
+      WHERE discount_code_id = ANY($1) AND buyer_id = ANY($2)
+        AND status IN ('awaiting_payment', 'paid')
+      GROUP BY 1, 2";
 
 /// The new state of a decided order, written in one statement for the batch.
 struct Written {
@@ -280,7 +267,7 @@ async fn decide(
         let mut held_by_buyer = if limited_events.is_empty() {
             HashMap::new()
         } else {
-            tickets_held(conn, &limited_events, &buyer_ids).await?
+            holdings(conn, TICKETS_HELD, &limited_events, &buyer_ids).await?
         };
         let limited_codes: Vec<Uuid> = codes
             .values()
@@ -290,7 +277,7 @@ async fn decide(
         let mut code_uses = if limited_codes.is_empty() {
             HashMap::new()
         } else {
-            codes_used(conn, &limited_codes, &buyer_ids).await?
+            holdings(conn, CODES_USED, &limited_codes, &buyer_ids).await?
         };
         let emails: HashMap<Uuid, String> = users::table
             .filter(users::id.eq_any(&buyer_ids))

@@ -32,11 +32,7 @@ async fn bad_registrations_are_refused_and_write_nothing() {
         assert_eq!(got, status, "{body} → {problem}");
         assert_eq!(problem["code"], "validation_failed", "{problem}");
         assert!(
-            problem["errors"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|e| e["field"] == field),
+            crate::harness::blames(&problem, field),
             "{body} should blame {field}: {problem}"
         );
     }
@@ -152,11 +148,7 @@ async fn bad_catalog_input_is_refused_and_writes_nothing() {
         let (status, problem) = app.post("/v1/events", body.clone(), Some(&org)).await;
         assert_eq!(status, 422, "{body} → {problem}");
         assert!(
-            problem["errors"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|e| e["field"] == field),
+            crate::harness::blames(&problem, field),
             "{body} should blame {field}: {problem}"
         );
     }
@@ -213,11 +205,7 @@ async fn bad_catalog_input_is_refused_and_writes_nothing() {
             .await;
         assert_eq!(status, 422, "{body} → {problem}");
         assert!(
-            problem["errors"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|e| e["field"] == field),
+            crate::harness::blames(&problem, field),
             "{body} should blame {field}: {problem}"
         );
     }

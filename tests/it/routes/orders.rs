@@ -256,11 +256,7 @@ async fn bad_orders_are_refused_and_write_nothing() {
             .await;
         assert_eq!(status, 422, "{body} → {problem}");
         assert!(
-            problem["errors"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|e| e["field"] == field),
+            crate::harness::blames(&problem, field),
             "{body} should blame {field}: {problem}"
         );
     }

@@ -327,8 +327,8 @@ pub async fn run(target: &Target, params: &Params) -> Result<Report> {
     .load(&mut conn)
     .await?;
     let stock: Vec<Row> = diesel::sql_query(format!(
-        "SELECT 'sold' AS key, sold::bigint AS n FROM ticket_tiers WHERE id = '{tier_id}'
-         UNION ALL SELECT 'held', held::bigint FROM ticket_tiers WHERE id = '{tier_id}'"
+        "SELECT 'sold' AS key, sold::bigint AS n FROM tier_stock WHERE tier_id = '{tier_id}'
+         UNION ALL SELECT 'held', held::bigint FROM tier_stock WHERE tier_id = '{tier_id}'"
     ))
     .load(&mut conn)
     .await?;

@@ -244,6 +244,17 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
 
+    tier_stock (tier_id) {
+        tier_id -> Uuid,
+        quantity -> Int4,
+        held -> Int4,
+        sold -> Int4,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
     ticket_tiers (id) {
         id -> Uuid,
         event_id -> Uuid,
@@ -252,9 +263,6 @@ diesel::table! {
         price_minor -> Int8,
         #[max_length = 3]
         currency -> Bpchar,
-        quantity -> Int4,
-        held -> Int4,
-        sold -> Int4,
         sales_start_at -> Nullable<Timestamptz>,
         sales_end_at -> Nullable<Timestamptz>,
         min_per_order -> Int4,
@@ -396,6 +404,7 @@ diesel::joinable!(tickets -> order_items (order_item_id));
 diesel::joinable!(tickets -> orders (order_id));
 diesel::joinable!(tickets -> ticket_tiers (tier_id));
 diesel::joinable!(tickets -> users (owner_id));
+diesel::joinable!(tier_stock -> ticket_tiers (tier_id));
 diesel::joinable!(user_tokens -> users (user_id));
 diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
 diesel::joinable!(webhook_endpoints -> users (organizer_id));
@@ -414,6 +423,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     refunds,
     ticket_tiers,
+    tier_stock,
     tickets,
     user_tokens,
     users,

@@ -12,7 +12,7 @@ use crate::{
     models::{
         DiscountFields, Event, EventFields, NewDiscount, NewEvent, NewTier, Role, TierFields, User,
     },
-    schema::{discount_codes, events, ticket_tiers, users},
+    schema::{discount_codes, events, users},
 };
 
 /// Printed after seeding. Demo-only: `seed` refuses to run in production.
@@ -206,12 +206,15 @@ pub async fn seed(conn: &mut AsyncPgConnection) -> Result<SeedReport, String> {
                         max_tickets_per_buyer: Some(10),
                     },
                 };
-                events_created += diesel::insert_into(events::table)
+                let created = diesel::insert_into(events::table)
                     .values(&event)
                     .on_conflict_do_nothing()
                     .execute(conn)
                     .await?;
-                for (i, (name, price, quantity)) in spec.tiers.iter().enumerate() {
+                events_created += created;
+                // An event seeded before has its tiers already.
+                let tiers = if created == 1 { spec.tiers } else { &[] };
+                for (i, (name, price, quantity)) in tiers.iter().enumerate() {
                     let tier = NewTier {
                         id: demo_id(2, spec.n * 16 + i as u128),
                         event_id,
@@ -231,11 +234,7 @@ pub async fn seed(conn: &mut AsyncPgConnection) -> Result<SeedReport, String> {
                             sort_order: i as i32,
                         },
                     };
-                    diesel::insert_into(ticket_tiers::table)
-                        .values(&tier)
-                        .on_conflict_do_nothing()
-                        .execute(conn)
-                        .await?;
+                    tier.insert(conn).await?;
                 }
                 Event::publish(conn, event_id).await?;
                 listed.push((event_id, spec.title.to_owned()));

@@ -132,20 +132,11 @@ pub async fn apply_payment(
         let items = Order::items(conn, order.id).await?;
         let refund_reason = match order.status() {
             OrderStatus::AwaitingPayment if amount_ok => {
-                for item in &items {
-                    diesel::update(ticket_tiers::table.find(item.tier_id))
-                        .set((
-                            ticket_tiers::held.eq(ticket_tiers::held - item.quantity),
-                            ticket_tiers::sold.eq(ticket_tiers::sold + item.quantity),
-                        ))
-                        .execute(conn)
-                        .await?;
-                }
-                finalize_paid(conn, &order, &items, &mut after).await?;
+                pay_reserved(conn, &order, &items, &mut after).await?;
                 None
             }
             OrderStatus::Expired | OrderStatus::Cancelled if amount_ok => {
-                if take_seats_again(conn, &items).await? {
+                if take_seats_again(conn, order.event_id, &items).await? {
                     after.stock_changed.push(order.event_id);
                     finalize_paid(conn, &order, &items, &mut after).await?;
                     tracing::info!(order.id = %order.id, "late payment confirmed: seats were still free");
@@ -186,32 +177,50 @@ pub async fn apply_payment(
     Ok(after)
 }
 
-/// A late payment takes seats again if all of them are still free. The tiers
-/// are locked (in id order) before any is changed, so it is all or nothing.
-async fn take_seats_again(conn: &mut AsyncPgConnection, items: &[OrderItem]) -> QueryResult<bool> {
-    let mut ids: Vec<Uuid> = items.iter().map(|i| i.tier_id).collect();
-    ids.sort();
-    let tiers: Vec<Tier> = ticket_tiers::table
+/// A reserved order is paid: tickets, confirmation, and its seats move from
+/// held to sold. The stock moves last: its row is what every reservation
+/// batch and payment of a drop updates, so it stays locked only until the
+/// commit that follows.
+pub async fn pay_reserved(
+    conn: &mut AsyncPgConnection,
+    order: &Order,
+    items: &[OrderItem],
+    after: &mut AfterCommit,
+) -> Result<(), JobError> {
+    finalize_paid(conn, order, items, after).await?;
+    for item in items {
+        Tier::move_stock(conn, item.tier_id, -item.quantity, item.quantity).await?;
+    }
+    Ok(())
+}
+
+/// A late payment takes seats again if all of them are still free. The event
+/// is locked first, as the reservation batches lock it: they judge stock
+/// under that lock alone, so every increase of a tier's stock must hold it.
+/// The tiers are then read and changed all or nothing.
+async fn take_seats_again(
+    conn: &mut AsyncPgConnection,
+    event_id: Uuid,
+    items: &[OrderItem],
+) -> QueryResult<bool> {
+    Event::lock(conn, event_id).await?;
+    let ids: Vec<Uuid> = items.iter().map(|i| i.tier_id).collect();
+    let tiers: Vec<Tier> = Tier::with_stock()
         .filter(ticket_tiers::id.eq_any(&ids))
-        .order(ticket_tiers::id)
         .select(Tier::as_select())
-        .for_no_key_update()
         .load(conn)
         .await?;
     let fits = items.iter().all(|item| {
         tiers
             .iter()
             .find(|t| t.id == item.tier_id)
-            .is_some_and(|t| t.quantity - t.held - t.sold >= item.quantity)
+            .is_some_and(|t| t.remaining() >= item.quantity)
     });
     if !fits {
         return Ok(false);
     }
     for item in items {
-        diesel::update(ticket_tiers::table.find(item.tier_id))
-            .set(ticket_tiers::sold.eq(ticket_tiers::sold + item.quantity))
-            .execute(conn)
-            .await?;
+        Tier::move_stock(conn, item.tier_id, 0, item.quantity).await?;
     }
     Ok(true)
 }
@@ -224,7 +233,7 @@ struct Attendee {
 
 /// Marks the order paid, issues one ticket per seat and writes the
 /// confirmation email row, in the caller's transaction.
-pub async fn finalize_paid(
+async fn finalize_paid(
     conn: &mut AsyncPgConnection,
     order: &Order,
     items: &[OrderItem],

@@ -8,13 +8,17 @@
 //! (no added latency).
 //!
 //! Correctness does not rest on the batching: the transaction locks the
-//! events, tiers and codes it touches (in id order, so no deadlocks; `FOR NO
-//! KEY UPDATE`, so new orders referencing them are not blocked), decides
-//! every order against the locked counters in memory, in arrival order, and
-//! writes the new counters; `held + sold <= quantity` and
-//! `redemptions <= max_redemptions` are CHECK constraints besides. Orders are
-//! taken `FOR UPDATE SKIP LOCKED` and only while `pending`, so a duplicated job
-//! finds nothing to do.
+//! events it touches (in id order, so no deadlocks; `FOR NO KEY UPDATE`, so
+//! new orders referencing them are not blocked). Every increase of a tier's
+//! stock or a code's redemptions happens under that lock (here, in a late
+//! payment, in an organizer's edit), so the counters read after it can only
+//! have gone down meanwhile (a payment, expiry or cancel); the batch decides
+//! every order against them in memory, in arrival order, and adds its deltas
+//! to the rows as the last statements before the commit, which keeps the
+//! drop's hottest row locked for as short as possible. `held + sold <=
+//! quantity` and `redemptions <= max_redemptions` are CHECK constraints
+//! besides. Orders are taken `FOR NO KEY UPDATE SKIP LOCKED` and only while
+//! `pending`, so a duplicated job finds nothing to do.
 
 use std::collections::{HashMap, HashSet};
 
@@ -224,7 +228,7 @@ async fn decide(
         let code_ids: Vec<Uuid> = sorted_unique(pending.iter().filter_map(|o| o.discount_code_id));
         let buyer_ids: Vec<Uuid> = sorted_unique(pending.iter().map(|o| o.buyer_id));
 
-        // Locks in a fixed order: events, tiers, codes (each by id).
+        // The events' locks serialize every stock increase (see above).
         let events: HashMap<Uuid, Event> = events::table
             .filter(events::id.eq_any(&event_ids))
             .order(events::id)
@@ -235,11 +239,9 @@ async fn decide(
             .into_iter()
             .map(|e| (e.id, e))
             .collect();
-        let mut tiers: HashMap<Uuid, Tier> = ticket_tiers::table
+        let mut tiers: HashMap<Uuid, Tier> = Tier::with_stock()
             .filter(ticket_tiers::id.eq_any(&tier_ids))
-            .order(ticket_tiers::id)
             .select(Tier::as_select())
-            .for_no_key_update()
             .load(conn)
             .await?
             .into_iter()
@@ -250,9 +252,7 @@ async fn decide(
         } else {
             discount_codes::table
                 .filter(discount_codes::id.eq_any(&code_ids))
-                .order(discount_codes::id)
                 .select(Discount::as_select())
-                .for_no_key_update()
                 .load(conn)
                 .await?
                 .into_iter()
@@ -374,20 +374,6 @@ async fn decide(
             }
         }
 
-        let mut changed: Vec<(&Uuid, &i32)> = held_delta.iter().collect();
-        changed.sort();
-        for (tier_id, delta) in changed {
-            diesel::update(ticket_tiers::table.find(tier_id))
-                .set(ticket_tiers::held.eq(ticket_tiers::held + delta))
-                .execute(conn)
-                .await?;
-        }
-        for (code_id, n) in &redeemed {
-            diesel::update(discount_codes::table.find(code_id))
-                .set(discount_codes::redemptions.eq(discount_codes::redemptions + n))
-                .execute(conn)
-                .await?;
-        }
         write_orders(conn, &written).await?;
         if !prices.is_empty() {
             let (item_ids, unit): (Vec<Uuid>, Vec<i64>) = prices.into_iter().unzip();
@@ -400,6 +386,20 @@ async fn decide(
             .bind::<sql_types::Array<sql_types::BigInt>, _>(unit)
             .execute(conn)
             .await?;
+        }
+        // Last, in id order: the hot rows.
+        let mut changed: Vec<(&Uuid, &i32)> = held_delta.iter().collect();
+        changed.sort();
+        for (tier_id, delta) in changed {
+            Tier::move_stock(conn, *tier_id, *delta, 0).await?;
+        }
+        let mut redeemed: Vec<(&Uuid, &i32)> = redeemed.iter().collect();
+        redeemed.sort();
+        for (code_id, n) in redeemed {
+            diesel::update(discount_codes::table.find(code_id))
+                .set(discount_codes::redemptions.eq(discount_codes::redemptions + n))
+                .execute(conn)
+                .await?;
         }
         let mut tiers_by_event: HashMap<Uuid, Vec<Tier>> = HashMap::new();
         if !held_delta.is_empty() {

@@ -67,8 +67,8 @@ async fn sample(state: &AppState) -> ApiResult<()> {
         m.orders.get_or_create(&labels([("status", status)])).set(n);
     }
     let seats: Vec<Count> = diesel::sql_query(
-        "SELECT 'held' AS key, coalesce(sum(held), 0)::bigint AS n FROM ticket_tiers
-         UNION ALL SELECT 'sold', coalesce(sum(sold), 0)::bigint FROM ticket_tiers",
+        "SELECT 'held' AS key, coalesce(sum(held), 0)::bigint AS n FROM tier_stock
+         UNION ALL SELECT 'sold', coalesce(sum(sold), 0)::bigint FROM tier_stock",
     )
     .load(&mut conn)
     .await?;

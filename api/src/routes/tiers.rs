@@ -284,7 +284,7 @@ pub async fn update(
             Tier::update_fields(conn, tier.id, &fields)
                 .await
                 .map_err(on_constraint(
-                    "ticket_tiers_inventory_check",
+                    "tier_stock_inventory_check",
                     "quantity",
                     "cannot be lower than the tickets already reserved or sold",
                 ))

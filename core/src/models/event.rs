@@ -146,13 +146,15 @@ impl Event {
     }
 
     /// The row, locked until the transaction ends: every writer of an event's
-    /// tiers takes this lock, so checks across tiers (the capacity sum) cannot
-    /// race.
+    /// tiers and every increase of their stock takes this lock, so checks
+    /// across tiers (the capacity sum, a reservation batch's arithmetic)
+    /// cannot race. `NO KEY UPDATE`: orders being placed (whose foreign key
+    /// takes `KEY SHARE` on this row) are not held up.
     pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Event> {
         events::table
             .find(id)
             .select(Event::as_select())
-            .for_update()
+            .for_no_key_update()
             .first(conn)
             .await
     }

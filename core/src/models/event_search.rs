@@ -212,8 +212,8 @@ impl EventSearch {
         );
         sql.push(&format!(
             "coalesce(e.min_price_minor, {NO_PRICE}) AS price_key, \
-             EXISTS (SELECT 1 FROM ticket_tiers t WHERE t.event_id = e.id AND NOT t.hidden \
-                AND t.held + t.sold < t.quantity \
+             EXISTS (SELECT 1 FROM ticket_tiers t JOIN tier_stock s ON s.tier_id = t.id \
+                WHERE t.event_id = e.id AND NOT t.hidden AND s.held + s.sold < s.quantity \
                 AND (t.sales_start_at IS NULL OR t.sales_start_at <= now()) \
                 AND (t.sales_end_at IS NULL OR t.sales_end_at > now())) AS available, "
         ));

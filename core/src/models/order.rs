@@ -13,7 +13,10 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::schema::{order_items, orders, ticket_tiers};
+use crate::{
+    models::Tier,
+    schema::{order_items, orders},
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderStatus {
@@ -294,10 +297,7 @@ impl Order {
             return Ok(None);
         };
         for item in Order::items(conn, id).await? {
-            diesel::update(ticket_tiers::table.find(item.tier_id))
-                .set(ticket_tiers::held.eq(ticket_tiers::held - item.quantity))
-                .execute(conn)
-                .await?;
+            Tier::move_stock(conn, item.tier_id, -item.quantity, 0).await?;
         }
         Ok(Some(order))
     }

@@ -1,13 +1,14 @@
 //! Ticket tiers: a price, a quantity and the stock counters (`held` for unpaid
-//! reservations, `sold` for paid seats) that the purchase pipeline moves with
-//! guarded UPDATEs. `held + sold <= quantity` is also a CHECK constraint.
+//! reservations, `sold` for paid seats). The counters and the quantity live in
+//! `tier_stock`, a row of their own (see the migration for why); a `Tier` is
+//! always loaded with it. `held + sold <= quantity` is a CHECK constraint.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::schema::{order_items, ticket_tiers};
+use crate::schema::{order_items, ticket_tiers, tier_stock};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = ticket_tiers, check_for_backend(diesel::pg::Pg))]
@@ -18,8 +19,11 @@ pub struct Tier {
     pub description: String,
     pub price_minor: i64,
     pub currency: String,
+    #[diesel(select_expression = tier_stock::quantity)]
     pub quantity: i32,
+    #[diesel(select_expression = tier_stock::held)]
     pub held: i32,
+    #[diesel(select_expression = tier_stock::sold)]
     pub sold: i32,
     pub sales_start_at: Option<DateTime<Utc>>,
     pub sales_end_at: Option<DateTime<Utc>>,
@@ -53,13 +57,15 @@ impl SaleState {
     }
 }
 
-/// What an organizer sets; written whole (see `EventFields`).
+/// What an organizer sets; written whole (see `EventFields`). The quantity
+/// goes to the tier's stock row.
 #[derive(Debug, Clone, Insertable, AsChangeset)]
 #[diesel(table_name = ticket_tiers, treat_none_as_null = true)]
 pub struct TierFields {
     pub name: String,
     pub description: String,
     pub price_minor: i64,
+    #[diesel(skip_insertion, skip_update)]
     pub quantity: i32,
     pub sales_start_at: Option<DateTime<Utc>>,
     pub sales_end_at: Option<DateTime<Utc>>,
@@ -83,16 +89,51 @@ pub struct NewTier {
 }
 
 impl NewTier {
+    /// Writes the tier and its stock row; call inside a transaction.
     pub async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<Tier> {
         diesel::insert_into(ticket_tiers::table)
             .values(self)
-            .returning(Tier::as_returning())
+            .execute(conn)
+            .await?;
+        diesel::insert_into(tier_stock::table)
+            .values((
+                tier_stock::tier_id.eq(self.id),
+                tier_stock::quantity.eq(self.fields.quantity),
+            ))
+            .execute(conn)
+            .await?;
+        Tier::with_stock()
+            .filter(ticket_tiers::id.eq(self.id))
+            .select(Tier::as_select())
             .get_result(conn)
             .await
     }
 }
 
 impl Tier {
+    /// Tiers joined with their stock: what every `Tier` is selected from.
+    pub fn with_stock() -> diesel::dsl::InnerJoin<ticket_tiers::table, tier_stock::table> {
+        ticket_tiers::table.inner_join(tier_stock::table)
+    }
+
+    /// Moves a tier's counters by the given amounts (negative releases); the
+    /// CHECKs refuse anything that would oversell or go below zero.
+    pub async fn move_stock(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        held: i32,
+        sold: i32,
+    ) -> QueryResult<()> {
+        diesel::update(tier_stock::table.find(id))
+            .set((
+                tier_stock::held.eq(tier_stock::held + held),
+                tier_stock::sold.eq(tier_stock::sold + sold),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
     pub fn remaining(&self) -> i32 {
         (self.quantity - self.held - self.sold).max(0)
     }
@@ -134,7 +175,7 @@ impl Tier {
 
     /// An event's tiers in display order.
     pub async fn for_event(conn: &mut AsyncPgConnection, event_id: Uuid) -> QueryResult<Vec<Tier>> {
-        ticket_tiers::table
+        Tier::with_stock()
             .filter(ticket_tiers::event_id.eq(event_id))
             .select(Tier::as_select())
             .order((
@@ -151,7 +192,7 @@ impl Tier {
         conn: &mut AsyncPgConnection,
         event_ids: &[Uuid],
     ) -> QueryResult<Vec<Tier>> {
-        ticket_tiers::table
+        Tier::with_stock()
             .filter(ticket_tiers::event_id.eq_any(event_ids))
             .select(Tier::as_select())
             .order((
@@ -168,17 +209,18 @@ impl Tier {
         event_id: Uuid,
         id: Uuid,
     ) -> QueryResult<Tier> {
-        ticket_tiers::table
-            .find(id)
+        Tier::with_stock()
+            .filter(ticket_tiers::id.eq(id))
             .filter(ticket_tiers::event_id.eq(event_id))
             .select(Tier::as_select())
             .first(conn)
             .await
     }
 
-    /// Rewrites the organizer's fields. Stock counters are not touched, and
-    /// the CHECK on `held + sold <= quantity` refuses a quantity below what is
-    /// already reserved or sold, even if a reservation lands meanwhile.
+    /// Rewrites the organizer's fields (call inside a transaction). Stock
+    /// counters are not touched, and the CHECK on `held + sold <= quantity`
+    /// refuses a quantity below what is already reserved or sold, even if a
+    /// reservation lands meanwhile.
     pub async fn update_fields(
         conn: &mut AsyncPgConnection,
         id: Uuid,
@@ -186,7 +228,15 @@ impl Tier {
     ) -> QueryResult<Tier> {
         diesel::update(ticket_tiers::table.find(id))
             .set(fields)
-            .returning(Tier::as_returning())
+            .execute(conn)
+            .await?;
+        diesel::update(tier_stock::table.find(id))
+            .set(tier_stock::quantity.eq(fields.quantity))
+            .execute(conn)
+            .await?;
+        Tier::with_stock()
+            .filter(ticket_tiers::id.eq(id))
+            .select(Tier::as_select())
             .get_result(conn)
             .await
     }
@@ -199,12 +249,14 @@ impl Tier {
         event_id: Uuid,
         id: Uuid,
     ) -> QueryResult<bool> {
+        let stocked = tier_stock::table
+            .filter(tier_stock::tier_id.eq(id))
+            .filter(tier_stock::held.ne(0).or(tier_stock::sold.ne(0)));
         let n = diesel::delete(
             ticket_tiers::table
                 .find(id)
                 .filter(ticket_tiers::event_id.eq(event_id))
-                .filter(ticket_tiers::held.eq(0))
-                .filter(ticket_tiers::sold.eq(0))
+                .filter(diesel::dsl::not(diesel::dsl::exists(stocked)))
                 .filter(diesel::dsl::not(diesel::dsl::exists(
                     order_items::table.filter(order_items::tier_id.eq(id)),
                 ))),
@@ -229,9 +281,9 @@ impl Tier {
         event_id: Uuid,
         except: Option<Uuid>,
     ) -> QueryResult<i64> {
-        let mut query = ticket_tiers::table
+        let mut query = Tier::with_stock()
             .filter(ticket_tiers::event_id.eq(event_id))
-            .select(diesel::dsl::sum(ticket_tiers::quantity))
+            .select(diesel::dsl::sum(tier_stock::quantity))
             .into_boxed();
         if let Some(id) = except {
             query = query.filter(ticket_tiers::id.ne(id));

@@ -86,7 +86,7 @@ impl TestApp {
         }
         let mut conn = self.services.db.get().await.unwrap();
         let r: Row = diesel::sql_query(format!(
-            "SELECT held::bigint, sold::bigint, quantity::bigint FROM ticket_tiers WHERE id = '{tier_id}'"
+            "SELECT held::bigint, sold::bigint, quantity::bigint FROM tier_stock WHERE tier_id = '{tier_id}'"
         ))
         .get_result(&mut conn)
         .await

@@ -97,7 +97,7 @@ async fn every_change_invalidates_the_cached_page() {
     // A stock change, as the purchase workers make it: commit, then invalidate.
     page(&app, id).await;
     app.sql(&format!(
-        "UPDATE ticket_tiers SET held = 7 WHERE id = '{tier_id}'"
+        "UPDATE tier_stock SET held = 7 WHERE tier_id = '{tier_id}'"
     ))
     .await;
     app.services
@@ -132,7 +132,7 @@ async fn a_lost_invalidation_is_bounded_by_the_ttl() {
     page(&app, id).await;
     // Stock moves with no invalidation at all (say Redis blinked after commit).
     app.sql(&format!(
-        "UPDATE ticket_tiers SET sold = 40 WHERE id = '{tier_id}'"
+        "UPDATE tier_stock SET sold = 40 WHERE tier_id = '{tier_id}'"
     ))
     .await;
     let (state, stale) = page(&app, id).await;

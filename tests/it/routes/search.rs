@@ -188,7 +188,7 @@ async fn every_filter_and_sort() {
     ))
     .await;
     app.sql(&format!(
-        "UPDATE ticket_tiers SET sold = quantity WHERE event_id = '{sold_out}'"
+        "UPDATE tier_stock s SET sold = quantity FROM ticket_tiers t WHERE t.id = s.tier_id AND t.event_id = '{sold_out}'"
     ))
     .await;
 

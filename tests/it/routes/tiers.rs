@@ -26,7 +26,7 @@ async fn quantity_never_drops_below_held_plus_sold() {
 
     // 30 reserved, 12 sold (what the purchase pipeline does).
     app.sql(&format!(
-        "UPDATE ticket_tiers SET held = 30, sold = 12 WHERE id = '{tier_id}'"
+        "UPDATE tier_stock SET held = 30, sold = 12 WHERE tier_id = '{tier_id}'"
     ))
     .await;
     let path = format!("/v1/events/{id}/tiers/{tier_id}");
@@ -69,7 +69,7 @@ async fn quantity_never_drops_below_held_plus_sold() {
 
     // Sold out and sales windows show in the state.
     app.sql(&format!(
-        "UPDATE ticket_tiers SET held = 0, sold = 45 WHERE id = '{tier_id}'"
+        "UPDATE tier_stock SET held = 0, sold = 45 WHERE tier_id = '{tier_id}'"
     ))
     .await;
     let (_, managed) = app.get(&format!("/v1/events/{id}"), Some(&org)).await;

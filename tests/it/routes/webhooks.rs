@@ -230,7 +230,7 @@ async fn a_late_payment_is_confirmed_if_seats_are_free_and_refunded_if_not() {
     // Second buyer: reserved... but the first one took the only seat. Make
     // room, reserve, expire, let someone else buy it, then pay late.
     app.sql(&format!(
-        "UPDATE ticket_tiers SET quantity = 2 WHERE id = '{}'",
+        "UPDATE tier_stock SET quantity = 2 WHERE tier_id = '{}'",
         shop.tier_id
     ))
     .await;

@@ -10,11 +10,9 @@ use boxoffice_core::{
     models::{Event, Order, OrderStatus, User},
     payments::CheckoutRequest,
     queue::Schedule,
-    schema::ticket_tiers,
 };
 use chrono::Utc;
-use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
 use super::{JobError, Perform};
@@ -147,16 +145,7 @@ async fn confirm_free(ctx: &WorkerCtx, order_id: Uuid) -> Result<(), JobError> {
             return Ok(());
         }
         let items = Order::items(conn, order.id).await?;
-        for item in &items {
-            diesel::update(ticket_tiers::table.find(item.tier_id))
-                .set((
-                    ticket_tiers::held.eq(ticket_tiers::held - item.quantity),
-                    ticket_tiers::sold.eq(ticket_tiers::sold + item.quantity),
-                ))
-                .execute(conn)
-                .await?;
-        }
-        fulfil::finalize_paid(conn, &order, &items, &mut after).await
+        fulfil::pay_reserved(conn, &order, &items, &mut after).await
     })
     .await?;
     drop(conn);

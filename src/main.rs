@@ -223,8 +223,14 @@ async fn dev(services: Services) -> Result<()> {
     let (addr, server) = boxoffice_api::bind_with(services.clone(), shutdown.clone(), Some(extra))
         .await
         .map_err(anyhow::Error::msg)?;
-    let workers = tokio::spawn(boxoffice_workers::run(services.clone(), shutdown.clone()));
-    let scheduler = tokio::spawn(boxoffice_scheduler::run(services.clone(), shutdown.clone()));
+    // Each role its own pool, as when they run as separate processes.
+    let pool_size = services.config.database.pool_size;
+    let for_workers = services
+        .with_own_pool(pool_size)
+        .map_err(anyhow::Error::msg)?;
+    let for_scheduler = services.with_own_pool(4).map_err(anyhow::Error::msg)?;
+    let workers = tokio::spawn(boxoffice_workers::run(for_workers, shutdown.clone()));
+    let scheduler = tokio::spawn(boxoffice_scheduler::run(for_scheduler, shutdown.clone()));
     println!();
     println!("  Boxoffice is running (API + workers + scheduler)");
     println!("  API        http://{addr}/v1");

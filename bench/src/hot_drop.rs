@@ -49,6 +49,9 @@ pub struct Report {
     pub decided_per_sec: f64,
     pub time_to_decided_ms: Summary,
     pub time_to_paid_ms: Summary,
+    /// Where a paid order's time went, each from its POST: decided, the
+    /// provider's webhook received, the payment applied.
+    pub paid_stages_ms: PaidStages,
     pub seats_sold: i64,
     pub seats_held_after: i64,
     pub oversold: bool,
@@ -65,6 +68,23 @@ struct Row {
     key: String,
     #[diesel(sql_type = sql_types::BigInt)]
     n: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PaidStages {
+    pub decided: Summary,
+    pub webhook_received: Summary,
+    pub applied: Summary,
+}
+
+#[derive(QueryableByName)]
+struct Stages {
+    #[diesel(sql_type = sql_types::Double)]
+    decided: f64,
+    #[diesel(sql_type = sql_types::Double)]
+    received: f64,
+    #[diesel(sql_type = sql_types::Double)]
+    applied: f64,
 }
 
 #[derive(QueryableByName)]
@@ -315,6 +335,22 @@ pub async fn run(target: &Target, params: &Params) -> Result<Report> {
     ))
     .load(&mut conn)
     .await?;
+    let stages: Vec<Stages> = diesel::sql_query(format!(
+        "SELECT (extract(epoch FROM o.reserved_until - o.created_at) * 1000 - {ttl_ms})::float8 AS decided,
+                (extract(epoch FROM w.received_at - o.created_at) * 1000)::float8 AS received,
+                (extract(epoch FROM o.paid_at - o.created_at) * 1000)::float8 AS applied
+           FROM orders o
+           JOIN webhook_inbox w ON w.payload->'event'->'kind'->>'order_id' = o.id::text
+          WHERE o.event_id = '{event_id}' AND o.paid_at IS NOT NULL"
+    ))
+    .load(&mut conn)
+    .await?;
+    let stage = |f: fn(&Stages) -> f64| summarize(stages.iter().map(f).collect());
+    let paid_stages_ms = PaidStages {
+        decided: stage(|s| s.decided),
+        webhook_received: stage(|s| s.received),
+        applied: stage(|s| s.applied),
+    };
     let span: Vec<Ms> = diesel::sql_query(format!(
         "SELECT (extract(epoch FROM max(coalesce(reserved_until - interval '{ttl_ms} milliseconds', updated_at)) - min(created_at)) * 1000)::float8 AS ms
            FROM orders WHERE event_id = '{event_id}'"
@@ -326,6 +362,16 @@ pub async fn run(target: &Target, params: &Params) -> Result<Report> {
     ))
     .load(&mut conn)
     .await?;
+    // Payments are settled into the stock row shortly after; wait for it so
+    // the counters below are the row's own.
+    let unsettled_sql = format!(
+        "SELECT 'n' AS key, count(*)::bigint AS n FROM pending_sales WHERE tier_id = '{tier_id}'"
+    );
+    while count(&target.db, &unsettled_sql).await? > 0
+        && Instant::now() < deadline + Duration::from_secs(60)
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let stock: Vec<Row> = diesel::sql_query(format!(
         "SELECT 'sold' AS key, sold::bigint AS n FROM tier_stock WHERE tier_id = '{tier_id}'
          UNION ALL SELECT 'held', held::bigint FROM tier_stock WHERE tier_id = '{tier_id}'"
@@ -348,6 +394,7 @@ pub async fn run(target: &Target, params: &Params) -> Result<Report> {
         decided_per_sec: decided_count / span_secs,
         time_to_decided_ms: summarize(decided.into_iter().map(|m| m.ms.max(0.0)).collect()),
         time_to_paid_ms: summarize(paid_ms.into_iter().map(|m| m.ms).collect()),
+        paid_stages_ms,
         seats_sold: sold,
         seats_held_after: held,
         oversold: sold > i64::from(params.seats),

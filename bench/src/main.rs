@@ -133,8 +133,9 @@ async fn one_drop(config: &Config, args: &DropArgs, run: usize) -> Result<hot_dr
             "RUST_LOG",
             std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
         )
-        // One process runs API, workers and scheduler here: one pool for all.
-        .env("DATABASE_POOL_SIZE", "48")
+        // Per role (API, workers); with the scheduler's, the reservation
+        // batcher's and ours it stays under PostgreSQL's default 100.
+        .env("DATABASE_POOL_SIZE", "32")
         .env("JWT_SECRET", &config.auth.jwt_secret)
         .env_remove("SMTP_URL")
         .env_remove("APP_ENV")

@@ -244,6 +244,17 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
 
+    pending_sales (order_item_id) {
+        order_item_id -> Uuid,
+        tier_id -> Uuid,
+        quantity -> Int4,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
     tier_stock (tier_id) {
         tier_id -> Uuid,
         quantity -> Int4,
@@ -393,6 +404,8 @@ diesel::joinable!(orders -> discount_codes (discount_code_id));
 diesel::joinable!(orders -> events (event_id));
 diesel::joinable!(orders -> users (buyer_id));
 diesel::joinable!(payments -> orders (order_id));
+diesel::joinable!(pending_sales -> order_items (order_item_id));
+diesel::joinable!(pending_sales -> ticket_tiers (tier_id));
 diesel::joinable!(payouts -> events (event_id));
 diesel::joinable!(payouts -> users (organizer_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -420,6 +433,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     orders,
     payments,
     payouts,
+    pending_sales,
     refresh_tokens,
     refunds,
     ticket_tiers,

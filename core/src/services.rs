@@ -54,6 +54,17 @@ impl Services {
         })
     }
 
+    /// The same services over a pool of their own, for a role that shares its
+    /// process with others (`dev`): an API busy with a ticket drop must not
+    /// make the workers queue for its connections.
+    pub fn with_own_pool(&self, pool_size: usize) -> Result<Self, String> {
+        let db = db::pool(&crate::config::DatabaseConfig {
+            pool_size,
+            ..self.config.database.clone()
+        })?;
+        Ok(Self { db, ..self.clone() })
+    }
+
     pub fn jwt_secret(&self) -> &[u8] {
         self.config.auth.jwt_secret.as_bytes()
     }

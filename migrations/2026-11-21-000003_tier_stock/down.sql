@@ -1,3 +1,4 @@
+DROP TABLE pending_sales;
 ALTER TABLE ticket_tiers
     ADD COLUMN quantity integer,
     ADD COLUMN held integer NOT NULL DEFAULT 0 CHECK (held >= 0),

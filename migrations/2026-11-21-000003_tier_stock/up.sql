@@ -19,3 +19,17 @@ INSERT INTO tier_stock (tier_id, quantity, held, sold)
 SELECT id, quantity, held, sold FROM ticket_tiers;
 
 ALTER TABLE ticket_tiers DROP COLUMN quantity, DROP COLUMN held, DROP COLUMN sold;
+
+-- Paid seats not yet moved from held to sold. A payment writes here instead
+-- of updating its tier's stock row, which would serialize every payment of a
+-- drop on that one row's lock and commit; a settler moves them in one
+-- statement for many payments (workers, right after; the scheduler's sweep
+-- behind it). held + sold is the same before and after, so availability never
+-- waits on it, and reads of a tier count these as sold already.
+CREATE TABLE pending_sales (
+    order_item_id  uuid PRIMARY KEY REFERENCES order_items (id) ON DELETE CASCADE,
+    tier_id        uuid NOT NULL REFERENCES ticket_tiers (id) ON DELETE CASCADE,
+    quantity       integer NOT NULL CHECK (quantity > 0),
+    created_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX pending_sales_tier_idx ON pending_sales (tier_id);

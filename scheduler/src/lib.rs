@@ -30,6 +30,7 @@ fn entries() -> Vec<Entry> {
         ("stuck_orders", "*/10 * * * * *"),
         ("expired_reservations", "*/5 * * * * *"),
         ("unapplied_webhooks", "*/10 * * * * *"),
+        ("unsettled_sales", "*/10 * * * * *"),
         ("open_refunds", "*/30 * * * * *"),
     ]
     .into_iter()
@@ -49,6 +50,7 @@ pub async fn run_sweep(services: &Services, name: &str) -> Result<usize, String>
         "expired_reservations" => sweeps::orders::expired_reservations(services).await,
         "unapplied_webhooks" => sweeps::orders::unapplied_webhooks(services).await,
         "open_refunds" => sweeps::orders::open_refunds(services).await,
+        "unsettled_sales" => sweeps::orders::unsettled_sales(services).await,
         other => Err(format!("unknown sweep {other:?}")),
     }
 }

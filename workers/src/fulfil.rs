@@ -8,11 +8,10 @@
 //! UPDATE out of one state.
 
 use boxoffice_core::{
-    Services,
     jobs::{RefundPayment, SendEmail, enqueue_or_log},
     models::{
-        Event, LedgerRefs, Leg, NewEmail, Order, OrderItem, OrderStatus, Payment, Refund, Ticket,
-        Tier, User, post_ledger,
+        Event, InboxEvent, LedgerRefs, Leg, NewEmail, Order, OrderItem, OrderStatus, Payment,
+        Refund, Ticket, Tier, User, post_ledger,
     },
     queue::Schedule,
     schema::{orders, ticket_tiers},
@@ -24,7 +23,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::jobs::JobError;
+use crate::{WorkerCtx, jobs::JobError};
 
 /// What to do once the transaction has committed.
 #[derive(Default)]
@@ -33,10 +32,16 @@ pub struct AfterCommit {
     pub refunds: Vec<Uuid>,
     pub orders: Vec<Uuid>,
     pub stock_changed: Vec<Uuid>,
+    /// Sales were recorded for the settler.
+    pub sales: bool,
 }
 
 impl AfterCommit {
-    pub async fn run(self, services: &Services) {
+    pub async fn run(self, ctx: &WorkerCtx) {
+        let services = &ctx.services;
+        if self.sales {
+            ctx.settler.poke();
+        }
         for email_id in self.emails {
             SendEmail::enqueue(&services.queues, email_id).await;
         }
@@ -74,13 +79,16 @@ pub struct PaymentReceived<'a> {
 }
 
 /// `awaiting_payment` → `paid`, or a late payment confirmed if seats are still
-/// free, or refunded in full if not (or if the order cannot take it).
+/// free, or refunded in full if not (or if the order cannot take it). The
+/// webhook it came from is marked processed in the same transaction.
 pub async fn apply_payment(
     conn: &mut AsyncPgConnection,
     paid: &PaymentReceived<'_>,
+    inbox_id: Uuid,
 ) -> Result<AfterCommit, JobError> {
     let mut after = AfterCommit::default();
     conn.transaction::<_, JobError, _>(async |conn| {
+        InboxEvent::mark_processed(conn, inbox_id).await?;
         let order = match Order::lock(conn, paid.order_id).await {
             Ok(order) => order,
             Err(diesel::result::Error::NotFound) => {
@@ -177,10 +185,10 @@ pub async fn apply_payment(
     Ok(after)
 }
 
-/// A reserved order is paid: tickets, confirmation, and its seats move from
-/// held to sold. The stock moves last: its row is what every reservation
-/// batch and payment of a drop updates, so it stays locked only until the
-/// commit that follows.
+/// A reserved order is paid: tickets, confirmation, and its seats recorded
+/// as sold (moved from held to sold in the tier's stock by the settler: that
+/// row is the drop's hottest, and a lock on it per payment would make the
+/// payments of a drop commit one at a time).
 pub async fn pay_reserved(
     conn: &mut AsyncPgConnection,
     order: &Order,
@@ -189,8 +197,9 @@ pub async fn pay_reserved(
 ) -> Result<(), JobError> {
     finalize_paid(conn, order, items, after).await?;
     for item in items {
-        Tier::move_stock(conn, item.tier_id, -item.quantity, item.quantity).await?;
+        Tier::record_sale(conn, item.id, item.tier_id, item.quantity).await?;
     }
+    after.sales = true;
     Ok(())
 }
 

@@ -5,6 +5,7 @@ mod fulfil;
 pub mod jobs;
 mod mailer;
 mod reserve;
+mod settle;
 mod supervisor;
 mod templates;
 
@@ -25,6 +26,8 @@ pub struct WorkerCtx {
     pub mailer: Arc<Mailer>,
     /// Batches seat reservations of this process (see `reserve`).
     pub reserver: reserve::Reserver,
+    /// Folds this process's payments into tier stock (see `settle`).
+    pub settler: settle::Settler,
     /// Outcomes per queue, flushed to Redis for the ops views.
     pub tally: boxoffice_core::queue::JobTally,
 }
@@ -37,6 +40,7 @@ impl WorkerCtx {
         Ok(Self {
             tally,
             reserver: reserve::Reserver::start(services.clone()),
+            settler: settle::Settler::start(&services),
             services,
             mailer: Arc::new(mailer),
         })

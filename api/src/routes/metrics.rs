@@ -67,8 +67,10 @@ async fn sample(state: &AppState) -> ApiResult<()> {
         m.orders.get_or_create(&labels([("status", status)])).set(n);
     }
     let seats: Vec<Count> = diesel::sql_query(
-        "SELECT 'held' AS key, coalesce(sum(held), 0)::bigint AS n FROM tier_stock
-         UNION ALL SELECT 'sold', coalesce(sum(sold), 0)::bigint FROM tier_stock",
+        // Paid seats not yet settled count as sold, as everywhere.
+        "WITH p AS (SELECT coalesce(sum(quantity), 0)::bigint AS n FROM pending_sales)
+         SELECT 'held' AS key, (coalesce(sum(held), 0) - (SELECT n FROM p))::bigint AS n FROM tier_stock
+         UNION ALL SELECT 'sold', (coalesce(sum(sold), 0) + (SELECT n FROM p))::bigint FROM tier_stock",
     )
     .load(&mut conn)
     .await?;

@@ -2,13 +2,26 @@
 //! reservations, `sold` for paid seats). The counters and the quantity live in
 //! `tier_stock`, a row of their own (see the migration for why); a `Tier` is
 //! always loaded with it. `held + sold <= quantity` is a CHECK constraint.
+//! Payments do not touch that row: they record their seats in
+//! `pending_sales`, which a settler folds into `sold` for many payments at
+//! once, and which every read of a tier already counts as sold.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::schema::{order_items, ticket_tiers, tier_stock};
+use crate::schema::{order_items, pending_sales, ticket_tiers, tier_stock};
+
+/// Seats of a tier paid but not yet settled (`pending_sales`), in SQL.
+macro_rules! unsettled {
+    () => {
+        "coalesce((SELECT sum(p.quantity) FROM pending_sales p \
+         WHERE p.tier_id = tier_stock.tier_id), 0)::int4"
+    };
+}
+
+type Counter = diesel::expression::SqlLiteral<diesel::sql_types::Integer>;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = ticket_tiers, check_for_backend(diesel::pg::Pg))]
@@ -21,9 +34,15 @@ pub struct Tier {
     pub currency: String,
     #[diesel(select_expression = tier_stock::quantity)]
     pub quantity: i32,
-    #[diesel(select_expression = tier_stock::held)]
+    #[diesel(
+        select_expression = diesel::dsl::sql(concat!("tier_stock.held - ", unsettled!())),
+        select_expression_type = Counter
+    )]
     pub held: i32,
-    #[diesel(select_expression = tier_stock::sold)]
+    #[diesel(
+        select_expression = diesel::dsl::sql(concat!("tier_stock.sold + ", unsettled!())),
+        select_expression_type = Counter
+    )]
     pub sold: i32,
     pub sales_start_at: Option<DateTime<Utc>>,
     pub sales_end_at: Option<DateTime<Utc>>,
@@ -55,6 +74,14 @@ impl SaleState {
             Self::Ended => "ended",
         }
     }
+}
+
+#[derive(QueryableByName)]
+struct Moved {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    tier_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    quantity: i32,
 }
 
 /// What an organizer sets; written whole (see `EventFields`). The quantity
@@ -132,6 +159,55 @@ impl Tier {
             .execute(conn)
             .await?;
         Ok(())
+    }
+
+    /// Records paid seats as sold without touching the tier's stock row (in
+    /// the payment's transaction); `settle_sales` moves them there later.
+    pub async fn record_sale(
+        conn: &mut AsyncPgConnection,
+        order_item_id: Uuid,
+        id: Uuid,
+        quantity: i32,
+    ) -> QueryResult<()> {
+        diesel::insert_into(pending_sales::table)
+            .values((
+                pending_sales::order_item_id.eq(order_item_id),
+                pending_sales::tier_id.eq(id),
+                pending_sales::quantity.eq(quantity),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Moves recorded sales from held to sold: one stock update per tier for
+    /// however many payments came in. Rows another settler holds are skipped;
+    /// tiers are updated in id order, as everywhere. Returns the seats moved.
+    pub async fn settle_sales(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+        use diesel_async::AsyncConnection;
+        conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+            let moved: Vec<(Uuid, i32)> = diesel::sql_query(
+                "DELETE FROM pending_sales WHERE order_item_id IN (
+                     SELECT order_item_id FROM pending_sales
+                      LIMIT 10000 FOR UPDATE SKIP LOCKED)
+                 RETURNING tier_id, quantity",
+            )
+            .load::<Moved>(conn)
+            .await?
+            .into_iter()
+            .map(|m| (m.tier_id, m.quantity))
+            .collect();
+            let mut by_tier = std::collections::BTreeMap::<Uuid, i32>::new();
+            for (tier_id, n) in &moved {
+                *by_tier.entry(*tier_id).or_default() += n;
+            }
+            for (tier_id, n) in &by_tier {
+                Tier::move_stock(conn, *tier_id, -n, *n).await?;
+            }
+            Ok(by_tier.values().map(|n| i64::from(*n)).sum())
+        })
+        .await
     }
 
     pub fn remaining(&self) -> i32 {

@@ -80,8 +80,10 @@ impl QueueName {
                 attempt_timeout: Duration::from_secs(20),
                 retry: retry(5, 200, 5_000),
             },
+            // Wide: in a drop each payment waits on a busy database for most
+            // of its time, and buyers wait on payments for their tickets.
             Self::Payments => QueueSettings {
-                concurrency: 16,
+                concurrency: 64,
                 fetch_batch: 50,
                 attempt_timeout: Duration::from_secs(20),
                 retry: retry(8, 500, 30_000),

@@ -5,7 +5,7 @@
 use boxoffice_core::{
     Services,
     jobs::{ApplyPaymentEvent, OrderJob, RefundPayment},
-    models::{InboxEvent, Order, Refund},
+    models::{InboxEvent, Order, Refund, Tier},
     queue::{Job, Schedule},
 };
 
@@ -75,6 +75,17 @@ pub async fn unapplied_webhooks(services: &Services) -> Result<usize, String> {
         .map(|inbox_id| ApplyPaymentEvent { inbox_id })
         .collect();
     push(services, jobs, "unapplied webhooks").await
+}
+
+/// Paid seats no worker settled (it stopped first): into the tiers' stock.
+/// Running beside the workers' settlers is harmless: each takes only rows
+/// nobody else holds.
+pub async fn unsettled_sales(services: &Services) -> Result<usize, String> {
+    let mut conn = services.db.get().await.map_err(|e| e.to_string())?;
+    let seats = Tier::settle_sales(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(usize::try_from(seats).unwrap_or_default())
 }
 
 /// Refunds not finished.

@@ -3,7 +3,7 @@
 use diesel::sql_query;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-const TEMPLATE: &str = "boxoffice_test_template";
+const TEMPLATE_PREFIX: &str = "boxoffice_test_template";
 /// Serialises template migration and cloning across test processes (cloning
 /// fails while anyone else is connected to the template).
 const LOCK_KEY: i64 = 0x0b0c_5e1f;
@@ -14,8 +14,42 @@ pub fn server_url() -> String {
     base.trim_end_matches('/').to_owned()
 }
 
+/// The template's name carries a fingerprint of the migrations, so a
+/// migration edited during development never leaves a stale template behind.
+fn template_name() -> String {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    fn walk(dir: &std::path::Path, hasher: &mut DefaultHasher) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .expect("migrations folder")
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                walk(&path, hasher);
+            } else {
+                path.file_name().hash(hasher);
+                std::fs::read(&path).unwrap().hash(hasher);
+            }
+        }
+    }
+    let mut hasher = DefaultHasher::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations"),
+        &mut hasher,
+    );
+    format!("{TEMPLATE_PREFIX}_{:016x}", hasher.finish())
+}
+
+#[derive(diesel::QueryableByName)]
+struct Name {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    datname: String,
+}
+
 pub async fn create_test_database() -> String {
     let name = format!("boxoffice_test_{}", uuid::Uuid::new_v4().simple());
+    let template = template_name();
     let admin_url = format!("{}/postgres", server_url());
     let mut admin = AsyncPgConnection::establish(&admin_url)
         .await
@@ -24,13 +58,28 @@ pub async fn create_test_database() -> String {
         .execute(&mut admin)
         .await
         .unwrap();
-    boxoffice_core::db::ensure_database(&format!("{}/{TEMPLATE}", server_url()))
+    // Templates of other migration sets are stale: drop them.
+    let stale: Vec<Name> = sql_query(format!(
+        "SELECT datname::text FROM pg_database WHERE datname LIKE '{TEMPLATE_PREFIX}%' AND datname <> '{template}'"
+    ))
+    .load(&mut admin)
+    .await
+    .unwrap_or_default();
+    for old in stale {
+        let _ = sql_query(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            old.datname
+        ))
+        .execute(&mut admin)
+        .await;
+    }
+    boxoffice_core::db::ensure_database(&format!("{}/{template}", server_url()))
         .await
         .expect("template db");
-    boxoffice_core::db::migrate(&format!("{}/{TEMPLATE}", server_url()))
+    boxoffice_core::db::migrate(&format!("{}/{template}", server_url()))
         .await
         .expect("migrate template");
-    let created = sql_query(format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE}"))
+    let created = sql_query(format!("CREATE DATABASE {name} TEMPLATE {template}"))
         .execute(&mut admin)
         .await;
     sql_query(format!("SELECT pg_advisory_unlock({LOCK_KEY})"))

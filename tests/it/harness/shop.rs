@@ -72,26 +72,24 @@ impl TestApp {
         .await
     }
 
-    /// `(held, sold, quantity)` of a tier, straight from the database.
+    /// `(held, sold, quantity)` of a tier as the product reads it (paid seats
+    /// not yet settled count as sold).
     pub async fn stock(&self, tier_id: &str) -> (i64, i64, i64) {
+        use boxoffice_core::{models::Tier, schema::ticket_tiers};
+        use diesel::prelude::*;
         use diesel_async::RunQueryDsl;
-        #[derive(diesel::QueryableByName)]
-        struct Row {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            held: i64,
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            sold: i64,
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            quantity: i64,
-        }
         let mut conn = self.services.db.get().await.unwrap();
-        let r: Row = diesel::sql_query(format!(
-            "SELECT held::bigint, sold::bigint, quantity::bigint FROM tier_stock WHERE tier_id = '{tier_id}'"
-        ))
-        .get_result(&mut conn)
-        .await
-        .unwrap();
-        (r.held, r.sold, r.quantity)
+        let tier: Tier = Tier::with_stock()
+            .filter(ticket_tiers::id.eq(tier_id.parse::<uuid::Uuid>().unwrap()))
+            .select(Tier::as_select())
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+        (
+            i64::from(tier.held),
+            i64::from(tier.sold),
+            i64::from(tier.quantity),
+        )
     }
 
     /// One number from SQL.

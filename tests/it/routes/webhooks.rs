@@ -320,3 +320,56 @@ async fn expiry_releases_the_hold_once_when_job_and_sweep_both_fire() {
         "released exactly once"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paid_seats_settle_into_the_stock_row_and_the_sweep_catches_leftovers() {
+    let app = TestApp::builder().full().start().await;
+    let shop = app.shop(10, 1000).await;
+    let (buyer, order_id, _, url) = reserved(&app, &shop.tier_id, &shop.event_id, 2).await;
+    app.settle(&url, "pay").await;
+    app.wait_order(&buyer, &order_id, "paid").await;
+    // Reads count the seats as sold whether or not they are settled yet.
+    assert_eq!(app.stock(&shop.tier_id).await, (0, 2, 10));
+    let raw = format!(
+        "SELECT (held * 100 + sold)::bigint AS n FROM tier_stock WHERE tier_id = '{}'",
+        shop.tier_id
+    );
+    eventually(Duration::from_secs(10), || async {
+        let pending = app.scalar("SELECT count(*) AS n FROM pending_sales").await;
+        let row = app.scalar(&raw).await;
+        (pending == 0 && row == 2)
+            .then_some(())
+            .ok_or(format!("pending {pending}, held*100+sold {row}"))
+    })
+    .await;
+
+    // A worker that stopped between a payment and its settlement leaves the
+    // sale recorded and the stock row behind; the sweep finishes it.
+    app.sql(&format!(
+        "UPDATE tier_stock SET held = 2, sold = 0 WHERE tier_id = '{}'",
+        shop.tier_id
+    ))
+    .await;
+    app.sql(&format!(
+        "INSERT INTO pending_sales (order_item_id, tier_id, quantity)
+         SELECT id, tier_id, quantity FROM order_items WHERE order_id = '{order_id}'"
+    ))
+    .await;
+    assert_eq!(app.stock(&shop.tier_id).await, (0, 2, 10));
+    let seats = boxoffice_scheduler::run_sweep(&app.services, "unsettled_sales")
+        .await
+        .unwrap();
+    assert_eq!(seats, 2);
+    assert_eq!(app.scalar(&raw).await, 2);
+    assert_eq!(
+        app.scalar("SELECT count(*) AS n FROM pending_sales").await,
+        0
+    );
+    assert_eq!(
+        boxoffice_scheduler::run_sweep(&app.services, "unsettled_sales")
+            .await
+            .unwrap(),
+        0,
+        "nothing left"
+    );
+}

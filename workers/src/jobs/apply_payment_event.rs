@@ -30,6 +30,8 @@ impl Perform for ApplyPaymentEvent {
         }
         let event: ProviderEvent = serde_json::from_value(row.payload["event"].clone())
             .map_err(|e| JobError::new(format!("stored event unreadable: {e}")))?;
+        // A payment marks its webhook processed in its own transaction.
+        let marked = matches!(event.kind, EventKind::PaymentSucceeded { .. });
         let after = match &event.kind {
             EventKind::PaymentSucceeded {
                 order_id,
@@ -47,6 +49,7 @@ impl Perform for ApplyPaymentEvent {
                         amount_minor: *amount_minor,
                         currency,
                     },
+                    row.id,
                 )
                 .await?
             }
@@ -94,9 +97,11 @@ impl Perform for ApplyPaymentEvent {
             }
             EventKind::Ignored => AfterCommit::default(),
         };
-        InboxEvent::mark_processed(&mut conn, row.id).await?;
+        if !marked {
+            InboxEvent::mark_processed(&mut conn, row.id).await?;
+        }
         drop(conn);
-        after.run(services).await;
+        after.run(ctx).await;
         tracing::info!(inbox.id = %row.id, event = %event.event_type, "payment event applied");
         Ok(())
     }

@@ -149,7 +149,7 @@ async fn confirm_free(ctx: &WorkerCtx, order_id: Uuid) -> Result<(), JobError> {
     })
     .await?;
     drop(conn);
-    after.run(&ctx.services).await;
+    after.run(ctx).await;
     Ok(())
 }
 
@@ -177,7 +177,7 @@ async fn expire(ctx: &WorkerCtx, order_id: Uuid) -> Result<(), JobError> {
                 stock_changed: vec![order.event_id],
                 ..Default::default()
             }
-            .run(services)
+            .run(ctx)
             .await;
         }
         None => {

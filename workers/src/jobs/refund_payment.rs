@@ -39,7 +39,7 @@ impl Perform for RefundPayment {
             Ok(result) if result.status == RefundStatus::Succeeded => {
                 let after = fulfil::finish_refund(&mut conn, refund.id, &result.id).await?;
                 drop(conn);
-                after.run(services).await;
+                after.run(ctx).await;
                 tracing::info!(refund.id = %refund.id, "refund succeeded");
                 Ok(())
             }

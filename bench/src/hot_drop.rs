@@ -60,6 +60,27 @@ pub struct Report {
     pub emails_sent: i64,
     pub errors: Vec<(String, usize)>,
     pub peak_rss_mb: Option<f64>,
+    /// Mean time inside a job, per queue, from the server's own metrics.
+    pub mean_job_ms: Vec<(String, f64)>,
+}
+
+/// Mean job duration per queue from a Prometheus text page
+/// (`boxoffice_job_duration_seconds_{sum,count}{queue="..."}`).
+fn mean_job_ms(metrics: &str) -> Vec<(String, f64)> {
+    let value = |suffix: &str, queue: &str| {
+        let head = format!("boxoffice_job_duration_seconds_{suffix}{{queue=\"{queue}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&head))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    ["purchases", "payments", "emails"]
+        .into_iter()
+        .filter_map(|q| {
+            let (sum, count) = (value("sum", q)?, value("count", q)?);
+            (count > 0.0).then(|| (q.to_owned(), sum / count * 1000.0))
+        })
+        .collect()
 }
 
 #[derive(QueryableByName)]
@@ -317,6 +338,12 @@ pub async fn run(target: &Target, params: &Params) -> Result<Report> {
         None => None,
     };
 
+    let metrics = match http.get(format!("{}/metrics", target.api_url)).send().await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    let mean_job_ms = mean_job_ms(&metrics);
+
     let mut conn = target.db.get().await?;
     let ttl_ms = params.reservation_ttl.as_millis() as f64;
     // Decision time: a reservation's end minus the TTL is when its batch ran;
@@ -403,5 +430,6 @@ pub async fn run(target: &Target, params: &Params) -> Result<Report> {
         emails_sent: emails,
         errors: errors.into_iter().collect(),
         peak_rss_mb: peak_rss,
+        mean_job_ms,
     })
 }

@@ -2,6 +2,8 @@
 //! baseline, measured in one run. `boxoffice-bench --help`.
 
 pub mod baseline;
+pub mod emails;
 pub mod hot_drop;
 pub mod queue;
+pub mod smtp_sink;
 pub mod stats;

@@ -8,7 +8,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use boxoffice_bench::{baseline, hot_drop, queue, stats::median};
+use boxoffice_bench::{baseline, emails, hot_drop, queue, stats::median};
 use boxoffice_core::{Config, Services, config::DatabaseConfig, db, queue::QueueName};
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -31,6 +31,8 @@ enum Cmd {
         drop: DropArgs,
         #[command(flatten)]
         queue: QueueArgs,
+        #[command(flatten)]
+        emails: EmailArgs,
         /// Where the JSON report goes.
         #[arg(long, default_value = "bench/results")]
         out: PathBuf,
@@ -39,6 +41,11 @@ enum Cmd {
     HotDrop {
         #[command(flatten)]
         drop: DropArgs,
+    },
+    /// Confirmation emails into a local SMTP sink with 1 and 2 worker processes.
+    Emails {
+        #[command(flatten)]
+        emails: EmailArgs,
     },
     /// Queue throughput with 1, 2, 4 worker processes.
     Queue {
@@ -70,6 +77,14 @@ struct DropArgs {
     /// The boxoffice binary (default: next to this one).
     #[arg(long)]
     boxoffice: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Clone)]
+struct EmailArgs {
+    #[arg(long, default_value_t = 5_000)]
+    emails: usize,
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    email_processes: Vec<usize>,
 }
 
 #[derive(clap::Args, Clone)]
@@ -106,67 +121,171 @@ impl Drop for Server {
     }
 }
 
+/// A `boxoffice dev` of its own (database, Redis namespace, port) for one
+/// run; `Drop` does not clean up, `finish` does.
+struct DevServer {
+    server: Server,
+    api: String,
+    db_url: String,
+    tag: String,
+    outbox: PathBuf,
+    exe: PathBuf,
+}
+
+impl DevServer {
+    async fn start(
+        config: &Config,
+        boxoffice: Option<&PathBuf>,
+        run: usize,
+        smtp_port: Option<u16>,
+    ) -> Result<Self> {
+        let exe = match boxoffice {
+            Some(p) => p.clone(),
+            None => sibling("boxoffice")?,
+        };
+        let port = free_port()?;
+        let tag = format!("{}{run}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+        let db_url = format!("{}/boxoffice_bench_{tag}", pg_server(config));
+        let outbox = std::env::temp_dir().join(format!("boxoffice-bench-outbox-{tag}"));
+        let mut command = Command::new(&exe);
+        command.arg("dev");
+        Self::env(&mut command, config, &db_url, &tag, &outbox, smtp_port);
+        command
+            .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env("PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+            .env("SANDBOX_AUTO_PAY", "pay:100")
+            .env("IP_RATE_LIMIT", "0")
+            .env("USER_RATE_LIMIT", "0")
+            .env(
+                "RESERVATION_TTL_SECS",
+                RESERVATION_TTL.as_secs().to_string(),
+            );
+        let child = command
+            .spawn()
+            .with_context(|| format!("start {}", exe.display()))?;
+        let server = Server(child);
+        let api = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = http.get(format!("{api}/readyz")).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("boxoffice dev did not become ready");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(Self {
+            server,
+            api,
+            db_url,
+            tag,
+            outbox,
+            exe,
+        })
+    }
+
+    /// What every process of the run shares.
+    fn env(
+        command: &mut Command,
+        config: &Config,
+        db_url: &str,
+        tag: &str,
+        outbox: &std::path::Path,
+        smtp_port: Option<u16>,
+    ) {
+        command
+            .env("DATABASE_URL", db_url)
+            .env("REDIS_URL", &config.redis.url)
+            .env("REDIS_NAMESPACE", format!("bench{tag}"))
+            .env("EMAIL_OUTBOX_DIR", outbox)
+            .env(
+                "RUST_LOG",
+                std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            // Per role (API, workers); with the scheduler's, the reservation
+            // batcher's and ours it stays under PostgreSQL's default 100.
+            .env("DATABASE_POOL_SIZE", "32")
+            .env("JWT_SECRET", &config.auth.jwt_secret)
+            .env_remove("APP_ENV");
+        match smtp_port {
+            Some(port) => command.env("SMTP_URL", format!("smtp://127.0.0.1:{port}")),
+            None => command.env_remove("SMTP_URL"),
+        };
+    }
+
+    /// Another `boxoffice workers` process on the same database and queues.
+    fn extra_workers(
+        &self,
+        config: &Config,
+        queues: &str,
+        smtp_port: Option<u16>,
+    ) -> Result<Server> {
+        let mut command = Command::new(&self.exe);
+        command.arg("workers").env("WORKER_QUEUES", queues);
+        Self::env(
+            &mut command,
+            config,
+            &self.db_url,
+            &self.tag,
+            &self.outbox,
+            smtp_port,
+        );
+        Ok(Server(command.spawn().context("start boxoffice workers")?))
+    }
+
+    fn pool(&self) -> Result<db::DbPool> {
+        db::pool(&DatabaseConfig {
+            url: self.db_url.clone(),
+            pool_size: 8,
+            connect_timeout: Duration::from_secs(5),
+        })
+        .map_err(anyhow::Error::msg)
+    }
+
+    fn namespace(&self) -> String {
+        format!("bench{}", self.tag)
+    }
+
+    /// Stops the server and removes what the run left: Redis keys (a drop
+    /// leaves hundreds of thousands), the outbox, the database.
+    async fn finish(self, config: &Config) {
+        let namespace = self.namespace();
+        drop(self.server);
+        if let Ok(conn) = boxoffice_core::queue::connect(&config.redis.url).await {
+            let _ = boxoffice_core::queue::Queues::new(conn, namespace)
+                .purge_namespace()
+                .await;
+        }
+        let _ = std::fs::remove_dir_all(&self.outbox);
+        let _ = Command::new("psql")
+            .args([
+                &format!("{}/postgres", pg_server(config)),
+                "-qc",
+                &format!(
+                    "DROP DATABASE IF EXISTS boxoffice_bench_{} WITH (FORCE)",
+                    self.tag
+                ),
+            ])
+            .output();
+    }
+}
+
+/// Long enough that no reservation expires during a run.
+const RESERVATION_TTL: Duration = Duration::from_secs(600);
+
 /// One hot drop against a fresh `boxoffice dev` (own database, namespace, port).
 async fn one_drop(config: &Config, args: &DropArgs, run: usize) -> Result<hot_drop::Report> {
-    let exe = match &args.boxoffice {
-        Some(p) => p.clone(),
-        None => sibling("boxoffice")?,
-    };
-    let port = free_port()?;
-    let tag = format!("{}{run}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
-    let db_url = format!("{}/boxoffice_bench_{tag}", pg_server(config));
-    let ttl = Duration::from_secs(600);
-    let outbox = std::env::temp_dir().join(format!("boxoffice-bench-outbox-{tag}"));
-    let child = Command::new(&exe)
-        .arg("dev")
-        .env("DATABASE_URL", &db_url)
-        .env("REDIS_URL", &config.redis.url)
-        .env("REDIS_NAMESPACE", format!("bench{tag}"))
-        .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .env("PUBLIC_URL", format!("http://127.0.0.1:{port}"))
-        .env("SANDBOX_AUTO_PAY", "pay:100")
-        .env("IP_RATE_LIMIT", "0")
-        .env("USER_RATE_LIMIT", "0")
-        .env("EMAIL_OUTBOX_DIR", &outbox)
-        .env("RESERVATION_TTL_SECS", ttl.as_secs().to_string())
-        .env(
-            "RUST_LOG",
-            std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        // Per role (API, workers); with the scheduler's, the reservation
-        // batcher's and ours it stays under PostgreSQL's default 100.
-        .env("DATABASE_POOL_SIZE", "32")
-        .env("JWT_SECRET", &config.auth.jwt_secret)
-        .env_remove("SMTP_URL")
-        .env_remove("APP_ENV")
-        .spawn()
-        .with_context(|| format!("start {}", exe.display()))?;
-    let server = Server(child);
-    let api = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = http.get(format!("{api}/readyz")).send().await
-            && r.status().is_success()
-        {
-            break;
-        }
-        if std::time::Instant::now() > deadline {
-            bail!("boxoffice dev did not become ready");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let pool = db::pool(&DatabaseConfig {
-        url: db_url.clone(),
-        pool_size: 8,
-        connect_timeout: Duration::from_secs(5),
-    })
-    .map_err(anyhow::Error::msg)?;
+    let dev = DevServer::start(config, args.boxoffice.as_ref(), run, None).await?;
+    let pool = dev.pool()?;
     let target = hot_drop::Target {
-        api_url: api,
+        api_url: dev.api.clone(),
         db: pool,
         jwt_secret: config.auth.jwt_secret.clone(),
-        pid: Some(server.0.id()),
+        pid: Some(dev.server.0.id()),
     };
     let report = hot_drop::run(
         &target,
@@ -174,28 +293,53 @@ async fn one_drop(config: &Config, args: &DropArgs, run: usize) -> Result<hot_dr
             seats: args.seats,
             buyers: args.buyers,
             concurrency: args.concurrency,
-            reservation_ttl: ttl,
+            reservation_ttl: RESERVATION_TTL,
             settle_timeout: Duration::from_secs(300),
         },
     )
     .await;
-    drop(server);
     drop(target);
-    // Leave Redis as it was: a drop leaves hundreds of thousands of keys.
-    if let Ok(conn) = boxoffice_core::queue::connect(&config.redis.url).await {
-        let _ = boxoffice_core::queue::Queues::new(conn, format!("bench{tag}"))
-            .purge_namespace()
-            .await;
-    }
-    let _ = std::fs::remove_dir_all(&outbox);
-    let _ = Command::new("psql")
-        .args([
-            &format!("{}/postgres", pg_server(config)),
-            "-qc",
-            &format!("DROP DATABASE IF EXISTS boxoffice_bench_{tag}"),
-        ])
-        .output();
+    dev.finish(config).await;
     report
+}
+
+/// Confirmation emails (QR codes, calendar file) into a local SMTP sink with
+/// 1 and 2 worker processes: a `boxoffice dev` sells a few orders, then
+/// `count` more confirmations of them are queued at once.
+async fn email_runs(
+    config: &Config,
+    args: &EmailArgs,
+    boxoffice: Option<&PathBuf>,
+) -> Result<Vec<emails::Run>> {
+    let mut runs = Vec::new();
+    for &processes in &args.email_processes {
+        let sink = boxoffice_bench::smtp_sink::SmtpSink::counting().await;
+        let dev = DevServer::start(config, boxoffice, processes, Some(sink.port)).await?;
+        let mut extra = Vec::new();
+        for _ in 1..processes {
+            extra.push(dev.extra_workers(config, "emails", Some(sink.port))?);
+        }
+        let pool = dev.pool()?;
+        let target = hot_drop::Target {
+            api_url: dev.api.clone(),
+            db: pool.clone(),
+            jwt_secret: config.auth.jwt_secret.clone(),
+            pid: None,
+        };
+        let mut queue_config = config.clone();
+        queue_config.redis.namespace = dev.namespace();
+        let run = emails::measure(&target, &queue_config, &sink, processes, args.emails).await;
+        drop(extra);
+        drop(target);
+        dev.finish(config).await;
+        let run = run?;
+        eprintln!(
+            "emails ×{processes}: {:.0} sent/s ({} of {})",
+            run.sent_per_sec, run.sent, run.emails
+        );
+        runs.push(run);
+    }
+    Ok(runs)
 }
 
 async fn queue_runs(config: &Config, args: &QueueArgs) -> Result<Vec<queue::Run>> {
@@ -363,6 +507,11 @@ async fn main() -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&b)?);
             Ok(())
         }
+        Cmd::Emails { emails } => {
+            let runs = email_runs(&config, &emails, None).await?;
+            println!("{}", serde_json::to_string_pretty(&runs)?);
+            Ok(())
+        }
         Cmd::Queue { queue } => {
             let runs = queue_runs(&config, &queue).await?;
             table(None, &runs, &[]);
@@ -374,7 +523,12 @@ async fn main() -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&reports)?);
             Ok(())
         }
-        Cmd::All { drop, queue, out } => {
+        Cmd::All {
+            drop,
+            queue,
+            emails,
+            out,
+        } => {
             let redis = url_host_port(&config.redis.url)?;
             let b = baseline::run(&pg_server(&config), &redis.0, redis.1)?;
             eprintln!(
@@ -382,8 +536,15 @@ async fn main() -> Result<()> {
                 b.pg_hot_row_update_insert_tps
             );
             let queues = queue_runs(&config, &queue).await?;
+            let mails = email_runs(&config, &emails, drop.boxoffice.as_ref()).await?;
             let reports = drops(&config, &drop).await?;
             table(Some(&b), &queues, &reports);
+            for run in &mails {
+                println!(
+                    "| confirmation emails/s into SMTP, {} worker process(es) | {:.0} | |",
+                    run.processes, run.sent_per_sec
+                );
+            }
             std::fs::create_dir_all(&out)?;
             let file = out.join(format!(
                 "{}.json",
@@ -396,7 +557,7 @@ async fn main() -> Result<()> {
             std::fs::write(
                 &file,
                 serde_json::to_string_pretty(
-                    &json!({"machine": machine, "baseline": b, "queue": queues, "hot_drop": reports}),
+                    &json!({"machine": machine, "baseline": b, "queue": queues, "emails": mails, "hot_drop": reports}),
                 )?,
             )?;
             println!("\nreport: {}", file.display());

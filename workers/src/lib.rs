@@ -34,7 +34,15 @@ pub struct WorkerCtx {
 
 impl WorkerCtx {
     pub fn new(services: Services) -> Result<Self, String> {
-        let mailer = Mailer::from_config(&services.config.smtp)?;
+        let emails = services
+            .config
+            .workers
+            .concurrency
+            .unwrap_or(QueueName::Emails.settings().concurrency);
+        let mailer = Mailer::from_config(
+            &services.config.smtp,
+            u32::try_from(emails).unwrap_or(u32::MAX),
+        )?;
         let tally = boxoffice_core::queue::JobTally::new();
         tally.spawn_flusher(services.queues.clone());
         Ok(Self {

@@ -7,6 +7,7 @@ use boxoffice_core::config::{EmailTransportConfig, SmtpConfig};
 use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     message::{Mailbox, MultiPart, header},
+    transport::smtp::PoolConfig,
 };
 
 use crate::templates::Rendered;
@@ -54,7 +55,9 @@ pub enum Mailer {
 }
 
 impl Mailer {
-    pub fn from_config(config: &SmtpConfig) -> Result<Self, String> {
+    /// `max_connections`: SMTP connections kept open at most (the emails
+    /// queue's concurrency).
+    pub fn from_config(config: &SmtpConfig, max_connections: u32) -> Result<Self, String> {
         let from: Mailbox = config
             .from
             .parse()
@@ -65,6 +68,11 @@ impl Mailer {
                 transport: AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                     .map_err(|e| format!("SMTP_URL: {e}"))?
                     .timeout(Some(std::time::Duration::from_secs(20)))
+                    // One connection per job in flight: a message spends its
+                    // time waiting on the server (lettre writes the final
+                    // `.` on its own, so Nagle and delayed ACKs add ~40 ms
+                    // to every message), not on our CPU.
+                    .pool_config(PoolConfig::new().max_size(max_connections))
                     .build(),
                 from,
             },

@@ -94,8 +94,9 @@ impl QueueName {
                 attempt_timeout: Duration::from_secs(30),
                 retry: retry(8, 1_000, 60_000),
             },
+            // Wide: a message mostly waits on the SMTP server's replies.
             Self::Emails => QueueSettings {
-                concurrency: 16,
+                concurrency: 64,
                 fetch_batch: 50,
                 attempt_timeout: Duration::from_secs(30),
                 retry: retry(5, 1_000, 60_000),

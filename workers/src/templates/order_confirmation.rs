@@ -31,7 +31,7 @@ pub async fn render(params: &serde_json::Value, services: &Services) -> Result<R
     let order = Order::find(&mut conn, p.order_id).await.map_err(db)?;
     let event = Event::find(&mut conn, order.event_id).await.map_err(db)?;
     let items = Order::items(&mut conn, order.id).await.map_err(db)?;
-    let tiers = Tier::for_event(&mut conn, event.id).await.map_err(db)?;
+    let tiers = Tier::names(&mut conn, event.id).await.map_err(db)?;
     let issued = Ticket::for_order(&mut conn, order.id).await.map_err(db)?;
     // The start in the event's own time zone, by the database's tz rules.
     let when: LocalTime = diesel::sql_query(
@@ -47,8 +47,8 @@ pub async fn render(params: &serde_json::Value, services: &Services) -> Result<R
     let tier_name = |id: Uuid| {
         tiers
             .iter()
-            .find(|t| t.id == id)
-            .map(|t| t.name.clone())
+            .find(|(tier_id, _)| *tier_id == id)
+            .map(|(_, name)| name.clone())
             .unwrap_or_default()
     };
     let place = [&event.venue_name, &event.address, &event.city]

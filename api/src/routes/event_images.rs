@@ -48,14 +48,20 @@ fn multipart_error(e: MultipartError) -> ApiError {
     }
 }
 
-/// Reads the part, refusing it as soon as it passes `limit` bytes.
+/// Reads the part, keeping nothing past `limit` bytes. The rest is read
+/// and dropped (the route's body limit bounds it) so that the client gets its
+/// 413 instead of a connection closed under a request still being sent.
 async fn read_limited(mut field: Field<'_>, limit: usize) -> ApiResult<Bytes> {
     let mut buf = BytesMut::new();
+    let mut too_large = false;
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-        if buf.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge);
+        too_large |= buf.len() + chunk.len() > limit;
+        if !too_large {
+            buf.extend_from_slice(&chunk);
         }
-        buf.extend_from_slice(&chunk);
+    }
+    if too_large {
+        return Err(ApiError::PayloadTooLarge);
     }
     Ok(buf.freeze())
 }

@@ -5,6 +5,7 @@ mod extract;
 mod live;
 mod middleware;
 pub mod openapi;
+mod order_writer;
 mod pagination;
 mod rate_limit;
 mod router;
@@ -45,10 +46,12 @@ pub async fn bind_with(
         .map_err(|e| format!("HTTP_ADDR {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let hub = live::Hub::start(&services, shutdown.clone());
+    let orders = order_writer::OrderWriter::start(&services);
     let mut app = router(AppState(Arc::new(App {
         services,
         hub,
         snapshots: Default::default(),
+        orders,
     })));
     if let Some(extra) = extra {
         app = app.merge(extra);

@@ -8,6 +8,8 @@ pub struct App {
     pub hub: Arc<crate::live::Hub>,
     /// Event + tiers for the order endpoint, one second fresh.
     pub snapshots: crate::snapshot::Snapshots,
+    /// Batches this process's order inserts (see `order_writer`).
+    pub orders: crate::order_writer::OrderWriter,
 }
 
 #[derive(Clone)]

@@ -273,7 +273,9 @@ pub async fn place(
             attendees,
         })
         .collect();
-    let placed = Order::place(&mut conn, &new, &rows).await?;
+    // No connection held while the batch is written.
+    drop(conn);
+    let placed = state.orders.place(new, rows.clone()).await?;
     let (order, created) = match placed {
         Placed::Created(order) => (order, true),
         Placed::Existing(order) if order.request_hash == hash => (order, false),
@@ -306,6 +308,7 @@ pub async fn place(
     let items = if created {
         rows
     } else {
+        let mut conn = state.db().await?;
         Order::items(&mut conn, order.id).await?
     };
     Ok((

@@ -168,47 +168,14 @@ impl Order {
     }
 
     /// Writes a `pending` order and its items, unless the buyer already used
-    /// this idempotency key: then the existing order is returned. One
-    /// statement (a CTE inserting both), so one round trip and one commit:
-    /// this is the hot path of a ticket drop.
+    /// this idempotency key: then the existing order is returned.
     pub async fn place(
         conn: &mut AsyncPgConnection,
         order: &NewOrder,
         items: &[OrderItem],
     ) -> QueryResult<Placed> {
-        use diesel::sql_types::{
-            Array, BigInt, Binary, Integer, Jsonb, Nullable, Text, Uuid as SqlUuid,
-        };
-        let inserted: Option<Order> = diesel::sql_query(
-            "WITH o AS (
-                INSERT INTO orders (id, event_id, buyer_id, idempotency_key, request_hash, currency, discount_code_id)
-                VALUES ($1, $2, $3, $4, $5, $6, $7)
-                ON CONFLICT (buyer_id, idempotency_key) DO NOTHING
-                RETURNING *
-             ), i AS (
-                INSERT INTO order_items (id, order_id, tier_id, quantity, unit_price_minor, attendees)
-                SELECT v.id, o.id, v.tier_id, v.quantity, v.price, v.attendees
-                  FROM o, unnest($8::uuid[], $9::uuid[], $10::int[], $11::bigint[], $12::jsonb[])
-                       AS v(id, tier_id, quantity, price, attendees)
-             )
-             SELECT * FROM o",
-        )
-        .bind::<SqlUuid, _>(order.id)
-        .bind::<SqlUuid, _>(order.event_id)
-        .bind::<SqlUuid, _>(order.buyer_id)
-        .bind::<Text, _>(&order.idempotency_key)
-        .bind::<Binary, _>(&order.request_hash)
-        .bind::<Text, _>(&order.currency)
-        .bind::<Nullable<SqlUuid>, _>(order.discount_code_id)
-        .bind::<Array<SqlUuid>, _>(items.iter().map(|i| i.id).collect::<Vec<_>>())
-        .bind::<Array<SqlUuid>, _>(items.iter().map(|i| i.tier_id).collect::<Vec<_>>())
-        .bind::<Array<Integer>, _>(items.iter().map(|i| i.quantity).collect::<Vec<_>>())
-        .bind::<Array<BigInt>, _>(items.iter().map(|i| i.unit_price_minor).collect::<Vec<_>>())
-        .bind::<Array<Jsonb>, _>(items.iter().map(|i| i.attendees.clone()).collect::<Vec<_>>())
-        .get_result(conn)
-        .await
-        .optional()?;
-        match inserted {
+        let mut created = Order::place_many(conn, &[(order, items)]).await?;
+        match created.pop() {
             Some(created) => Ok(Placed::Created(created)),
             None => orders::table
                 .filter(orders::buyer_id.eq(order.buyer_id))
@@ -218,6 +185,55 @@ impl Order {
                 .await
                 .map(Placed::Existing),
         }
+    }
+
+    /// Writes many `pending` orders with their items in one statement (a CTE
+    /// inserting both): one round trip and one commit for a whole batch of
+    /// requests, the hot path of a ticket drop. Returns the orders written;
+    /// one whose buyer already used its idempotency key is left out.
+    pub async fn place_many(
+        conn: &mut AsyncPgConnection,
+        batch: &[(&NewOrder, &[OrderItem])],
+    ) -> QueryResult<Vec<Order>> {
+        use diesel::sql_types::{
+            Array, BigInt, Binary, Integer, Jsonb, Nullable, Text, Uuid as SqlUuid,
+        };
+        let orders = || batch.iter().map(|(o, _)| *o);
+        let items = || {
+            batch
+                .iter()
+                .flat_map(|(o, items)| items.iter().map(|i| (o.id, i)))
+        };
+        diesel::sql_query(
+            "WITH o AS (
+                INSERT INTO orders (id, event_id, buyer_id, idempotency_key, request_hash, currency, discount_code_id)
+                SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bytea[], $6::text[], $7::uuid[])
+                ON CONFLICT (buyer_id, idempotency_key) DO NOTHING
+                RETURNING *
+             ), i AS (
+                INSERT INTO order_items (id, order_id, tier_id, quantity, unit_price_minor, attendees)
+                SELECT v.id, v.order_id, v.tier_id, v.quantity, v.price, v.attendees
+                  FROM unnest($8::uuid[], $9::uuid[], $10::uuid[], $11::int[], $12::bigint[], $13::jsonb[])
+                       AS v(id, order_id, tier_id, quantity, price, attendees)
+                  JOIN o ON o.id = v.order_id
+             )
+             SELECT * FROM o",
+        )
+        .bind::<Array<SqlUuid>, _>(orders().map(|o| o.id).collect::<Vec<_>>())
+        .bind::<Array<SqlUuid>, _>(orders().map(|o| o.event_id).collect::<Vec<_>>())
+        .bind::<Array<SqlUuid>, _>(orders().map(|o| o.buyer_id).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(orders().map(|o| o.idempotency_key.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Binary>, _>(orders().map(|o| o.request_hash.as_slice()).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(orders().map(|o| o.currency.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Nullable<SqlUuid>>, _>(orders().map(|o| o.discount_code_id).collect::<Vec<_>>())
+        .bind::<Array<SqlUuid>, _>(items().map(|(_, i)| i.id).collect::<Vec<_>>())
+        .bind::<Array<SqlUuid>, _>(items().map(|(order_id, _)| order_id).collect::<Vec<_>>())
+        .bind::<Array<SqlUuid>, _>(items().map(|(_, i)| i.tier_id).collect::<Vec<_>>())
+        .bind::<Array<Integer>, _>(items().map(|(_, i)| i.quantity).collect::<Vec<_>>())
+        .bind::<Array<BigInt>, _>(items().map(|(_, i)| i.unit_price_minor).collect::<Vec<_>>())
+        .bind::<Array<Jsonb>, _>(items().map(|(_, i)| i.attendees.clone()).collect::<Vec<_>>())
+        .load(conn)
+        .await
     }
 
     /// A buyer's orders, newest first, keyset-paginated on (created_at, id).

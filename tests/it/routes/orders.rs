@@ -214,6 +214,41 @@ async fn idempotency_keys_replay_and_refuse_reuse() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn concurrent_retries_with_one_key_make_one_order() {
+    // Sent at once, the requests land in the same insert batch or in
+    // consecutive ones; either way one order, and every answer names it.
+    let app = TestApp::builder().full().start().await;
+    let shop = app.shop(10, 1000).await;
+    let (buyer, _, _) = app.register("retry@example.com", "attendee").await;
+    let (other, _, _) = app.register("other@example.com", "attendee").await;
+    let body = json!({"items": [{"tier_id": shop.tier_id, "quantity": 1}]});
+    let answers = futures::future::join_all((0..24).map(|i| {
+        // A second buyer interleaved: the same key is theirs to use too.
+        let token = if i % 3 == 0 { &other } else { &buyer };
+        app.order(token, &shop.event_id, "double-click", body.clone())
+    }))
+    .await;
+    let mut ids = std::collections::HashMap::new();
+    for (i, (status, order)) in answers.iter().enumerate() {
+        assert_eq!(*status, 202, "{order}");
+        let who = if i % 3 == 0 { "other" } else { "buyer" };
+        let id = order["id"].as_str().unwrap().to_owned();
+        assert_eq!(ids.entry(who).or_insert_with(|| id.clone()), &id, "{who}");
+    }
+    assert_eq!(ids.len(), 2);
+    assert_eq!(app.count("orders").await, 2);
+    assert_eq!(app.count("order_items").await, 2);
+    for (who, token) in [("buyer", &buyer), ("other", &other)] {
+        app.wait_order(token, &ids[who], "awaiting_payment").await;
+    }
+    assert_eq!(
+        app.stock(&shop.tier_id).await,
+        (2, 0, 10),
+        "reserved once each"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn bad_orders_are_refused_and_write_nothing() {
     let app = TestApp::spawn().await;
     let shop = app.shop(10, 1000).await;

@@ -3,7 +3,9 @@
 
 use diesel_async::{
     AsyncPgConnection,
-    pooled_connection::{AsyncDieselConnectionManager, deadpool::Pool},
+    pooled_connection::{
+        AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod, deadpool::Pool,
+    },
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -15,7 +17,15 @@ pub type DbConn = diesel_async::pooled_connection::deadpool::Object<AsyncPgConne
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
 
 pub fn pool(config: &DatabaseConfig) -> Result<DbPool, String> {
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(&config.url);
+    // Fast recycling: a connection whose socket closed (a server restart)
+    // is still dropped, without a `SELECT 1` round trip on every checkout
+    // (45,000 of them in a 20,000-order drop).
+    let mut manager_config = ManagerConfig::default();
+    manager_config.recycling_method = RecyclingMethod::Fast;
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+        &config.url,
+        manager_config,
+    );
     Pool::builder(manager)
         .max_size(config.pool_size)
         .wait_timeout(Some(config.connect_timeout))

@@ -186,21 +186,52 @@ pub async fn apply_payment(
 }
 
 /// A reserved order is paid: tickets, confirmation, and its seats recorded
-/// as sold (moved from held to sold in the tier's stock by the settler: that
-/// row is the drop's hottest, and a lock on it per payment would make the
-/// payments of a drop commit one at a time).
+/// as sold (see `pay_reserved_many`).
 pub async fn pay_reserved(
     conn: &mut AsyncPgConnection,
     order: &Order,
     items: &[OrderItem],
     after: &mut AfterCommit,
 ) -> Result<(), JobError> {
-    finalize_paid(conn, order, items, after).await?;
-    for item in items {
-        Tier::record_sale(conn, item.id, item.tier_id, item.quantity).await?;
-    }
+    let buyer = User::find(conn, order.buyer_id).await?;
+    let emails = pay_reserved_many(
+        conn,
+        &[Paying {
+            order,
+            items,
+            buyer: &buyer,
+        }],
+    )
+    .await?;
+    after.emails.extend(emails.into_iter().flatten());
+    after.orders.push(order.id);
     after.sales = true;
     Ok(())
+}
+
+/// One order being paid, with what its tickets and email need.
+pub struct Paying<'a> {
+    pub order: &'a Order,
+    pub items: &'a [OrderItem],
+    pub buyer: &'a User,
+}
+
+/// Reserved orders are paid (in the caller's transaction): tickets,
+/// confirmations, and their seats recorded as sold for the settler to move
+/// from held to sold (that row is the drop's hottest; a lock on it per
+/// payment would make a drop's payments commit one at a time). Returns each
+/// order's new confirmation email id (`None` if it existed already).
+pub async fn pay_reserved_many(
+    conn: &mut AsyncPgConnection,
+    paying: &[Paying<'_>],
+) -> Result<Vec<Option<Uuid>>, JobError> {
+    let emails = finalize_paid_many(conn, paying).await?;
+    let sales: Vec<(Uuid, Uuid, i32)> = paying
+        .iter()
+        .flat_map(|p| p.items.iter().map(|i| (i.id, i.tier_id, i.quantity)))
+        .collect();
+    Tier::record_sales(conn, &sales).await?;
+    Ok(emails)
 }
 
 /// A late payment takes seats again if all of them are still free. The event
@@ -248,7 +279,29 @@ async fn finalize_paid(
     items: &[OrderItem],
     after: &mut AfterCommit,
 ) -> Result<(), JobError> {
-    diesel::update(orders::table.find(order.id))
+    let buyer = User::find(conn, order.buyer_id).await?;
+    let emails = finalize_paid_many(
+        conn,
+        &[Paying {
+            order,
+            items,
+            buyer: &buyer,
+        }],
+    )
+    .await?;
+    after.emails.extend(emails.into_iter().flatten());
+    after.orders.push(order.id);
+    Ok(())
+}
+
+/// `finalize_paid` for many orders, one statement per kind of row. Returns
+/// each order's new confirmation email id.
+async fn finalize_paid_many(
+    conn: &mut AsyncPgConnection,
+    paying: &[Paying<'_>],
+) -> Result<Vec<Option<Uuid>>, JobError> {
+    let ids: Vec<Uuid> = paying.iter().map(|p| p.order.id).collect();
+    diesel::update(orders::table.filter(orders::id.eq_any(&ids)))
         .set((
             orders::status.eq(OrderStatus::Paid.as_str()),
             orders::paid_at.eq(diesel::dsl::now),
@@ -256,51 +309,62 @@ async fn finalize_paid(
         ))
         .execute(conn)
         .await?;
-    let buyer = User::find(conn, order.buyer_id).await?;
     let mut issued = Vec::new();
-    for item in items {
-        let attendees: Vec<Attendee> =
-            serde_json::from_value(item.attendees.clone()).unwrap_or_default();
-        for seat in 0..item.quantity {
-            let who = attendees.get(seat as usize);
-            issued.push(Ticket {
-                id: Uuid::now_v7(),
-                order_id: order.id,
-                order_item_id: item.id,
-                event_id: order.event_id,
-                tier_id: item.tier_id,
-                owner_id: order.buyer_id,
-                code: tickets::new_code(),
-                seat_index: seat,
-                attendee_name: who
-                    .and_then(|a| a.name.clone())
-                    .unwrap_or_else(|| buyer.display_name.clone()),
-                attendee_email: who
-                    .and_then(|a| a.email.clone())
-                    .unwrap_or_else(|| buyer.email.clone()),
-                status: "valid".into(),
-                created_at: Utc::now(),
-                updated_at: Utc::now(),
-            });
+    for Paying {
+        order,
+        items,
+        buyer,
+    } in paying
+    {
+        for item in *items {
+            let attendees: Vec<Attendee> =
+                serde_json::from_value(item.attendees.clone()).unwrap_or_default();
+            for seat in 0..item.quantity {
+                let who = attendees.get(seat as usize);
+                issued.push(Ticket {
+                    id: Uuid::now_v7(),
+                    order_id: order.id,
+                    order_item_id: item.id,
+                    event_id: order.event_id,
+                    tier_id: item.tier_id,
+                    owner_id: order.buyer_id,
+                    code: tickets::new_code(),
+                    seat_index: seat,
+                    attendee_name: who
+                        .and_then(|a| a.name.clone())
+                        .unwrap_or_else(|| buyer.display_name.clone()),
+                    attendee_email: who
+                        .and_then(|a| a.email.clone())
+                        .unwrap_or_else(|| buyer.email.clone()),
+                    status: "valid".into(),
+                    created_at: Utc::now(),
+                    updated_at: Utc::now(),
+                });
+            }
         }
     }
     Ticket::issue(conn, &issued).await?;
-    let dedupe = format!("order_confirmation:{}", order.id);
-    if let Some(email_id) = (NewEmail {
-        id: Uuid::now_v7(),
-        dedupe_key: &dedupe,
-        template: "order_confirmation",
-        to_address: &buyer.email,
-        user_id: Some(buyer.id),
-        params: serde_json::json!({ "order_id": order.id }),
-    })
-    .insert(conn)
-    .await?
-    {
-        after.emails.push(email_id);
-    }
-    after.orders.push(order.id);
-    Ok(())
+    let dedupe: Vec<String> = paying
+        .iter()
+        .map(|p| format!("order_confirmation:{}", p.order.id))
+        .collect();
+    let emails: Vec<NewEmail<'_>> = paying
+        .iter()
+        .zip(&dedupe)
+        .map(|(p, dedupe_key)| NewEmail {
+            id: Uuid::now_v7(),
+            dedupe_key,
+            template: "order_confirmation",
+            to_address: &p.buyer.email,
+            user_id: Some(p.buyer.id),
+            params: serde_json::json!({ "order_id": p.order.id }),
+        })
+        .collect();
+    let written = NewEmail::insert_many(conn, &emails).await?;
+    Ok(emails
+        .iter()
+        .map(|e| written.contains(&e.id).then_some(e.id))
+        .collect())
 }
 
 /// A refund the provider confirmed: recorded once, posted to the ledger, the

@@ -4,6 +4,7 @@
 mod fulfil;
 pub mod jobs;
 mod mailer;
+mod pay;
 mod reserve;
 mod settle;
 mod supervisor;
@@ -28,6 +29,8 @@ pub struct WorkerCtx {
     pub reserver: reserve::Reserver,
     /// Folds this process's payments into tier stock (see `settle`).
     pub settler: settle::Settler,
+    /// Batches this process's payments (see `pay`).
+    pub payer: pay::Payer,
     /// Outcomes per queue, flushed to Redis for the ops views.
     pub tally: boxoffice_core::queue::JobTally,
 }
@@ -49,6 +52,7 @@ impl WorkerCtx {
             tally,
             reserver: reserve::Reserver::start(services.clone()),
             settler: settle::Settler::start(&services),
+            payer: pay::Payer::start(&services),
             services,
             mailer: Arc::new(mailer),
         })

@@ -51,6 +51,20 @@ impl NewEmail<'_> {
             .await
             .optional()
     }
+
+    /// Records several emails; returns the ids of those that were new.
+    pub async fn insert_many(
+        conn: &mut AsyncPgConnection,
+        emails: &[NewEmail<'_>],
+    ) -> QueryResult<Vec<Uuid>> {
+        diesel::insert_into(email_log::table)
+            .values(emails)
+            .on_conflict(email_log::dedupe_key)
+            .do_nothing()
+            .returning(email_log::id)
+            .get_results(conn)
+            .await
+    }
 }
 
 impl EmailRow {

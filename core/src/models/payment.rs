@@ -27,14 +27,24 @@ impl Payment {
         conn: &mut AsyncPgConnection,
         payment: &Payment,
     ) -> QueryResult<Option<Payment>> {
+        Ok(Payment::record_many(conn, std::slice::from_ref(payment))
+            .await?
+            .pop())
+    }
+
+    /// Records payments; returns those that were new (a provider payment id
+    /// is recorded once).
+    pub async fn record_many(
+        conn: &mut AsyncPgConnection,
+        payments: &[Payment],
+    ) -> QueryResult<Vec<Payment>> {
         diesel::insert_into(payments::table)
-            .values(payment)
+            .values(payments)
             .on_conflict((payments::provider, payments::provider_payment_id))
             .do_nothing()
             .returning(Payment::as_returning())
-            .get_result(conn)
+            .get_results(conn)
             .await
-            .optional()
     }
 
     pub async fn find_by_provider_id(
@@ -210,22 +220,34 @@ pub async fn post_ledger(
     legs: &[Leg<'_>],
     refs: LedgerRefs,
 ) -> QueryResult<Uuid> {
-    let transaction_id = Uuid::now_v7();
-    let rows: Vec<_> = legs
+    let ids = post_ledgers(conn, &[(currency, legs, refs)]).await?;
+    Ok(ids[0])
+}
+
+/// Posts several balanced transactions in one statement; returns their ids
+/// in order.
+pub async fn post_ledgers(
+    conn: &mut AsyncPgConnection,
+    transactions: &[(&str, &[Leg<'_>], LedgerRefs)],
+) -> QueryResult<Vec<Uuid>> {
+    let ids: Vec<Uuid> = transactions.iter().map(|_| Uuid::now_v7()).collect();
+    let rows: Vec<_> = transactions
         .iter()
-        .filter(|l| l.amount_minor != 0)
-        .map(|l| {
-            (
-                ledger_entries::id.eq(Uuid::now_v7()),
-                ledger_entries::transaction_id.eq(transaction_id),
-                ledger_entries::account.eq(l.account),
-                ledger_entries::amount_minor.eq(l.amount_minor),
-                ledger_entries::currency.eq(currency),
-                ledger_entries::order_id.eq(refs.order_id),
-                ledger_entries::payment_id.eq(refs.payment_id),
-                ledger_entries::refund_id.eq(refs.refund_id),
-                ledger_entries::payout_id.eq(refs.payout_id),
-            )
+        .zip(&ids)
+        .flat_map(|((currency, legs, refs), transaction_id)| {
+            legs.iter().filter(|l| l.amount_minor != 0).map(move |l| {
+                (
+                    ledger_entries::id.eq(Uuid::now_v7()),
+                    ledger_entries::transaction_id.eq(*transaction_id),
+                    ledger_entries::account.eq(l.account),
+                    ledger_entries::amount_minor.eq(l.amount_minor),
+                    ledger_entries::currency.eq(*currency),
+                    ledger_entries::order_id.eq(refs.order_id),
+                    ledger_entries::payment_id.eq(refs.payment_id),
+                    ledger_entries::refund_id.eq(refs.refund_id),
+                    ledger_entries::payout_id.eq(refs.payout_id),
+                )
+            })
         })
         .collect();
     if !rows.is_empty() {
@@ -234,5 +256,5 @@ pub async fn post_ledger(
             .execute(conn)
             .await?;
     }
-    Ok(transaction_id)
+    Ok(ids)
 }

@@ -161,20 +161,25 @@ impl Tier {
         Ok(())
     }
 
-    /// Records paid seats as sold without touching the tier's stock row (in
-    /// the payment's transaction); `settle_sales` moves them there later.
-    pub async fn record_sale(
+    /// Records paid seats as sold without touching the tiers' stock rows (in
+    /// the payments' transaction): `(order item, tier, seats)` each.
+    /// `settle_sales` moves them there later.
+    pub async fn record_sales(
         conn: &mut AsyncPgConnection,
-        order_item_id: Uuid,
-        id: Uuid,
-        quantity: i32,
+        sales: &[(Uuid, Uuid, i32)],
     ) -> QueryResult<()> {
+        let rows: Vec<_> = sales
+            .iter()
+            .map(|(item_id, tier_id, quantity)| {
+                (
+                    pending_sales::order_item_id.eq(*item_id),
+                    pending_sales::tier_id.eq(*tier_id),
+                    pending_sales::quantity.eq(*quantity),
+                )
+            })
+            .collect();
         diesel::insert_into(pending_sales::table)
-            .values((
-                pending_sales::order_item_id.eq(order_item_id),
-                pending_sales::tier_id.eq(id),
-                pending_sales::quantity.eq(quantity),
-            ))
+            .values(rows)
             .on_conflict_do_nothing()
             .execute(conn)
             .await?;

@@ -373,3 +373,93 @@ async fn paid_seats_settle_into_the_stock_row_and_the_sweep_catches_leftovers() 
         "nothing left"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_payments_is_applied_once_each() {
+    // Payments arriving together are applied in batches; a second event
+    // for the same payment, in the same batch or not, changes nothing.
+    let app = TestApp::builder().full().start().await;
+    let shop = app.shop(40, 1000).await;
+    // Four buyers (registration is rate limited), six orders each.
+    let mut reserved_orders = Vec::new();
+    for b in 0..4 {
+        let (buyer, _, _) = app
+            .register(&format!("burst-{b}@example.com"), "attendee")
+            .await;
+        for k in 0..6 {
+            let body = json!({"items": [{"tier_id": shop.tier_id, "quantity": 1}]});
+            let (status, order) = app
+                .order(&buyer, &shop.event_id, &format!("burst-{k}"), body)
+                .await;
+            assert_eq!(status, 202, "{order}");
+            let id = order["id"].as_str().unwrap().to_owned();
+            let url = eventually(Duration::from_secs(20), || async {
+                let (_, o) = app.get(&format!("/v1/orders/{id}"), Some(&buyer)).await;
+                o["checkout_url"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or(o.to_string())
+            })
+            .await;
+            let checkout = url.rsplit('/').next().unwrap().to_owned();
+            reserved_orders.push((buyer.clone(), id, checkout));
+        }
+    }
+    let deliveries = reserved_orders
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (_, id, checkout))| {
+            let copies = if i % 4 == 0 { 2 } else { 1 };
+            (0..copies).map(move |copy| {
+                let event_id = format!("evt_burst_{i}_{copy}");
+                let body = completed(&event_id, checkout, id, &format!("pay_burst_{i}"), 1000);
+                (event_id, body)
+            })
+        });
+    let answers = futures::future::join_all(deliveries.map(|(event_id, body)| {
+        let app = &app;
+        async move {
+            app.send(signed(app, dev_secret(), &event_id, now(), &body))
+                .await
+                .0
+        }
+    }))
+    .await;
+    assert!(
+        answers.iter().all(|s| (200..300).contains(s)),
+        "{answers:?}"
+    );
+    for (buyer, id, _) in &reserved_orders {
+        app.wait_order(buyer, id, "paid").await;
+    }
+    eventually(Duration::from_secs(10), || async {
+        let unprocessed = app
+            .scalar("SELECT count(*) AS n FROM webhook_inbox WHERE processed_at IS NULL")
+            .await;
+        (unprocessed == 0)
+            .then_some(())
+            .ok_or(format!("{unprocessed} unprocessed"))
+    })
+    .await;
+    assert_eq!(app.count("webhook_inbox").await, 30);
+    assert_eq!(app.count("payments").await, 24);
+    assert_eq!(app.count("tickets").await, 24);
+    assert_eq!(app.count("ledger_entries").await, 48);
+    assert_eq!(
+        app.scalar("SELECT coalesce(sum(amount_minor), 0)::bigint AS n FROM ledger_entries")
+            .await,
+        0,
+        "balanced"
+    );
+    assert_eq!(
+        app.scalar("SELECT count(*) AS n FROM email_log WHERE template = 'order_confirmation'")
+            .await,
+        24
+    );
+    assert_eq!(
+        app.count("refunds").await,
+        0,
+        "no duplicate was charged back"
+    );
+    assert_eq!(app.stock(&shop.tier_id).await, (0, 24, 40));
+}

@@ -18,6 +18,7 @@ use super::{JobError, Perform};
 use crate::{
     WorkerCtx,
     fulfil::{self, AfterCommit, PaymentReceived},
+    pay::PaymentIn,
 };
 
 impl Perform for ApplyPaymentEvent {
@@ -40,18 +41,39 @@ impl Perform for ApplyPaymentEvent {
                 currency,
                 ..
             } => {
-                fulfil::apply_payment(
-                    &mut conn,
-                    &PaymentReceived {
-                        provider: &row.provider,
+                // With the other payments of the moment if it is plain;
+                // alone (every case handled) if not. No connection held
+                // while the batch runs.
+                drop(conn);
+                let batched = ctx
+                    .payer
+                    .pay(PaymentIn {
+                        inbox_id: row.id,
+                        provider: row.provider.clone(),
                         order_id: *order_id,
-                        payment_id,
+                        payment_id: payment_id.clone(),
                         amount_minor: *amount_minor,
-                        currency,
-                    },
-                    row.id,
-                )
-                .await?
+                        currency: currency.clone(),
+                    })
+                    .await;
+                conn = services.db.get().await?;
+                match batched {
+                    Some(after) => after,
+                    None => {
+                        fulfil::apply_payment(
+                            &mut conn,
+                            &PaymentReceived {
+                                provider: &row.provider,
+                                order_id: *order_id,
+                                payment_id,
+                                amount_minor: *amount_minor,
+                                currency,
+                            },
+                            row.id,
+                        )
+                        .await?
+                    }
+                }
             }
             EventKind::PaymentFailed { order_id, .. } => {
                 let order_id = *order_id;

@@ -1,0 +1,266 @@
+//! Payments, batched: the payments jobs of one worker process hand their
+//! "buyer paid" events to one task that applies every one that is plain (a
+//! reserved order, paid in full, once) in one transaction, with one
+//! statement per kind of row for the whole batch.
+//!
+//! Why: in a drop the payments arrive in a burst while the machine is busy
+//! with new orders, and a payment applied on its own costs a dozen round
+//! trips, each waiting its turn for a CPU. Anything not plain (a late or
+//! duplicate payment, a wrong amount, an order the batch cannot lock as
+//! expected) and any batch that fails is handed back: the job then applies
+//! it alone through `fulfil::apply_payment`, which knows every case.
+
+use std::collections::{HashMap, HashSet};
+
+use boxoffice_core::{
+    Services,
+    db::DbPool,
+    models::{LedgerRefs, Leg, Order, OrderItem, OrderStatus, Payment, User, post_ledgers},
+    schema::{events, orders, users, webhook_inbox},
+};
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::{
+    fulfil::{AfterCommit, Paying, pay_reserved_many},
+    jobs::JobError,
+};
+
+/// Payments applied per transaction at most.
+const MAX_BATCH: usize = 256;
+
+/// A verified "the buyer paid", owned (it crosses tasks).
+#[derive(Debug, Clone)]
+pub struct PaymentIn {
+    pub inbox_id: Uuid,
+    pub provider: String,
+    pub order_id: Uuid,
+    pub payment_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+}
+
+/// `Some`: applied and its webhook marked processed; what to do after the
+/// commit. `None`: apply it alone.
+type Reply = oneshot::Sender<Option<AfterCommit>>;
+
+#[derive(Clone)]
+pub struct Payer {
+    tx: mpsc::Sender<(PaymentIn, Reply)>,
+}
+
+impl Payer {
+    /// Starts the batching task for this process, on connections of its own
+    /// (the jobs waiting for it hold none).
+    pub fn start(services: &Services) -> Self {
+        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        let own = boxoffice_core::db::pool(&boxoffice_core::config::DatabaseConfig {
+            pool_size: 2,
+            ..services.config.database.clone()
+        })
+        .unwrap_or_else(|_| services.db.clone());
+        tokio::spawn(run(own, rx));
+        Self { tx }
+    }
+
+    /// Applies the payment with others; `None` if it must be applied alone.
+    pub async fn pay(&self, payment: PaymentIn) -> Option<AfterCommit> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send((payment, reply)).await.ok()?;
+        answer.await.ok().flatten()
+    }
+}
+
+async fn run(db: DbPool, mut rx: mpsc::Receiver<(PaymentIn, Reply)>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let payments: Vec<PaymentIn> = batch.iter().map(|(p, _)| p.clone()).collect();
+        let mut applied = match db.get().await {
+            Ok(mut conn) => match apply(&mut conn, &payments).await {
+                Ok(applied) => applied,
+                Err(e) => {
+                    tracing::warn!(payments = payments.len(), error = %e, "payment batch failed; applying one by one");
+                    HashMap::new()
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "payment batcher has no connection");
+                HashMap::new()
+            }
+        };
+        for (payment, reply) in batch {
+            let _ = reply.send(applied.remove(&payment.inbox_id));
+        }
+    }
+}
+
+/// Applies the plain payments of the batch in one transaction; returns, by
+/// inbox id, what to do after the commit for each one applied.
+async fn apply(
+    conn: &mut AsyncPgConnection,
+    payments: &[PaymentIn],
+) -> Result<HashMap<Uuid, AfterCommit>, JobError> {
+    conn.transaction::<_, JobError, _>(async |conn| {
+        let order_ids: Vec<Uuid> = payments.iter().map(|p| p.order_id).collect();
+        let orders: HashMap<Uuid, Order> = orders::table
+            .filter(orders::id.eq_any(&order_ids))
+            .order(orders::id)
+            .select(Order::as_select())
+            .for_update()
+            .load(conn)
+            .await?
+            .into_iter()
+            .map(|o| (o.id, o))
+            .collect();
+        // Plain: a reserved order, the exact amount, the first payment of
+        // the batch for it.
+        let mut seen = HashSet::new();
+        let plain: Vec<(&PaymentIn, &Order)> = payments
+            .iter()
+            .filter_map(|p| {
+                let order = orders.get(&p.order_id)?;
+                (order.status() == OrderStatus::AwaitingPayment
+                    && p.amount_minor == order.total_minor
+                    && p.currency == order.currency
+                    && seen.insert(order.id))
+                .then_some((p, order))
+            })
+            .collect();
+        if plain.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let recorded = Payment::record_many(
+            conn,
+            &plain
+                .iter()
+                .map(|(p, order)| Payment {
+                    id: Uuid::now_v7(),
+                    order_id: order.id,
+                    provider: p.provider.clone(),
+                    provider_payment_id: p.payment_id.clone(),
+                    amount_minor: p.amount_minor,
+                    currency: p.currency.clone(),
+                    status: "succeeded".into(),
+                    created_at: Utc::now(),
+                })
+                .collect::<Vec<_>>(),
+        )
+        .await?;
+        // A payment id seen before goes the single way ("already applied").
+        let recorded: HashMap<Uuid, Payment> =
+            recorded.into_iter().map(|p| (p.order_id, p)).collect();
+        let paid: Vec<(&PaymentIn, &Order, &Payment)> = plain
+            .into_iter()
+            .filter_map(|(p, order)| Some((p, order, recorded.get(&order.id)?)))
+            .collect();
+        if paid.is_empty() {
+            return Ok(HashMap::new());
+        }
+
+        let event_ids: Vec<Uuid> = paid.iter().map(|(_, o, _)| o.event_id).collect();
+        let organizers: HashMap<Uuid, Uuid> = events::table
+            .filter(events::id.eq_any(&event_ids))
+            .select((events::id, events::organizer_id))
+            .load::<(Uuid, Uuid)>(conn)
+            .await?
+            .into_iter()
+            .collect();
+        let accounts: Vec<(String, String)> = paid
+            .iter()
+            .map(|(p, order, _)| {
+                (
+                    format!("cash:{}", p.provider),
+                    format!("organizer:{}:payable", organizers[&order.event_id]),
+                )
+            })
+            .collect();
+        let legs: Vec<[Leg<'_>; 2]> = paid
+            .iter()
+            .zip(&accounts)
+            .map(|((p, _, _), (cash, payable))| {
+                [
+                    Leg {
+                        account: cash,
+                        amount_minor: p.amount_minor,
+                    },
+                    Leg {
+                        account: payable,
+                        amount_minor: -p.amount_minor,
+                    },
+                ]
+            })
+            .collect();
+        let transactions: Vec<(&str, &[Leg<'_>], LedgerRefs)> = paid
+            .iter()
+            .zip(&legs)
+            .map(|((p, order, payment), legs)| {
+                (
+                    p.currency.as_str(),
+                    legs.as_slice(),
+                    LedgerRefs {
+                        order_id: Some(order.id),
+                        payment_id: Some(payment.id),
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect();
+        post_ledgers(conn, &transactions).await?;
+
+        let paid_ids: Vec<Uuid> = paid.iter().map(|(_, o, _)| o.id).collect();
+        let mut items: HashMap<Uuid, Vec<OrderItem>> = HashMap::new();
+        for item in Order::items_of(conn, &paid_ids).await? {
+            items.entry(item.order_id).or_default().push(item);
+        }
+        let buyer_ids: Vec<Uuid> = paid.iter().map(|(_, o, _)| o.buyer_id).collect();
+        let buyers: HashMap<Uuid, User> = users::table
+            .filter(users::id.eq_any(&buyer_ids))
+            .select(User::as_select())
+            .load(conn)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u))
+            .collect();
+        let paying: Vec<Paying<'_>> = paid
+            .iter()
+            .map(|(_, order, _)| Paying {
+                order,
+                items: items.get(&order.id).map_or(&[], Vec::as_slice),
+                buyer: &buyers[&order.buyer_id],
+            })
+            .collect();
+        let emails = pay_reserved_many(conn, &paying).await?;
+
+        let inbox_ids: Vec<Uuid> = paid.iter().map(|(p, _, _)| p.inbox_id).collect();
+        diesel::update(webhook_inbox::table.filter(webhook_inbox::id.eq_any(&inbox_ids)))
+            .set((
+                webhook_inbox::processed_at.eq(diesel::dsl::now),
+                webhook_inbox::last_error.eq(None::<String>),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(paid
+            .iter()
+            .zip(emails)
+            .map(|((p, order, _), email)| {
+                let after = AfterCommit {
+                    emails: email.into_iter().collect(),
+                    orders: vec![order.id],
+                    sales: true,
+                    ..Default::default()
+                };
+                (p.inbox_id, after)
+            })
+            .collect())
+    })
+    .await
+}

@@ -84,9 +84,18 @@ async fn run(db: DbPool, mut rx: mpsc::Receiver<(PaymentIn, Reply)>) {
             }
         }
         let payments: Vec<PaymentIn> = batch.iter().map(|(p, _)| p.clone()).collect();
+        let started = std::time::Instant::now();
         let mut applied = match db.get().await {
             Ok(mut conn) => match apply(&mut conn, &payments).await {
-                Ok(applied) => applied,
+                Ok(applied) => {
+                    tracing::debug!(
+                        payments = payments.len(),
+                        applied = applied.len(),
+                        ms = started.elapsed().as_millis() as u64,
+                        "payment batch"
+                    );
+                    applied
+                }
                 Err(e) => {
                     tracing::warn!(payments = payments.len(), error = %e, "payment batch failed; applying one by one");
                     HashMap::new()

@@ -80,11 +80,11 @@ impl QueueName {
                 attempt_timeout: Duration::from_secs(20),
                 retry: retry(5, 200, 5_000),
             },
-            // Wide: in a drop each payment waits on a busy database for most
-            // of its time, and buyers wait on payments for their tickets.
+            // Wide: jobs mostly wait on the process's payment batcher, so
+            // many in flight means big batches (see workers/src/pay.rs).
             Self::Payments => QueueSettings {
-                concurrency: 64,
-                fetch_batch: 50,
+                concurrency: 512,
+                fetch_batch: 256,
                 attempt_timeout: Duration::from_secs(20),
                 retry: retry(8, 500, 30_000),
             },

@@ -55,6 +55,7 @@ pub struct Reserved {
     pub order: Order,
     pub buyer_email: String,
     pub event_title: String,
+    pub seats: i32,
 }
 
 type Reply = oneshot::Sender<Result<Decision, String>>;
@@ -368,6 +369,7 @@ async fn decide(
                             order: reserved,
                             buyer_email: emails.get(&order.buyer_id).cloned().unwrap_or_default(),
                             event_title: event.title.clone(),
+                            seats: seats as i32,
                         })),
                     );
                 }

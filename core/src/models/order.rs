@@ -259,15 +259,16 @@ impl Order {
         query.load(conn).await
     }
 
-    /// Records the provider checkout of a reserved order (first write wins: a
-    /// retried job finds it set and reuses it).
+    /// Records the provider checkout of a reserved order and returns the
+    /// order as written; `None` if a checkout was recorded already (first
+    /// write wins: a retried job finds it set and reuses it).
     pub async fn set_checkout(
         conn: &mut AsyncPgConnection,
         id: Uuid,
         provider: &str,
         checkout_id: &str,
         url: &str,
-    ) -> QueryResult<usize> {
+    ) -> QueryResult<Option<Order>> {
         diesel::update(
             orders::table
                 .find(id)
@@ -278,8 +279,10 @@ impl Order {
             orders::provider_checkout_id.eq(checkout_id),
             orders::checkout_url.eq(url),
         ))
-        .execute(conn)
+        .returning(Order::as_returning())
+        .get_result(conn)
         .await
+        .optional()
     }
 
     /// `awaiting_payment` → `to` (expired / cancelled), releasing the held

@@ -56,10 +56,14 @@ impl Perform for ApplyPaymentEvent {
                         currency: currency.clone(),
                     })
                     .await;
-                conn = services.db.get().await?;
                 match batched {
-                    Some(after) => after,
+                    Some(after) => {
+                        after.run(ctx).await;
+                        tracing::info!(inbox.id = %row.id, event = %event.event_type, "payment event applied");
+                        return Ok(());
+                    }
                     None => {
+                        conn = services.db.get().await?;
                         fulfil::apply_payment(
                             &mut conn,
                             &PaymentReceived {

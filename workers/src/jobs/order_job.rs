@@ -43,7 +43,14 @@ async fn place(ctx: &WorkerCtx, order_id: Uuid) -> Result<(), JobError> {
             let order = &reserved.order;
             services.live.order_status(order).await;
             schedule_expiry(ctx, order).await;
-            open_checkout(ctx, order, &reserved.buyer_email, &reserved.event_title).await
+            open_checkout(
+                ctx,
+                order,
+                &reserved.buyer_email,
+                &reserved.event_title,
+                reserved.seats,
+            )
+            .await
         }
         Decision::Rejected { reason, order } => {
             tracing::info!(order.id = %order_id, reason, "order rejected");
@@ -59,9 +66,14 @@ async fn place(ctx: &WorkerCtx, order_id: Uuid) -> Result<(), JobError> {
             {
                 let buyer = User::find(&mut conn, order.buyer_id).await?;
                 let event = Event::find(&mut conn, order.event_id).await?;
+                let seats = Order::items(&mut conn, order.id)
+                    .await?
+                    .iter()
+                    .map(|i| i.quantity)
+                    .sum();
                 drop(conn);
                 schedule_expiry(ctx, &order).await;
-                open_checkout(ctx, &order, &buyer.email, &event.title).await?;
+                open_checkout(ctx, &order, &buyer.email, &event.title, seats).await?;
             }
             Ok(())
         }
@@ -87,19 +99,12 @@ async fn open_checkout(
     order: &Order,
     buyer_email: &str,
     event_title: &str,
+    seats: i32,
 ) -> Result<(), JobError> {
     let services = &ctx.services;
     if order.total_minor == 0 {
         return confirm_free(ctx, order.id).await;
     }
-    let seats = {
-        let mut conn = services.db.get().await?;
-        Order::items(&mut conn, order.id)
-            .await?
-            .iter()
-            .map(|i| i.quantity)
-            .sum::<i32>()
-    };
     let request = CheckoutRequest {
         order_id: order.id,
         amount_minor: order.total_minor,
@@ -121,7 +126,7 @@ async fn open_checkout(
         .await
         .map_err(|e| JobError::new(format!("create checkout: {e}")))?;
     let mut conn = services.db.get().await?;
-    Order::set_checkout(
+    let written = Order::set_checkout(
         &mut conn,
         order.id,
         services.provider.name(),
@@ -129,7 +134,12 @@ async fn open_checkout(
         &checkout.url,
     )
     .await?;
-    let order = Order::find(&mut conn, order.id).await?;
+    let order = match written {
+        Some(order) => order,
+        // An earlier attempt's checkout stands.
+        None => Order::find(&mut conn, order.id).await?,
+    };
+    drop(conn);
     services.live.order_status(&order).await;
     tracing::info!(order.id = %order.id, checkout = %checkout.id, "checkout opened");
     Ok(())

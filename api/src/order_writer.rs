@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use boxoffice_core::{
-    Services,
+    Services, batch,
     db::DbPool,
     models::{NewOrder, Order, OrderItem, Placed},
 };
@@ -38,17 +38,10 @@ pub struct OrderWriter {
 }
 
 impl OrderWriter {
-    /// Starts the writing task for this process, on connections of its own:
-    /// the requests waiting for it hold none, and it must never queue behind
-    /// them for one.
+    /// Starts the writing task for this process, on connections of its own.
     pub fn start(services: &Services) -> Self {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        let own = boxoffice_core::db::pool(&boxoffice_core::config::DatabaseConfig {
-            pool_size: 2,
-            ..services.config.database.clone()
-        })
-        .unwrap_or_else(|_| services.db.clone());
-        tokio::spawn(run(own, rx));
+        tokio::spawn(run(batch::own_pool(services), rx));
         Self { tx }
     }
 
@@ -69,15 +62,8 @@ impl OrderWriter {
 }
 
 async fn run(db: DbPool, mut rx: mpsc::Receiver<Request>) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
-        write(&db, batch).await;
+    while let Some(requests) = batch::next(&mut rx, MAX_BATCH).await {
+        write(&db, requests).await;
     }
 }
 

@@ -2,6 +2,7 @@
 //! scheduler) both need. The roles depend on this crate and never on each other.
 
 pub mod auth;
+pub mod batch;
 pub mod catalog;
 pub mod config;
 pub mod db;

@@ -193,20 +193,18 @@ pub async fn pay_reserved(
     items: &[OrderItem],
     after: &mut AfterCommit,
 ) -> Result<(), JobError> {
-    let buyer = User::find(conn, order.buyer_id).await?;
-    let emails = pay_reserved_many(
-        conn,
-        &[Paying {
-            order,
-            items,
-            buyer: &buyer,
-        }],
-    )
-    .await?;
-    after.emails.extend(emails.into_iter().flatten());
-    after.orders.push(order.id);
+    finalize_paid(conn, order, items, after).await?;
+    Tier::record_sales(conn, &sales_of(items)).await?;
     after.sales = true;
     Ok(())
+}
+
+/// `(order item, tier, seats)` of the items, as `Tier::record_sales` takes them.
+fn sales_of<'a>(items: impl IntoIterator<Item = &'a OrderItem>) -> Vec<(Uuid, Uuid, i32)> {
+    items
+        .into_iter()
+        .map(|i| (i.id, i.tier_id, i.quantity))
+        .collect()
 }
 
 /// One order being paid, with what its tickets and email need.
@@ -226,11 +224,7 @@ pub async fn pay_reserved_many(
     paying: &[Paying<'_>],
 ) -> Result<Vec<Option<Uuid>>, JobError> {
     let emails = finalize_paid_many(conn, paying).await?;
-    let sales: Vec<(Uuid, Uuid, i32)> = paying
-        .iter()
-        .flat_map(|p| p.items.iter().map(|i| (i.id, i.tier_id, i.quantity)))
-        .collect();
-    Tier::record_sales(conn, &sales).await?;
+    Tier::record_sales(conn, &sales_of(paying.iter().flat_map(|p| p.items))).await?;
     Ok(emails)
 }
 

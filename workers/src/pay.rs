@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 
 use boxoffice_core::{
-    Services,
+    Services, batch,
     db::DbPool,
     models::{LedgerRefs, Leg, Order, OrderItem, OrderStatus, Payment, User, post_ledgers},
     schema::{events, orders, users, webhook_inbox},
@@ -53,16 +53,10 @@ pub struct Payer {
 }
 
 impl Payer {
-    /// Starts the batching task for this process, on connections of its own
-    /// (the jobs waiting for it hold none).
+    /// Starts the batching task for this process, on connections of its own.
     pub fn start(services: &Services) -> Self {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        let own = boxoffice_core::db::pool(&boxoffice_core::config::DatabaseConfig {
-            pool_size: 2,
-            ..services.config.database.clone()
-        })
-        .unwrap_or_else(|_| services.db.clone());
-        tokio::spawn(run(own, rx));
+        tokio::spawn(run(batch::own_pool(services), rx));
         Self { tx }
     }
 
@@ -75,14 +69,7 @@ impl Payer {
 }
 
 async fn run(db: DbPool, mut rx: mpsc::Receiver<(PaymentIn, Reply)>) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
+    while let Some(batch) = batch::next(&mut rx, MAX_BATCH).await {
         let payments: Vec<PaymentIn> = batch.iter().map(|(p, _)| p.clone()).collect();
         let started = std::time::Instant::now();
         let mut applied = match db.get().await {

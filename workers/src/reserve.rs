@@ -71,11 +71,7 @@ impl Reserver {
     /// task every seat decision waits on must never queue behind them.
     pub fn start(services: Services) -> Self {
         let (tx, rx) = mpsc::channel(8 * MAX_BATCH);
-        let own = boxoffice_core::db::pool(&boxoffice_core::config::DatabaseConfig {
-            pool_size: 2,
-            ..services.config.database.clone()
-        })
-        .unwrap_or_else(|_| services.db.clone());
+        let own = boxoffice_core::batch::own_pool(&services);
         tokio::spawn(run(services, own, rx));
         Self { tx }
     }
@@ -97,14 +93,7 @@ async fn run(
     db: boxoffice_core::db::DbPool,
     mut rx: mpsc::Receiver<(Uuid, Reply)>,
 ) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
+    while let Some(batch) = boxoffice_core::batch::next(&mut rx, MAX_BATCH).await {
         let ids: Vec<Uuid> = batch.iter().map(|(id, _)| *id).collect();
         let started = std::time::Instant::now();
         match decide(&services, &db, &ids).await {

@@ -53,18 +53,32 @@ async fn reserved(
             "attendee",
         )
         .await;
+    let (id, checkout, url) = reserve_as(app, &buyer, "k", tier_id, event_id, quantity).await;
+    (buyer, id, checkout, url)
+}
+
+/// `buyer` orders with `key` and waits for the checkout; returns (order id,
+/// checkout id, url).
+async fn reserve_as(
+    app: &TestApp,
+    buyer: &str,
+    key: &str,
+    tier_id: &str,
+    event_id: &str,
+    quantity: i32,
+) -> (String, String, String) {
     let (status, order) = app
         .order(
-            &buyer,
+            buyer,
             event_id,
-            "k",
+            key,
             json!({"items": [{"tier_id": tier_id, "quantity": quantity}]}),
         )
         .await;
     assert_eq!(status, 202, "{order}");
     let id = order["id"].as_str().unwrap().to_owned();
     let url = eventually(Duration::from_secs(20), || async {
-        let (_, o) = app.get(&format!("/v1/orders/{id}"), Some(&buyer)).await;
+        let (_, o) = app.get(&format!("/v1/orders/{id}"), Some(buyer)).await;
         o["checkout_url"]
             .as_str()
             .map(str::to_owned)
@@ -72,7 +86,7 @@ async fn reserved(
     })
     .await;
     let checkout = url.rsplit('/').next().unwrap().to_owned();
-    (buyer, id, checkout, url)
+    (id, checkout, url)
 }
 
 fn completed(event_id: &str, checkout: &str, order_id: &str, payment: &str, amount: i64) -> Value {
@@ -387,21 +401,9 @@ async fn a_burst_of_payments_is_applied_once_each() {
             .register(&format!("burst-{b}@example.com"), "attendee")
             .await;
         for k in 0..6 {
-            let body = json!({"items": [{"tier_id": shop.tier_id, "quantity": 1}]});
-            let (status, order) = app
-                .order(&buyer, &shop.event_id, &format!("burst-{k}"), body)
-                .await;
-            assert_eq!(status, 202, "{order}");
-            let id = order["id"].as_str().unwrap().to_owned();
-            let url = eventually(Duration::from_secs(20), || async {
-                let (_, o) = app.get(&format!("/v1/orders/{id}"), Some(&buyer)).await;
-                o["checkout_url"]
-                    .as_str()
-                    .map(str::to_owned)
-                    .ok_or(o.to_string())
-            })
-            .await;
-            let checkout = url.rsplit('/').next().unwrap().to_owned();
+            let key = format!("burst-{k}");
+            let (id, checkout, _) =
+                reserve_as(&app, &buyer, &key, &shop.tier_id, &shop.event_id, 1).await;
             reserved_orders.push((buyer.clone(), id, checkout));
         }
     }

@@ -42,14 +42,9 @@ impl NewEmail<'_> {
     /// Records an email to send. Returns its id, or `None` when an email with
     /// the same dedupe key exists already (the cause was already handled).
     pub async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<Option<Uuid>> {
-        diesel::insert_into(email_log::table)
-            .values(self)
-            .on_conflict(email_log::dedupe_key)
-            .do_nothing()
-            .returning(email_log::id)
-            .get_result(conn)
-            .await
-            .optional()
+        Ok(NewEmail::insert_many(conn, std::slice::from_ref(self))
+            .await?
+            .pop())
     }
 
     /// Records several emails; returns the ids of those that were new.

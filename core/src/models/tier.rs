@@ -268,18 +268,6 @@ impl Tier {
             .await
     }
 
-    /// Id and name of an event's tiers (emails need no stock).
-    pub async fn names(
-        conn: &mut AsyncPgConnection,
-        event_id: Uuid,
-    ) -> QueryResult<Vec<(Uuid, String)>> {
-        ticket_tiers::table
-            .filter(ticket_tiers::event_id.eq(event_id))
-            .select((ticket_tiers::id, ticket_tiers::name))
-            .load(conn)
-            .await
-    }
-
     /// Tiers of several events at once (list pages), in display order.
     pub async fn for_events(
         conn: &mut AsyncPgConnection,

@@ -3,10 +3,12 @@
 
 use boxoffice_core::{
     Services,
-    models::{Event, Order, Ticket, Tier},
-    money, tickets,
+    models::{Event, Order, OrderItem, Ticket},
+    money,
+    schema::{events, order_items, orders, ticket_tiers},
+    tickets,
 };
-use diesel::{QueryableByName, sql_types};
+use diesel::{prelude::*, sql_types};
 use diesel_async::RunQueryDsl;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -18,36 +20,44 @@ struct Params {
     order_id: Uuid,
 }
 
-#[derive(QueryableByName)]
-struct LocalTime {
-    #[diesel(sql_type = sql_types::Text)]
-    local: String,
-}
+/// The start in the event's own time zone, by the database's tz rules.
+const LOCAL_START: &str = "to_char(events.starts_at AT TIME ZONE events.timezone, 'Dy DD Mon YYYY, HH24:MI') \
+     || ' (' || events.timezone || ')'";
 
 pub async fn render(params: &serde_json::Value, services: &Services) -> Result<Rendered, String> {
     let p: Params = serde_json::from_value(params.clone()).map_err(|e| e.to_string())?;
     let mut conn = services.db.get().await.map_err(|e| e.to_string())?;
     let db = |e: diesel::result::Error| e.to_string();
-    let order = Order::find(&mut conn, p.order_id).await.map_err(db)?;
-    let event = Event::find(&mut conn, order.event_id).await.map_err(db)?;
-    let items = Order::items(&mut conn, order.id).await.map_err(db)?;
-    let tiers = Tier::names(&mut conn, event.id).await.map_err(db)?;
+    // Three queries: every email of a drop renders one of these.
+    let (order, event, when): (Order, Event, String) = orders::table
+        .inner_join(events::table)
+        .filter(orders::id.eq(p.order_id))
+        .select((
+            Order::as_select(),
+            Event::as_select(),
+            diesel::dsl::sql::<sql_types::Text>(LOCAL_START),
+        ))
+        .first(&mut conn)
+        .await
+        .map_err(db)?;
+    let (items, tier_names): (Vec<OrderItem>, Vec<String>) = order_items::table
+        .inner_join(ticket_tiers::table)
+        .filter(order_items::order_id.eq(order.id))
+        .order(order_items::id)
+        .select((OrderItem::as_select(), ticket_tiers::name))
+        .load::<(OrderItem, String)>(&mut conn)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .unzip();
     let issued = Ticket::for_order(&mut conn, order.id).await.map_err(db)?;
-    // The start in the event's own time zone, by the database's tz rules.
-    let when: LocalTime = diesel::sql_query(
-        "SELECT to_char(starts_at AT TIME ZONE timezone, 'Dy DD Mon YYYY, HH24:MI') || ' (' || timezone || ')' AS local
-           FROM events WHERE id = $1",
-    )
-    .bind::<sql_types::Uuid, _>(event.id)
-    .get_result(&mut conn)
-    .await
-    .map_err(db)?;
     drop(conn);
 
     let tier_name = |id: Uuid| {
-        tiers
+        items
             .iter()
-            .find(|(tier_id, _)| *tier_id == id)
+            .zip(&tier_names)
+            .find(|(item, _)| item.tier_id == id)
             .map(|(_, name)| name.clone())
             .unwrap_or_default()
     };
@@ -60,13 +70,13 @@ pub async fn render(params: &serde_json::Value, services: &Services) -> Result<R
     let order_url = format!("{}/orders/{}", services.config.http.public_url, order.id);
     let mut text = format!(
         "Your order for {} is confirmed.\n\n{}\n{}\n\n",
-        event.title, when.local, place
+        event.title, when, place
     );
     let mut html = format!(
         r#"<!doctype html><html><body style="font-family:sans-serif;max-width:600px;margin:auto">
 <h1 style="font-size:1.3em">{}</h1><p>{}<br>{}</p><table cellpadding="4">"#,
         escape(&event.title),
-        escape(&when.local),
+        escape(&when),
         escape(&place)
     );
     for item in &items {

@@ -193,7 +193,34 @@ async fn a_delayed_job_runs_within_a_second_of_its_time() {
         "ran {waited} ms after a 2 s delay"
     );
     worker.shutdown().await;
+    // A purge leaves nothing of the namespace, not even its entry in
+    // apalis' global queue registry (written as a worker's heartbeat does).
+    let mut conn = services.queues.connection();
+    let member = format!(
+        "{}:workers",
+        services.queues.redis_queue(QueueName::Webhooks)
+    );
+    let _: () = redis::cmd("ZADD")
+        .arg("core:apalis:queues:list")
+        .arg(now_ms())
+        .arg(&member)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     services.queues.purge_namespace().await.unwrap();
+    let score: Option<f64> = redis::cmd("ZSCORE")
+        .arg("core:apalis:queues:list")
+        .arg(&member)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(score, None);
+    let left: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}-*", services.queues.namespace()))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

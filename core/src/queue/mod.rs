@@ -238,9 +238,18 @@ impl Queues {
         for chunk in keys.chunks(500) {
             let _: () = conn.del(chunk).await?;
         }
+        // apalis lists every queue's worker set in one global sorted set.
+        let worker_sets: Vec<String> = QueueName::ALL
+            .iter()
+            .map(|&q| format!("{}:workers", self.redis_queue(q)))
+            .collect();
+        let _: () = conn.zrem(APALIS_QUEUE_LIST, worker_sets).await?;
         Ok(())
     }
 }
+
+/// apalis-redis' registry of queues (a sorted set of their worker sets).
+const APALIS_QUEUE_LIST: &str = "core:apalis:queues:list";
 
 /// Delayed jobs wait here, not in apalis' scheduled set: apalis' fetch promotes
 /// every due id of that set in one `unpack()`, which fails past ~8,000 ids and

@@ -14,7 +14,7 @@ use boxoffice_core::{
         Refund, Ticket, Tier, User, post_ledger,
     },
     queue::Schedule,
-    schema::{orders, ticket_tiers},
+    schema::{discount_codes, orders, ticket_tiers},
     tickets,
 };
 use chrono::Utc;
@@ -144,7 +144,7 @@ pub async fn apply_payment(
                 None
             }
             OrderStatus::Expired | OrderStatus::Cancelled if amount_ok => {
-                if take_seats_again(conn, order.event_id, &items).await? {
+                if take_seats_again(conn, &order, &items).await? {
                     after.stock_changed.push(order.event_id);
                     finalize_paid(conn, &order, &items, &mut after).await?;
                     tracing::info!(order.id = %order.id, "late payment confirmed: seats were still free");
@@ -228,16 +228,17 @@ pub async fn pay_reserved_many(
     Ok(emails)
 }
 
-/// A late payment takes seats again if all of them are still free. The event
-/// is locked first, as the reservation batches lock it: they judge stock
-/// under that lock alone, so every increase of a tier's stock must hold it.
-/// The tiers are then read and changed all or nothing.
+/// A late payment takes seats again if all of them are still free, and its
+/// discount code's use if the code has one left. The event is locked first,
+/// as the reservation batches lock it: they judge stock and redemptions
+/// under that lock alone, so every increase of either must hold it. The rest
+/// is read and changed all or nothing.
 async fn take_seats_again(
     conn: &mut AsyncPgConnection,
-    event_id: Uuid,
+    order: &Order,
     items: &[OrderItem],
 ) -> QueryResult<bool> {
-    Event::lock(conn, event_id).await?;
+    Event::lock(conn, order.event_id).await?;
     let ids: Vec<Uuid> = items.iter().map(|i| i.tier_id).collect();
     let tiers: Vec<Tier> = Tier::with_stock()
         .filter(ticket_tiers::id.eq_any(&ids))
@@ -252,6 +253,18 @@ async fn take_seats_again(
     });
     if !fits {
         return Ok(false);
+    }
+    if let Some(code_id) = order.discount_code_id {
+        let has_use_left = discount_codes::max_redemptions
+            .is_null()
+            .or(discount_codes::redemptions.lt(discount_codes::max_redemptions.assume_not_null()));
+        let taken = diesel::update(discount_codes::table.find(code_id).filter(has_use_left))
+            .set(discount_codes::redemptions.eq(discount_codes::redemptions + 1))
+            .execute(conn)
+            .await?;
+        if taken == 0 {
+            return Ok(false);
+        }
     }
     for item in items {
         Tier::move_stock(conn, item.tier_id, 0, item.quantity).await?;

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     models::Tier,
-    schema::{order_items, orders},
+    schema::{discount_codes, order_items, orders},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -286,7 +286,7 @@ impl Order {
     }
 
     /// `awaiting_payment` → `to` (expired / cancelled), releasing the held
-    /// seats, in the caller's transaction. `None` if the order had already
+    /// seats and the discount code's use, in the caller's transaction. `None` if the order had already
     /// left `awaiting_payment`: the release happens exactly once.
     /// `only_if_due` makes expiry refuse an order whose time is not up.
     pub async fn release(
@@ -317,6 +317,14 @@ impl Order {
         };
         for item in Order::items(conn, id).await? {
             Tier::move_stock(conn, item.tier_id, -item.quantity, 0).await?;
+        }
+        // The discount code's use goes back too: a capped code is not used up
+        // by reservations that were never paid.
+        if let Some(code_id) = order.discount_code_id {
+            diesel::update(discount_codes::table.find(code_id))
+                .set(discount_codes::redemptions.eq(discount_codes::redemptions - 1))
+                .execute(conn)
+                .await?;
         }
         Ok(Some(order))
     }

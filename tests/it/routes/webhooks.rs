@@ -465,3 +465,77 @@ async fn a_burst_of_payments_is_applied_once_each() {
     );
     assert_eq!(app.stock(&shop.tier_id).await, (0, 24, 40));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_released_reservation_gives_its_code_use_back() {
+    // Cancelled here; expiry releases through the same conditional update.
+    let app = TestApp::builder().full().start().await;
+    let shop = app.shop(10, 1000).await;
+    let (status, _) = app
+        .post(
+            &format!("/v1/events/{}/discounts", shop.event_id),
+            json!({"code": "ONCE", "percent_off": 10, "max_redemptions": 1}),
+            Some(&shop.organizer),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let redemptions = "SELECT redemptions::bigint AS n FROM discount_codes WHERE code = 'ONCE'";
+    let with_code =
+        json!({"items": [{"tier_id": shop.tier_id, "quantity": 1}], "discount_code": "once"});
+    let mut buyers = Vec::new();
+    for who in ["first", "second"] {
+        let (token, _, _) = app
+            .register(&format!("{who}-code@example.com"), "attendee")
+            .await;
+        buyers.push(token);
+    }
+
+    // The first buyer reserves with the only use, then cancels.
+    let (_, first) = app
+        .order(&buyers[0], &shop.event_id, "k", with_code.clone())
+        .await;
+    let first_id = first["id"].as_str().unwrap().to_owned();
+    let reserved = app
+        .wait_order(&buyers[0], &first_id, "awaiting_payment")
+        .await;
+    assert_eq!(app.scalar(redemptions).await, 1);
+    let first_url = eventually(Duration::from_secs(20), || async {
+        let (_, o) = app
+            .get(&format!("/v1/orders/{first_id}"), Some(&buyers[0]))
+            .await;
+        o["checkout_url"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or(o.to_string())
+    })
+    .await;
+    let (status, cancelled) = app
+        .post(
+            &format!("/v1/orders/{first_id}/cancel"),
+            json!({}),
+            Some(&buyers[0]),
+        )
+        .await;
+    assert_eq!(
+        (status, cancelled["status"].as_str()),
+        (200, Some("cancelled"))
+    );
+    assert_eq!(app.scalar(redemptions).await, 0, "the use came back");
+
+    // So the second buyer can use the code.
+    let (_, second) = app.order(&buyers[1], &shop.event_id, "k", with_code).await;
+    let second_id = second["id"].as_str().unwrap().to_owned();
+    let second = app
+        .wait_order(&buyers[1], &second_id, "awaiting_payment")
+        .await;
+    assert_eq!(second["discount_minor"], reserved["discount_minor"]);
+    assert_eq!(app.scalar(redemptions).await, 1);
+
+    // The first buyer pays late: seats are free, the code's use is not, so
+    // the payment is refunded rather than the cap broken.
+    app.settle(&first_url, "pay").await;
+    app.wait_order(&buyers[0], &first_id, "refunded").await;
+    assert_eq!(app.scalar(redemptions).await, 1, "never past the cap");
+    let (held, sold, _) = app.stock(&shop.tier_id).await;
+    assert_eq!((held, sold), (1, 0), "the second buyer's seat only");
+}

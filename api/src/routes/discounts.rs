@@ -10,6 +10,7 @@ use boxoffice_core::{
     money::{self, DiscountAmount},
 };
 use chrono::{DateTime, Utc};
+use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -337,19 +338,26 @@ pub async fn update(
     let mut conn = state.db().await?;
     let event = load_managed(&mut conn, &user, &event_id).await?;
     ensure_editable(&event)?;
-    let discount = Discount::find_by_code(&mut conn, event.id, &code).await?;
-    let tiers = Tier::for_event(&mut conn, event.id).await?;
-    let fields = input.into_fields(Some(&discount), &tiers)?;
-    let discount = Discount::update_fields(&mut conn, discount.id, &fields)
-        .await
-        .map_err(on_constraints(&[
-            CODE_TAKEN,
-            (
-                "discount_codes_redemptions_cap_check",
-                "max_redemptions",
-                "cannot be lower than the redemptions already made",
-            ),
-        ]))?;
+    // Under the event's lock: reservation batches judge a code's cap under
+    // it and write its redemptions last.
+    let discount = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            Event::lock(conn, event.id).await?;
+            let discount = Discount::find_by_code(conn, event.id, &code).await?;
+            let tiers = Tier::for_event(conn, event.id).await?;
+            let fields = input.into_fields(Some(&discount), &tiers)?;
+            Discount::update_fields(conn, discount.id, &fields)
+                .await
+                .map_err(on_constraints(&[
+                    CODE_TAKEN,
+                    (
+                        "discount_codes_redemptions_cap_check",
+                        "max_redemptions",
+                        "cannot be lower than the redemptions already made",
+                    ),
+                ]))
+        })
+        .await?;
     tracing::info!(event.id = %event.id, discount.id = %discount.id, "discount code updated");
     Ok(Json(DiscountView::from(&discount)))
 }

@@ -144,13 +144,14 @@ pub async fn apply_payment(
                 None
             }
             OrderStatus::Expired | OrderStatus::Cancelled if amount_ok => {
-                if take_seats_again(conn, &order, &items).await? {
-                    after.stock_changed.push(order.event_id);
-                    finalize_paid(conn, &order, &items, &mut after).await?;
-                    tracing::info!(order.id = %order.id, "late payment confirmed: seats were still free");
-                    None
-                } else {
-                    Some("sold_out_after_expiry")
+                match take_seats_again(conn, &order, &items).await? {
+                    Ok(()) => {
+                        after.stock_changed.push(order.event_id);
+                        finalize_paid(conn, &order, &items, &mut after).await?;
+                        tracing::info!(order.id = %order.id, "late payment confirmed: seats were still free");
+                        None
+                    }
+                    Err(reason) => Some(reason),
                 }
             }
             OrderStatus::Paid => Some("duplicate_payment"),
@@ -232,12 +233,12 @@ pub async fn pay_reserved_many(
 /// discount code's use if the code has one left. The event is locked first,
 /// as the reservation batches lock it: they judge stock and redemptions
 /// under that lock alone, so every increase of either must hold it. The rest
-/// is read and changed all or nothing.
+/// is read and changed all or nothing. `Err` is the refund's reason.
 async fn take_seats_again(
     conn: &mut AsyncPgConnection,
     order: &Order,
     items: &[OrderItem],
-) -> QueryResult<bool> {
+) -> QueryResult<Result<(), &'static str>> {
     Event::lock(conn, order.event_id).await?;
     let ids: Vec<Uuid> = items.iter().map(|i| i.tier_id).collect();
     let tiers: Vec<Tier> = Tier::with_stock()
@@ -252,7 +253,7 @@ async fn take_seats_again(
             .is_some_and(|t| t.remaining() >= item.quantity)
     });
     if !fits {
-        return Ok(false);
+        return Ok(Err("sold_out_after_expiry"));
     }
     if let Some(code_id) = order.discount_code_id {
         let has_use_left = discount_codes::max_redemptions
@@ -263,13 +264,13 @@ async fn take_seats_again(
             .execute(conn)
             .await?;
         if taken == 0 {
-            return Ok(false);
+            return Ok(Err("discount_used_up_after_expiry"));
         }
     }
     for item in items {
         Tier::move_stock(conn, item.tier_id, 0, item.quantity).await?;
     }
-    Ok(true)
+    Ok(Ok(()))
 }
 
 #[derive(Deserialize)]

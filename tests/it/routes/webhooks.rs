@@ -536,6 +536,14 @@ async fn a_released_reservation_gives_its_code_use_back() {
     app.settle(&first_url, "pay").await;
     app.wait_order(&buyers[0], &first_id, "refunded").await;
     assert_eq!(app.scalar(redemptions).await, 1, "never past the cap");
+    assert_eq!(
+        app.scalar(
+            "SELECT count(*) AS n FROM refunds WHERE reason = 'discount_used_up_after_expiry'"
+        )
+        .await,
+        1,
+        "refunded for the code, not the seats"
+    );
     let (held, sold, _) = app.stock(&shop.tier_id).await;
     assert_eq!((held, sold), (1, 0), "the second buyer's seat only");
 }

@@ -20,6 +20,9 @@ fn explain(reason: &str) -> &'static str {
         "sold_out_after_expiry" => {
             "Your payment arrived after your reservation had expired, and the tickets were sold to someone else in the meantime."
         }
+        "discount_used_up_after_expiry" => {
+            "Your payment arrived after your reservation had ended, and the discount code's last use went to someone else in the meantime."
+        }
         "duplicate_payment" => "This order had already been paid; the second payment is returned.",
         "amount_mismatch" => "The amount paid did not match the order.",
         _ => "The order could not be completed.",

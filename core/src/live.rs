@@ -80,21 +80,10 @@ impl Live {
 
     /// Stock of an event's tiers, plus an "almost sold out" flag per tier.
     pub async fn availability(&self, event_id: Uuid, tiers: &[crate::models::Tier]) {
-        let stock: Vec<TierStock> = tiers
-            .iter()
-            .filter(|t| !t.hidden)
-            .map(|t| TierStock {
-                tier_id: t.id,
-                remaining: t.remaining(),
-                low_stock: t.is_low_stock(),
-            })
-            .collect();
+        let stock = public_stock(tiers);
         let channel = self.event_channel(event_id);
-        self.publish(
-            &channel,
-            &serde_json::json!({"type": "availability", "event_id": event_id, "tiers": stock}),
-        )
-        .await;
+        self.publish(&channel, &availability_message(event_id, &stock))
+            .await;
         for tier in stock.iter().filter(|t| t.low_stock) {
             self.publish(
                 &channel,
@@ -108,4 +97,23 @@ impl Live {
             .await;
         }
     }
+}
+
+/// The public tiers' stock, as the live stream shows it.
+pub fn public_stock(tiers: &[crate::models::Tier]) -> Vec<TierStock> {
+    tiers
+        .iter()
+        .filter(|t| !t.hidden)
+        .map(|t| TierStock {
+            tier_id: t.id,
+            remaining: t.remaining(),
+            low_stock: t.is_low_stock(),
+        })
+        .collect()
+}
+
+/// The `availability` message: published on every stock change, and the
+/// first frame a new event stream gets.
+pub fn availability_message(event_id: Uuid, stock: &[TierStock]) -> serde_json::Value {
+    serde_json::json!({"type": "availability", "event_id": event_id, "tiers": stock})
 }

@@ -10,7 +10,7 @@ use axum::{
     response::sse::{Event as SseEvent, KeepAlive, Sse},
 };
 use boxoffice_core::{
-    live::TierStock,
+    live,
     models::{Event, EventStatus, Order, Tier},
 };
 use futures::{Stream, StreamExt, stream};
@@ -103,16 +103,7 @@ pub async fn order(
 }
 
 fn availability(event_id: Uuid, tiers: &[Tier]) -> String {
-    let stock: Vec<TierStock> = tiers
-        .iter()
-        .filter(|t| !t.hidden)
-        .map(|t| TierStock {
-            tier_id: t.id,
-            remaining: t.remaining(),
-            low_stock: t.is_low_stock(),
-        })
-        .collect();
-    json!({"type": "availability", "event_id": event_id, "tiers": stock}).to_string()
+    live::availability_message(event_id, &live::public_stock(tiers)).to_string()
 }
 
 /// Presence of one viewer: refreshed while the stream lives, removed when it

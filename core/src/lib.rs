@@ -14,6 +14,8 @@ pub mod metrics;
 pub mod models;
 pub mod money;
 pub mod payments;
+pub mod prepared;
+pub mod qr;
 pub mod queue;
 pub mod schema;
 pub mod seed;

@@ -66,15 +66,14 @@ pub fn verify_qr_payload(secret: &[u8], payload: &str) -> Option<(Uuid, String)>
 /// cost of sending it.
 pub fn qr_png(payload: &str, scale: u32) -> Result<Vec<u8>, String> {
     const QUIET: u32 = 4;
-    let code = qrcode::QrCode::with_error_correction_level(payload, qrcode::EcLevel::M)
-        .map_err(|e| format!("qr: {e}"))?;
-    let modules = code.width() as u32;
+    let symbol = crate::qr::Symbol::encode(payload.as_bytes())?;
+    let modules = symbol.width as u32;
     let side = (modules + 2 * QUIET) * scale;
     let row_bytes = side.div_ceil(8) as usize;
     // 1 is white at one bit per pixel.
     let mut pixels = vec![0xFFu8; row_bytes * side as usize];
-    for (i, color) in code.to_colors().iter().enumerate() {
-        if *color == qrcode::Color::Dark {
+    for (i, &dark) in symbol.dark.iter().enumerate() {
+        if dark {
             let (mx, my) = (i as u32 % modules, i as u32 / modules);
             for y in (my + QUIET) * scale..(my + QUIET + 1) * scale {
                 let row = y as usize * row_bytes;
@@ -120,9 +119,11 @@ mod tests {
     }
 
     #[test]
-    fn the_png_shows_every_module_of_the_code() {
-        let (payload, scale) = ("BOX1.0190a1b2c3d4.ABCDEFGH.signature", 3);
-        let png = qr_png(payload, scale).unwrap();
+    fn the_png_shows_every_module_of_the_code_and_scans_back() {
+        let id = Uuid::now_v7();
+        let payload = qr_payload(b"secret", id, &new_code());
+        let scale = 3;
+        let png = qr_png(&payload, scale).unwrap();
         let mut reader = png::Decoder::new(std::io::Cursor::new(png))
             .read_info()
             .unwrap();
@@ -132,9 +133,8 @@ mod tests {
             (frame.color_type, frame.bit_depth),
             (png::ColorType::Grayscale, png::BitDepth::One)
         );
-        let code =
-            qrcode::QrCode::with_error_correction_level(payload, qrcode::EcLevel::M).unwrap();
-        let modules = code.width() as u32;
+        let symbol = crate::qr::Symbol::encode(payload.as_bytes()).unwrap();
+        let modules = symbol.width as u32;
         assert_eq!(frame.width, (modules + 8) * scale);
         let dark_at = |x: u32, y: u32| {
             let byte = pixels[y as usize * frame.line_size + x as usize / 8];
@@ -144,11 +144,24 @@ mod tests {
         for y in 0..frame.height {
             for x in 0..frame.width {
                 let (mx, my) = ((x / scale).wrapping_sub(4), (y / scale).wrapping_sub(4));
-                let expected = mx < modules
-                    && my < modules
-                    && code.to_colors()[(my * modules + mx) as usize] == qrcode::Color::Dark;
+                let expected =
+                    mx < modules && my < modules && symbol.dark[(my * modules + mx) as usize];
                 assert_eq!(dark_at(x, y), expected, "pixel ({x}, {y})");
             }
         }
+        // And a QR reader gets the payload back from the pixels.
+        let mut image = rqrr::PreparedImage::prepare_from_greyscale(
+            frame.width as usize,
+            frame.height as usize,
+            |x, y| if dark_at(x as u32, y as u32) { 0 } else { 255 },
+        );
+        let grids = image.detect_grids();
+        assert_eq!(grids.len(), 1);
+        let (_, content) = grids[0].decode().unwrap();
+        assert_eq!(content, payload);
+        assert_eq!(
+            verify_qr_payload(b"secret", &content).map(|(t, _)| t),
+            Some(id)
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The workers role: one supervised apalis worker per queue, each draining its
 //! queue with that queue's concurrency, timeout and retry policy.
 
+mod email_marks;
 mod fulfil;
 pub mod jobs;
 mod mailer;
@@ -31,6 +32,8 @@ pub struct WorkerCtx {
     pub settler: settle::Settler,
     /// Batches this process's payments (see `pay`).
     pub payer: pay::Payer,
+    /// Batches this process's email claims and sent marks.
+    pub email_marks: email_marks::EmailMarks,
     /// Outcomes per queue, flushed to Redis for the ops views.
     pub tally: boxoffice_core::queue::JobTally,
 }
@@ -53,6 +56,7 @@ impl WorkerCtx {
             reserver: reserve::Reserver::start(services.clone()),
             settler: settle::Settler::start(&services),
             payer: pay::Payer::start(&services),
+            email_marks: email_marks::EmailMarks::start(&services),
             services,
             mailer: Arc::new(mailer),
         })

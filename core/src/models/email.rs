@@ -3,7 +3,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::schema::email_log;
+use crate::{prepared::Prepare, schema::email_log};
 
 /// How long a claimed ("sending") email may stay claimed before another worker
 /// may take it over: longer than any SMTP conversation.
@@ -72,13 +72,16 @@ impl EmailRow {
             .optional()
     }
 
-    /// Claims the email for sending. `None` means another worker holds it or it
-    /// was sent: the caller must not send. A claim older than the lease is
-    /// taken over (its worker died mid-send).
-    pub async fn claim(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<EmailRow>> {
+    /// Claims emails for sending; returns those claimed. One left out is
+    /// held by another worker or already sent: its caller must not send it.
+    /// A claim older than the lease is taken over (its worker died mid-send).
+    pub async fn claim_many(
+        conn: &mut AsyncPgConnection,
+        ids: &[Uuid],
+    ) -> QueryResult<Vec<EmailRow>> {
         let stale = Utc::now() - chrono::Duration::seconds(SENDING_LEASE_SECS);
         diesel::update(
-            email_log::table.find(id).filter(
+            email_log::table.filter(email_log::id.eq_any(ids)).filter(
                 email_log::status
                     .eq_any(["pending", "failed"])
                     .or(email_log::status
@@ -91,25 +94,29 @@ impl EmailRow {
             email_log::attempts.eq(email_log::attempts + 1),
         ))
         .returning(EmailRow::as_returning())
-        .get_result(conn)
+        .prepared()
+        .get_results(conn)
         .await
-        .optional()
     }
 
-    pub async fn mark_sent(
+    /// Marks emails sent, each with the `Message-ID` it went out with.
+    pub async fn mark_sent_many(
         conn: &mut AsyncPgConnection,
-        id: Uuid,
-        message_id: &str,
+        sent: &[(Uuid, String)],
     ) -> QueryResult<usize> {
-        diesel::update(email_log::table.find(id))
-            .set((
-                email_log::status.eq("sent"),
-                email_log::sent_at.eq(diesel::dsl::now),
-                email_log::message_id.eq(message_id),
-                email_log::last_error.eq(None::<String>),
-            ))
-            .execute(conn)
-            .await
+        let (ids, message_ids): (Vec<Uuid>, Vec<&str>) =
+            sent.iter().map(|(id, m)| (*id, m.as_str())).unzip();
+        diesel::sql_query(
+            "UPDATE email_log
+                SET status = 'sent', sent_at = now(), message_id = m.message_id, last_error = NULL
+               FROM unnest($1::uuid[], $2::text[]) AS m(id, message_id)
+              WHERE email_log.id = m.id",
+        )
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(ids)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(message_ids)
+        .prepared()
+        .execute(conn)
+        .await
     }
 
     pub async fn mark_failed(
@@ -126,6 +133,7 @@ impl EmailRow {
             email_log::status.eq("failed"),
             email_log::last_error.eq(error),
         ))
+        .prepared()
         .execute(conn)
         .await
     }

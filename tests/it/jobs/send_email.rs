@@ -32,13 +32,21 @@ async fn record_email(app: &TestApp, to: &str) -> uuid::Uuid {
 async fn running_the_job_twice_sends_once() {
     let app = TestApp::spawn().await;
     let email_id = record_email(&app, "mo@example.com").await;
+    // Two worker processes, each batching its own claims.
     let ctx = WorkerCtx::new(app.services.clone()).unwrap();
+    let other = WorkerCtx::new(app.services.clone()).unwrap();
     let job = SendEmail { email_id };
 
-    // Concurrently and then again: one claim wins, the rest find nothing to do.
-    let (a, b) = tokio::join!(job.perform(&ctx, 1), job.perform(&ctx, 1));
+    // Concurrently (twice in one process's batch, once in the other's) and
+    // then again: one claim wins, the rest find nothing to do.
+    let (a, b, c) = tokio::join!(
+        job.perform(&ctx, 1),
+        job.perform(&ctx, 1),
+        job.perform(&other, 1)
+    );
     a.unwrap();
     b.unwrap();
+    c.unwrap();
     job.perform(&ctx, 2).await.unwrap();
 
     let sent: Vec<_> = app

@@ -353,13 +353,22 @@ async fn metrics_parse_and_move_when_work_happens() {
     let orders = samples(&after, "boxoffice_orders");
     assert_eq!(orders["status=\"awaiting_payment\""], 1.0);
     assert_eq!(samples(&after, "boxoffice_seats")["state=\"held\""], 2.0);
-    let jobs = samples(&after, "boxoffice_jobs_total");
-    assert!(
-        jobs.iter().any(|(k, v)| k.contains("queue=\"purchases\"")
-            && k.contains("outcome=\"ok\"")
-            && *v >= 1.0),
-        "{jobs:?}"
-    );
+    // The order shows its new state at the commit; the job is counted when
+    // its handler returns, a moment later.
+    let purchase_counted = |jobs: &HashMap<String, f64>| {
+        jobs.iter().any(|(k, v)| {
+            k.contains("queue=\"purchases\"") && k.contains("outcome=\"ok\"") && *v >= 1.0
+        })
+    };
+    let mut jobs = samples(&after, "boxoffice_jobs_total");
+    for _ in 0..50 {
+        if purchase_counted(&jobs) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        jobs = samples(&scrape().await, "boxoffice_jobs_total");
+    }
+    assert!(purchase_counted(&jobs), "{jobs:?}");
     let provider = samples(&after, "boxoffice_provider_requests_total");
     assert!(
         provider

@@ -13,14 +13,17 @@ use crate::{WorkerCtx, templates};
 
 impl Perform for SendEmail {
     async fn perform(&self, ctx: &WorkerCtx, attempt: u32) -> Result<(), JobError> {
-        let mut conn = ctx.services.db.get().await?;
-        let Some(email) = EmailRow::claim(&mut conn, self.email_id).await? else {
+        let Some(email) = ctx
+            .email_marks
+            .claim(self.email_id)
+            .await
+            .map_err(JobError::new)?
+        else {
             tracing::debug!(email.id = %self.email_id, "email already sent or being sent; nothing to do");
             return Ok(());
         };
         // No connection is held while rendering (which takes its own) or
         // talking SMTP: a slow mail server must not drain the pool.
-        drop(conn);
         let rendered = templates::render(&email, &ctx.services)
             .await
             .map_err(|e| JobError::new(format!("render {}: {e}", email.template)))?;
@@ -32,8 +35,10 @@ impl Perform for SendEmail {
         {
             Ok(()) => {
                 email_outcome("sent");
-                let mut conn = ctx.services.db.get().await?;
-                EmailRow::mark_sent(&mut conn, email.id, &message_id).await?;
+                ctx.email_marks
+                    .sent(email.id, message_id)
+                    .await
+                    .map_err(JobError::new)?;
                 tracing::info!(email.id = %email.id, template = %email.template, attempt, "email sent");
                 Ok(())
             }

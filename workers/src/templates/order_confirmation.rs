@@ -5,6 +5,7 @@ use boxoffice_core::{
     Services,
     models::{Event, Order, OrderItem, Ticket},
     money,
+    prepared::Prepare,
     schema::{events, order_items, orders, ticket_tiers},
     tickets,
 };
@@ -37,7 +38,9 @@ pub async fn render(params: &serde_json::Value, services: &Services) -> Result<R
             Event::as_select(),
             diesel::dsl::sql::<sql_types::Text>(LOCAL_START),
         ))
-        .first(&mut conn)
+        .limit(1)
+        .prepared()
+        .get_result(&mut conn)
         .await
         .map_err(db)?;
     let (items, tier_names): (Vec<OrderItem>, Vec<String>) = order_items::table

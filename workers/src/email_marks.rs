@@ -1,0 +1,112 @@
+//! Email claims and "sent" marks, batched: the email jobs of one worker
+//! process hand them to one task that writes each kind for the whole batch
+//! in one statement.
+//!
+//! Why: an email costs two single-row writes (claim, mark sent), each its
+//! own commit; with dozens of emails in flight those commits were most of
+//! the database's work. A claim stays a conditional UPDATE per row, so two
+//! workers still never both claim one email.
+
+use std::collections::HashMap;
+
+use boxoffice_core::{Services, batch, db::DbPool, models::EmailRow};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+/// Rows written per statement at most.
+const MAX_BATCH: usize = 256;
+
+enum Mark {
+    /// `Some`: claimed, send it; `None`: someone else has it, or it was sent.
+    Claim(Uuid, oneshot::Sender<Result<Option<EmailRow>, String>>),
+    /// Sent with this `Message-ID`.
+    Sent(Uuid, String, oneshot::Sender<Result<(), String>>),
+}
+
+#[derive(Clone)]
+pub struct EmailMarks {
+    tx: mpsc::Sender<Mark>,
+}
+
+impl EmailMarks {
+    /// Starts the batching task for this process, on connections of its own.
+    pub fn start(services: &Services) -> Self {
+        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run(batch::own_pool(services), rx));
+        Self { tx }
+    }
+
+    pub async fn claim(&self, id: Uuid) -> Result<Option<EmailRow>, String> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Mark::Claim(id, reply)).await?;
+        answer.await.map_err(|_| GONE.to_owned())?
+    }
+
+    pub async fn sent(&self, id: Uuid, message_id: String) -> Result<(), String> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Mark::Sent(id, message_id, reply)).await?;
+        answer.await.map_err(|_| GONE.to_owned())?
+    }
+
+    async fn send(&self, mark: Mark) -> Result<(), String> {
+        self.tx.send(mark).await.map_err(|_| GONE.to_owned())
+    }
+}
+
+const GONE: &str = "the email marks task stopped";
+
+async fn run(db: DbPool, mut rx: mpsc::Receiver<Mark>) {
+    while let Some(batch) = batch::next(&mut rx, MAX_BATCH).await {
+        let mut claims = Vec::new();
+        let mut sent = Vec::new();
+        for mark in batch {
+            match mark {
+                Mark::Claim(id, reply) => claims.push((id, reply)),
+                Mark::Sent(id, message_id, reply) => sent.push(((id, message_id), reply)),
+            }
+        }
+        let mut conn = match db.get().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                let e = format!("email marks have no connection: {e}");
+                for (_, reply) in claims {
+                    let _ = reply.send(Err(e.clone()));
+                }
+                for (_, reply) in sent {
+                    let _ = reply.send(Err(e.clone()));
+                }
+                continue;
+            }
+        };
+        if !sent.is_empty() {
+            let rows: Vec<(Uuid, String)> = sent.iter().map(|(row, _)| row.clone()).collect();
+            let done = EmailRow::mark_sent_many(&mut conn, &rows)
+                .await
+                .map(drop)
+                .map_err(|e| format!("mark sent: {e}"));
+            for (_, reply) in sent {
+                let _ = reply.send(done.clone());
+            }
+        }
+        if !claims.is_empty() {
+            let ids: Vec<Uuid> = claims.iter().map(|(id, _)| *id).collect();
+            match EmailRow::claim_many(&mut conn, &ids).await {
+                Ok(rows) => {
+                    let mut claimed: HashMap<Uuid, EmailRow> =
+                        rows.into_iter().map(|row| (row.id, row)).collect();
+                    // A job delivered twice may ask twice in one batch: the
+                    // row was claimed once, so only the first asker gets it.
+                    for (id, reply) in claims {
+                        let _ = reply.send(Ok(claimed.remove(&id)));
+                    }
+                }
+                Err(e) => {
+                    let e = format!("claim: {e}");
+                    for (_, reply) in claims {
+                        let _ = reply.send(Err(e.clone()));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -57,6 +57,7 @@ pub async fn measure(
             seats: 40,
             buyers: 40,
             concurrency: 8,
+            rate: None,
             reservation_ttl: Duration::from_secs(600),
             settle_timeout: Duration::from_secs(60),
         },

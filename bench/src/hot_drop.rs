@@ -22,6 +22,12 @@ pub struct Params {
     pub seats: i32,
     pub buyers: usize,
     pub concurrency: usize,
+    /// `None`: closed loop, each of the C clients sends its next order as
+    /// soon as the last is answered (the saturation throughput). `Some(r)`:
+    /// buyer i arrives at i / r seconds (open loop, at most C in flight),
+    /// and latency counts from that arrival, so time spent waiting for a
+    /// free client is not hidden (no coordinated omission).
+    pub rate: Option<f64>,
     /// The server's reservation TTL (decision time = reserved_until − TTL).
     pub reservation_ttl: Duration,
     /// How long to wait for every order to settle.
@@ -42,6 +48,8 @@ pub struct Report {
     pub seats: i32,
     pub buyers: usize,
     pub concurrency: usize,
+    /// Orders offered per second (`None`: closed loop).
+    pub offered_per_sec: Option<f64>,
     pub post_wall_secs: f64,
     pub accepted_per_sec: f64,
     pub post_latency_ms: Summary,
@@ -260,7 +268,14 @@ pub async fn run(target: &Target, params: &Params) -> Result<Report> {
         .map(|(i, (_, token))| {
             let (http, api, event_id, tier_id) = (&http, api, &event_id, &tier_id);
             async move {
-                let t = Instant::now();
+                let t = match params.rate {
+                    Some(rate) => {
+                        let arrival = started + Duration::from_secs_f64(i as f64 / rate);
+                        tokio::time::sleep_until(arrival.into()).await;
+                        arrival
+                    }
+                    None => Instant::now(),
+                };
                 let result = http
                     .post(format!("{api}/v1/events/{event_id}/orders"))
                     .bearer_auth(token)
@@ -415,6 +430,7 @@ pub async fn run(target: &Target, params: &Params) -> Result<Report> {
         seats: params.seats,
         buyers: params.buyers,
         concurrency: params.concurrency,
+        offered_per_sec: params.rate,
         post_wall_secs: post_wall,
         accepted_per_sec: accepted as f64 / post_wall,
         post_latency_ms: summarize(latencies),

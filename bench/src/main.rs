@@ -74,6 +74,11 @@ struct DropArgs {
     concurrency: usize,
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Offer orders at this rate (per second, open loop) instead of as
+    /// fast as C clients get answers. `all` runs both: closed loop, then
+    /// paced at the measured baseline rate.
+    #[arg(long)]
+    rate: Option<f64>,
     /// The boxoffice binary (default: next to this one).
     #[arg(long)]
     boxoffice: Option<PathBuf>,
@@ -293,6 +298,7 @@ async fn one_drop(config: &Config, args: &DropArgs, run: usize) -> Result<hot_dr
             seats: args.seats,
             buyers: args.buyers,
             concurrency: args.concurrency,
+            rate: args.rate,
             reservation_ttl: RESERVATION_TTL,
             settle_timeout: Duration::from_secs(300),
         },
@@ -388,8 +394,10 @@ async fn drops(config: &Config, args: &DropArgs) -> Result<Vec<hot_drop::Report>
     for run in 0..args.runs {
         let r = one_drop(config, args, run).await?;
         eprintln!(
-            "hot drop {}: {:.0} accepted/s, POST p99 {:.0} ms, {:.0} decided/s, decided p99 {:.0} ms, paid p99 {:.0} ms, sold {}/{}, emails {}/{}, RSS {:.0} MB, errors {:?}",
+            "hot drop {}{}: {:.0} accepted/s, POST p99 {:.0} ms, {:.0} decided/s, decided p99 {:.0} ms, paid p99 {:.0} ms, sold {}/{}, emails {}/{}, RSS {:.0} MB, errors {:?}",
             run + 1,
+            args.rate
+                .map_or(String::new(), |r| format!(" (offered {r:.0}/s)")),
             r.accepted_per_sec,
             r.post_latency_ms.p99,
             r.decided_per_sec,
@@ -436,12 +444,29 @@ fn table(baseline: Option<&baseline::Baseline>, queues: &[queue::Run], drops: &[
             );
         }
     }
+    drop_table(baseline.map(|b| b.pg_hot_row_update_insert_tps), drops);
+}
+
+/// The hot drop's figures, medians of the runs; rates also as a ratio of
+/// the baseline's hot-row transactions per second.
+fn drop_table(base: Option<f64>, drops: &[hot_drop::Report]) {
     if !drops.is_empty() {
+        println!();
         let m = |f: fn(&hot_drop::Report) -> f64| median(drops.iter().map(f).collect());
-        println!("hot drop (median of {} runs):", drops.len());
+        match drops[0].offered_per_sec {
+            Some(rate) => println!(
+                "hot drop, {rate:.0} orders/s offered (open loop, at most {} in flight; median of {} runs):",
+                drops[0].concurrency,
+                drops.len()
+            ),
+            None => println!(
+                "hot drop, closed loop, {} clients (median of {} runs):",
+                drops[0].concurrency,
+                drops.len()
+            ),
+        }
         println!("| figure | value | vs baseline |");
         println!("|---|---|---|");
-        let base = baseline.map(|b| b.pg_hot_row_update_insert_tps);
         let ratio = |v: f64| base.map_or("".to_owned(), |b| format!("{:.2}×", v / b));
         println!(
             "| accepted/s at the API | {:.0} | {} |",
@@ -538,7 +563,14 @@ async fn main() -> Result<()> {
             let queues = queue_runs(&config, &queue).await?;
             let mails = email_runs(&config, &emails, drop.boxoffice.as_ref()).await?;
             let reports = drops(&config, &drop).await?;
+            // The latency targets hold "at that rate": the baseline's.
+            let paced_args = DropArgs {
+                rate: Some(drop.rate.unwrap_or(b.pg_hot_row_update_insert_tps)),
+                ..drop.clone()
+            };
+            let paced = drops(&config, &paced_args).await?;
             table(Some(&b), &queues, &reports);
+            drop_table(Some(b.pg_hot_row_update_insert_tps), &paced);
             for run in &mails {
                 println!(
                     "| confirmation emails/s into SMTP, {} worker process(es) | {:.0} | |",
@@ -557,7 +589,8 @@ async fn main() -> Result<()> {
             std::fs::write(
                 &file,
                 serde_json::to_string_pretty(
-                    &json!({"machine": machine, "baseline": b, "queue": queues, "emails": mails, "hot_drop": reports}),
+                    &json!({"machine": machine, "baseline": b, "queue": queues, "emails": mails,
+                             "hot_drop": reports, "hot_drop_paced": paced}),
                 )?,
             )?;
             println!("\nreport: {}", file.display());

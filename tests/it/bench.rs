@@ -27,6 +27,8 @@ async fn a_small_hot_drop_sells_every_seat_once() {
             seats: 12,
             buyers: 60,
             concurrency: 16,
+            // Paced (the latency run's mode): 60 arrivals over half a second.
+            rate: Some(120.0),
             reservation_ttl: app.services.config.orders.reservation_ttl,
             settle_timeout: Duration::from_secs(60),
         },
@@ -35,6 +37,11 @@ async fn a_small_hot_drop_sells_every_seat_once() {
     .unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(report.post_latency_ms.count, 60);
+    assert!(
+        report.post_wall_secs >= 59.0 / 120.0,
+        "{}",
+        report.post_wall_secs
+    );
     assert!(!report.oversold);
     // Orders are for 1 or 2 seats: the last seat may go unsold only if every
     // later order wanted two.

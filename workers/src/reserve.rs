@@ -25,6 +25,7 @@ use std::collections::{HashMap, HashSet};
 use boxoffice_core::{
     Services,
     models::{Discount, Event, Order, OrderItem, OrderStatus, Tier},
+    prepared::Prepare,
     schema::{discount_codes, events, orders, ticket_tiers, users},
 };
 use chrono::{DateTime, Utc};
@@ -154,6 +155,7 @@ async fn holdings(
     let rows: Vec<Holding> = diesel::sql_query(sql)
         .bind::<sql_types::Array<sql_types::Uuid>, _>(keys)
         .bind::<sql_types::Array<sql_types::Uuid>, _>(buyer_ids)
+        .prepared()
         .load(conn)
         .await?;
     Ok(rows
@@ -375,6 +377,7 @@ async fn decide(
             )
             .bind::<sql_types::Array<sql_types::Uuid>, _>(item_ids)
             .bind::<sql_types::Array<sql_types::BigInt>, _>(unit)
+            .prepared()
             .execute(conn)
             .await?;
         }
@@ -429,6 +432,7 @@ async fn write_orders(conn: &mut AsyncPgConnection, written: &[Written]) -> Quer
     .bind::<sql_types::Array<sql_types::Nullable<sql_types::Timestamptz>>, _>(
         written.iter().map(|w| w.reserved_until).collect::<Vec<_>>(),
     )
+    .prepared()
     .execute(conn)
     .await
 }

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     models::Tier,
+    prepared::Prepare,
     schema::{discount_codes, order_items, orders},
 };
 
@@ -280,6 +281,7 @@ impl Order {
             orders::checkout_url.eq(url),
         ))
         .returning(Order::as_returning())
+        .prepared()
         .get_result(conn)
         .await
         .optional()

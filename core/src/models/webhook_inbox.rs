@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::schema::webhook_inbox;
+use crate::{prepared::Prepare, schema::webhook_inbox};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
 #[diesel(table_name = webhook_inbox, check_for_backend(diesel::pg::Pg))]
@@ -33,6 +33,7 @@ impl InboxEvent {
             .on_conflict((webhook_inbox::provider, webhook_inbox::provider_event_id))
             .do_nothing()
             .returning(webhook_inbox::id)
+            .prepared()
             .get_result(conn)
             .await
             .optional()

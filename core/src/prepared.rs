@@ -5,7 +5,7 @@
 //! changeset may skip `None` fields), an `INSERT`, a `sql_query` or anything
 //! holding a `sql` literal: each run is parsed and planned again, in an
 //! extra round trip. On the paths that run thousands of times a second
-//! (email claims, reservation batches, payments) that costs more Postgres
+//! (email claims, reservation batches, checkouts) that costs more Postgres
 //! time than the statements themselves.
 //!
 //! `.prepared()` marks one statement whose SQL text is fixed. It is cached

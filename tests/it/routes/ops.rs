@@ -355,20 +355,16 @@ async fn metrics_parse_and_move_when_work_happens() {
     assert_eq!(samples(&after, "boxoffice_seats")["state=\"held\""], 2.0);
     // The order shows its new state at the commit; the job is counted when
     // its handler returns, a moment later.
-    let purchase_counted = |jobs: &HashMap<String, f64>| {
-        jobs.iter().any(|(k, v)| {
-            k.contains("queue=\"purchases\"") && k.contains("outcome=\"ok\"") && *v >= 1.0
-        })
-    };
-    let mut jobs = samples(&after, "boxoffice_jobs_total");
-    for _ in 0..50 {
-        if purchase_counted(&jobs) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        jobs = samples(&scrape().await, "boxoffice_jobs_total");
-    }
-    assert!(purchase_counted(&jobs), "{jobs:?}");
+    eventually(Duration::from_secs(5), || async {
+        let jobs = samples(&scrape().await, "boxoffice_jobs_total");
+        jobs.iter()
+            .any(|(k, v)| {
+                k.contains("queue=\"purchases\"") && k.contains("outcome=\"ok\"") && *v >= 1.0
+            })
+            .then_some(())
+            .ok_or(format!("{jobs:?}"))
+    })
+    .await;
     let provider = samples(&after, "boxoffice_provider_requests_total");
     assert!(
         provider

@@ -57,55 +57,56 @@ const GONE: &str = "the email marks task stopped";
 
 async fn run(db: DbPool, mut rx: mpsc::Receiver<Mark>) {
     while let Some(batch) = batch::next(&mut rx, MAX_BATCH).await {
-        let mut claims = Vec::new();
-        let mut sent = Vec::new();
+        let (mut claim_ids, mut claim_replies) = (Vec::new(), Vec::new());
+        let (mut sent, mut sent_replies) = (Vec::new(), Vec::new());
         for mark in batch {
             match mark {
-                Mark::Claim(id, reply) => claims.push((id, reply)),
-                Mark::Sent(id, message_id, reply) => sent.push(((id, message_id), reply)),
+                Mark::Claim(id, reply) => {
+                    claim_ids.push(id);
+                    claim_replies.push(reply);
+                }
+                Mark::Sent(id, message_id, reply) => {
+                    sent.push((id, message_id));
+                    sent_replies.push(reply);
+                }
             }
         }
-        let mut conn = match db.get().await {
-            Ok(conn) => conn,
-            Err(e) => {
-                let e = format!("email marks have no connection: {e}");
-                for (_, reply) in claims {
-                    let _ = reply.send(Err(e.clone()));
-                }
-                for (_, reply) in sent {
-                    let _ = reply.send(Err(e.clone()));
-                }
-                continue;
-            }
-        };
+        let mut conn = db
+            .get()
+            .await
+            .map_err(|e| format!("email marks have no connection: {e}"));
         if !sent.is_empty() {
-            let rows: Vec<(Uuid, String)> = sent.iter().map(|(row, _)| row.clone()).collect();
-            let done = EmailRow::mark_sent_many(&mut conn, &rows)
-                .await
-                .map(drop)
-                .map_err(|e| format!("mark sent: {e}"));
-            for (_, reply) in sent {
+            let done = match &mut conn {
+                Ok(conn) => EmailRow::mark_sent_many(conn, &sent)
+                    .await
+                    .map(drop)
+                    .map_err(|e| format!("mark sent: {e}")),
+                Err(e) => Err(e.clone()),
+            };
+            for reply in sent_replies {
                 let _ = reply.send(done.clone());
             }
         }
-        if !claims.is_empty() {
-            let ids: Vec<Uuid> = claims.iter().map(|(id, _)| *id).collect();
-            match EmailRow::claim_many(&mut conn, &ids).await {
-                Ok(rows) => {
-                    let mut claimed: HashMap<Uuid, EmailRow> =
-                        rows.into_iter().map(|row| (row.id, row)).collect();
-                    // A job delivered twice may ask twice in one batch: the
-                    // row was claimed once, so only the first asker gets it.
-                    for (id, reply) in claims {
-                        let _ = reply.send(Ok(claimed.remove(&id)));
-                    }
-                }
-                Err(e) => {
-                    let e = format!("claim: {e}");
-                    for (_, reply) in claims {
-                        let _ = reply.send(Err(e.clone()));
-                    }
-                }
+        if !claim_ids.is_empty() {
+            let claimed = match &mut conn {
+                Ok(conn) => EmailRow::claim_many(conn, &claim_ids)
+                    .await
+                    .map_err(|e| format!("claim: {e}")),
+                Err(e) => Err(e.clone()),
+            };
+            let mut claimed = claimed.map(|rows| {
+                rows.into_iter()
+                    .map(|row| (row.id, row))
+                    .collect::<HashMap<Uuid, EmailRow>>()
+            });
+            // A job delivered twice may ask twice in one batch: the row was
+            // claimed once, so only the first asker gets it.
+            for (id, reply) in claim_ids.into_iter().zip(claim_replies) {
+                let answer = match &mut claimed {
+                    Ok(rows) => Ok(rows.remove(&id)),
+                    Err(e) => Err(e.clone()),
+                };
+                let _ = reply.send(answer);
             }
         }
     }

@@ -34,6 +34,14 @@ impl Symbol {
     /// The smallest symbol holding `payload` at error correction level M,
     /// with the mask of lowest penalty.
     pub fn encode(payload: &[u8]) -> Result<Self, String> {
+        Self::under_every_mask(payload)?
+            .into_iter()
+            .min_by_key(Self::penalty)
+            .ok_or_else(|| "qr: no mask".to_owned())
+    }
+
+    /// The smallest symbol holding `payload` at level M, once per mask.
+    fn under_every_mask(payload: &[u8]) -> Result<Vec<Self>, String> {
         let qr = |e: qrcode::types::QrError| format!("qr: {e}");
         let bits = qrcode::bits::encode_auto(payload, EcLevel::M).map_err(qr)?;
         let version = bits.version();
@@ -43,7 +51,7 @@ impl Symbol {
         unmasked.draw_all_functional_patterns();
         unmasked.draw_data(&data, &ec);
         let width = usize::try_from(version.width()).map_err(|_| "qr: width".to_owned())?;
-        MASKS
+        Ok(MASKS
             .iter()
             .map(|&mask| {
                 let mut canvas = unmasked.clone();
@@ -55,8 +63,7 @@ impl Symbol {
                     .collect();
                 Self { width, dark }
             })
-            .min_by_key(Self::penalty)
-            .ok_or_else(|| "qr: no mask".to_owned())
+            .collect())
     }
 
     /// The standard's penalty score (lower reads better).
@@ -177,26 +184,9 @@ mod tests {
         let chosen = Symbol::encode(payload).unwrap();
         let reference = qrcode::QrCode::with_error_correction_level(payload, EcLevel::M).unwrap();
         assert_eq!(chosen.width, reference.width());
-        // Re-encode under every mask: the chosen one is among them and none
-        // scores lower.
-        let bits = qrcode::bits::encode_auto(payload, EcLevel::M).unwrap();
-        let version = bits.version();
-        let (data, ec) =
-            qrcode::ec::construct_codewords(&bits.into_bytes(), version, EcLevel::M).unwrap();
-        let all: Vec<Symbol> = MASKS
-            .iter()
-            .map(|&mask| {
-                let mut canvas = Canvas::new(version, EcLevel::M);
-                canvas.draw_all_functional_patterns();
-                canvas.draw_data(&data, &ec);
-                canvas.apply_mask(mask);
-                let dark = canvas.into_colors().into_iter().map(|c| c == Color::Dark);
-                Symbol {
-                    width: chosen.width,
-                    dark: dark.collect(),
-                }
-            })
-            .collect();
+        // The chosen one is one of the eight and none scores lower.
+        let all = Symbol::under_every_mask(payload).unwrap();
+        assert_eq!(all.len(), 8);
         assert!(all.contains(&chosen));
         assert!(all.iter().all(|s| s.penalty() >= chosen.penalty()));
         assert!(all.iter().any(|s| s.penalty() > chosen.penalty()));

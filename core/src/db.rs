@@ -35,6 +35,37 @@ pub fn pool(config: &DatabaseConfig) -> Result<DbPool, String> {
         .map_err(|e| format!("database pool: {e}"))
 }
 
+/// `url` with a server setting for every session opened with it (the
+/// `options` connection parameter, which libpq and tokio-postgres both
+/// read). A URL that does not parse is returned as it was.
+pub fn with_setting(url: &str, name: &str, value: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_owned();
+    };
+    let mut options = format!("-c {name}={value}");
+    let others: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter_map(|(k, v)| {
+            if k == "options" {
+                options = format!("{v} {options}");
+                None
+            } else {
+                Some((k.into_owned(), v.into_owned()))
+            }
+        })
+        .collect();
+    parsed
+        .query_pairs_mut()
+        .clear()
+        .extend_pairs(others)
+        .append_pair("options", &options);
+    // Form encoding writes a space as `+`, which libpq and tokio-postgres
+    // read as a plus; a plus of the input is `%2B` by now.
+    let query = parsed.query().map(|q| q.replace('+', "%20"));
+    parsed.set_query(query.as_deref());
+    parsed.into()
+}
+
 /// Applies pending migrations; returns the versions applied.
 ///
 /// diesel's harness is synchronous; diesel-async wraps an async connection for
@@ -105,5 +136,27 @@ pub fn redact(url: &str) -> String {
         }
         Ok(u) => u.to_string(),
         Err(_) => "<unparseable url>".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_join_the_options_already_in_the_url() {
+        assert_eq!(
+            with_setting("postgres://u@h/db", "plan_cache_mode", "force_custom_plan"),
+            "postgres://u@h/db?options=-c%20plan_cache_mode%3Dforce_custom_plan"
+        );
+        assert_eq!(
+            with_setting(
+                "postgres://u@h/db?sslmode=disable&options=-c%20work_mem%3D8MB",
+                "a",
+                "b"
+            ),
+            "postgres://u@h/db?sslmode=disable&options=-c%20work_mem%3D8MB%20-c%20a%3Db"
+        );
+        assert_eq!(with_setting("host=h user=u", "a", "b"), "host=h user=u");
     }
 }

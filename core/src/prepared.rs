@@ -12,6 +12,11 @@
 //! under its SQL text and bind types (never a type id), so even a statement
 //! whose text did vary would get an entry per text, never a wrong plan; the
 //! rule is only there to keep the cache small, so use it on fixed text alone.
+//!
+//! A prepared statement may be run on one generic plan after its fifth run,
+//! and that plan is kept until the table's statistics change. For a lookup
+//! by key that is the plan wanted; a batch statement over arrays runs on the
+//! batching tasks' connections, which plan every run (`batch::own_pool`).
 
 use diesel::{
     pg::Pg,

@@ -1,1 +1,2 @@
+mod batch_pool;
 mod send_email;

@@ -10,6 +10,9 @@ use crate::{
     db::{self, DbPool},
 };
 
+/// Connections in a batching task's own pool.
+pub const OWN_CONNECTIONS: usize = 2;
+
 /// A batching task's own two connections: the requests waiting on it hold
 /// none, and it must never queue behind them for one.
 ///
@@ -22,7 +25,7 @@ use crate::{
 pub fn own_pool(services: &Services) -> DbPool {
     let database = &services.config.database;
     db::pool(&DatabaseConfig {
-        pool_size: 2,
+        pool_size: OWN_CONNECTIONS,
         url: db::with_setting(&database.url, "plan_cache_mode", "force_custom_plan"),
         ..database.clone()
     })

@@ -2,7 +2,9 @@
 //! payments in the workers): each gathers what waits for it and writes it in
 //! one transaction, so batches grow with load and are one item when idle.
 
-use tokio::sync::mpsc;
+use std::{future::Future, sync::Arc};
+
+use tokio::sync::{Semaphore, mpsc};
 
 use crate::{
     Services,
@@ -43,4 +45,29 @@ pub async fn next<T>(rx: &mut mpsc::Receiver<T>, max: usize) -> Option<Vec<T>> {
         }
     }
     Some(batch)
+}
+
+/// Runs `work` on each batch from `rx` (at most `max` items), up to
+/// `in_flight` batches at once, until every sender is gone.
+///
+/// In a drop a batch spends most of its time waiting for a CPU between
+/// round trips; with one in flight everything behind it waited too. A slot
+/// is taken before the batch, so a batch takes all that came in while every
+/// slot was busy: batches still grow with load.
+pub async fn drain<T, W, F>(mut rx: mpsc::Receiver<T>, max: usize, in_flight: usize, work: W)
+where
+    W: Fn(Vec<T>) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let slots = Arc::new(Semaphore::new(in_flight));
+    while let Ok(slot) = slots.clone().acquire_owned().await {
+        let Some(batch) = next(&mut rx, max).await else {
+            break;
+        };
+        let running = work(batch);
+        tokio::spawn(async move {
+            running.await;
+            drop(slot);
+        });
+    }
 }

@@ -10,10 +10,7 @@
 //! expected) and any batch that fails is handed back: the job then applies
 //! it alone through `fulfil::apply_payment`, which knows every case.
 
-use std::{
-    collections::{HashMap, HashSet},
-    sync::Arc,
-};
+use std::collections::{HashMap, HashSet};
 
 use boxoffice_core::{
     Services, batch,
@@ -24,7 +21,7 @@ use boxoffice_core::{
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::{
@@ -71,28 +68,19 @@ impl Payer {
     }
 }
 
-/// Batches applied at once, one per connection of the batcher's pool. In a
-/// drop a batch spends most of its time waiting for a CPU between round
-/// trips, so one in flight made every payment behind it wait too (a
-/// one-payment batch took 460 ms, and the 200 that came next waited for
-/// it). Two batches never both apply one payment: each locks its orders
-/// (`FOR UPDATE`, in id order) before reading their status, and takes the
-/// stock rows last, in id order.
+/// Batches applied at once, one per connection of the batcher's pool (a
+/// one-payment batch took 460 ms in a drop, and the 200 payments behind it
+/// waited for it). Two batches never both apply one payment: each locks its
+/// orders (`FOR UPDATE`, in id order) before reading their status, and
+/// takes the stock rows last, in id order.
 const IN_FLIGHT: usize = batch::OWN_CONNECTIONS;
 
-async fn run(db: DbPool, mut rx: mpsc::Receiver<(PaymentIn, Reply)>) {
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-    // A slot first, then the batch: it takes all that came in meanwhile.
-    while let Ok(slot) = slots.clone().acquire_owned().await {
-        let Some(batch) = batch::next(&mut rx, MAX_BATCH).await else {
-            break;
-        };
+async fn run(db: DbPool, rx: mpsc::Receiver<(PaymentIn, Reply)>) {
+    batch::drain(rx, MAX_BATCH, IN_FLIGHT, move |payments| {
         let db = db.clone();
-        tokio::spawn(async move {
-            apply_batch(&db, batch).await;
-            drop(slot);
-        });
-    }
+        async move { apply_batch(&db, payments).await }
+    })
+    .await;
 }
 
 async fn apply_batch(db: &DbPool, batch: Vec<(PaymentIn, Reply)>) {

@@ -20,7 +20,13 @@
 //! besides. Orders are taken `FOR NO KEY UPDATE SKIP LOCKED` and only while
 //! `pending`, so a duplicated job finds nothing to do.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use boxoffice_core::{
     Services,
@@ -89,49 +95,90 @@ impl Reserver {
     }
 }
 
+/// Batches decided at once, one per connection of the batcher's pool. Safe
+/// for the reason every worker process's batches are: each takes its
+/// orders `SKIP LOCKED` and decides them under its events' locks. The next
+/// batch reads its orders while one waits for the event lock or commits.
+const IN_FLIGHT: usize = boxoffice_core::batch::OWN_CONNECTIONS;
+
 async fn run(
     services: Services,
     db: boxoffice_core::db::DbPool,
-    mut rx: mpsc::Receiver<(Uuid, Reply)>,
+    rx: mpsc::Receiver<(Uuid, Reply)>,
 ) {
-    while let Some(batch) = boxoffice_core::batch::next(&mut rx, MAX_BATCH).await {
-        let ids: Vec<Uuid> = batch.iter().map(|(id, _)| *id).collect();
-        let started = std::time::Instant::now();
-        match decide(&services, &db, &ids).await {
-            Ok(outcome) => {
-                tracing::debug!(
-                    orders = ids.len(),
-                    ms = started.elapsed().as_millis() as u64,
-                    "reservation batch"
-                );
-                after_commit(&services, &outcome).await;
-                let mut decisions = outcome.decisions;
-                for (id, reply) in batch {
-                    let decision = decisions.remove(&id).unwrap_or(Decision::NotPending);
-                    let _ = reply.send(Ok(decision));
-                }
+    let snapshots = Arc::new(Snapshots::default());
+    boxoffice_core::batch::drain(rx, MAX_BATCH, IN_FLIGHT, move |batch| {
+        let (services, db, snapshots) = (services.clone(), db.clone(), snapshots.clone());
+        async move { decide_batch(&services, &db, &snapshots, batch).await }
+    })
+    .await;
+}
+
+/// Availability goes out to the live streams in the order the batches
+/// moved the stock. Two batches of one event commit in turn (the event's
+/// lock), but what follows each commit may finish in either order, and an
+/// older picture sent last would show stale stock until the next change.
+#[derive(Default)]
+struct Snapshots {
+    /// Numbers the stock pictures, taken under the event's lock.
+    taken: AtomicU64,
+    /// The newest picture sent, per event.
+    sent: tokio::sync::Mutex<HashMap<Uuid, u64>>,
+}
+
+async fn decide_batch(
+    services: &Services,
+    db: &boxoffice_core::db::DbPool,
+    snapshots: &Snapshots,
+    batch: Vec<(Uuid, Reply)>,
+) {
+    let ids: Vec<Uuid> = batch.iter().map(|(id, _)| *id).collect();
+    let started = std::time::Instant::now();
+    match decide(services, db, &snapshots.taken, &ids).await {
+        Ok(outcome) => {
+            tracing::debug!(
+                orders = ids.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "reservation batch"
+            );
+            after_commit(services, snapshots, &outcome).await;
+            let mut decisions = outcome.decisions;
+            for (id, reply) in batch {
+                let decision = decisions.remove(&id).unwrap_or(Decision::NotPending);
+                let _ = reply.send(Ok(decision));
             }
-            Err(e) => {
-                tracing::warn!(orders = ids.len(), error = %e, "reservation batch failed");
-                for (_, reply) in batch {
-                    let _ = reply.send(Err(e.clone()));
-                }
+        }
+        Err(e) => {
+            tracing::warn!(orders = ids.len(), error = %e, "reservation batch failed");
+            for (_, reply) in batch {
+                let _ = reply.send(Err(e.clone()));
             }
         }
     }
 }
 
-/// Stock moved: drop cached event pages and stream the new availability.
-async fn after_commit(services: &Services, outcome: &Outcome) {
+/// Stock moved: drop cached event pages and stream the new availability,
+/// unless a newer picture of it already went out.
+async fn after_commit(services: &Services, snapshots: &Snapshots, outcome: &Outcome) {
+    if outcome.tiers_by_event.is_empty() {
+        return;
+    }
+    let mut sent = snapshots.sent.lock().await;
     for (event_id, tiers) in &outcome.tiers_by_event {
         services.event_cache.invalidate_or_log(*event_id).await;
-        services.live.availability(*event_id, tiers).await;
+        let newest = sent.entry(*event_id).or_default();
+        if outcome.snapshot > *newest {
+            *newest = outcome.snapshot;
+            services.live.availability(*event_id, tiers).await;
+        }
     }
 }
 
 struct Outcome {
     decisions: HashMap<Uuid, Decision>,
     tiers_by_event: HashMap<Uuid, Vec<Tier>>,
+    /// The stock picture's number (see `Snapshots`).
+    snapshot: u64,
 }
 
 #[derive(QueryableByName)]
@@ -191,6 +238,7 @@ struct Written {
 async fn decide(
     services: &Services,
     db: &boxoffice_core::db::DbPool,
+    snapshots: &AtomicU64,
     ids: &[Uuid],
 ) -> Result<Outcome, String> {
     let ttl = chrono::Duration::from_std(services.config.orders.reservation_ttl)
@@ -211,6 +259,7 @@ async fn decide(
             return Ok(Outcome {
                 decisions,
                 tiers_by_event: HashMap::new(),
+                snapshot: 0,
             });
         }
         let order_ids: Vec<Uuid> = pending.iter().map(|o| o.id).collect();
@@ -406,6 +455,9 @@ async fn decide(
         Ok(Outcome {
             decisions,
             tiers_by_event,
+            // Still under the events' locks: a later batch of these events
+            // gets a higher number.
+            snapshot: snapshots.fetch_add(1, Ordering::SeqCst) + 1,
         })
     })
     .await

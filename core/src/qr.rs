@@ -79,9 +79,7 @@ impl Symbol {
     /// (N4).
     ///
     /// Each row and column is one integer (bit `j` is module `j`, 1 for
-    /// dark), so a rule looks at a whole line in a few instructions: eight
-    /// masks are scored per ticket, and module by module that scoring was a
-    /// third of the email worker's CPU.
+    /// dark), so a rule looks at a whole line in a few instructions.
     fn penalties(&self) -> [usize; 4] {
         let w = self.width;
         let rows: Vec<u128> = self

@@ -71,8 +71,8 @@ impl Payer {
 /// Batches applied at once, one per connection of the batcher's pool (a
 /// one-payment batch took 460 ms in a drop, and the 200 payments behind it
 /// waited for it). Two batches never both apply one payment: each locks its
-/// orders (`FOR UPDATE`, in id order) before reading their status, and
-/// takes the stock rows last, in id order.
+/// orders (`FOR UPDATE`, in id order) before reading their status. Neither
+/// waits on a hot row: sales go in as rows of their own (`pending_sales`).
 const IN_FLIGHT: usize = batch::OWN_CONNECTIONS;
 
 async fn run(db: DbPool, rx: mpsc::Receiver<(PaymentIn, Reply)>) {

@@ -127,23 +127,26 @@ mod tests {
         assert_eq!(check(&[old.clone(), key.clone()], &sig, BODY, TS), Ok(()));
         // Several signatures in the header: any may match.
         let both = format!("v1,AAAA {sig}");
-        assert_eq!(check(&[key.clone()], &both, BODY, TS + 299), Ok(()));
+        assert_eq!(
+            check(std::slice::from_ref(&key), &both, BODY, TS + 299),
+            Ok(())
+        );
         assert_eq!(check(&[old], &sig, BODY, TS), Err(SignatureError::Mismatch));
         assert_eq!(
-            check(&[key.clone()], &sig, b"{\"test\": 1}", TS),
+            check(std::slice::from_ref(&key), &sig, b"{\"test\": 1}", TS),
             Err(SignatureError::Mismatch)
         );
         assert_eq!(
-            check(&[key.clone()], &sig, BODY, TS + 301),
+            check(std::slice::from_ref(&key), &sig, BODY, TS + 301),
             Err(SignatureError::Stale)
         );
         assert_eq!(
-            check(&[key.clone()], &sig, BODY, TS - 301),
+            check(std::slice::from_ref(&key), &sig, BODY, TS - 301),
             Err(SignatureError::Stale)
         );
         assert_eq!(
             verify(
-                &[key.clone()],
+                std::slice::from_ref(&key),
                 Some(ID),
                 Some("soon"),
                 Some(&sig),

@@ -72,15 +72,18 @@ pub fn qr_png(payload: &str, scale: u32) -> Result<Vec<u8>, String> {
     let row_bytes = side.div_ceil(8) as usize;
     // 1 is white at one bit per pixel.
     let mut pixels = vec![0xFFu8; row_bytes * side as usize];
-    for (i, &dark) in symbol.dark.iter().enumerate() {
-        if dark {
-            let (mx, my) = (i as u32 % modules, i as u32 / modules);
-            for y in (my + QUIET) * scale..(my + QUIET + 1) * scale {
-                let row = y as usize * row_bytes;
-                for x in (mx + QUIET) * scale..(mx + QUIET + 1) * scale {
-                    pixels[row + x as usize / 8] &= !(0x80 >> (x % 8));
-                }
+    for (my, row) in (0..).zip(symbol.dark.chunks_exact(symbol.width)) {
+        // The module row's first pixel row is drawn, the others copied.
+        let top = ((my + QUIET) * scale) as usize * row_bytes;
+        let band = &mut pixels[top..top + scale as usize * row_bytes];
+        let (first, copies) = band.split_at_mut(row_bytes);
+        for (mx, _) in (0..).zip(row).filter(|(_, dark)| **dark) {
+            for x in (mx + QUIET) * scale..(mx + QUIET + 1) * scale {
+                first[x as usize / 8] &= !(0x80 >> (x % 8));
             }
+        }
+        for copy in copies.chunks_exact_mut(row_bytes) {
+            copy.copy_from_slice(first);
         }
     }
     let mut out = Vec::new();

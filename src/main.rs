@@ -14,6 +14,9 @@ use boxoffice_core::{
 use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "boxoffice",

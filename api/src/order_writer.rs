@@ -8,13 +8,22 @@
 //! answers are exactly those of `Order::place`: if the batch statement fails
 //! (one bad row fails them all), each order is written on its own, so only
 //! the bad one gets the error.
+//!
+//! The orders it creates are enqueued for the purchases queue here too, in
+//! one push per batch (one Redis script run instead of one per order), and
+//! only then answered: a `202` still means the order is committed and
+//! queued. If Redis is down the committed orders stay `pending` and the
+//! scheduler's sweep enqueues them; their requests get a 503, and a retry
+//! with the same key returns the same order.
 
 use std::collections::HashMap;
 
 use boxoffice_core::{
     Services, batch,
     db::DbPool,
+    jobs::OrderJob,
     models::{NewOrder, Order, OrderItem, Placed},
+    queue::{Queues, Schedule},
 };
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -41,11 +50,12 @@ impl OrderWriter {
     /// Starts the writing task for this process, on connections of its own.
     pub fn start(services: &Services) -> Self {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(batch::own_pool(services), rx));
+        tokio::spawn(run(batch::own_pool(services), services.queues.clone(), rx));
         Self { tx }
     }
 
-    /// Writes the order (or finds the one its idempotency key already made).
+    /// Writes the order and enqueues it (or finds the one its idempotency key
+    /// already made, which is not enqueued again here).
     pub async fn place(&self, order: NewOrder, items: Vec<OrderItem>) -> Result<Placed, ApiError> {
         let (reply, answer) = oneshot::channel();
         let stopped = || ApiError::Unavailable("order writer stopped".into());
@@ -61,23 +71,25 @@ impl OrderWriter {
     }
 }
 
-async fn run(db: DbPool, mut rx: mpsc::Receiver<Request>) {
+async fn run(db: DbPool, queues: Queues, mut rx: mpsc::Receiver<Request>) {
     while let Some(requests) = batch::next(&mut rx, MAX_BATCH).await {
-        write(&db, requests).await;
+        let answers = write(&db, requests).await;
+        // The next batch is written while this one is pushed.
+        tokio::spawn(enqueue_and_answer(queues.clone(), answers));
     }
 }
 
-async fn write(db: &DbPool, batch: Vec<Request>) {
+type Answer = (Reply, Result<Placed, ApiError>);
+
+async fn write(db: &DbPool, batch: Vec<Request>) -> Vec<Answer> {
     let mut conn = match db.get().await {
         Ok(conn) => conn,
         Err(e) => {
             tracing::warn!(error = %e, "order writer has no connection");
-            for request in batch {
-                let _ = request
-                    .reply
-                    .send(Err(ApiError::Unavailable("database".into())));
-            }
-            return;
+            return batch
+                .into_iter()
+                .map(|r| (r.reply, Err(ApiError::Unavailable("database".into()))))
+                .collect();
         }
     };
     let rows: Vec<(&NewOrder, &[OrderItem])> = batch
@@ -93,6 +105,7 @@ async fn write(db: &DbPool, batch: Vec<Request>) {
             HashMap::new()
         }
     };
+    let mut answers = Vec::with_capacity(batch.len());
     for request in batch {
         let placed = match created.remove(&request.order.id) {
             Some(order) => Ok(Placed::Created(order)),
@@ -101,6 +114,36 @@ async fn write(db: &DbPool, batch: Vec<Request>) {
                 .await
                 .map_err(ApiError::from),
         };
-        let _ = request.reply.send(placed);
+        answers.push((request.reply, placed));
+    }
+    answers
+}
+
+/// Pushes the placing jobs of the orders this batch created, then answers.
+async fn enqueue_and_answer(queues: Queues, answers: Vec<Answer>) {
+    let jobs: Vec<OrderJob> = answers
+        .iter()
+        .filter_map(|(_, placed)| match placed {
+            Ok(Placed::Created(order)) => Some(OrderJob::Place { order_id: order.id }),
+            _ => None,
+        })
+        .collect();
+    let pushed = if jobs.is_empty() {
+        Ok(0)
+    } else {
+        queues.push_many(&jobs, Schedule::now()).await
+    };
+    if let Err(e) = &pushed {
+        tracing::warn!(orders = jobs.len(), error = %e, "enqueue placed orders");
+    }
+    for (reply, placed) in answers {
+        let answer = match (placed, &pushed) {
+            (Ok(Placed::Created(order)), Err(e)) => Err(ApiError::Unavailable(format!(
+                "enqueue order {}: {e}",
+                order.id
+            ))),
+            (placed, _) => placed,
+        };
+        let _ = reply.send(answer);
     }
 }

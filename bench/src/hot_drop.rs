@@ -53,6 +53,9 @@ pub struct Report {
     pub post_wall_secs: f64,
     pub accepted_per_sec: f64,
     pub post_latency_ms: Summary,
+    /// POST latency by the second the buyer arrived in: where in the drop
+    /// the tail comes from.
+    pub post_latency_by_second: Vec<SecondLatency>,
     /// Orders decided (reserved or rejected) per second, first POST to last decision.
     pub decided_per_sec: f64,
     pub time_to_decided_ms: Summary,
@@ -70,6 +73,33 @@ pub struct Report {
     pub peak_rss_mb: Option<f64>,
     /// Mean time inside a job, per queue, from the server's own metrics.
     pub mean_job_ms: Vec<(String, f64)>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SecondLatency {
+    pub second: u32,
+    pub count: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+fn by_second<T>(results: &[(f64, f64, T)]) -> Vec<SecondLatency> {
+    let mut seconds: std::collections::BTreeMap<u32, Vec<f64>> = Default::default();
+    for (arrived, ms, _) in results {
+        seconds.entry(*arrived as u32).or_default().push(*ms);
+    }
+    seconds
+        .into_iter()
+        .map(|(second, values)| {
+            let s = summarize(values);
+            SecondLatency {
+                second,
+                count: s.count,
+                p50_ms: s.p50,
+                p99_ms: s.p99,
+            }
+        })
+        .collect()
 }
 
 /// Mean job duration per queue from a Prometheus text page
@@ -263,51 +293,66 @@ pub async fn run(target: &Target, params: &Params) -> Result<Report> {
     });
 
     // The drop.
+    eprintln!(
+        "hot drop: {} buyers signed in; the drop starts",
+        buyers.len()
+    );
     let started = Instant::now();
-    let results: Vec<(f64, Result<u16, String>)> = futures::stream::iter(buyers.iter().enumerate())
-        .map(|(i, (_, token))| {
-            let (http, api, event_id, tier_id) = (&http, api, &event_id, &tier_id);
-            async move {
-                let t = match params.rate {
-                    Some(rate) => {
-                        let arrival = started + Duration::from_secs_f64(i as f64 / rate);
-                        tokio::time::sleep_until(arrival.into()).await;
-                        arrival
-                    }
-                    None => Instant::now(),
-                };
-                let result = http
-                    .post(format!("{api}/v1/events/{event_id}/orders"))
-                    .bearer_auth(token)
-                    .header("idempotency-key", format!("drop-{i}"))
-                    .json(&json!({"items": [{"tier_id": tier_id, "quantity": (i % 2) + 1}]}))
-                    .send()
-                    .await
-                    .map(|r| r.status().as_u16())
-                    .map_err(|e| {
-                        if e.is_timeout() {
-                            "timeout".to_owned()
-                        } else {
-                            "connection".to_owned()
+    let results: Vec<(f64, f64, Result<u16, String>)> =
+        futures::stream::iter(buyers.iter().enumerate())
+            .map(|(i, (_, token))| {
+                let (http, api, event_id, tier_id) = (&http, api, &event_id, &tier_id);
+                async move {
+                    let t = match params.rate {
+                        Some(rate) => {
+                            let arrival = started + Duration::from_secs_f64(i as f64 / rate);
+                            tokio::time::sleep_until(arrival.into()).await;
+                            arrival
                         }
-                    });
-                (t.elapsed().as_secs_f64() * 1000.0, result)
-            }
-        })
-        .buffer_unordered(params.concurrency)
-        .collect()
-        .await;
+                        None => Instant::now(),
+                    };
+                    let result = http
+                        .post(format!("{api}/v1/events/{event_id}/orders"))
+                        .bearer_auth(token)
+                        .header("idempotency-key", format!("drop-{i}"))
+                        .json(&json!({"items": [{"tier_id": tier_id, "quantity": (i % 2) + 1}]}))
+                        .send()
+                        .await
+                        .map(|r| r.status().as_u16())
+                        .map_err(|e| {
+                            if e.is_timeout() {
+                                "timeout".to_owned()
+                            } else {
+                                "connection".to_owned()
+                            }
+                        });
+                    let arrived = t.duration_since(started).as_secs_f64();
+                    (arrived, t.elapsed().as_secs_f64() * 1000.0, result)
+                }
+            })
+            .buffer_unordered(params.concurrency)
+            .collect()
+            .await;
     let post_wall = started.elapsed().as_secs_f64();
     let mut errors: std::collections::BTreeMap<String, usize> = Default::default();
     let mut accepted = 0usize;
-    for (_, r) in &results {
+    for (_, _, r) in &results {
         match r {
             Ok(202) => accepted += 1,
             Ok(code) => *errors.entry(format!("http {code}")).or_default() += 1,
             Err(kind) => *errors.entry(kind.clone()).or_default() += 1,
         }
     }
-    let latencies: Vec<f64> = results.iter().map(|(ms, _)| *ms).collect();
+    let latencies: Vec<f64> = results.iter().map(|(_, ms, _)| *ms).collect();
+    let post_latency_by_second = by_second(&results);
+    let seconds: Vec<String> = post_latency_by_second
+        .iter()
+        .map(|s| format!("{}s {:.0}/{:.0}", s.second, s.p50_ms, s.p99_ms))
+        .collect();
+    eprintln!(
+        "hot drop: POST p50/p99 ms by second of arrival: {}",
+        seconds.join(", ")
+    );
 
     // Wait until every order is final: no pending, no unpaid hold left.
     let deadline = Instant::now() + params.settle_timeout;
@@ -434,6 +479,7 @@ pub async fn run(target: &Target, params: &Params) -> Result<Report> {
         post_wall_secs: post_wall,
         accepted_per_sec: accepted as f64 / post_wall,
         post_latency_ms: summarize(latencies),
+        post_latency_by_second,
         decided_per_sec: decided_count / span_secs,
         time_to_decided_ms: summarize(decided.into_iter().map(|m| m.ms.max(0.0)).collect()),
         time_to_paid_ms: summarize(paid_ms.into_iter().map(|m| m.ms).collect()),

@@ -158,7 +158,10 @@ impl DevServer {
         command
             .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
             .env("PUBLIC_URL", format!("http://127.0.0.1:{port}"))
-            .env("SANDBOX_AUTO_PAY", "pay:100")
+            .env(
+                "SANDBOX_AUTO_PAY",
+                std::env::var("BENCH_AUTO_PAY").unwrap_or_else(|_| "pay:100".into()),
+            )
             .env("IP_RATE_LIMIT", "0")
             .env("USER_RATE_LIMIT", "0")
             .env(
@@ -284,7 +287,11 @@ const RESERVATION_TTL: Duration = Duration::from_secs(600);
 
 /// One hot drop against a fresh `boxoffice dev` (own database, namespace, port).
 async fn one_drop(config: &Config, args: &DropArgs, run: usize) -> Result<hot_drop::Report> {
-    let dev = DevServer::start(config, args.boxoffice.as_ref(), run, None).await?;
+    // Confirmations go out over SMTP, as in production: the dev outbox's
+    // one file per email costs an inode allocation each, whose price
+    // depends on what the filesystem deleted lately, not on our code.
+    let sink = boxoffice_bench::smtp_sink::SmtpSink::counting().await;
+    let dev = DevServer::start(config, args.boxoffice.as_ref(), run, Some(sink.port)).await?;
     let pool = dev.pool()?;
     let target = hot_drop::Target {
         api_url: dev.api.clone(),
@@ -306,6 +313,7 @@ async fn one_drop(config: &Config, args: &DropArgs, run: usize) -> Result<hot_dr
     .await;
     drop(target);
     dev.finish(config).await;
+    drop(sink);
     report
 }
 

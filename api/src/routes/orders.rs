@@ -286,7 +286,9 @@ pub async fn place(
             ));
         }
     };
-    if order.status() == OrderStatus::Pending {
+    // A new order was enqueued by the writer. A retry of a still pending one
+    // pushes it again (a lost push; the job is idempotent).
+    if !created && order.status() == OrderStatus::Pending {
         // The row is committed; if Redis is down the order stays pending and
         // the scheduler's sweep enqueues it. The client learns it now, and a
         // retry with the same key returns this same order.

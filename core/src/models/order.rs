@@ -233,6 +233,7 @@ impl Order {
         .bind::<Array<Integer>, _>(items().map(|(_, i)| i.quantity).collect::<Vec<_>>())
         .bind::<Array<BigInt>, _>(items().map(|(_, i)| i.unit_price_minor).collect::<Vec<_>>())
         .bind::<Array<Jsonb>, _>(items().map(|(_, i)| i.attendees.clone()).collect::<Vec<_>>())
+        .prepared()
         .load(conn)
         .await
     }

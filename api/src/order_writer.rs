@@ -22,13 +22,14 @@ use boxoffice_core::{
     Services, batch,
     db::DbPool,
     jobs::OrderJob,
-    models::{NewOrder, Order, OrderItem, Placed},
+    models::{AccessSession, NewOrder, Order, OrderItem, Placed, User},
     queue::{Queues, Schedule},
 };
+use diesel_async::AsyncPgConnection;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::{error::ApiError, extract::INVALID_TOKEN};
 
 /// Orders written per statement at most.
 const MAX_BATCH: usize = 256;
@@ -38,6 +39,7 @@ type Reply = oneshot::Sender<Result<Placed, ApiError>>;
 struct Request {
     order: NewOrder,
     items: Vec<OrderItem>,
+    session: AccessSession,
     reply: Reply,
 }
 
@@ -55,14 +57,21 @@ impl OrderWriter {
     }
 
     /// Writes the order and enqueues it (or finds the one its idempotency key
-    /// already made, which is not enqueued again here).
-    pub async fn place(&self, order: NewOrder, items: Vec<OrderItem>) -> Result<Placed, ApiError> {
+    /// already made, which is not enqueued again here), if the buyer's access
+    /// session is still good; else `INVALID_TOKEN`.
+    pub async fn place(
+        &self,
+        order: NewOrder,
+        items: Vec<OrderItem>,
+        session: AccessSession,
+    ) -> Result<Placed, ApiError> {
         let (reply, answer) = oneshot::channel();
         let stopped = || ApiError::Unavailable("order writer stopped".into());
         self.tx
             .send(Request {
                 order,
                 items,
+                session,
                 reply,
             })
             .await
@@ -92,9 +101,9 @@ async fn write(db: &DbPool, batch: Vec<Request>) -> Vec<Answer> {
                 .collect();
         }
     };
-    let rows: Vec<(&NewOrder, &[OrderItem])> = batch
+    let rows: Vec<(&NewOrder, &[OrderItem], AccessSession)> = batch
         .iter()
-        .map(|r| (&r.order, r.items.as_slice()))
+        .map(|r| (&r.order, r.items.as_slice(), r.session))
         .collect();
     let written = Order::place_many(&mut conn, &rows).await;
     drop(rows);
@@ -109,14 +118,26 @@ async fn write(db: &DbPool, batch: Vec<Request>) -> Vec<Answer> {
     for request in batch {
         let placed = match created.remove(&request.order.id) {
             Some(order) => Ok(Placed::Created(order)),
-            // A reused key (the existing order), or the batch failed.
-            None => Order::place(&mut conn, &request.order, &request.items)
-                .await
-                .map_err(ApiError::from),
+            // A reused key (the existing order), an ended session, or the
+            // batch failed.
+            None => place_one(&mut conn, &request).await,
         };
         answers.push((request.reply, placed));
     }
     answers
+}
+
+async fn place_one(conn: &mut AsyncPgConnection, request: &Request) -> Result<Placed, ApiError> {
+    let session = request.session;
+    User::find_for_access_token(
+        conn,
+        session.user_id,
+        session.token_version,
+        session.session_id,
+    )
+    .await?
+    .ok_or(INVALID_TOKEN)?;
+    Ok(Order::place(conn, &request.order, &request.items, session).await?)
 }
 
 /// Pushes the placing jobs of the orders this batch created, then answers.

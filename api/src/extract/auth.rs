@@ -6,7 +6,7 @@ use axum::{
 };
 use boxoffice_core::{
     auth::jwt,
-    models::{Role, User},
+    models::{AccessSession, Role, User},
 };
 use uuid::Uuid;
 
@@ -47,17 +47,28 @@ impl AuthUser {
     }
 }
 
-impl FromRequestParts<AppState> for AuthUser {
+pub const MISSING_TOKEN: ApiError = ApiError::Unauthorized(
+    "missing_token",
+    "Send `Authorization: Bearer <access token>`.",
+);
+pub const INVALID_TOKEN: ApiError =
+    ApiError::Unauthorized("invalid_token", "The access token is invalid or expired.");
+
+/// The caller as a well-signed, unexpired access token names them, before
+/// its session is checked against the database. Only for a handler whose
+/// own statement makes that check: placing an order checks it in the insert
+/// (`Order::place_many`), which saves the hottest request a query.
+#[derive(Debug, Clone, Copy)]
+pub struct Bearer(pub AccessSession);
+
+impl FromRequestParts<AppState> for Bearer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        const MISSING: ApiError = ApiError::Unauthorized(
-            "missing_token",
-            "Send `Authorization: Bearer <access token>`.",
-        );
-        const INVALID: ApiError =
-            ApiError::Unauthorized("invalid_token", "The access token is invalid or expired.");
-        let header = parts.headers.get(header::AUTHORIZATION).ok_or(MISSING)?;
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or(MISSING_TOKEN)?;
         let token = header
             .to_str()
             .ok()
@@ -65,17 +76,35 @@ impl FromRequestParts<AppState> for AuthUser {
                 h.strip_prefix("Bearer ")
                     .or_else(|| h.strip_prefix("bearer "))
             })
-            .ok_or(MISSING)?;
+            .ok_or(MISSING_TOKEN)?;
         let now = chrono::Utc::now().timestamp();
-        let claims =
-            jwt::decode(token.trim(), state.services.jwt_secret(), now).map_err(|_| INVALID)?;
+        let claims = jwt::decode(token.trim(), state.services.jwt_secret(), now)
+            .map_err(|_| INVALID_TOKEN)?;
+        Ok(Bearer(AccessSession {
+            user_id: claims.sub,
+            token_version: claims.ver,
+            session_id: claims.sid,
+        }))
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Bearer(session) = Bearer::from_request_parts(parts, state).await?;
         let mut conn = state.db().await?;
-        let user = User::find_for_access_token(&mut conn, claims.sub, claims.ver, claims.sid)
-            .await?
-            .ok_or(INVALID)?;
+        let user = User::find_for_access_token(
+            &mut conn,
+            session.user_id,
+            session.token_version,
+            session.session_id,
+        )
+        .await?
+        .ok_or(INVALID_TOKEN)?;
         Ok(AuthUser {
             user,
-            session_id: claims.sid,
+            session_id: session.session_id,
         })
     }
 }

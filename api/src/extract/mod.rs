@@ -4,7 +4,7 @@ mod json;
 mod patch;
 mod query;
 
-pub use auth::{AuthUser, MaybeUser, RequireAdmin};
+pub use auth::{AuthUser, Bearer, INVALID_TOKEN, MaybeUser, RequireAdmin};
 pub use client::ClientInfo;
 pub use json::Json;
 pub use patch::{merge, nullable};

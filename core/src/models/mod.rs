@@ -25,6 +25,6 @@ pub use payment::{LedgerRefs, Leg, Payment, Refund, post_ledger, post_ledgers};
 pub use refresh_token::{NewRefreshToken, RefreshToken, SessionRow};
 pub use ticket::Ticket;
 pub use tier::{NewTier, SaleState, Tier, TierFields};
-pub use user::{NewUser, Role, User};
+pub use user::{AccessSession, NewUser, Role, User};
 pub use user_token::{TokenPurpose, UserToken};
 pub use webhook_inbox::InboxEvent;

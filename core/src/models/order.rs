@@ -14,7 +14,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::{
-    models::Tier,
+    models::{AccessSession, Tier},
     prepared::Prepare,
     schema::{discount_codes, order_items, orders},
 };
@@ -168,14 +168,17 @@ impl Order {
             .await
     }
 
-    /// Writes a `pending` order and its items, unless the buyer already used
-    /// this idempotency key: then the existing order is returned.
+    /// Writes a `pending` order and its items for the buyer's session, unless
+    /// the buyer already used this idempotency key: then the existing order
+    /// is returned. Check the session first (`User::find_for_access_token`):
+    /// an existing order is returned whether or not it is still alive.
     pub async fn place(
         conn: &mut AsyncPgConnection,
         order: &NewOrder,
         items: &[OrderItem],
+        session: AccessSession,
     ) -> QueryResult<Placed> {
-        let mut created = Order::place_many(conn, &[(order, items)]).await?;
+        let mut created = Order::place_many(conn, &[(order, items, session)]).await?;
         match created.pop() {
             Some(created) => Ok(Placed::Created(created)),
             None => orders::table
@@ -191,24 +194,40 @@ impl Order {
     /// Writes many `pending` orders with their items in one statement (a CTE
     /// inserting both): one round trip and one commit for a whole batch of
     /// requests, the hot path of a ticket drop. Returns the orders written;
-    /// one whose buyer already used its idempotency key is left out.
+    /// left out are those whose buyer already used the idempotency key and
+    /// those whose access session is no longer good (the same check as
+    /// `User::find_for_access_token`, made here so that an order request
+    /// costs no query of its own for it). The session's user is the buyer.
     pub async fn place_many(
         conn: &mut AsyncPgConnection,
-        batch: &[(&NewOrder, &[OrderItem])],
+        batch: &[(&NewOrder, &[OrderItem], AccessSession)],
     ) -> QueryResult<Vec<Order>> {
         use diesel::sql_types::{
             Array, BigInt, Binary, Integer, Jsonb, Nullable, Text, Uuid as SqlUuid,
         };
-        let orders = || batch.iter().map(|(o, _)| *o);
+        let orders = || batch.iter().map(|(o, _, _)| *o);
         let items = || {
             batch
                 .iter()
-                .flat_map(|(o, items)| items.iter().map(|i| (o.id, i)))
+                .flat_map(|(o, items, _)| items.iter().map(|i| (o.id, i)))
         };
+        debug_assert!(batch.iter().all(|(o, _, s)| o.buyer_id == s.user_id));
         diesel::sql_query(
             "WITH o AS (
                 INSERT INTO orders (id, event_id, buyer_id, idempotency_key, request_hash, currency, discount_code_id)
-                SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bytea[], $6::text[], $7::uuid[])
+                SELECT v.id, v.event_id, v.buyer_id, v.key, v.hash, v.currency, v.code
+                  FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bytea[], $6::text[], $7::uuid[], $14::int[], $15::uuid[])
+                       AS v(id, event_id, buyer_id, key, hash, currency, code, token_version, session_id)
+                 -- Per row, by key: as a semi-join the planner would hash
+                 -- both whole tables for every batch.
+                 CROSS JOIN LATERAL (
+                       SELECT 1 FROM users u
+                        WHERE u.id = v.buyer_id AND u.token_version = v.token_version
+                          AND EXISTS (SELECT 1 FROM refresh_tokens r
+                                       WHERE r.user_id = u.id AND r.family_id = v.session_id
+                                         AND r.revoked_at IS NULL AND r.rotated_at IS NULL
+                                         AND r.expires_at > now())
+                        LIMIT 1) AS signed_in
                 ON CONFLICT (buyer_id, idempotency_key) DO NOTHING
                 RETURNING *
              ), i AS (
@@ -233,6 +252,8 @@ impl Order {
         .bind::<Array<Integer>, _>(items().map(|(_, i)| i.quantity).collect::<Vec<_>>())
         .bind::<Array<BigInt>, _>(items().map(|(_, i)| i.unit_price_minor).collect::<Vec<_>>())
         .bind::<Array<Jsonb>, _>(items().map(|(_, i)| i.attendees.clone()).collect::<Vec<_>>())
+        .bind::<Array<Integer>, _>(batch.iter().map(|(_, _, s)| s.token_version).collect::<Vec<_>>())
+        .bind::<Array<SqlUuid>, _>(batch.iter().map(|(_, _, s)| s.session_id).collect::<Vec<_>>())
         .prepared()
         .load(conn)
         .await

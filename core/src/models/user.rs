@@ -164,3 +164,14 @@ impl NewUser<'_> {
             .await
     }
 }
+
+/// The session an access token was issued for, as its claims name it. Good
+/// while the user's token version is unchanged and the session's refresh
+/// tokens are alive ([`User::find_for_access_token`]); placing an order
+/// checks it in its own insert instead ([`crate::models::Order::place_many`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessSession {
+    pub user_id: Uuid,
+    pub token_version: i32,
+    pub session_id: Uuid,
+}

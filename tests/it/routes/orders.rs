@@ -214,6 +214,71 @@ async fn idempotency_keys_replay_and_refuse_reuse() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_ended_session_places_no_order_even_inside_a_batch() {
+    // Placing an order checks the access session in its insert, not in a
+    // query of its own: tokens of a signed-out session, of a bumped token
+    // version and of a live session are sent at once, so they share the
+    // order writer's batches, and only the live ones may write.
+    let app = TestApp::builder().full().start().await;
+    let shop = app.shop(100, 1000).await;
+    let (live, _, _) = app.register("live@example.com", "attendee").await;
+    let (signed_out, _, _) = app.register("gone@example.com", "attendee").await;
+    let (reset, _, reset_id) = app.register("reset@example.com", "attendee").await;
+    let body = json!({"items": [{"tier_id": shop.tier_id, "quantity": 1}]});
+    let (status, before) = app
+        .order(&signed_out, &shop.event_id, "before", body.clone())
+        .await;
+    assert_eq!(status, 202, "{before}");
+
+    let logout = app
+        .client
+        .post(app.url("/v1/auth/logout"))
+        .bearer_auth(&signed_out);
+    assert_eq!(app.send(logout).await.0, 204);
+    app.sql(&format!(
+        "UPDATE users SET token_version = token_version + 1 WHERE id = '{reset_id}'"
+    ))
+    .await;
+
+    let attempts = (0..10).flat_map(|i| {
+        [(&live, 202), (&signed_out, 401), (&reset, 401)]
+            .map(|(token, expected)| (token.clone(), format!("k{i}"), expected))
+    });
+    let answers = futures::future::join_all(attempts.map(|(token, key, expected)| {
+        let (app, body, event_id) = (&app, body.clone(), &shop.event_id);
+        async move {
+            let (status, answer) = app.order(&token, event_id, &key, body).await;
+            (status, answer["code"].clone(), expected)
+        }
+    }))
+    .await;
+    for (status, code, expected) in &answers {
+        assert_eq!(status, expected, "{code}");
+        if *expected == 401 {
+            assert_eq!(code, "invalid_token");
+        }
+    }
+    // A retry of an order made before signing out gets no order back either.
+    let (status, problem) = app.order(&signed_out, &shop.event_id, "before", body).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (401, Some("invalid_token"))
+    );
+    assert_eq!(
+        app.count("orders").await,
+        11,
+        "ten live orders and the one before"
+    );
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT count(*) AS n FROM orders WHERE buyer_id = '{reset_id}'"
+        ))
+        .await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn concurrent_retries_with_one_key_make_one_order() {
     // Sent at once, the requests land in the same insert batch or in
     // consecutive ones; either way one order, and every answer names it.

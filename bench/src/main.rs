@@ -216,7 +216,10 @@ impl DevServer {
             )
             // Per role (API, workers); with the scheduler's, the reservation
             // batcher's and ours it stays under PostgreSQL's default 100.
-            .env("DATABASE_POOL_SIZE", "32")
+            .env(
+                "DATABASE_POOL_SIZE",
+                std::env::var("BENCH_POOL_SIZE").unwrap_or_else(|_| "32".into()),
+            )
             .env("JWT_SECRET", &config.auth.jwt_secret)
             .env_remove("APP_ENV");
         match smtp_port {

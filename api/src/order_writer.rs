@@ -128,16 +128,10 @@ async fn write(db: &DbPool, batch: Vec<Request>) -> Vec<Answer> {
 }
 
 async fn place_one(conn: &mut AsyncPgConnection, request: &Request) -> Result<Placed, ApiError> {
-    let session = request.session;
-    User::find_for_access_token(
-        conn,
-        session.user_id,
-        session.token_version,
-        session.session_id,
-    )
-    .await?
-    .ok_or(INVALID_TOKEN)?;
-    Ok(Order::place(conn, &request.order, &request.items, session).await?)
+    User::find_for_access_token(conn, request.session)
+        .await?
+        .ok_or(INVALID_TOKEN)?;
+    Ok(Order::place(conn, &request.order, &request.items, request.session).await?)
 }
 
 /// Pushes the placing jobs of the orders this batch created, then answers.

@@ -495,3 +495,22 @@ pub async fn run(target: &Target, params: &Params) -> Result<Report> {
         mean_job_ms,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn latencies_are_grouped_by_the_second_of_arrival() {
+        let results = [
+            (0.1, 10.0, ()),
+            (0.9, 30.0, ()),
+            (2.0, 5.0, ()),
+            (2.5, 7.0, ()),
+            (2.99, 9.0, ()),
+        ];
+        let seconds: Vec<(u32, usize, f64, f64)> = super::by_second(&results)
+            .into_iter()
+            .map(|s| (s.second, s.count, s.p50_ms, s.p99_ms))
+            .collect();
+        assert_eq!(seconds, vec![(0, 2, 30.0, 30.0), (2, 3, 7.0, 9.0)]);
+    }
+}

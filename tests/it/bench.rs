@@ -37,6 +37,13 @@ async fn a_small_hot_drop_sells_every_seat_once() {
     .unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(report.post_latency_ms.count, 60);
+    // The arrivals are scheduled within the first half second.
+    let seconds: Vec<(u32, usize)> = report
+        .post_latency_by_second
+        .iter()
+        .map(|s| (s.second, s.count))
+        .collect();
+    assert_eq!(seconds, vec![(0, 60)]);
     assert!(
         report.post_wall_secs >= 59.0 / 120.0,
         "{}",

@@ -47,7 +47,7 @@ impl AuthUser {
     }
 }
 
-pub const MISSING_TOKEN: ApiError = ApiError::Unauthorized(
+const MISSING_TOKEN: ApiError = ApiError::Unauthorized(
     "missing_token",
     "Send `Authorization: Bearer <access token>`.",
 );
@@ -94,14 +94,9 @@ impl FromRequestParts<AppState> for AuthUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Bearer(session) = Bearer::from_request_parts(parts, state).await?;
         let mut conn = state.db().await?;
-        let user = User::find_for_access_token(
-            &mut conn,
-            session.user_id,
-            session.token_version,
-            session.session_id,
-        )
-        .await?
-        .ok_or(INVALID_TOKEN)?;
+        let user = User::find_for_access_token(&mut conn, session)
+            .await?
+            .ok_or(INVALID_TOKEN)?;
         Ok(AuthUser {
             user,
             session_id: session.session_id,

@@ -72,11 +72,14 @@ impl User {
     /// access tokens too. One round trip: it runs on every authenticated request.
     pub async fn find_for_access_token(
         conn: &mut AsyncPgConnection,
-        id: Uuid,
-        token_version: i32,
-        session_id: Uuid,
+        session: AccessSession,
     ) -> QueryResult<Option<User>> {
         use crate::schema::refresh_tokens;
+        let AccessSession {
+            user_id: id,
+            token_version,
+            session_id,
+        } = session;
         users::table
             .find(id)
             .filter(users::token_version.eq(token_version))

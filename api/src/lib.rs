@@ -2,6 +2,7 @@
 
 mod error;
 mod extract;
+mod inbox_writer;
 mod live;
 mod middleware;
 pub mod openapi;
@@ -47,11 +48,13 @@ pub async fn bind_with(
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let hub = live::Hub::start(&services, shutdown.clone());
     let orders = order_writer::OrderWriter::start(&services);
+    let inbox = inbox_writer::InboxWriter::start(&services);
     let mut app = router(AppState(Arc::new(App {
         services,
         hub,
         snapshots: Default::default(),
         orders,
+        inbox,
     })));
     if let Some(extra) = extra {
         app = app.merge(extra);

@@ -10,6 +10,8 @@ pub struct App {
     pub snapshots: crate::snapshot::Snapshots,
     /// Batches this process's order inserts (see `order_writer`).
     pub orders: crate::order_writer::OrderWriter,
+    /// Batches this process's webhook inbox inserts (see `inbox_writer`).
+    pub inbox: crate::inbox_writer::InboxWriter,
 }
 
 #[derive(Clone)]

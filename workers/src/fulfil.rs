@@ -7,6 +7,8 @@
 //! key, refunds once per cause, and each order transition is a conditional
 //! UPDATE out of one state.
 
+use std::collections::HashMap;
+
 use boxoffice_core::{
     jobs::{RefundPayment, SendEmail, enqueue_or_log},
     models::{
@@ -31,6 +33,8 @@ pub struct AfterCommit {
     pub emails: Vec<Uuid>,
     pub refunds: Vec<Uuid>,
     pub orders: Vec<Uuid>,
+    /// Orders as committed, published without being read again.
+    pub published: Vec<Order>,
     pub stock_changed: Vec<Uuid>,
     /// Sales were recorded for the settler.
     pub sales: bool,
@@ -52,6 +56,12 @@ impl AfterCommit {
                 Schedule::now(),
             )
             .await;
+        }
+        for order in &self.published {
+            services.live.order_status(order).await;
+        }
+        if self.orders.is_empty() && self.stock_changed.is_empty() {
+            return;
         }
         if let Ok(mut conn) = services.db.get().await {
             for order_id in self.orders {
@@ -219,14 +229,23 @@ pub struct Paying<'a> {
 /// confirmations, and their seats recorded as sold for the settler to move
 /// from held to sold (that row is the drop's hottest; a lock on it per
 /// payment would make a drop's payments commit one at a time). Returns each
-/// order's new confirmation email id (`None` if it existed already).
+/// order as paid, with its new confirmation email id (`None` if it existed
+/// already).
 pub async fn pay_reserved_many(
     conn: &mut AsyncPgConnection,
     paying: &[Paying<'_>],
-) -> Result<Vec<Option<Uuid>>, JobError> {
-    let emails = finalize_paid_many(conn, paying).await?;
+) -> Result<Vec<Paid>, JobError> {
+    let paid = finalize_paid_many(conn, paying).await?;
     Tier::record_sales(conn, &sales_of(paying.iter().flat_map(|p| p.items))).await?;
-    Ok(emails)
+    Ok(paid)
+}
+
+/// An order marked paid.
+pub struct Paid {
+    /// As written.
+    pub order: Order,
+    /// Its confirmation, if written now.
+    pub email: Option<Uuid>,
 }
 
 /// A late payment takes seats again if all of them are still free, and its
@@ -288,7 +307,7 @@ async fn finalize_paid(
     after: &mut AfterCommit,
 ) -> Result<(), JobError> {
     let buyer = User::find(conn, order.buyer_id).await?;
-    let emails = finalize_paid_many(
+    let paid = finalize_paid_many(
         conn,
         &[Paying {
             order,
@@ -297,26 +316,33 @@ async fn finalize_paid(
         }],
     )
     .await?;
-    after.emails.extend(emails.into_iter().flatten());
-    after.orders.push(order.id);
+    for Paid { order, email } in paid {
+        after.emails.extend(email);
+        after.published.push(order);
+    }
     Ok(())
 }
 
 /// `finalize_paid` for many orders, one statement per kind of row. Returns
-/// each order's new confirmation email id.
+/// them in the same order.
 async fn finalize_paid_many(
     conn: &mut AsyncPgConnection,
     paying: &[Paying<'_>],
-) -> Result<Vec<Option<Uuid>>, JobError> {
+) -> Result<Vec<Paid>, JobError> {
     let ids: Vec<Uuid> = paying.iter().map(|p| p.order.id).collect();
-    diesel::update(orders::table.filter(orders::id.eq_any(&ids)))
-        .set((
-            orders::status.eq(OrderStatus::Paid.as_str()),
-            orders::paid_at.eq(diesel::dsl::now),
-            orders::reject_reason.eq(None::<String>),
-        ))
-        .execute(conn)
-        .await?;
+    let mut written: HashMap<Uuid, Order> =
+        diesel::update(orders::table.filter(orders::id.eq_any(&ids)))
+            .set((
+                orders::status.eq(OrderStatus::Paid.as_str()),
+                orders::paid_at.eq(diesel::dsl::now),
+                orders::reject_reason.eq(None::<String>),
+            ))
+            .returning(Order::as_returning())
+            .get_results(conn)
+            .await?
+            .into_iter()
+            .map(|o| (o.id, o))
+            .collect();
     let mut issued = Vec::new();
     for Paying {
         order,
@@ -368,11 +394,19 @@ async fn finalize_paid_many(
             params: serde_json::json!({ "order_id": p.order.id }),
         })
         .collect();
-    let written = NewEmail::insert_many(conn, &emails).await?;
-    Ok(emails
+    let new_emails = NewEmail::insert_many(conn, &emails).await?;
+    paying
         .iter()
-        .map(|e| written.contains(&e.id).then_some(e.id))
-        .collect())
+        .zip(&emails)
+        .map(|(p, e)| {
+            Ok(Paid {
+                order: written
+                    .remove(&p.order.id)
+                    .ok_or_else(|| JobError::new("an order being paid was not updated"))?,
+                email: new_emails.contains(&e.id).then_some(e.id),
+            })
+        })
+        .collect()
 }
 
 /// A refund the provider confirmed: recorded once, posted to the ledger, the

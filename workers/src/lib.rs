@@ -1,6 +1,7 @@
 //! The workers role: one supervised apalis worker per queue, each draining its
 //! queue with that queue's concurrency, timeout and retry policy.
 
+mod checkouts;
 mod email_marks;
 mod fulfil;
 pub mod jobs;
@@ -30,6 +31,8 @@ pub struct WorkerCtx {
     pub reserver: reserve::Reserver,
     /// Folds this process's payments into tier stock (see `settle`).
     pub settler: settle::Settler,
+    /// Batches this process's checkout writes (see `checkouts`).
+    pub checkouts: checkouts::Checkouts,
     /// Batches this process's payments (see `pay`).
     pub payer: pay::Payer,
     /// Batches this process's email claims and sent marks.
@@ -55,6 +58,7 @@ impl WorkerCtx {
             tally,
             reserver: reserve::Reserver::start(services.clone()),
             settler: settle::Settler::start(&services),
+            checkouts: checkouts::Checkouts::start(&services),
             payer: pay::Payer::start(&services),
             email_marks: email_marks::EmailMarks::start(&services),
             services,

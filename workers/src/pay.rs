@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::{
-    fulfil::{AfterCommit, Paying, pay_reserved_many},
+    fulfil::{AfterCommit, Paid, Paying, pay_reserved_many},
     jobs::JobError,
 };
 
@@ -247,7 +247,7 @@ async fn apply(
                 buyer: &buyers[&order.buyer_id],
             })
             .collect();
-        let emails = pay_reserved_many(conn, &paying).await?;
+        let paid_now = pay_reserved_many(conn, &paying).await?;
 
         let inbox_ids: Vec<Uuid> = paid.iter().map(|(p, _, _)| p.inbox_id).collect();
         diesel::update(webhook_inbox::table.filter(webhook_inbox::id.eq_any(&inbox_ids)))
@@ -259,11 +259,11 @@ async fn apply(
             .await?;
         Ok(paid
             .iter()
-            .zip(emails)
-            .map(|((p, order, _), email)| {
+            .zip(paid_now)
+            .map(|((p, _, _), Paid { order, email })| {
                 let after = AfterCommit {
                     emails: email.into_iter().collect(),
-                    orders: vec![order.id],
+                    published: vec![order],
                     sales: true,
                     ..Default::default()
                 };

@@ -1,6 +1,7 @@
 //! `POST /v1/webhooks/payments/{provider}`: the provider tells us about
 //! payments and refunds. Verified on the raw body, stored in the inbox (the
-//! provider's event id is unique), enqueued, acknowledged fast. Applying it is
+//! provider's event id is unique; stored and enqueued with the other webhooks
+//! of the moment, see `inbox_writer`), acknowledged fast. Applying it is
 //! the payments worker's job.
 
 use axum::{
@@ -8,11 +9,7 @@ use axum::{
     extract::{Path, State, rejection::BytesRejection},
     http::{HeaderMap, StatusCode},
 };
-use boxoffice_core::{
-    jobs::{ApplyPaymentEvent, enqueue_or_log},
-    models::InboxEvent,
-    queue::Schedule,
-};
+use boxoffice_core::models::InboxEvent;
 use chrono::Utc;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -20,6 +17,7 @@ use uuid::Uuid;
 use crate::{
     error::{ApiError, ApiResult},
     extract::Json,
+    inbox_writer::Stored,
     state::AppState,
 };
 
@@ -90,19 +88,10 @@ pub async fn receive(
         processed_at: None,
         last_error: None,
     };
-    let mut conn = state.db().await?;
-    let Some(inbox_id) = InboxEvent::store(&mut conn, &row).await? else {
+    if let Stored::Duplicate = state.inbox.store(row).await? {
         tracing::info!(provider = %provider, event = %event.id, "duplicate webhook acknowledged");
         return Ok((StatusCode::OK, Json(json!({ "status": "duplicate" }))));
-    };
-    drop(conn);
-    // Stored: acknowledged even if the push fails (the inbox sweep retries).
-    enqueue_or_log(
-        &services.queues,
-        &ApplyPaymentEvent { inbox_id },
-        Schedule::now(),
-    )
-    .await;
+    }
     tracing::info!(provider = %provider, event = %event.id, kind = %event.event_type, "webhook accepted");
     Ok((StatusCode::OK, Json(json!({ "status": "accepted" }))))
 }

@@ -309,6 +309,31 @@ impl Order {
         .optional()
     }
 
+    /// `set_checkout` for many orders in one statement: `(order, provider,
+    /// checkout id, url)`. Returns the orders written; one whose checkout
+    /// was recorded already is left as it is and not returned.
+    pub async fn set_checkouts(
+        conn: &mut AsyncPgConnection,
+        checkouts: &[(Uuid, &str, &str, &str)],
+    ) -> QueryResult<Vec<Order>> {
+        use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
+        diesel::sql_query(
+            "UPDATE orders o
+                SET provider = v.provider, provider_checkout_id = v.checkout_id, checkout_url = v.url
+               FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
+                    AS v(id, provider, checkout_id, url)
+              WHERE o.id = v.id AND o.provider_checkout_id IS NULL
+          RETURNING o.*",
+        )
+        .bind::<Array<SqlUuid>, _>(checkouts.iter().map(|c| c.0).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(checkouts.iter().map(|c| c.1).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(checkouts.iter().map(|c| c.2).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(checkouts.iter().map(|c| c.3).collect::<Vec<_>>())
+        .prepared()
+        .load(conn)
+        .await
+    }
+
     /// `awaiting_payment` → `to` (expired / cancelled), releasing the held
     /// seats and the discount code's use, in the caller's transaction. `None` if the order had already
     /// left `awaiting_payment`: the release happens exactly once.

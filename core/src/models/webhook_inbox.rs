@@ -39,6 +39,42 @@ impl InboxEvent {
             .optional()
     }
 
+    /// `store` for many events in one statement; returns the ids of those
+    /// stored now (a duplicate, of an earlier event or within the batch, is
+    /// left out).
+    pub async fn store_many(
+        conn: &mut AsyncPgConnection,
+        events: &[InboxEvent],
+    ) -> QueryResult<Vec<Uuid>> {
+        use diesel::sql_types::{Array, Jsonb, Text, Timestamptz, Uuid as SqlUuid};
+        #[derive(QueryableByName)]
+        struct Stored {
+            #[diesel(sql_type = SqlUuid)]
+            id: Uuid,
+        }
+        let stored: Vec<Stored> = diesel::sql_query(
+            "INSERT INTO webhook_inbox (id, provider, provider_event_id, event_type, payload, received_at)
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::timestamptz[])
+             ON CONFLICT (provider, provider_event_id) DO NOTHING
+             RETURNING id",
+        )
+        .bind::<Array<SqlUuid>, _>(events.iter().map(|e| e.id).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(events.iter().map(|e| e.provider.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(
+            events
+                .iter()
+                .map(|e| e.provider_event_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Text>, _>(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Jsonb>, _>(events.iter().map(|e| &e.payload).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(events.iter().map(|e| e.received_at).collect::<Vec<_>>())
+        .prepared()
+        .load(conn)
+        .await?;
+        Ok(stored.into_iter().map(|s| s.id).collect())
+    }
+
     pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<InboxEvent> {
         webhook_inbox::table
             .find(id)

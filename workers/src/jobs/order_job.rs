@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::{JobError, Perform};
 use crate::{
     WorkerCtx,
+    checkouts::NewCheckout,
     fulfil::{self, AfterCommit},
     reserve::Decision,
 };
@@ -125,23 +126,25 @@ async fn open_checkout(
         .create_checkout(&request)
         .await
         .map_err(|e| JobError::new(format!("create checkout: {e}")))?;
-    let mut conn = services.db.get().await?;
-    let written = Order::set_checkout(
-        &mut conn,
-        order.id,
-        services.provider.name(),
-        &checkout.id,
-        &checkout.url,
-    )
-    .await?;
+    let written = ctx
+        .checkouts
+        .record(NewCheckout {
+            order_id: order.id,
+            provider: services.provider.name(),
+            checkout_id: checkout.id,
+            url: checkout.url,
+        })
+        .await?;
     let order = match written {
         Some(order) => order,
         // An earlier attempt's checkout stands.
-        None => Order::find(&mut conn, order.id).await?,
+        None => {
+            let mut conn = services.db.get().await?;
+            Order::find(&mut conn, order.id).await?
+        }
     };
-    drop(conn);
     services.live.order_status(&order).await;
-    tracing::info!(order.id = %order.id, checkout = %checkout.id, "checkout opened");
+    tracing::info!(order.id = %order.id, checkout = ?order.provider_checkout_id, "checkout opened");
     Ok(())
 }
 

@@ -52,7 +52,11 @@ impl OrderWriter {
     /// Starts the writing task for this process, on connections of its own.
     pub fn start(services: &Services) -> Self {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(batch::own_pool(services), services.queues.clone(), rx));
+        tokio::spawn(run(
+            batch::own_pool(services, batch::Planning::Cached),
+            services.queues.clone(),
+            rx,
+        ));
         Self { tx }
     }
 

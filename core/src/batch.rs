@@ -15,20 +15,42 @@ use crate::{
 /// Connections in a batching task's own pool.
 pub const OWN_CONNECTIONS: usize = 2;
 
+/// How a batching task's connection plans its statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Planning {
+    /// Postgres's default, for tasks that only insert (rows from arrays,
+    /// conflicts found by their unique index, other rows by primary key).
+    Cached,
+    /// For tasks that find rows by the keys in the batch's arrays: plans are
+    /// cached, but only index lookups (joined by nested loops) are planned.
+    ///
+    /// After five runs Postgres may keep one generic plan for a prepared
+    /// statement, and one made while a table was small (a new deployment,
+    /// the first seconds of a drop) scans the whole table on every later
+    /// run: in the emails benchmark such a plan took 5 ms a batch on a
+    /// 20,000-row `email_log`. Planning every run (`force_custom_plan`)
+    /// avoided that, but it also planned every foreign-key check of every
+    /// inserted row, and the planning was a quarter of what Postgres did
+    /// for a drop's orders. A lookup by key is an index lookup at any size,
+    /// so here the planner is only offered those.
+    ByKey,
+}
+
 /// A batching task's own two connections: the requests waiting on it hold
 /// none, and it must never queue behind them for one.
-///
-/// Their statements are planned on every run (`plan_cache_mode`). They take
-/// a whole batch as arrays, and after five runs Postgres may keep one
-/// generic plan for a prepared statement: one made while a table was small
-/// (a new deployment, the first seconds of a drop) scans the whole table on
-/// every later run. In the emails benchmark such a plan took 5 ms a batch
-/// on a 20,000-row `email_log`; planning once per batch costs far less.
-pub fn own_pool(services: &Services) -> DbPool {
+pub fn own_pool(services: &Services, planning: Planning) -> DbPool {
     let database = &services.config.database;
+    let url = match planning {
+        Planning::Cached => database.url.clone(),
+        Planning::ByKey => ["enable_seqscan", "enable_hashjoin", "enable_mergejoin"]
+            .iter()
+            .fold(database.url.clone(), |url, setting| {
+                db::with_setting(&url, setting, "off")
+            }),
+    };
     db::pool(&DatabaseConfig {
         pool_size: OWN_CONNECTIONS,
-        url: db::with_setting(&database.url, "plan_cache_mode", "force_custom_plan"),
+        url,
         ..database.clone()
     })
     .unwrap_or_else(|_| services.db.clone())

@@ -16,7 +16,8 @@
 //! A prepared statement may be run on one generic plan after its fifth run,
 //! and that plan is kept until the table's statistics change. For a lookup
 //! by key that is the plan wanted; a batch statement over arrays runs on the
-//! batching tasks' connections, which plan every run (`batch::own_pool`).
+//! batching tasks' connections, whose planner is offered index lookups only
+//! (`batch::Planning::ByKey`), so no plan scans a whole table.
 
 use diesel::{
     pg::Pg,

@@ -32,7 +32,7 @@ impl EmailMarks {
     /// Starts the batching task for this process, on connections of its own.
     pub fn start(services: &Services) -> Self {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(batch::own_pool(services), rx));
+        tokio::spawn(run(batch::own_pool(services, batch::Planning::ByKey), rx));
         Self { tx }
     }
 

@@ -78,7 +78,8 @@ impl Reserver {
     /// task every seat decision waits on must never queue behind them.
     pub fn start(services: Services) -> Self {
         let (tx, rx) = mpsc::channel(8 * MAX_BATCH);
-        let own = boxoffice_core::batch::own_pool(&services);
+        let own =
+            boxoffice_core::batch::own_pool(&services, boxoffice_core::batch::Planning::ByKey);
         tokio::spawn(run(services, own, rx));
         Self { tx }
     }

@@ -52,13 +52,28 @@ impl NewEmail<'_> {
         conn: &mut AsyncPgConnection,
         emails: &[NewEmail<'_>],
     ) -> QueryResult<Vec<Uuid>> {
-        diesel::insert_into(email_log::table)
-            .values(emails)
-            .on_conflict(email_log::dedupe_key)
-            .do_nothing()
-            .returning(email_log::id)
-            .get_results(conn)
-            .await
+        use diesel::sql_types::{Array, Jsonb, Nullable, Text, Uuid as SqlUuid};
+        #[derive(QueryableByName)]
+        struct Written {
+            #[diesel(sql_type = SqlUuid)]
+            id: Uuid,
+        }
+        let written: Vec<Written> = diesel::sql_query(
+            "INSERT INTO email_log (id, dedupe_key, template, to_address, user_id, params)
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::jsonb[])
+             ON CONFLICT (dedupe_key) DO NOTHING
+             RETURNING id",
+        )
+        .bind::<Array<SqlUuid>, _>(emails.iter().map(|e| e.id).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(emails.iter().map(|e| e.dedupe_key).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(emails.iter().map(|e| e.template).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(emails.iter().map(|e| e.to_address).collect::<Vec<_>>())
+        .bind::<Array<Nullable<SqlUuid>>, _>(emails.iter().map(|e| e.user_id).collect::<Vec<_>>())
+        .bind::<Array<Jsonb>, _>(emails.iter().map(|e| &e.params).collect::<Vec<_>>())
+        .prepared()
+        .load(conn)
+        .await?;
+        Ok(written.into_iter().map(|w| w.id).collect())
     }
 }
 

@@ -5,9 +5,12 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::schema::{ledger_entries, payments, refunds};
+use crate::{
+    prepared::Prepare,
+    schema::{payments, refunds},
+};
 
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable, Insertable)]
 #[diesel(table_name = payments, check_for_backend(diesel::pg::Pg))]
 pub struct Payment {
     pub id: Uuid,
@@ -38,13 +41,26 @@ impl Payment {
         conn: &mut AsyncPgConnection,
         payments: &[Payment],
     ) -> QueryResult<Vec<Payment>> {
-        diesel::insert_into(payments::table)
-            .values(payments)
-            .on_conflict((payments::provider, payments::provider_payment_id))
-            .do_nothing()
-            .returning(Payment::as_returning())
-            .get_results(conn)
-            .await
+        use diesel::sql_types::{Array, BigInt, Text, Timestamptz, Uuid as SqlUuid};
+        let texts = |f: fn(&Payment) -> &str| payments.iter().map(f).collect::<Vec<_>>();
+        diesel::sql_query(
+            "INSERT INTO payments (id, order_id, provider, provider_payment_id, amount_minor, currency, status, created_at)
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::text[],
+                                  $7::text[], $8::timestamptz[])
+             ON CONFLICT (provider, provider_payment_id) DO NOTHING
+             RETURNING *",
+        )
+        .bind::<Array<SqlUuid>, _>(payments.iter().map(|p| p.id).collect::<Vec<_>>())
+        .bind::<Array<SqlUuid>, _>(payments.iter().map(|p| p.order_id).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(texts(|p| &p.provider))
+        .bind::<Array<Text>, _>(texts(|p| &p.provider_payment_id))
+        .bind::<Array<BigInt>, _>(payments.iter().map(|p| p.amount_minor).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(texts(|p| &p.currency))
+        .bind::<Array<Text>, _>(texts(|p| &p.status))
+        .bind::<Array<Timestamptz>, _>(payments.iter().map(|p| p.created_at).collect::<Vec<_>>())
+        .prepared()
+        .load(conn)
+        .await
     }
 
     pub async fn find_by_provider_id(
@@ -224,37 +240,46 @@ pub async fn post_ledger(
     Ok(ids[0])
 }
 
-/// Posts several balanced transactions in one statement; returns their ids
-/// in order.
+/// Posts several balanced transactions in one statement (of one text for any
+/// number of entries: parsed once per connection); returns their ids in
+/// order.
 pub async fn post_ledgers(
     conn: &mut AsyncPgConnection,
     transactions: &[(&str, &[Leg<'_>], LedgerRefs)],
 ) -> QueryResult<Vec<Uuid>> {
+    use diesel::sql_types::{Array, BigInt, Nullable, Text, Uuid as SqlUuid};
     let ids: Vec<Uuid> = transactions.iter().map(|_| Uuid::now_v7()).collect();
+    // (transaction, currency, leg, refs) per entry.
     let rows: Vec<_> = transactions
         .iter()
         .zip(&ids)
         .flat_map(|((currency, legs, refs), transaction_id)| {
-            legs.iter().filter(|l| l.amount_minor != 0).map(move |l| {
-                (
-                    ledger_entries::id.eq(Uuid::now_v7()),
-                    ledger_entries::transaction_id.eq(*transaction_id),
-                    ledger_entries::account.eq(l.account),
-                    ledger_entries::amount_minor.eq(l.amount_minor),
-                    ledger_entries::currency.eq(*currency),
-                    ledger_entries::order_id.eq(refs.order_id),
-                    ledger_entries::payment_id.eq(refs.payment_id),
-                    ledger_entries::refund_id.eq(refs.refund_id),
-                    ledger_entries::payout_id.eq(refs.payout_id),
-                )
-            })
+            legs.iter()
+                .filter(|l| l.amount_minor != 0)
+                .map(move |l| (*transaction_id, *currency, l, refs))
         })
         .collect();
-    if !rows.is_empty() {
-        diesel::insert_into(ledger_entries::table)
-            .values(rows)
-            .execute(conn)
-            .await?;
+    if rows.is_empty() {
+        return Ok(ids);
     }
+    let refs = |f: fn(&LedgerRefs) -> Option<Uuid>| rows.iter().map(|r| f(r.3)).collect::<Vec<_>>();
+    diesel::sql_query(
+        "INSERT INTO ledger_entries (id, transaction_id, account, amount_minor, currency,
+                                     order_id, payment_id, refund_id, payout_id)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[], $5::text[],
+                              $6::uuid[], $7::uuid[], $8::uuid[], $9::uuid[])",
+    )
+    .bind::<Array<SqlUuid>, _>(rows.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.2.account).collect::<Vec<_>>())
+    .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.2.amount_minor).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.1).collect::<Vec<_>>())
+    .bind::<Array<Nullable<SqlUuid>>, _>(refs(|r| r.order_id))
+    .bind::<Array<Nullable<SqlUuid>>, _>(refs(|r| r.payment_id))
+    .bind::<Array<Nullable<SqlUuid>>, _>(refs(|r| r.refund_id))
+    .bind::<Array<Nullable<SqlUuid>>, _>(refs(|r| r.payout_id))
+    .prepared()
+    .execute(conn)
+    .await?;
     Ok(ids)
 }

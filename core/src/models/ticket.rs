@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::schema::tickets;
+use crate::{prepared::Prepare, schema::tickets};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
 #[diesel(table_name = tickets, check_for_backend(diesel::pg::Pg))]
@@ -27,14 +27,38 @@ pub struct Ticket {
 
 impl Ticket {
     /// Inserts the tickets of an order. Idempotent: (item, seat) is unique, so
-    /// a second issuance for the same order inserts nothing.
+    /// a second issuance for the same order inserts nothing. One statement
+    /// text for any number of tickets (arrays, not a `VALUES` row each), so
+    /// it is parsed once per connection.
     pub async fn issue(conn: &mut AsyncPgConnection, tickets: &[Ticket]) -> QueryResult<usize> {
-        diesel::insert_into(tickets::table)
-            .values(tickets)
-            .on_conflict((tickets::order_item_id, tickets::seat_index))
-            .do_nothing()
-            .execute(conn)
-            .await
+        use diesel::sql_types::{Array, Integer, Text, Timestamptz, Uuid as SqlUuid};
+        let uuids = |f: fn(&Ticket) -> Uuid| tickets.iter().map(f).collect::<Vec<_>>();
+        let texts = |f: fn(&Ticket) -> &str| tickets.iter().map(f).collect::<Vec<_>>();
+        let times = |f: fn(&Ticket) -> DateTime<Utc>| tickets.iter().map(f).collect::<Vec<_>>();
+        diesel::sql_query(
+            "INSERT INTO tickets (id, order_id, order_item_id, event_id, tier_id, owner_id, code,
+                                  seat_index, attendee_name, attendee_email, status, created_at, updated_at)
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[],
+                                  $7::text[], $8::int[], $9::text[], $10::text[], $11::text[],
+                                  $12::timestamptz[], $13::timestamptz[])
+             ON CONFLICT (order_item_id, seat_index) DO NOTHING",
+        )
+        .bind::<Array<SqlUuid>, _>(uuids(|t| t.id))
+        .bind::<Array<SqlUuid>, _>(uuids(|t| t.order_id))
+        .bind::<Array<SqlUuid>, _>(uuids(|t| t.order_item_id))
+        .bind::<Array<SqlUuid>, _>(uuids(|t| t.event_id))
+        .bind::<Array<SqlUuid>, _>(uuids(|t| t.tier_id))
+        .bind::<Array<SqlUuid>, _>(uuids(|t| t.owner_id))
+        .bind::<Array<Text>, _>(texts(|t| &t.code))
+        .bind::<Array<Integer>, _>(tickets.iter().map(|t| t.seat_index).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(texts(|t| &t.attendee_name))
+        .bind::<Array<Text>, _>(texts(|t| &t.attendee_email))
+        .bind::<Array<Text>, _>(texts(|t| &t.status))
+        .bind::<Array<Timestamptz>, _>(times(|t| t.created_at))
+        .bind::<Array<Timestamptz>, _>(times(|t| t.updated_at))
+        .prepared()
+        .execute(conn)
+        .await
     }
 
     pub async fn for_order(

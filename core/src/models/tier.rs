@@ -11,7 +11,10 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::schema::{order_items, pending_sales, ticket_tiers, tier_stock};
+use crate::{
+    prepared::Prepare,
+    schema::{order_items, ticket_tiers, tier_stock},
+};
 
 /// Seats of a tier paid but not yet settled (`pending_sales`), in SQL.
 macro_rules! unsettled {
@@ -168,21 +171,18 @@ impl Tier {
         conn: &mut AsyncPgConnection,
         sales: &[(Uuid, Uuid, i32)],
     ) -> QueryResult<()> {
-        let rows: Vec<_> = sales
-            .iter()
-            .map(|(item_id, tier_id, quantity)| {
-                (
-                    pending_sales::order_item_id.eq(*item_id),
-                    pending_sales::tier_id.eq(*tier_id),
-                    pending_sales::quantity.eq(*quantity),
-                )
-            })
-            .collect();
-        diesel::insert_into(pending_sales::table)
-            .values(rows)
-            .on_conflict_do_nothing()
-            .execute(conn)
-            .await?;
+        use diesel::sql_types::{Array, Integer, Uuid as SqlUuid};
+        diesel::sql_query(
+            "INSERT INTO pending_sales (order_item_id, tier_id, quantity)
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[])
+             ON CONFLICT DO NOTHING",
+        )
+        .bind::<Array<SqlUuid>, _>(sales.iter().map(|s| s.0).collect::<Vec<_>>())
+        .bind::<Array<SqlUuid>, _>(sales.iter().map(|s| s.1).collect::<Vec<_>>())
+        .bind::<Array<Integer>, _>(sales.iter().map(|s| s.2).collect::<Vec<_>>())
+        .prepared()
+        .execute(conn)
+        .await?;
         Ok(())
     }
 

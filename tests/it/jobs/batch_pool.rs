@@ -7,26 +7,31 @@ use crate::harness::TestApp;
 #[derive(QueryableByName)]
 struct Setting {
     #[diesel(sql_type = Text)]
-    plan_cache_mode: String,
+    value: String,
 }
 
-async fn plan_cache_mode(pool: &DbPool) -> String {
+async fn show(pool: &DbPool, setting: &str) -> String {
     let mut conn = pool.get().await.unwrap();
-    diesel::sql_query("SHOW plan_cache_mode")
+    diesel::sql_query("SELECT current_setting($1) AS value")
+        .bind::<Text, _>(setting)
         .get_result::<Setting>(&mut conn)
         .await
         .unwrap()
-        .plan_cache_mode
+        .value
 }
 
-/// A batching task's statements are planned for each batch; the shared
-/// pool keeps Postgres's default.
+/// A batching task that finds rows by its arrays' keys is only offered
+/// index lookups; one that only inserts, and the shared pool, keep
+/// Postgres's defaults.
 #[tokio::test(flavor = "multi_thread")]
-async fn batch_connections_plan_every_run() {
+async fn batch_connections_plan_as_asked() {
     let app = TestApp::spawn().await;
-    assert_eq!(
-        plan_cache_mode(&batch::own_pool(&app.services)).await,
-        "force_custom_plan"
-    );
-    assert_eq!(plan_cache_mode(&app.services.db).await, "auto");
+    let by_key = batch::own_pool(&app.services, batch::Planning::ByKey);
+    let cached = batch::own_pool(&app.services, batch::Planning::Cached);
+    for setting in ["enable_seqscan", "enable_hashjoin", "enable_mergejoin"] {
+        assert_eq!(show(&by_key, setting).await, "off", "{setting}");
+        assert_eq!(show(&cached, setting).await, "on", "{setting}");
+        assert_eq!(show(&app.services.db, setting).await, "on", "{setting}");
+    }
+    assert_eq!(show(&by_key, "plan_cache_mode").await, "auto");
 }

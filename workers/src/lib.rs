@@ -8,6 +8,7 @@ pub mod jobs;
 mod mailer;
 mod pay;
 mod reserve;
+mod selling;
 mod settle;
 mod supervisor;
 mod templates;
@@ -37,6 +38,8 @@ pub struct WorkerCtx {
     pub payer: pay::Payer,
     /// Batches this process's email claims and sent marks.
     pub email_marks: email_marks::EmailMarks,
+    /// Lets emails yield to this process's purchases and payments.
+    pub selling: Arc<selling::Selling>,
     /// Outcomes per queue, flushed to Redis for the ops views.
     pub tally: boxoffice_core::queue::JobTally,
 }
@@ -61,6 +64,9 @@ impl WorkerCtx {
             checkouts: checkouts::Checkouts::start(&services),
             payer: pay::Payer::start(&services),
             email_marks: email_marks::EmailMarks::start(&services),
+            selling: Arc::new(selling::Selling::new(
+                services.config.workers.emails_per_sec_while_selling,
+            )),
             services,
             mailer: Arc::new(mailer),
         })

@@ -13,6 +13,7 @@ use crate::{WorkerCtx, templates};
 
 impl Perform for SendEmail {
     async fn perform(&self, ctx: &WorkerCtx, attempt: u32) -> Result<(), JobError> {
+        ctx.selling.email_turn().await;
         let Some(email) = ctx
             .email_marks
             .claim(self.email_id)

@@ -1,0 +1,106 @@
+//! Confirmation emails yield to a sale in progress.
+//!
+//! Why: an email costs the machine about what the rest of its sale costs
+//! (three queries, a QR code and a PNG per ticket, an SMTP conversation, two
+//! batched writes). In a drop on one box, the first second's 667 sales
+//! became 667 emails in the next second, on the same cores as the buyers
+//! still ordering, whose `POST /orders` p99 went from ~25 ms to several
+//! hundred. So while this process places orders or applies payments,
+//! emails start at most `rate` per second; otherwise at once. Nothing else
+//! waits: an order is paid, and its confirmation written, as before; only
+//! the sending is spread out. With dedicated email workers (no purchases or
+//! payments in their process) there is no limit.
+
+use std::{
+    sync::{
+        Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use tokio::time::Instant;
+
+pub struct Selling {
+    /// Purchases and payments jobs running in this process.
+    in_flight: AtomicUsize,
+    /// Time between two emails' starts while selling; `None`: no limit.
+    gap: Option<Duration>,
+    /// When the next email may start while selling.
+    next: Mutex<Instant>,
+}
+
+/// A purchases or payments job running; dropped when it ends.
+pub struct SaleJob<'a>(&'a Selling);
+
+impl Drop for SaleJob<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Selling {
+    /// `emails_per_sec`: the limit while selling (0: none).
+    pub fn new(emails_per_sec: u32) -> Self {
+        Self {
+            in_flight: AtomicUsize::new(0),
+            gap: (emails_per_sec > 0).then(|| Duration::from_secs(1) / emails_per_sec),
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    pub fn job(&self) -> SaleJob<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        SaleJob(self)
+    }
+
+    /// Waits for this email's turn: now, unless the process is selling.
+    pub async fn email_turn(&self) {
+        if let Some(turn) = self.turn(Instant::now()) {
+            tokio::time::sleep_until(turn).await;
+        }
+    }
+
+    /// When an email asking at `now` may start; `None`: at once.
+    fn turn(&self, now: Instant) -> Option<Instant> {
+        let gap = self.gap?;
+        if self.in_flight.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let turn = (*next).max(now);
+        *next = turn + gap;
+        Some(turn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_spaced_only_while_selling() {
+        let selling = Selling::new(200);
+        let now = Instant::now();
+        assert_eq!(selling.turn(now), None, "nothing sold: at once");
+
+        let job = selling.job();
+        let turns: Vec<Duration> = (0..4)
+            .map(|_| selling.turn(now).expect("spaced while selling") - now)
+            .collect();
+        let ms = Duration::from_millis;
+        assert_eq!(turns, [ms(0), ms(5), ms(10), ms(15)]);
+        // Asking later than the next free turn starts at once.
+        assert_eq!(selling.turn(now + ms(100)), Some(now + ms(100)));
+
+        drop(job);
+        assert_eq!(selling.turn(now), None, "the sale's jobs ended");
+    }
+
+    #[test]
+    fn zero_means_no_limit() {
+        let selling = Selling::new(0);
+        let _job = selling.job();
+        assert_eq!(selling.turn(Instant::now()), None);
+    }
+}

@@ -49,6 +49,7 @@ impl InboxWriter {
         tokio::spawn(batch::drain(
             rx,
             MAX_BATCH,
+            batch::API_LINGER,
             batch::OWN_CONNECTIONS,
             move |events| write(db.clone(), queues.clone(), events),
         ));

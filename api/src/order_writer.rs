@@ -85,7 +85,7 @@ impl OrderWriter {
 }
 
 async fn run(db: DbPool, queues: Queues, mut rx: mpsc::Receiver<Request>) {
-    while let Some(requests) = batch::next(&mut rx, MAX_BATCH).await {
+    while let Some(requests) = batch::next(&mut rx, MAX_BATCH, batch::API_LINGER).await {
         let answers = write(&db, requests).await;
         // The next batch is written while this one is pushed.
         tokio::spawn(enqueue_and_answer(queues.clone(), answers));
@@ -109,7 +109,13 @@ async fn write(db: &DbPool, batch: Vec<Request>) -> Vec<Answer> {
         .iter()
         .map(|r| (&r.order, r.items.as_slice(), r.session))
         .collect();
+    let started = std::time::Instant::now();
     let written = Order::place_many(&mut conn, &rows).await;
+    tracing::debug!(
+        orders = rows.len(),
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "order batch"
+    );
     drop(rows);
     let mut created: HashMap<Uuid, Order> = match written {
         Ok(orders) => orders.into_iter().map(|o| (o.id, o)).collect(),

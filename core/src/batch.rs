@@ -2,7 +2,7 @@
 //! payments in the workers): each gathers what waits for it and writes it in
 //! one transaction, so batches grow with load and are one item when idle.
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio::sync::{Semaphore, mpsc};
 
@@ -56,17 +56,35 @@ pub fn own_pool(services: &Services, planning: Planning) -> DbPool {
     .unwrap_or_else(|_| services.db.clone())
 }
 
+/// How long a batch that found company waits for more before it is
+/// written, in the API (whose answers wait for it) and in the workers.
+pub const API_LINGER: Duration = Duration::from_millis(1);
+pub const WORKER_LINGER: Duration = Duration::from_millis(2);
+
 /// Waits for one item, then takes what else is already waiting, up to
-/// `max`. `None` once every sender is gone.
-pub async fn next<T>(rx: &mut mpsc::Receiver<T>, max: usize) -> Option<Vec<T>> {
+/// `max`. If others were waiting (the process is busy), waits `linger` and
+/// takes what came meanwhile: a batch costs the database a statement per
+/// kind of row and a commit whatever its size, and at a drop's rate batches
+/// taken at once held four orders (with the lingers: Postgres −22 % CPU
+/// for the same drop). A lone item (idle) goes at once. `None` once every
+/// sender is gone.
+pub async fn next<T>(rx: &mut mpsc::Receiver<T>, max: usize, linger: Duration) -> Option<Vec<T>> {
     let mut batch = vec![rx.recv().await?];
+    take_waiting(rx, &mut batch, max);
+    if batch.len() > 1 && batch.len() < max && !linger.is_zero() {
+        tokio::time::sleep(linger).await;
+        take_waiting(rx, &mut batch, max);
+    }
+    Some(batch)
+}
+
+fn take_waiting<T>(rx: &mut mpsc::Receiver<T>, batch: &mut Vec<T>, max: usize) {
     while batch.len() < max {
         match rx.try_recv() {
             Ok(next) => batch.push(next),
             Err(_) => break,
         }
     }
-    Some(batch)
 }
 
 /// Runs `work` on each batch from `rx` (at most `max` items), up to
@@ -76,14 +94,19 @@ pub async fn next<T>(rx: &mut mpsc::Receiver<T>, max: usize) -> Option<Vec<T>> {
 /// round trips; with one in flight everything behind it waited too. A slot
 /// is taken before the batch, so a batch takes all that came in while every
 /// slot was busy: batches still grow with load.
-pub async fn drain<T, W, F>(mut rx: mpsc::Receiver<T>, max: usize, in_flight: usize, work: W)
-where
+pub async fn drain<T, W, F>(
+    mut rx: mpsc::Receiver<T>,
+    max: usize,
+    linger: Duration,
+    in_flight: usize,
+    work: W,
+) where
     W: Fn(Vec<T>) -> F,
     F: Future<Output = ()> + Send + 'static,
 {
     let slots = Arc::new(Semaphore::new(in_flight));
     while let Ok(slot) = slots.clone().acquire_owned().await {
-        let Some(batch) = next(&mut rx, max).await else {
+        let Some(batch) = next(&mut rx, max, linger).await else {
             break;
         };
         let running = work(batch);
@@ -91,5 +114,36 @@ where
             running.await;
             drop(slot);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_lone_item_goes_at_once_and_a_busy_batch_waits_for_more() {
+        let (tx, mut rx) = mpsc::channel(8);
+        tx.send(1).await.unwrap();
+        let alone = tokio::time::timeout(
+            Duration::from_secs(5),
+            next(&mut rx, 8, Duration::from_secs(60)),
+        )
+        .await
+        .expect("an idle batch does not linger");
+        assert_eq!(alone, Some(vec![1]));
+
+        tx.send(2).await.unwrap();
+        tx.send(3).await.unwrap();
+        let late = tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            late.send(4).await.unwrap();
+        });
+        let busy = next(&mut rx, 8, Duration::from_millis(500)).await;
+        assert_eq!(busy, Some(vec![2, 3, 4]), "took what came while lingering");
+
+        drop(tx);
+        assert_eq!(next(&mut rx, 8, Duration::from_millis(1)).await, None);
     }
 }

@@ -43,6 +43,7 @@ impl Checkouts {
         tokio::spawn(batch::drain(
             rx,
             MAX_BATCH,
+            batch::WORKER_LINGER,
             batch::OWN_CONNECTIONS,
             move |checkouts| write(db.clone(), checkouts),
         ));

@@ -56,7 +56,7 @@ impl EmailMarks {
 const GONE: &str = "the email marks task stopped";
 
 async fn run(db: DbPool, mut rx: mpsc::Receiver<Mark>) {
-    while let Some(batch) = batch::next(&mut rx, MAX_BATCH).await {
+    while let Some(batch) = batch::next(&mut rx, MAX_BATCH, batch::WORKER_LINGER).await {
         let (mut claim_ids, mut claim_replies) = (Vec::new(), Vec::new());
         let (mut sent, mut sent_replies) = (Vec::new(), Vec::new());
         for mark in batch {

@@ -76,10 +76,16 @@ impl Payer {
 const IN_FLIGHT: usize = batch::OWN_CONNECTIONS;
 
 async fn run(db: DbPool, rx: mpsc::Receiver<(PaymentIn, Reply)>) {
-    batch::drain(rx, MAX_BATCH, IN_FLIGHT, move |payments| {
-        let db = db.clone();
-        async move { apply_batch(&db, payments).await }
-    })
+    batch::drain(
+        rx,
+        MAX_BATCH,
+        batch::WORKER_LINGER,
+        IN_FLIGHT,
+        move |payments| {
+            let db = db.clone();
+            async move { apply_batch(&db, payments).await }
+        },
+    )
     .await;
 }
 

@@ -108,7 +108,8 @@ async fn run(
     rx: mpsc::Receiver<(Uuid, Reply)>,
 ) {
     let snapshots = Arc::new(Snapshots::default());
-    boxoffice_core::batch::drain(rx, MAX_BATCH, IN_FLIGHT, move |batch| {
+    let linger = boxoffice_core::batch::WORKER_LINGER;
+    boxoffice_core::batch::drain(rx, MAX_BATCH, linger, IN_FLIGHT, move |batch| {
         let (services, db, snapshots) = (services.clone(), db.clone(), snapshots.clone());
         async move { decide_batch(&services, &db, &snapshots, batch).await }
     })

@@ -7,7 +7,7 @@
 //! the database's work. A claim stays a conditional UPDATE per row, so two
 //! workers still never both claim one email.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 use boxoffice_core::{Services, batch, db::DbPool, models::EmailRow};
 use tokio::sync::{mpsc, oneshot};
@@ -56,7 +56,10 @@ impl EmailMarks {
 const GONE: &str = "the email marks task stopped";
 
 async fn run(db: DbPool, mut rx: mpsc::Receiver<Mark>) {
-    while let Some(batch) = batch::next(&mut rx, MAX_BATCH, batch::WORKER_LINGER).await {
+    // No linger: every email waits on its claim and its mark, and with 64
+    // in flight the batches fill by themselves (a 2 ms linger: one process
+    // 905, 950 → 1,019, 1,134 emails/s without it).
+    while let Some(batch) = batch::next(&mut rx, MAX_BATCH, Duration::ZERO).await {
         let (mut claim_ids, mut claim_replies) = (Vec::new(), Vec::new());
         let (mut sent, mut sent_replies) = (Vec::new(), Vec::new());
         for mark in batch {

@@ -53,12 +53,7 @@ impl NewEmail<'_> {
         emails: &[NewEmail<'_>],
     ) -> QueryResult<Vec<Uuid>> {
         use diesel::sql_types::{Array, Jsonb, Nullable, Text, Uuid as SqlUuid};
-        #[derive(QueryableByName)]
-        struct Written {
-            #[diesel(sql_type = SqlUuid)]
-            id: Uuid,
-        }
-        let written: Vec<Written> = diesel::sql_query(
+        let written: Vec<super::IdRow> = diesel::sql_query(
             "INSERT INTO email_log (id, dedupe_key, template, to_address, user_id, params)
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::jsonb[])
              ON CONFLICT (dedupe_key) DO NOTHING

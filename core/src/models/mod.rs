@@ -28,3 +28,10 @@ pub use tier::{NewTier, SaleState, Tier, TierFields};
 pub use user::{AccessSession, NewUser, Role, User};
 pub use user_token::{TokenPurpose, UserToken};
 pub use webhook_inbox::InboxEvent;
+
+/// A row's id, as a raw statement's `RETURNING id` gives it.
+#[derive(diesel::QueryableByName)]
+pub(crate) struct IdRow {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub id: uuid::Uuid,
+}

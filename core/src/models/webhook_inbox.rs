@@ -47,12 +47,7 @@ impl InboxEvent {
         events: &[InboxEvent],
     ) -> QueryResult<Vec<Uuid>> {
         use diesel::sql_types::{Array, Jsonb, Text, Timestamptz, Uuid as SqlUuid};
-        #[derive(QueryableByName)]
-        struct Stored {
-            #[diesel(sql_type = SqlUuid)]
-            id: Uuid,
-        }
-        let stored: Vec<Stored> = diesel::sql_query(
+        let stored: Vec<super::IdRow> = diesel::sql_query(
             "INSERT INTO webhook_inbox (id, provider, provider_event_id, event_type, payload, received_at)
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::timestamptz[])
              ON CONFLICT (provider, provider_event_id) DO NOTHING

@@ -75,7 +75,7 @@ async fn write(db: DbPool, queues: Queues, batch: Vec<(InboxEvent, Reply)>) {
             return;
         }
     };
-    let events: Vec<InboxEvent> = batch.iter().map(|(e, _)| e.clone()).collect();
+    let (events, replies): (Vec<InboxEvent>, Vec<Reply>) = batch.into_iter().unzip();
     // Ids stored now, and (one by one only) ids that could not be stored.
     let mut stored = HashSet::new();
     let mut failed = HashSet::new();
@@ -84,11 +84,8 @@ async fn write(db: DbPool, queues: Queues, batch: Vec<(InboxEvent, Reply)>) {
         Err(e) => {
             tracing::warn!(events = events.len(), error = %e, "inbox batch failed; storing one by one");
             for event in &events {
-                match InboxEvent::store(&mut conn, event).await {
-                    Ok(Some(id)) => {
-                        stored.insert(id);
-                    }
-                    Ok(None) => {}
+                match InboxEvent::store_many(&mut conn, std::slice::from_ref(event)).await {
+                    Ok(ids) => stored.extend(ids),
                     Err(e) => {
                         tracing::warn!(event = %event.provider_event_id, error = %e, "webhook not stored");
                         failed.insert(event.id);
@@ -109,7 +106,7 @@ async fn write(db: DbPool, queues: Queues, batch: Vec<(InboxEvent, Reply)>) {
     {
         tracing::warn!(events = jobs.len(), error = %e, "enqueue stored webhooks");
     }
-    for (event, reply) in batch {
+    for (event, reply) in events.iter().zip(replies) {
         let answer = if stored.contains(&event.id) {
             Ok(Stored::New)
         } else if failed.contains(&event.id) {

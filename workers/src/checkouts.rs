@@ -64,18 +64,19 @@ impl Checkouts {
 }
 
 async fn write(db: DbPool, batch: Vec<(NewCheckout, Reply)>) {
+    let (checkouts, replies): (Vec<NewCheckout>, Vec<Reply>) = batch.into_iter().unzip();
     let mut conn = match db.get().await {
         Ok(conn) => conn,
         Err(e) => {
-            for (_, reply) in batch {
+            for reply in replies {
                 let _ = reply.send(Err(JobError::new(format!("database: {e}"))));
             }
             return;
         }
     };
-    let rows: Vec<(Uuid, &str, &str, &str)> = batch
+    let rows: Vec<(Uuid, &str, &str, &str)> = checkouts
         .iter()
-        .map(|(c, _)| {
+        .map(|c| {
             (
                 c.order_id,
                 c.provider,
@@ -87,7 +88,7 @@ async fn write(db: DbPool, batch: Vec<(NewCheckout, Reply)>) {
     match Order::set_checkouts(&mut conn, &rows).await {
         Ok(written) => {
             let written: HashMap<Uuid, Order> = written.into_iter().map(|o| (o.id, o)).collect();
-            for (checkout, reply) in batch {
+            for (checkout, reply) in checkouts.iter().zip(replies) {
                 // The same order twice in a batch (a duplicated job): both
                 // opened the provider's one checkout for it.
                 let order = written.get(&checkout.order_id).cloned();
@@ -95,12 +96,12 @@ async fn write(db: DbPool, batch: Vec<(NewCheckout, Reply)>) {
             }
         }
         Err(e) => {
-            tracing::warn!(checkouts = batch.len(), error = %e, "checkout batch failed; writing one by one");
-            for (c, reply) in batch {
-                let one =
-                    Order::set_checkout(&mut conn, c.order_id, c.provider, &c.checkout_id, &c.url)
-                        .await
-                        .map_err(JobError::from);
+            tracing::warn!(checkouts = rows.len(), error = %e, "checkout batch failed; writing one by one");
+            for (row, reply) in rows.iter().zip(replies) {
+                let one = Order::set_checkouts(&mut conn, std::slice::from_ref(row))
+                    .await
+                    .map(|mut written| written.pop())
+                    .map_err(JobError::from);
                 let _ = reply.send(one);
             }
         }

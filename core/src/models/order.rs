@@ -282,36 +282,10 @@ impl Order {
         query.load(conn).await
     }
 
-    /// Records the provider checkout of a reserved order and returns the
-    /// order as written; `None` if a checkout was recorded already (first
-    /// write wins: a retried job finds it set and reuses it).
-    pub async fn set_checkout(
-        conn: &mut AsyncPgConnection,
-        id: Uuid,
-        provider: &str,
-        checkout_id: &str,
-        url: &str,
-    ) -> QueryResult<Option<Order>> {
-        diesel::update(
-            orders::table
-                .find(id)
-                .filter(orders::provider_checkout_id.is_null()),
-        )
-        .set((
-            orders::provider.eq(provider),
-            orders::provider_checkout_id.eq(checkout_id),
-            orders::checkout_url.eq(url),
-        ))
-        .returning(Order::as_returning())
-        .prepared()
-        .get_result(conn)
-        .await
-        .optional()
-    }
-
-    /// `set_checkout` for many orders in one statement: `(order, provider,
-    /// checkout id, url)`. Returns the orders written; one whose checkout
-    /// was recorded already is left as it is and not returned.
+    /// Records the provider checkouts of reserved orders, in one statement:
+    /// `(order, provider, checkout id, url)`. Returns the orders written; one
+    /// whose checkout was recorded already is left as it is and not returned
+    /// (first write wins: a retried job finds it set and reuses it).
     pub async fn set_checkouts(
         conn: &mut AsyncPgConnection,
         checkouts: &[(Uuid, &str, &str, &str)],

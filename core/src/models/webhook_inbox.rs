@@ -23,25 +23,9 @@ pub struct InboxEvent {
 }
 
 impl InboxEvent {
-    /// Stores the event; `None` if it was stored before (a duplicate).
-    pub async fn store(
-        conn: &mut AsyncPgConnection,
-        event: &InboxEvent,
-    ) -> QueryResult<Option<Uuid>> {
-        diesel::insert_into(webhook_inbox::table)
-            .values(event)
-            .on_conflict((webhook_inbox::provider, webhook_inbox::provider_event_id))
-            .do_nothing()
-            .returning(webhook_inbox::id)
-            .prepared()
-            .get_result(conn)
-            .await
-            .optional()
-    }
-
-    /// `store` for many events in one statement; returns the ids of those
-    /// stored now (a duplicate, of an earlier event or within the batch, is
-    /// left out).
+    /// Stores events in one statement; returns the ids of those stored now
+    /// (a duplicate, of an earlier event or within the batch, is left out:
+    /// the provider's event id is unique).
     pub async fn store_many(
         conn: &mut AsyncPgConnection,
         events: &[InboxEvent],

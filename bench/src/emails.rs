@@ -60,6 +60,7 @@ pub async fn measure(
             rate: None,
             reservation_ttl: Duration::from_secs(600),
             settle_timeout: Duration::from_secs(60),
+            warmup_buyers: 0,
         },
     )
     .await?;

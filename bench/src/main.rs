@@ -74,6 +74,10 @@ struct DropArgs {
     concurrency: usize,
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Buyers of a warm-up sale on another event before each measured
+    /// drop (0: measure the drop on a cold, just-started server).
+    #[arg(long, default_value_t = 2_000)]
+    warmup_buyers: usize,
     /// Offer orders at this rate (per second, open loop) instead of as
     /// fast as C clients get answers. `all` runs both: closed loop, then
     /// paced at the measured baseline rate.
@@ -311,6 +315,7 @@ async fn one_drop(config: &Config, args: &DropArgs, run: usize) -> Result<hot_dr
             rate: args.rate,
             reservation_ttl: RESERVATION_TTL,
             settle_timeout: Duration::from_secs(300),
+            warmup_buyers: args.warmup_buyers,
         },
     )
     .await;
@@ -464,14 +469,18 @@ fn drop_table(base: Option<f64>, drops: &[hot_drop::Report]) {
     if !drops.is_empty() {
         println!();
         let m = |f: fn(&hot_drop::Report) -> f64| median(drops.iter().map(f).collect());
+        let server = match drops[0].warmup_buyers {
+            0 => "a cold server".to_owned(),
+            n => format!("after a warm-up sale of {n} buyers"),
+        };
         match drops[0].offered_per_sec {
             Some(rate) => println!(
-                "hot drop, {rate:.0} orders/s offered (open loop, at most {} in flight; median of {} runs):",
+                "hot drop, {rate:.0} orders/s offered (open loop, at most {} in flight; {server}; median of {} runs):",
                 drops[0].concurrency,
                 drops.len()
             ),
             None => println!(
-                "hot drop, closed loop, {} clients (median of {} runs):",
+                "hot drop, closed loop, {} clients ({server}; median of {} runs):",
                 drops[0].concurrency,
                 drops.len()
             ),

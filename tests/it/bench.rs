@@ -31,11 +31,16 @@ async fn a_small_hot_drop_sells_every_seat_once() {
             rate: Some(120.0),
             reservation_ttl: app.services.config.orders.reservation_ttl,
             settle_timeout: Duration::from_secs(60),
+            // A small one, so the warm-up path runs too.
+            warmup_buyers: 20,
         },
     )
     .await
     .unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
+    // The warm-up sale ran first, on its own event: every figure below is
+    // the measured drop's alone.
+    assert_eq!(report.warmup_buyers, 20);
     assert_eq!(report.post_latency_ms.count, 60);
     // The arrivals are scheduled within the first half second.
     let seconds: Vec<(u32, usize)> = report

@@ -472,7 +472,7 @@ impl WorkersConfig {
                 })
                 .transpose()?,
             shutdown_timeout: parse_secs("WORKER_SHUTDOWN_TIMEOUT_SECS", 30)?,
-            emails_per_sec_while_selling: parse("EMAILS_PER_SEC_WHILE_SELLING", 200)?,
+            emails_per_sec_while_selling: parse("EMAILS_PER_SEC_WHILE_SELLING", 20)?,
         })
     }
 }
@@ -512,7 +512,7 @@ impl WorkersConfig {
 /// | `SANDBOX_WEBHOOK_URL` / `SANDBOX_PUBLIC_URL` | `{PUBLIC_URL}/v1/webhooks/payments/sandbox` / `{PUBLIC_URL}/sandbox` | where the sandbox sends webhooks; its own links |
 /// | `SANDBOX_WEBHOOK_SECRET` / `SANDBOX_API_KEY` | the first accepted secret / `PAYMENT_API_KEY` | the sandbox's side |
 /// | `WORKER_QUEUES` / `WORKER_CONCURRENCY` | all / per queue | what a workers process drains |
-/// | `EMAILS_PER_SEC_WHILE_SELLING` | 200 | emails a workers process starts per second while it also places orders or applies payments (0: no limit) |
+/// | `EMAILS_PER_SEC_WHILE_SELLING` | 20 | emails a workers process starts per second while it also places orders or applies payments (0: no limit) |
 /// | `RUST_LOG` | `info` | log filter; `LOG_FORMAT=json` for JSON lines |
 #[derive(Debug, Clone)]
 pub struct Config {

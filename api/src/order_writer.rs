@@ -53,7 +53,7 @@ impl OrderWriter {
     pub fn start(services: &Services) -> Self {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         tokio::spawn(run(
-            batch::own_pool(services, batch::Planning::Cached),
+            batch::own_pool(services, batch::Planning::ByKey),
             services.queues.clone(),
             rx,
         ));

@@ -333,6 +333,21 @@ async fn sell(target: &Target, http: &reqwest::Client, params: &Params) -> Resul
         })
     });
 
+    // Every request is built before the drop: the client shares the
+    // machine with the server, so during the drop it only sends.
+    let url = format!("{api}/v1/events/{event_id}/orders");
+    let requests = buyers
+        .iter()
+        .enumerate()
+        .map(|(i, (_, token))| {
+            http.post(&url)
+                .bearer_auth(token)
+                .header("idempotency-key", format!("drop-{i}"))
+                .json(&json!({"items": [{"tier_id": tier_id, "quantity": (i % 2) + 1}]}))
+                .build()
+        })
+        .collect::<reqwest::Result<Vec<reqwest::Request>>>()?;
+
     let metrics_before = metrics(http, target).await;
     // The drop.
     eprintln!(
@@ -341,36 +356,29 @@ async fn sell(target: &Target, http: &reqwest::Client, params: &Params) -> Resul
     );
     let started = Instant::now();
     let results: Vec<(f64, f64, Result<u16, String>)> =
-        futures::stream::iter(buyers.iter().enumerate())
-            .map(|(i, (_, token))| {
-                let (http, api, event_id, tier_id) = (http, api, &event_id, &tier_id);
-                async move {
-                    let t = match params.rate {
-                        Some(rate) => {
-                            let arrival = started + Duration::from_secs_f64(i as f64 / rate);
-                            tokio::time::sleep_until(arrival.into()).await;
-                            arrival
+        futures::stream::iter(requests.into_iter().enumerate())
+            .map(|(i, request)| async move {
+                let t = match params.rate {
+                    Some(rate) => {
+                        let arrival = started + Duration::from_secs_f64(i as f64 / rate);
+                        tokio::time::sleep_until(arrival.into()).await;
+                        arrival
+                    }
+                    None => Instant::now(),
+                };
+                let result = http
+                    .execute(request)
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .map_err(|e| {
+                        if e.is_timeout() {
+                            "timeout".to_owned()
+                        } else {
+                            "connection".to_owned()
                         }
-                        None => Instant::now(),
-                    };
-                    let result = http
-                        .post(format!("{api}/v1/events/{event_id}/orders"))
-                        .bearer_auth(token)
-                        .header("idempotency-key", format!("drop-{i}"))
-                        .json(&json!({"items": [{"tier_id": tier_id, "quantity": (i % 2) + 1}]}))
-                        .send()
-                        .await
-                        .map(|r| r.status().as_u16())
-                        .map_err(|e| {
-                            if e.is_timeout() {
-                                "timeout".to_owned()
-                            } else {
-                                "connection".to_owned()
-                            }
-                        });
-                    let arrived = t.duration_since(started).as_secs_f64();
-                    (arrived, t.elapsed().as_secs_f64() * 1000.0, result)
-                }
+                    });
+                let arrived = t.duration_since(started).as_secs_f64();
+                (arrived, t.elapsed().as_secs_f64() * 1000.0, result)
             })
             .buffer_unordered(params.concurrency)
             .collect()

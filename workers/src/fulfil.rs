@@ -15,6 +15,7 @@ use boxoffice_core::{
         Event, InboxEvent, LedgerRefs, Leg, NewEmail, Order, OrderItem, OrderStatus, Payment,
         Refund, Ticket, Tier, User, post_ledger,
     },
+    prepared::Prepare,
     queue::Schedule,
     schema::{discount_codes, orders, ticket_tiers},
     tickets,
@@ -263,6 +264,7 @@ async fn take_seats_again(
     let tiers: Vec<Tier> = Tier::with_stock()
         .filter(ticket_tiers::id.eq_any(&ids))
         .select(Tier::as_select())
+        .prepared()
         .load(conn)
         .await?;
     let fits = items.iter().all(|item| {

@@ -285,6 +285,7 @@ async fn decide(
         let mut tiers: HashMap<Uuid, Tier> = Tier::with_stock()
             .filter(ticket_tiers::id.eq_any(&tier_ids))
             .select(Tier::as_select())
+            .prepared()
             .load(conn)
             .await?
             .into_iter()

@@ -264,6 +264,7 @@ impl Tier {
                 ticket_tiers::price_minor,
                 ticket_tiers::id,
             ))
+            .prepared()
             .load(conn)
             .await
     }
@@ -281,6 +282,7 @@ impl Tier {
                 ticket_tiers::price_minor,
                 ticket_tiers::id,
             ))
+            .prepared()
             .load(conn)
             .await
     }
@@ -294,7 +296,8 @@ impl Tier {
             .filter(ticket_tiers::id.eq(id))
             .filter(ticket_tiers::event_id.eq(event_id))
             .select(Tier::as_select())
-            .first(conn)
+            .prepared()
+            .get_result(conn)
             .await
     }
 

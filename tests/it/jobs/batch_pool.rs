@@ -21,8 +21,8 @@ async fn show(pool: &DbPool, setting: &str) -> String {
 }
 
 /// A batching task that finds rows by its arrays' keys is only offered
-/// index lookups; one that only inserts, and the shared pool, keep
-/// Postgres's defaults.
+/// index lookups, and keeps its first plan; one that only inserts, and the
+/// shared pool, keep Postgres's defaults.
 #[tokio::test(flavor = "multi_thread")]
 async fn batch_connections_plan_as_asked() {
     let app = TestApp::spawn().await;
@@ -33,5 +33,6 @@ async fn batch_connections_plan_as_asked() {
         assert_eq!(show(&cached, setting).await, "on", "{setting}");
         assert_eq!(show(&app.services.db, setting).await, "on", "{setting}");
     }
-    assert_eq!(show(&by_key, "plan_cache_mode").await, "auto");
+    assert_eq!(show(&by_key, "plan_cache_mode").await, "force_generic_plan");
+    assert_eq!(show(&cached, "plan_cache_mode").await, "auto");
 }

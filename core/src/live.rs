@@ -1,6 +1,6 @@
 //! Live updates through Redis pub/sub: whichever process changes an order or
-//! a tier publishes; every API replica subscribes and fans out to its own
-//! streaming clients. Best effort by nature: a client that misses a message
+//! a tier publishes; each API replica subscribes to the channels its own
+//! streaming clients follow and fans out to them. Best effort by nature: a client that misses a message
 //! still has the REST resource, and every message carries the full state.
 
 use redis::{AsyncCommands, aio::ConnectionManager};
@@ -27,11 +27,6 @@ impl Live {
             conn,
             prefix: format!("{namespace}-live"),
         }
-    }
-
-    /// The pattern an API replica subscribes to.
-    pub fn pattern(&self) -> String {
-        format!("{}:*", self.prefix)
     }
 
     pub fn order_channel(&self, order_id: Uuid) -> String {

@@ -87,7 +87,8 @@ pub async fn order(
     // Subscribe before reading, so nothing falls between the two.
     let rx = state
         .hub
-        .subscribe(&state.services.live.order_channel(order.id));
+        .subscribe(&state.services.live.order_channel(order.id))
+        .await;
     let order = Order::find(&mut conn, order.id).await?;
     let current = json!({
         "type": "order.status",
@@ -155,7 +156,7 @@ pub async fn event(
 ) -> ApiResult<EventStream> {
     let id = parse_id(&id)?;
     let live = &state.services.live;
-    let rx = state.hub.subscribe(&live.event_channel(id));
+    let rx = state.hub.subscribe(&live.event_channel(id)).await;
     let mut conn = state.db().await?;
     let event = Event::find(&mut conn, id).await?;
     if event.status() == EventStatus::Draft {
@@ -191,6 +192,9 @@ pub async fn event(
     responses((status = 200, description = "An event stream", content_type = "text/event-stream"))
 )]
 pub async fn feed(State(state): State<AppState>) -> EventStream {
-    let rx = state.hub.subscribe(&state.services.live.feed_channel());
+    let rx = state
+        .hub
+        .subscribe(&state.services.live.feed_channel())
+        .await;
     finish(Vec::new(), relay(rx))
 }

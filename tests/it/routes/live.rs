@@ -116,6 +116,57 @@ async fn the_new_events_feed_announces_publications() {
     assert_eq!(seen.last().unwrap()["title"], "Fresh Show");
 }
 
+/// Subscribers of `channel` in Redis (any process).
+async fn subscribers(app: &TestApp, channel: &str) -> i64 {
+    let mut redis = app.services.queues.connection();
+    let (_, n): (String, i64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(channel)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    n
+}
+
+/// The API subscribes to a channel while a client follows it, and only
+/// then: what nobody watches is sent to no API process.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_hub_subscribes_only_to_what_its_clients_follow() {
+    let app = TestApp::spawn().await;
+    let live = &app.services.live;
+    let channel = live.feed_channel();
+    assert_eq!(subscribers(&app, &channel).await, 0);
+
+    // The stream answers once its subscription is confirmed.
+    let feed = app
+        .client
+        .get(app.url("/v1/events/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), 200);
+    assert_eq!(subscribers(&app, &channel).await, 1);
+    let other = app
+        .client
+        .get(app.url("/v1/events/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(subscribers(&app, &channel).await, 1, "one per process");
+
+    // Both clients leave; the next messages find nobody and the API lets
+    // the channel go.
+    drop((feed, other));
+    eventually(Duration::from_secs(10), || async {
+        live.publish(&channel, &json!({"type": "ping"})).await;
+        match subscribers(&app, &channel).await {
+            0 => Ok(()),
+            n => Err(format!("{n} subscribers")),
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_order_placed_while_redis_is_down_is_not_lost() {
     let proxy = Proxy::to_redis().await;

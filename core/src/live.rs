@@ -1,7 +1,8 @@
 //! Live updates through Redis pub/sub: whichever process changes an order or
 //! a tier publishes; each API replica subscribes to the channels its own
-//! streaming clients follow and fans out to them. Best effort by nature: a client that misses a message
-//! still has the REST resource, and every message carries the full state.
+//! streaming clients follow and fans out to them. Best effort by nature: a
+//! client that misses a message still has the REST resource, and every
+//! message carries the full state.
 
 use redis::{AsyncCommands, aio::ConnectionManager};
 use serde::Serialize;

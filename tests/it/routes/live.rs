@@ -137,21 +137,12 @@ async fn the_hub_subscribes_only_to_what_its_clients_follow() {
     let channel = live.feed_channel();
     assert_eq!(subscribers(&app, &channel).await, 0);
 
+    let follow = || app.client.get(app.url("/v1/events/live")).send();
     // The stream answers once its subscription is confirmed.
-    let feed = app
-        .client
-        .get(app.url("/v1/events/live"))
-        .send()
-        .await
-        .unwrap();
+    let feed = follow().await.unwrap();
     assert_eq!(feed.status(), 200);
     assert_eq!(subscribers(&app, &channel).await, 1);
-    let other = app
-        .client
-        .get(app.url("/v1/events/live"))
-        .send()
-        .await
-        .unwrap();
+    let other = follow().await.unwrap();
     assert_eq!(subscribers(&app, &channel).await, 1, "one per process");
 
     // Both clients leave; the next messages find nobody and the API lets

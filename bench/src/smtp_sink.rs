@@ -10,7 +10,7 @@ use std::{
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
     net::TcpListener,
-    sync::Notify,
+    sync::{Notify, broadcast},
 };
 
 #[derive(Debug, Clone)]
@@ -51,6 +51,8 @@ pub struct SmtpSink {
     count: Arc<std::sync::atomic::AtomicUsize>,
     keep: bool,
     notify: Arc<Notify>,
+    sessions: Arc<std::sync::atomic::AtomicUsize>,
+    hang_up: Option<broadcast::Sender<()>>,
     pub port: u16,
 }
 
@@ -72,6 +74,7 @@ impl SmtpSink {
         let sink = SmtpSink {
             port: listener.local_addr().expect("bound").port(),
             keep,
+            hang_up: Some(broadcast::channel(1).0),
             ..Default::default()
         };
         let s = sink.clone();
@@ -87,6 +90,13 @@ impl SmtpSink {
     }
 
     async fn session(&self, socket: tokio::net::TcpStream) -> std::io::Result<()> {
+        self.sessions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut hang_up = self
+            .hang_up
+            .as_ref()
+            .map(|h| h.subscribe())
+            .expect("a bound sink");
         let (read, mut write) = socket.into_split();
         let mut lines = BufReader::new(read);
         write.write_all(b"220 sink.test ESMTP\r\n").await?;
@@ -94,8 +104,11 @@ impl SmtpSink {
         let mut line = String::new();
         loop {
             line.clear();
-            if lines.read_line(&mut line).await? == 0 {
-                return Ok(());
+            tokio::select! {
+                read = lines.read_line(&mut line) => if read? == 0 {
+                    return Ok(());
+                },
+                _ = hang_up.recv() => return Ok(()),
             }
             let command = line.trim_end().to_ascii_uppercase();
             let reply: &[u8] = if command.starts_with("EHLO") {
@@ -152,6 +165,19 @@ impl SmtpSink {
                 b"502 not implemented\r\n"
             };
             write.write_all(reply).await?;
+        }
+    }
+
+    /// SMTP sessions opened so far.
+    pub fn sessions(&self) -> usize {
+        self.sessions.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Closes every open session between commands, as a server does with
+    /// connections idle too long.
+    pub fn hang_up(&self) {
+        if let Some(hang_up) = &self.hang_up {
+            let _ = hang_up.send(());
         }
     }
 

@@ -1,14 +1,18 @@
-//! QR symbols for tickets: the `qrcode` crate's encoder, with the mask chosen
-//! here.
+//! QR symbols for tickets: the `qrcode` crate's encoder and data placement,
+//! with the mask chosen here.
 //!
 //! The standard (ISO/IEC 18004, 7.8.3) has the encoder try all eight masks
-//! and keep the one with the lowest penalty. Scored module by module (the
-//! crate's way, and ours at first) that was a quarter to a third of the
-//! email worker's CPU in a drop; over rows and columns held as integers the
-//! same four rules cost a few instructions per line.
+//! and keep the one with the lowest penalty. Masked and scored module by
+//! module (the crate's way, and ours at first) that was a quarter to a third
+//! of the email worker's CPU in a drop. Here every row and column is an
+//! integer: a mask flips only data modules, so each masked line is one XOR
+//! of lines worked out once per version, and the four rules cost a few
+//! instructions per line.
+
+use std::sync::OnceLock;
 
 use qrcode::{
-    Color, EcLevel,
+    Color, EcLevel, Version,
     canvas::{Canvas, MaskPattern},
 };
 
@@ -34,70 +38,171 @@ impl Symbol {
     /// The smallest symbol holding `payload` at error correction level M,
     /// with the mask of lowest penalty.
     pub fn encode(payload: &[u8]) -> Result<Self, String> {
-        Self::under_every_mask(payload)?
+        let (width, candidates) = under_every_mask(payload)?;
+        let best = candidates
             .into_iter()
-            .min_by_key(Self::penalty)
-            .ok_or_else(|| "qr: no mask".to_owned())
-    }
-
-    /// The smallest symbol holding `payload` at level M, once per mask.
-    fn under_every_mask(payload: &[u8]) -> Result<Vec<Self>, String> {
-        let qr = |e: qrcode::types::QrError| format!("qr: {e}");
-        let bits = qrcode::bits::encode_auto(payload, EcLevel::M).map_err(qr)?;
-        let version = bits.version();
-        let (data, ec) =
-            qrcode::ec::construct_codewords(&bits.into_bytes(), version, EcLevel::M).map_err(qr)?;
-        let mut unmasked = Canvas::new(version, EcLevel::M);
-        unmasked.draw_all_functional_patterns();
-        unmasked.draw_data(&data, &ec);
-        let width = usize::try_from(version.width()).map_err(|_| "qr: width".to_owned())?;
-        if width > MAX_WIDTH {
-            return Err(format!("qr: {} bytes is too long a payload", payload.len()));
-        }
-        Ok(MASKS
-            .iter()
-            .map(|&mask| {
-                let mut canvas = unmasked.clone();
-                canvas.apply_mask(mask);
-                let dark = canvas
-                    .into_colors()
-                    .into_iter()
-                    .map(|c| c == Color::Dark)
-                    .collect();
-                Self { width, dark }
-            })
-            .collect())
+            .min_by_key(|lines| lines.penalty(width))
+            .ok_or_else(|| "qr: no mask".to_owned())?;
+        Ok(best.symbol(width))
     }
 
     /// The standard's penalty score (lower reads better).
     pub fn penalty(&self) -> usize {
-        self.penalties().iter().sum()
+        self.lines().penalty(self.width)
+    }
+
+    fn lines(&self) -> Lines {
+        Lines::of(&self.dark, self.width)
+    }
+}
+
+/// The smallest symbol holding `payload` at level M, once per mask (in the
+/// order of [`MASKS`]), as lines; and its width.
+fn under_every_mask(payload: &[u8]) -> Result<(usize, Vec<Lines>), String> {
+    let qr = |e: qrcode::types::QrError| format!("qr: {e}");
+    let bits = qrcode::bits::encode_auto(payload, EcLevel::M).map_err(qr)?;
+    let version = bits.version();
+    let Version::Normal(number) = version else {
+        return Err("qr: not a normal QR version".to_owned());
+    };
+    let width = usize::try_from(version.width()).map_err(|_| "qr: width".to_owned())?;
+    if width > MAX_WIDTH {
+        return Err(format!("qr: {} bytes is too long a payload", payload.len()));
+    }
+    let (data, ec) =
+        qrcode::ec::construct_codewords(&bits.into_bytes(), version, EcLevel::M).map_err(qr)?;
+    let frame = FRAMES[usize::try_from(number).map_err(|_| "qr: version".to_owned())?]
+        .get_or_init(|| Frame::new(version));
+    let mut canvas = frame.blank.clone();
+    canvas.draw_data(&data, &ec);
+    let drawn = Lines::of(&dark_modules(canvas), width);
+    Ok((
+        width,
+        frame
+            .masked
+            .iter()
+            .map(|masked| masked.with_data(&drawn, &frame.data))
+            .collect(),
+    ))
+}
+
+/// Versions 1 to 40; index 0 is unused.
+static FRAMES: [OnceLock<Frame>; 41] = [const { OnceLock::new() }; 41];
+
+/// What every symbol of one version shares.
+struct Frame {
+    /// The function patterns, format information left light, data modules
+    /// empty.
+    blank: Canvas,
+    /// Set where a module holds a data, error correction or remainder bit:
+    /// the modules a mask flips.
+    data: Lines,
+    /// Under each mask, a symbol whose data bits are all light: the function
+    /// patterns with that mask's format information, and the mask itself
+    /// over the data modules.
+    masked: Vec<Lines>,
+}
+
+impl Frame {
+    fn new(version: Version) -> Self {
+        let width = usize::try_from(version.width()).unwrap_or_default();
+        let mut blank = Canvas::new(version, EcLevel::M);
+        blank.draw_all_functional_patterns();
+        // More bits than any version holds: placement stops when the data
+        // modules run out, remainder bits included.
+        let filled = |byte: u8, mask: MaskPattern| {
+            let mut canvas = blank.clone();
+            canvas.draw_data(&[byte; 4096], &[]);
+            canvas.apply_mask(mask);
+            Lines::of(&dark_modules(canvas), width)
+        };
+        let masked: Vec<Lines> = MASKS.iter().map(|&mask| filled(0, mask)).collect();
+        let dark = filled(0xFF, MASKS[0]);
+        let data = Lines {
+            rows: xor(&masked[0].rows, &dark.rows),
+            cols: xor(&masked[0].cols, &dark.cols),
+        };
+        Self {
+            blank,
+            data,
+            masked,
+        }
+    }
+}
+
+fn dark_modules(canvas: Canvas) -> Vec<bool> {
+    canvas
+        .into_colors()
+        .into_iter()
+        .map(|c| c == Color::Dark)
+        .collect()
+}
+
+fn xor(a: &[u128], b: &[u128]) -> Vec<u128> {
+    a.iter().zip(b).map(|(a, b)| a ^ b).collect()
+}
+
+/// A symbol's rows and columns, each as the bits of an integer: bit `j` is
+/// module `j`, 1 for dark.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Lines {
+    rows: Vec<u128>,
+    cols: Vec<u128>,
+}
+
+impl Lines {
+    fn of(dark: &[bool], w: usize) -> Self {
+        Self {
+            rows: dark.chunks_exact(w).map(|row| bits(row.iter())).collect(),
+            cols: (0..w).map(|x| bits(dark[x..].iter().step_by(w))).collect(),
+        }
+    }
+
+    /// These lines (a mask over light data) with `drawn`'s data bits
+    /// flipped in: masking is an XOR, so it commutes with placing the data.
+    fn with_data(&self, drawn: &Self, data: &Self) -> Self {
+        let apply = |masked: &[u128], drawn: &[u128], data: &[u128]| -> Vec<u128> {
+            masked
+                .iter()
+                .zip(drawn)
+                .zip(data)
+                .map(|((m, d), bits)| m ^ (d & bits))
+                .collect()
+        };
+        Self {
+            rows: apply(&self.rows, &drawn.rows, &data.rows),
+            cols: apply(&self.cols, &drawn.cols, &data.cols),
+        }
+    }
+
+    fn symbol(&self, width: usize) -> Symbol {
+        Symbol {
+            width,
+            dark: self
+                .rows
+                .iter()
+                .flat_map(|row| (0..width).map(move |x| row >> x & 1 == 1))
+                .collect(),
+        }
+    }
+
+    fn penalty(&self, w: usize) -> usize {
+        self.penalties(w).iter().sum()
     }
 
     /// The four rules' points: runs of one colour (N1), 2×2 blocks of one
     /// colour (N2), finder-like patterns (N3), imbalance of dark and light
     /// (N4).
-    ///
-    /// Each row and column is one integer (bit `j` is module `j`, 1 for
-    /// dark), so a rule looks at a whole line in a few instructions.
-    fn penalties(&self) -> [usize; 4] {
-        let w = self.width;
-        let rows: Vec<u128> = self
-            .dark
-            .chunks_exact(w)
-            .map(|row| bits(row.iter()))
-            .collect();
-        let cols: Vec<u128> = (0..w)
-            .map(|x| bits(self.dark[x..].iter().step_by(w)))
-            .collect();
+    fn penalties(&self, w: usize) -> [usize; 4] {
         let (mut runs, mut finders) = (0, 0);
-        for &line in rows.iter().chain(&cols) {
+        for &line in self.rows.iter().chain(&self.cols) {
             runs += line_runs(line, w);
             finders += 40 * line_finders(line, w);
         }
         // Two rows: module x and x + 1 alike in each, and x alike in both.
         let pairs = ones(w - 1);
-        let blocks: usize = rows
+        let blocks: usize = self
+            .rows
             .windows(2)
             .map(|r| {
                 let alike_across = |l: u128| !(l ^ (l >> 1));
@@ -107,7 +212,7 @@ impl Symbol {
             .sum();
         // 10 for every full 5% the dark share is away from half.
         let total = w * w;
-        let dark: usize = rows.iter().map(|r| r.count_ones() as usize).sum();
+        let dark: usize = self.rows.iter().map(|r| r.count_ones() as usize).sum();
         let balance = 10 * ((20 * dark).abs_diff(10 * total) / total);
         [runs, blocks, finders, balance]
     }
@@ -184,7 +289,7 @@ mod tests {
             .collect();
         // The crate scores balance 2 for it (linear, in 0.5% steps).
         assert_eq!(dark.iter().filter(|&&d| d).count(), 217);
-        let [runs, blocks, finders, balance] = Symbol { width: 21, dark }.penalties();
+        let [runs, blocks, finders, balance] = Lines::of(&dark, 21).penalties(21);
         assert_eq!(runs, 88 + 92);
         assert_eq!(blocks, 90);
         // The crate leaves out the 2 × 9 rows and columns through the three
@@ -199,7 +304,7 @@ mod tests {
         let with_dark = |n: usize| {
             let mut dark = vec![false; 100];
             dark[..n].iter_mut().for_each(|d| *d = true);
-            Symbol { width: 10, dark }.penalties()[3]
+            Lines::of(&dark, 10).penalties(10)[3]
         };
         assert_eq!(with_dark(50), 0);
         assert_eq!(with_dark(45), 10);
@@ -260,16 +365,64 @@ mod tests {
         ]
     }
 
+    /// Payloads whose symbols cover a version without remainder bits (1),
+    /// with seven (6), with version information (7 on) and with three
+    /// (17).
+    const PAYLOADS: [&[u8]; 4] = [
+        b"BOX1",
+        b"BOX1.0192f1c2a3b4c5d6e7f8091a2b3c4d5e.7K9M2P4Q6R8S0T1V3W5X7Y9Z2A.abcdefghijklmnopqrstuv",
+        &[b'x'; 120],
+        &[b'x'; 500],
+    ];
+
+    /// The crate's own symbol under `mask`, module by module.
+    fn the_crates(payload: &[u8], mask: MaskPattern) -> Symbol {
+        let bits = qrcode::bits::encode_auto(payload, EcLevel::M).unwrap();
+        let version = bits.version();
+        let (data, ec) =
+            qrcode::ec::construct_codewords(&bits.into_bytes(), version, EcLevel::M).unwrap();
+        let mut canvas = Canvas::new(version, EcLevel::M);
+        canvas.draw_all_functional_patterns();
+        canvas.draw_data(&data, &ec);
+        canvas.apply_mask(mask);
+        Symbol {
+            width: usize::try_from(version.width()).unwrap(),
+            dark: dark_modules(canvas),
+        }
+    }
+
+    #[test]
+    fn masking_line_by_line_draws_the_crates_symbols() {
+        let versions: Vec<i16> = PAYLOADS
+            .iter()
+            .map(
+                |p| match qrcode::bits::encode_auto(p, EcLevel::M).unwrap().version() {
+                    Version::Normal(n) => n,
+                    Version::Micro(_) => unreachable!("encode_auto makes normal symbols"),
+                },
+            )
+            .collect();
+        assert_eq!(versions, [1, 6, 7, 17]);
+        for payload in PAYLOADS {
+            let (width, candidates) = under_every_mask(payload).unwrap();
+            for (lines, mask) in candidates.iter().zip(MASKS) {
+                let symbol = lines.symbol(width);
+                assert_eq!(symbol, the_crates(payload, mask), "mask {mask:?}");
+                assert_eq!(*lines, symbol.lines());
+            }
+        }
+    }
+
     #[test]
     fn line_arithmetic_scores_like_reading_each_module() {
-        let payload = b"BOX1.0192f1c2a3b4c5d6e7f8091a2b3c4d5e.7K9M2P4Q6R8S0T1V3W5X7Y9Z2A.abcdefghijklmnopqrstuv";
-        let long = [b'x'; 900];
-        for symbol in Symbol::under_every_mask(payload)
-            .unwrap()
-            .into_iter()
-            .chain(Symbol::under_every_mask(&long).unwrap())
-        {
-            assert_eq!(symbol.penalties(), penalties_one_module_at_a_time(&symbol));
+        for payload in PAYLOADS.iter().copied().chain([&[b'x'; 900][..]]) {
+            let (width, candidates) = under_every_mask(payload).unwrap();
+            for lines in candidates {
+                assert_eq!(
+                    lines.penalties(width),
+                    penalties_one_module_at_a_time(&lines.symbol(width))
+                );
+            }
         }
         assert!(
             Symbol::encode(&[b'x'; 1500])
@@ -280,13 +433,12 @@ mod tests {
 
     #[test]
     fn keeps_the_lowest_penalty_mask_of_the_smallest_symbol() {
-        let payload = b"BOX1.0192f1c2a3b4c5d6e7f8091a2b3c4d5e.7K9M2P4Q6R8S0T1V3W5X7Y9Z2A.abcdefghijklmnopqrstuv";
+        let payload = PAYLOADS[1];
         let chosen = Symbol::encode(payload).unwrap();
         let reference = qrcode::QrCode::with_error_correction_level(payload, EcLevel::M).unwrap();
         assert_eq!(chosen.width, reference.width());
         // The chosen one is one of the eight and none scores lower.
-        let all = Symbol::under_every_mask(payload).unwrap();
-        assert_eq!(all.len(), 8);
+        let all: Vec<Symbol> = MASKS.iter().map(|&m| the_crates(payload, m)).collect();
         assert!(all.contains(&chosen));
         assert!(all.iter().all(|s| s.penalty() >= chosen.penalty()));
         assert!(all.iter().any(|s| s.penalty() > chosen.penalty()));

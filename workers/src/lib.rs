@@ -10,6 +10,7 @@ mod pay;
 mod reserve;
 mod selling;
 mod settle;
+mod smtp_relay;
 mod supervisor;
 mod templates;
 

@@ -1,5 +1,6 @@
-//! Outgoing email: lettre over SMTP, or `.eml` files in an outbox folder when
-//! no `SMTP_URL` is set (development).
+//! Outgoing email: lettre over SMTP (plain SMTP on our own connections, see
+//! `smtp_relay`), or `.eml` files in an outbox folder when no `SMTP_URL` is
+//! set (development).
 
 use std::path::PathBuf;
 
@@ -10,7 +11,10 @@ use lettre::{
     transport::smtp::PoolConfig,
 };
 
-use crate::templates::Rendered;
+use crate::{smtp_relay::SmtpRelay, templates::Rendered};
+
+/// How long one SMTP conversation may take.
+const SMTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// text + HTML alternatives; with inline images, a `related` part around
 /// them; with attachments, a `mixed` part around everything.
@@ -44,6 +48,12 @@ fn body(rendered: Rendered) -> Result<MultiPart, String> {
 }
 
 pub enum Mailer {
+    /// Plain SMTP.
+    Relay {
+        relay: SmtpRelay,
+        from: Mailbox,
+    },
+    /// SMTP over TLS: lettre's transport.
     Smtp {
         transport: AsyncSmtpTransport<Tokio1Executor>,
         from: Mailbox,
@@ -63,19 +73,23 @@ impl Mailer {
             .parse()
             .map_err(|e| format!("EMAIL_FROM: {e}"))?;
         Ok(match &config.transport {
-            EmailTransportConfig::Smtp(url) => Self::Smtp {
-                // The URL may hold credentials: never echo it.
-                transport: AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                    .map_err(|e| format!("SMTP_URL: {e}"))?
-                    .timeout(Some(std::time::Duration::from_secs(20)))
-                    // One connection per job in flight: a message spends its
-                    // time waiting on the server (lettre writes the final
-                    // `.` on its own, so Nagle and delayed ACKs add ~40 ms
-                    // to every message), not on our CPU.
-                    .pool_config(PoolConfig::new().max_size(max_connections))
-                    .build(),
-                from,
-            },
+            // The URL may hold credentials: never echo it.
+            EmailTransportConfig::Smtp(url) => {
+                match SmtpRelay::from_url(url, max_connections, SMTP_TIMEOUT)? {
+                    Some(relay) => Self::Relay { relay, from },
+                    None => Self::Smtp {
+                        transport: AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                            .map_err(|e| format!("SMTP_URL: {e}"))?
+                            .timeout(Some(SMTP_TIMEOUT))
+                            // One connection per job in flight: lettre writes
+                            // the final `.` on its own, so Nagle and delayed
+                            // ACKs add ~40 ms to every message, spent waiting.
+                            .pool_config(PoolConfig::new().max_size(max_connections))
+                            .build(),
+                        from,
+                    },
+                }
+            }
             EmailTransportConfig::Outbox(dir) => Self::Outbox {
                 dir: dir.clone(),
                 from,
@@ -85,7 +99,7 @@ impl Mailer {
 
     fn from(&self) -> &Mailbox {
         match self {
-            Self::Smtp { from, .. } | Self::Outbox { from, .. } => from,
+            Self::Relay { from, .. } | Self::Smtp { from, .. } | Self::Outbox { from, .. } => from,
         }
     }
 
@@ -100,6 +114,7 @@ impl Mailer {
             .multipart(body(rendered)?)
             .map_err(|e| format!("build message: {e}"))?;
         match self {
+            Self::Relay { relay, .. } => relay.send(message.envelope(), &message.formatted()).await,
             Self::Smtp { transport, .. } => transport
                 .send(message)
                 .await

@@ -120,3 +120,29 @@ async fn the_sweep_sends_an_email_whose_job_was_lost() {
         0
     );
 }
+
+/// Plain SMTP goes over the relay's own connections: one is reused from
+/// message to message, and one the server closed while idle is replaced
+/// without losing or doubling the message.
+#[tokio::test(flavor = "multi_thread")]
+async fn emails_reuse_one_connection_and_survive_the_server_closing_it() {
+    let app = TestApp::spawn().await;
+    let ctx = WorkerCtx::new(app.services.clone()).unwrap();
+    let sent_to = |to: &str| app.smtp.count_to(to);
+
+    for to in ["a@example.com", "b@example.com", "c@example.com"] {
+        let email_id = record_email(&app, to).await;
+        SendEmail { email_id }.perform(&ctx, 1).await.unwrap();
+        assert_eq!(sent_to(to), 1);
+    }
+    assert_eq!(app.smtp.sessions(), 1, "one connection for all three");
+
+    app.smtp.hang_up();
+    let email_id = record_email(&app, "d@example.com").await;
+    SendEmail { email_id }.perform(&ctx, 1).await.unwrap();
+    assert_eq!(sent_to("d@example.com"), 1);
+    assert_eq!(app.smtp.sessions(), 2, "a new connection after the hang-up");
+    let mut conn = app.services.db.get().await.unwrap();
+    let row = EmailRow::find(&mut conn, email_id).await.unwrap().unwrap();
+    assert_eq!((row.status.as_str(), row.attempts), ("sent", 1));
+}

@@ -44,7 +44,7 @@ impl InboxWriter {
     /// Starts the writing task for this process, on connections of its own.
     pub fn start(services: &Services) -> Self {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        let db = batch::own_pool(services, batch::Planning::Cached);
+        let db = batch::own_pool(services, batch::Planning::Cached, batch::Commit::Durable);
         let queues = services.queues.clone();
         tokio::spawn(batch::drain(
             rx,

@@ -53,7 +53,7 @@ impl OrderWriter {
     pub fn start(services: &Services) -> Self {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         tokio::spawn(run(
-            batch::own_pool(services, batch::Planning::ByKey),
+            batch::own_pool(services, batch::Planning::ByKey, batch::Commit::Durable),
             services.queues.clone(),
             rx,
         ));

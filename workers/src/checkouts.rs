@@ -39,7 +39,7 @@ impl Checkouts {
     /// Starts the recording task for this process, on connections of its own.
     pub fn start(services: &Services) -> Self {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        let db = batch::own_pool(services, batch::Planning::ByKey);
+        let db = batch::own_pool(services, batch::Planning::ByKey, batch::Commit::Durable);
         tokio::spawn(batch::drain(
             rx,
             MAX_BATCH,

@@ -32,7 +32,10 @@ impl EmailMarks {
     /// Starts the batching task for this process, on connections of its own.
     pub fn start(services: &Services) -> Self {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(batch::own_pool(services, batch::Planning::ByKey), rx));
+        tokio::spawn(run(
+            batch::own_pool(services, batch::Planning::ByKey, batch::Commit::Durable),
+            rx,
+        ));
         Self { tx }
     }
 

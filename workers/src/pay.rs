@@ -9,6 +9,13 @@
 //! duplicate payment, a wrong amount, an order the batch cannot lock as
 //! expected) and any batch that fails is handed back: the job then applies
 //! it alone through `fulfil::apply_payment`, which knows every case.
+//!
+//! Its commits are deferred (`batch::Commit::Deferred`): everything a batch
+//! writes follows from webhook events stored durably before the provider
+//! was answered, so one lost in a database crash is applied again by the
+//! inbox sweep. A confirmation email is claimed in a durable commit first,
+//! which makes the batch before it durable too: no ticket is emailed that a
+//! crash could take back.
 
 use std::collections::{HashMap, HashSet};
 
@@ -56,7 +63,10 @@ impl Payer {
     /// Starts the batching task for this process, on connections of its own.
     pub fn start(services: &Services) -> Self {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(batch::own_pool(services, batch::Planning::ByKey), rx));
+        tokio::spawn(run(
+            batch::own_pool(services, batch::Planning::ByKey, batch::Commit::Deferred),
+            rx,
+        ));
         Self { tx }
     }
 

@@ -78,8 +78,11 @@ impl Reserver {
     /// task every seat decision waits on must never queue behind them.
     pub fn start(services: Services) -> Self {
         let (tx, rx) = mpsc::channel(8 * MAX_BATCH);
-        let own =
-            boxoffice_core::batch::own_pool(&services, boxoffice_core::batch::Planning::ByKey);
+        let own = boxoffice_core::batch::own_pool(
+            &services,
+            boxoffice_core::batch::Planning::ByKey,
+            boxoffice_core::batch::Commit::Durable,
+        );
         tokio::spawn(run(services, own, rx));
         Self { tx }
     }

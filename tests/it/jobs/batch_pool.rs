@@ -26,8 +26,16 @@ async fn show(pool: &DbPool, setting: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn batch_connections_plan_as_asked() {
     let app = TestApp::spawn().await;
-    let by_key = batch::own_pool(&app.services, batch::Planning::ByKey);
-    let cached = batch::own_pool(&app.services, batch::Planning::Cached);
+    let by_key = batch::own_pool(
+        &app.services,
+        batch::Planning::ByKey,
+        batch::Commit::Durable,
+    );
+    let cached = batch::own_pool(
+        &app.services,
+        batch::Planning::Cached,
+        batch::Commit::Durable,
+    );
     for setting in ["enable_seqscan", "enable_hashjoin", "enable_mergejoin"] {
         assert_eq!(show(&by_key, setting).await, "off", "{setting}");
         assert_eq!(show(&cached, setting).await, "on", "{setting}");
@@ -35,4 +43,19 @@ async fn batch_connections_plan_as_asked() {
     }
     assert_eq!(show(&by_key, "plan_cache_mode").await, "force_generic_plan");
     assert_eq!(show(&cached, "plan_cache_mode").await, "auto");
+}
+
+/// Only a task asked to defer its commits does, whatever its planning.
+#[tokio::test(flavor = "multi_thread")]
+async fn batch_connections_commit_as_asked() {
+    let app = TestApp::spawn().await;
+    for planning in [batch::Planning::ByKey, batch::Planning::Cached] {
+        let deferred = batch::own_pool(&app.services, planning, batch::Commit::Deferred);
+        let durable = batch::own_pool(&app.services, planning, batch::Commit::Durable);
+        assert_eq!(show(&deferred, "synchronous_commit").await, "off");
+        assert_eq!(show(&durable, "synchronous_commit").await, "on");
+        let plan_cache_mode = show(&deferred, "plan_cache_mode").await;
+        assert_eq!(plan_cache_mode, show(&durable, "plan_cache_mode").await);
+    }
+    assert_eq!(show(&app.services.db, "synchronous_commit").await, "on");
 }

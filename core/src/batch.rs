@@ -57,7 +57,7 @@ pub enum Commit {
     /// batch of payments was one more commit between the API's order
     /// inserts and the disk. With the payments of a drop arriving in its
     /// first second, `POST /orders` p50 there went from ~5 to 60–80 ms with
-    /// the machine a fifth idle; every wait was the WAL flush.
+    /// the machine a fifth idle, the order inserts waiting on the flush.
     ///
     /// The loss is bounded: WAL is written in order, so the next durable
     /// commit of any task (an order insert, an email claim) makes every

@@ -13,7 +13,9 @@
 //!
 //! A reused connection is not probed first (lettre's pool sends a NOOP
 //! before every message); one the server has closed meanwhile fails at
-//! `MAIL FROM`, and the message is sent again once on a new connection.
+//! `MAIL FROM`, and the message is sent again once on a new connection (a
+//! connection lost after the server took the message sends it twice, with
+//! the same `Message-ID`, as a retried job would).
 //! Connections idle longer than [`IDLE_MAX`] are closed instead of reused.
 //! TLS (`smtps://`, `?tls=`) stays on lettre's own transport.
 

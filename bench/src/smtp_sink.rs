@@ -105,10 +105,13 @@ impl SmtpSink {
         loop {
             line.clear();
             tokio::select! {
+                // A hang-up asked for before the client's next command
+                // arrived wins over that command.
+                biased;
+                _ = hang_up.recv() => return Ok(()),
                 read = lines.read_line(&mut line) => if read? == 0 {
                     return Ok(());
                 },
-                _ = hang_up.recv() => return Ok(()),
             }
             let command = line.trim_end().to_ascii_uppercase();
             let reply: &[u8] = if command.starts_with("EHLO") {

@@ -29,7 +29,7 @@ use std::{
 };
 
 use boxoffice_core::{
-    Services,
+    Services, batch,
     models::{Discount, Event, Order, OrderItem, OrderStatus, Tier},
     prepared::Prepare,
     schema::{discount_codes, events, orders, ticket_tiers, users},
@@ -78,11 +78,7 @@ impl Reserver {
     /// task every seat decision waits on must never queue behind them.
     pub fn start(services: Services) -> Self {
         let (tx, rx) = mpsc::channel(8 * MAX_BATCH);
-        let own = boxoffice_core::batch::own_pool(
-            &services,
-            boxoffice_core::batch::Planning::ByKey,
-            boxoffice_core::batch::Commit::Durable,
-        );
+        let own = batch::own_pool(&services, batch::Planning::ByKey, batch::Commit::Durable);
         tokio::spawn(run(services, own, rx));
         Self { tx }
     }
@@ -103,7 +99,7 @@ impl Reserver {
 /// for the reason every worker process's batches are: each takes its
 /// orders `SKIP LOCKED` and decides them under its events' locks. The next
 /// batch reads its orders while one waits for the event lock or commits.
-const IN_FLIGHT: usize = boxoffice_core::batch::OWN_CONNECTIONS;
+const IN_FLIGHT: usize = batch::OWN_CONNECTIONS;
 
 async fn run(
     services: Services,
@@ -111,8 +107,8 @@ async fn run(
     rx: mpsc::Receiver<(Uuid, Reply)>,
 ) {
     let snapshots = Arc::new(Snapshots::default());
-    let linger = boxoffice_core::batch::WORKER_LINGER;
-    boxoffice_core::batch::drain(rx, MAX_BATCH, linger, IN_FLIGHT, move |batch| {
+    let linger = batch::WORKER_LINGER;
+    batch::drain(rx, MAX_BATCH, linger, IN_FLIGHT, move |batch| {
         let (services, db, snapshots) = (services.clone(), db.clone(), snapshots.clone());
         async move { decide_batch(&services, &db, &snapshots, batch).await }
     })

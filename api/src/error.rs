@@ -204,6 +204,12 @@ impl From<diesel_async::pooled_connection::deadpool::PoolError> for ApiError {
     }
 }
 
+impl From<boxoffice_core::batch::BatchError> for ApiError {
+    fn from(e: boxoffice_core::batch::BatchError) -> Self {
+        ApiError::Unavailable(e.to_string())
+    }
+}
+
 impl From<redis::RedisError> for ApiError {
     fn from(e: redis::RedisError) -> Self {
         ApiError::Unavailable(format!("redis: {e}"))

@@ -1,10 +1,22 @@
-//! What the batching tasks share (order inserts in the API; reservations and
-//! payments in the workers): each gathers what waits for it and writes it in
-//! one transaction, so batches grow with load and are one item when idle.
+//! In-process batching, one generic piece: a [`Batcher`] gathers what the
+//! tasks of one process hand it and writes it in one statement or one
+//! transaction, so batches grow with load and are one item when idle. A
+//! batcher is only its [`Write`]: how to write a batch, how to write one item
+//! (when its batch failed), and what to do after the commit.
+//!
+//! The batcher owns the rest, the same for every one of them: the channel
+//! (four batches deep), the linger, the number of batches in flight, the
+//! connections (a private pool with its session settings, or the shared
+//! one), the fallback (a batch that fails whole is written item by item, so
+//! one bad item fails only itself; logged with the batch's size and error,
+//! and counted in `boxoffice_batch_fallbacks_total`), and shutdown (once
+//! every handle is gone, the batches in flight finish). Every batcher, its
+//! pool and settings, and why, are in `docs/ARCHITECTURE.md` ("Batchers").
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use tokio::sync::{Semaphore, mpsc};
+use diesel_async::AsyncPgConnection;
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::{
     Services,
@@ -12,7 +24,7 @@ use crate::{
     db::{self, DbPool},
 };
 
-/// Connections in a batching task's own pool.
+/// Connections in a batcher's own pool: one per batch in flight.
 pub const OWN_CONNECTIONS: usize = 2;
 
 /// How a batching task's connection plans its statements.
@@ -66,8 +78,18 @@ pub enum Commit {
     Deferred,
 }
 
-/// A batching task's own two connections: the requests waiting on it hold
-/// none, and it must never queue behind them for one.
+/// Where a batcher's connections come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pool {
+    /// Its own [`OWN_CONNECTIONS`], opened with these settings: the
+    /// requests waiting on a batcher hold no connection, and it must never
+    /// queue behind them for one.
+    Own(Planning, Commit),
+    /// The process's shared pool: for work nothing waits on.
+    Shared,
+}
+
+/// A batcher's own connections, with the session settings asked for.
 pub fn own_pool(services: &Services, planning: Planning, commit: Commit) -> DbPool {
     let database = &services.config.database;
     let url = match commit {
@@ -87,12 +109,19 @@ pub fn own_pool(services: &Services, planning: Planning, commit: Commit) -> DbPo
             db::with_setting(&url, setting, value)
         }),
     };
-    db::pool(&DatabaseConfig {
+    match db::pool(&DatabaseConfig {
         pool_size: OWN_CONNECTIONS,
         url,
         ..database.clone()
-    })
-    .unwrap_or_else(|_| services.db.clone())
+    }) {
+        Ok(pool) => pool,
+        Err(error) => {
+            // Still correct on the shared pool, but without the settings
+            // (and slower in a drop): say so.
+            tracing::error!(%error, ?planning, ?commit, "a batcher's own pool could not be made; using the shared pool without its settings");
+            services.db.clone()
+        }
+    }
 }
 
 /// How long a batch that found company waits for more before it is
@@ -100,18 +129,228 @@ pub fn own_pool(services: &Services, planning: Planning, commit: Commit) -> DbPo
 pub const API_LINGER: Duration = Duration::from_millis(1);
 pub const WORKER_LINGER: Duration = Duration::from_millis(2);
 
+/// Whether a batch waits for company before it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Linger {
+    /// Written as soon as it is taken.
+    Never,
+    /// If others were waiting with the first item (the process is busy),
+    /// wait this long and take what came meanwhile: a batch costs the
+    /// database a statement per kind of row and a commit whatever its
+    /// size, and at a drop's rate batches taken at once held four orders
+    /// (with the lingers: Postgres −22 % CPU for the same drop). A lone
+    /// item (idle) goes at once.
+    WhenBusy(Duration),
+    /// Always wait this long after the first item: for work that nothing
+    /// waits on, where fewer, larger batches are the point.
+    Always(Duration),
+}
+
+/// What sets one batcher apart from another, besides its [`Write`].
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// In logs and metrics.
+    pub name: &'static str,
+    /// Items per batch at most.
+    pub max: usize,
+    pub linger: Linger,
+    /// Batches being written at once. In a drop a batch spends most of its
+    /// time waiting for a CPU between round trips; with one in flight
+    /// everything behind it waited too. With an own pool, one per
+    /// connection.
+    pub in_flight: usize,
+    pub pool: Pool,
+}
+
+/// Why a batcher could not write an item, whatever its writer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BatchError {
+    /// The batcher's task is gone (the process is shutting down).
+    #[error("the {0} batcher stopped")]
+    Stopped(&'static str),
+    /// No connection could be had for the batch.
+    #[error("the {0} batcher has no database connection: {1}")]
+    NoConnection(&'static str, String),
+}
+
+/// A batch's answers, one per item; `Err` fails the batch whole.
+pub type Answers<T, E> = Result<Vec<Result<T, E>>, E>;
+
+/// What a batcher writes, and how. Its error type takes a [`BatchError`] for
+/// the failures the batcher itself meets.
+pub trait Write: Send + Sync + 'static {
+    type Item: Send + Sync + 'static;
+    type Done: Send + 'static;
+    type Error: std::error::Error + From<BatchError> + Send + 'static;
+
+    /// Writes the whole batch (one statement, or one transaction); an answer
+    /// per item, in order. `Err` fails the batch whole: each item is then
+    /// written with [`Write::one`].
+    fn batch(
+        &self,
+        conn: &mut AsyncPgConnection,
+        items: &[Self::Item],
+    ) -> impl Future<Output = Answers<Self::Done, Self::Error>> + Send;
+
+    /// Writes one item of a batch that failed.
+    fn one(
+        &self,
+        conn: &mut AsyncPgConnection,
+        item: &Self::Item,
+    ) -> impl Future<Output = Result<Self::Done, Self::Error>> + Send;
+
+    /// After the commit, before the answers go out (the connection is back
+    /// and the next batch may be writing): pushes, live updates.
+    fn after(
+        &self,
+        _items: &[Self::Item],
+        _answers: &mut [Result<Self::Done, Self::Error>],
+    ) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+type Reply<W> = oneshot::Sender<Result<<W as Write>::Done, <W as Write>::Error>>;
+
+/// A handle on a running batcher; clones share it. The task stops once every
+/// handle is gone, after the batches in flight.
+pub struct Batcher<W: Write> {
+    name: &'static str,
+    tx: mpsc::Sender<(W::Item, Option<Reply<W>>)>,
+}
+
+impl<W: Write> Clone for Batcher<W> {
+    fn clone(&self) -> Self {
+        Self {
+            name: self.name,
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+impl<W: Write> Batcher<W> {
+    /// Starts the batching task, with its pool as `settings` says.
+    pub fn start(services: &Services, settings: Settings, writer: W) -> Self {
+        let db = match settings.pool {
+            Pool::Own(planning, commit) => own_pool(services, planning, commit),
+            Pool::Shared => services.db.clone(),
+        };
+        let (tx, rx) = mpsc::channel(4 * settings.max);
+        tokio::spawn(run(Arc::new(writer), settings, db, rx));
+        Self {
+            name: settings.name,
+            tx,
+        }
+    }
+
+    /// Writes `item` with whatever else is waiting; its answer.
+    pub async fn write(&self, item: W::Item) -> Result<W::Done, W::Error> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || W::Error::from(BatchError::Stopped(self.name));
+        self.tx
+            .send((item, Some(reply)))
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Hands `item` over without waiting for its answer; dropped if the
+    /// channel is full (for wake-ups, where one waiting is as good as many).
+    pub fn nudge(&self, item: W::Item) {
+        let _ = self.tx.try_send((item, None));
+    }
+}
+
+async fn run<W: Write>(
+    writer: Arc<W>,
+    settings: Settings,
+    db: DbPool,
+    mut rx: mpsc::Receiver<(W::Item, Option<Reply<W>>)>,
+) {
+    let slots = Arc::new(Semaphore::new(settings.in_flight));
+    // A slot is taken before the batch, so a batch takes all that came in
+    // while every slot was busy: batches still grow with load.
+    while let Ok(slot) = slots.clone().acquire_owned().await {
+        let Some(batch) = next(&mut rx, settings.max, settings.linger).await else {
+            break;
+        };
+        let (writer, db) = (writer.clone(), db.clone());
+        tokio::spawn(async move {
+            let (items, replies): (Vec<W::Item>, Vec<Option<Reply<W>>>) = batch.into_iter().unzip();
+            let mut answers = write(&*writer, settings.name, &db, &items).await;
+            drop(slot);
+            writer.after(&items, &mut answers).await;
+            for (reply, answer) in replies.into_iter().zip(answers) {
+                if let Some(reply) = reply {
+                    let _ = reply.send(answer);
+                }
+            }
+        });
+    }
+    // Every handle is gone: let the batches in flight finish.
+    let _ = slots.acquire_many(settings.in_flight as u32).await;
+}
+
+/// Writes a batch, or each of its items alone if it fails whole.
+async fn write<W: Write>(
+    writer: &W,
+    name: &'static str,
+    db: &DbPool,
+    items: &[W::Item],
+) -> Vec<Result<W::Done, W::Error>> {
+    let mut conn = match db.get().await {
+        Ok(conn) => conn,
+        Err(e) => {
+            tracing::warn!(batcher = name, items = items.len(), error = %e, "batch has no connection");
+            return items
+                .iter()
+                .map(|_| Err(BatchError::NoConnection(name, e.to_string()).into()))
+                .collect();
+        }
+    };
+    let started = std::time::Instant::now();
+    match writer.batch(&mut conn, items).await {
+        Ok(answers) => {
+            assert_eq!(answers.len(), items.len(), "{name}: an answer per item");
+            tracing::debug!(
+                batcher = name,
+                items = items.len(),
+                ms = started.elapsed().as_secs_f64() * 1e3,
+                "batch written"
+            );
+            answers
+        }
+        // Alone already: nothing to fall back to.
+        Err(e) if items.len() == 1 => vec![Err(e)],
+        Err(e) => {
+            tracing::warn!(batcher = name, items = items.len(), error = %e, "batch failed; writing its items one by one");
+            crate::metrics::metrics()
+                .batch_fallbacks
+                .get_or_create(&crate::metrics::labels([("batcher", name)]))
+                .inc();
+            let mut answers = Vec::with_capacity(items.len());
+            for item in items {
+                answers.push(writer.one(&mut conn, item).await);
+            }
+            answers
+        }
+    }
+}
+
 /// Waits for one item, then takes what else is already waiting, up to
-/// `max`. If others were waiting (the process is busy), waits `linger` and
-/// takes what came meanwhile: a batch costs the database a statement per
-/// kind of row and a commit whatever its size, and at a drop's rate batches
-/// taken at once held four orders (with the lingers: Postgres −22 % CPU
-/// for the same drop). A lone item (idle) goes at once. `None` once every
-/// sender is gone.
-pub async fn next<T>(rx: &mut mpsc::Receiver<T>, max: usize, linger: Duration) -> Option<Vec<T>> {
+/// `max`, and lingers as asked. `None` once every sender is gone.
+pub async fn next<T>(rx: &mut mpsc::Receiver<T>, max: usize, linger: Linger) -> Option<Vec<T>> {
     let mut batch = vec![rx.recv().await?];
     take_waiting(rx, &mut batch, max);
-    if batch.len() > 1 && batch.len() < max && !linger.is_zero() {
-        tokio::time::sleep(linger).await;
+    let wait = match linger {
+        Linger::Never => None,
+        Linger::WhenBusy(wait) => (batch.len() > 1).then_some(wait),
+        Linger::Always(wait) => Some(wait),
+    };
+    if let Some(wait) = wait
+        && batch.len() < max
+    {
+        tokio::time::sleep(wait).await;
         take_waiting(rx, &mut batch, max);
     }
     Some(batch)
@@ -126,36 +365,6 @@ fn take_waiting<T>(rx: &mut mpsc::Receiver<T>, batch: &mut Vec<T>, max: usize) {
     }
 }
 
-/// Runs `work` on each batch from `rx` (at most `max` items), up to
-/// `in_flight` batches at once, until every sender is gone.
-///
-/// In a drop a batch spends most of its time waiting for a CPU between
-/// round trips; with one in flight everything behind it waited too. A slot
-/// is taken before the batch, so a batch takes all that came in while every
-/// slot was busy: batches still grow with load.
-pub async fn drain<T, W, F>(
-    mut rx: mpsc::Receiver<T>,
-    max: usize,
-    linger: Duration,
-    in_flight: usize,
-    work: W,
-) where
-    W: Fn(Vec<T>) -> F,
-    F: Future<Output = ()> + Send + 'static,
-{
-    let slots = Arc::new(Semaphore::new(in_flight));
-    while let Ok(slot) = slots.clone().acquire_owned().await {
-        let Some(batch) = next(&mut rx, max, linger).await else {
-            break;
-        };
-        let running = work(batch);
-        tokio::spawn(async move {
-            running.await;
-            drop(slot);
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,13 +372,11 @@ mod tests {
     #[tokio::test]
     async fn a_lone_item_goes_at_once_and_a_busy_batch_waits_for_more() {
         let (tx, mut rx) = mpsc::channel(8);
+        let linger = Linger::WhenBusy(Duration::from_secs(60));
         tx.send(1).await.unwrap();
-        let alone = tokio::time::timeout(
-            Duration::from_secs(5),
-            next(&mut rx, 8, Duration::from_secs(60)),
-        )
-        .await
-        .expect("an idle batch does not linger");
+        let alone = tokio::time::timeout(Duration::from_secs(5), next(&mut rx, 8, linger))
+            .await
+            .expect("an idle batch does not linger");
         assert_eq!(alone, Some(vec![1]));
 
         tx.send(2).await.unwrap();
@@ -179,10 +386,30 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(50)).await;
             late.send(4).await.unwrap();
         });
-        let busy = next(&mut rx, 8, Duration::from_millis(500)).await;
+        let busy = next(&mut rx, 8, Linger::WhenBusy(Duration::from_millis(500))).await;
         assert_eq!(busy, Some(vec![2, 3, 4]), "took what came while lingering");
 
         drop(tx);
-        assert_eq!(next(&mut rx, 8, Duration::from_millis(1)).await, None);
+        assert_eq!(next(&mut rx, 8, Linger::Never).await, None);
+    }
+
+    #[tokio::test]
+    async fn an_always_lingering_batch_waits_even_alone_and_a_never_one_does_not() {
+        let (tx, mut rx) = mpsc::channel(8);
+        tx.send(1).await.unwrap();
+        let late = tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            late.send(2).await.unwrap();
+        });
+        let gathered = next(&mut rx, 8, Linger::Always(Duration::from_millis(500))).await;
+        assert_eq!(gathered, Some(vec![1, 2]));
+
+        tx.send(3).await.unwrap();
+        tx.send(4).await.unwrap();
+        let at_once = tokio::time::timeout(Duration::from_secs(5), next(&mut rx, 8, Linger::Never))
+            .await
+            .expect("never lingers");
+        assert_eq!(at_once, Some(vec![3, 4]));
     }
 }

@@ -22,6 +22,7 @@ pub struct Metrics {
     pub provider_requests: Family<Labels, Counter>,
     pub provider_duration: Family<Labels, Histogram>,
     pub emails: Family<Labels, Counter>,
+    pub batch_fallbacks: Family<Labels, Counter>,
     pub queue_jobs: Family<Labels, Gauge>,
     pub orders: Family<Labels, Gauge>,
     pub seats: Family<Labels, Gauge>,
@@ -46,6 +47,7 @@ impl Metrics {
             provider_requests: Family::default(),
             provider_duration: Family::new_with_constructor(latency_buckets),
             emails: Family::default(),
+            batch_fallbacks: Family::default(),
             queue_jobs: Family::default(),
             orders: Family::default(),
             seats: Family::default(),
@@ -90,6 +92,11 @@ impl Metrics {
             "emails",
             "Emails by outcome (sent, failed)",
             m.emails.clone(),
+        );
+        registry.register(
+            "batch_fallbacks",
+            "Batches that failed whole and were written item by item, by batcher",
+            m.batch_fallbacks.clone(),
         );
         registry.register(
             "queue_jobs",

@@ -1,119 +1,125 @@
 //! Email claims and "sent" marks, batched: the email jobs of one worker
-//! process hand them to one task that writes each kind for the whole batch
-//! in one statement.
+//! process hand them to one batcher that writes each kind for the whole
+//! batch in one statement.
 //!
 //! Why: an email costs two single-row writes (claim, mark sent), each its
 //! own commit; with dozens of emails in flight those commits were most of
 //! the database's work. A claim stays a conditional UPDATE per row, so two
 //! workers still never both claim one email.
 
-use std::{collections::HashMap, time::Duration};
+use std::collections::HashMap;
 
-use boxoffice_core::{Services, batch, db::DbPool, models::EmailRow};
-use tokio::sync::{mpsc, oneshot};
+use boxoffice_core::{
+    Services,
+    batch::{Answers, Batcher, Commit, Linger, Planning, Pool, Settings, Write},
+    models::EmailRow,
+};
+use diesel_async::AsyncPgConnection;
 use uuid::Uuid;
 
-/// Rows written per statement at most.
-const MAX_BATCH: usize = 256;
+use crate::jobs::JobError;
 
-enum Mark {
-    /// `Some`: claimed, send it; `None`: someone else has it, or it was sent.
-    Claim(Uuid, oneshot::Sender<Result<Option<EmailRow>, String>>),
+pub enum Mark {
+    /// Claim the row for sending.
+    Claim(Uuid),
     /// Sent with this `Message-ID`.
-    Sent(Uuid, String, oneshot::Sender<Result<(), String>>),
+    Sent(Uuid, String),
+}
+
+pub enum Marked {
+    /// `Some`: claimed, send it; `None`: someone else has it, or it was sent.
+    Claimed(Option<Box<EmailRow>>),
+    Sent,
 }
 
 #[derive(Clone)]
-pub struct EmailMarks {
-    tx: mpsc::Sender<Mark>,
-}
+pub struct EmailMarks(Batcher<Marks>);
+
+pub struct Marks;
 
 impl EmailMarks {
     /// Starts the batching task for this process, on connections of its own.
     pub fn start(services: &Services) -> Self {
-        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(
-            batch::own_pool(services, batch::Planning::ByKey, batch::Commit::Durable),
-            rx,
-        ));
-        Self { tx }
+        let settings = Settings {
+            name: "email_marks",
+            max: 256,
+            // Every email waits on its claim and its mark, and with 64 in
+            // flight the batches fill by themselves (a 2 ms linger: one
+            // process 905, 950 → 1,019, 1,134 emails/s without it).
+            linger: Linger::Never,
+            in_flight: 1,
+            pool: Pool::Own(Planning::ByKey, Commit::Durable),
+        };
+        Self(Batcher::start(services, settings, Marks))
     }
 
-    pub async fn claim(&self, id: Uuid) -> Result<Option<EmailRow>, String> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Mark::Claim(id, reply)).await?;
-        answer.await.map_err(|_| GONE.to_owned())?
+    pub async fn claim(&self, id: Uuid) -> Result<Option<EmailRow>, JobError> {
+        match self.0.write(Mark::Claim(id)).await? {
+            Marked::Claimed(row) => Ok(row.map(|row| *row)),
+            Marked::Sent => unreachable!("a claim is answered as a claim"),
+        }
     }
 
-    pub async fn sent(&self, id: Uuid, message_id: String) -> Result<(), String> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Mark::Sent(id, message_id, reply)).await?;
-        answer.await.map_err(|_| GONE.to_owned())?
-    }
-
-    async fn send(&self, mark: Mark) -> Result<(), String> {
-        self.tx.send(mark).await.map_err(|_| GONE.to_owned())
+    pub async fn sent(&self, id: Uuid, message_id: String) -> Result<(), JobError> {
+        self.0.write(Mark::Sent(id, message_id)).await.map(drop)
     }
 }
 
-const GONE: &str = "the email marks task stopped";
+impl Write for Marks {
+    type Item = Mark;
+    type Done = Marked;
+    type Error = JobError;
 
-async fn run(db: DbPool, mut rx: mpsc::Receiver<Mark>) {
-    // No linger: every email waits on its claim and its mark, and with 64
-    // in flight the batches fill by themselves (a 2 ms linger: one process
-    // 905, 950 → 1,019, 1,134 emails/s without it).
-    while let Some(batch) = batch::next(&mut rx, MAX_BATCH, Duration::ZERO).await {
-        let (mut claim_ids, mut claim_replies) = (Vec::new(), Vec::new());
-        let (mut sent, mut sent_replies) = (Vec::new(), Vec::new());
-        for mark in batch {
+    async fn batch(
+        &self,
+        conn: &mut AsyncPgConnection,
+        marks: &[Mark],
+    ) -> Answers<Marked, JobError> {
+        let mut claims = Vec::new();
+        let mut sent = Vec::new();
+        for mark in marks {
             match mark {
-                Mark::Claim(id, reply) => {
-                    claim_ids.push(id);
-                    claim_replies.push(reply);
-                }
-                Mark::Sent(id, message_id, reply) => {
-                    sent.push((id, message_id));
-                    sent_replies.push(reply);
-                }
+                Mark::Claim(id) => claims.push(*id),
+                Mark::Sent(id, message_id) => sent.push((*id, message_id.clone())),
             }
         }
-        let mut conn = db
-            .get()
-            .await
-            .map_err(|e| format!("email marks have no connection: {e}"));
         if !sent.is_empty() {
-            let done = match &mut conn {
-                Ok(conn) => EmailRow::mark_sent_many(conn, &sent)
-                    .await
-                    .map(drop)
-                    .map_err(|e| format!("mark sent: {e}")),
-                Err(e) => Err(e.clone()),
-            };
-            for reply in sent_replies {
-                let _ = reply.send(done.clone());
-            }
+            EmailRow::mark_sent_many(conn, &sent).await?;
         }
-        if !claim_ids.is_empty() {
-            let claimed = match &mut conn {
-                Ok(conn) => EmailRow::claim_many(conn, &claim_ids)
-                    .await
-                    .map_err(|e| format!("claim: {e}")),
-                Err(e) => Err(e.clone()),
-            };
-            let mut claimed = claimed.map(|rows| {
-                rows.into_iter()
-                    .map(|row| (row.id, row))
-                    .collect::<HashMap<Uuid, EmailRow>>()
-            });
-            // A job delivered twice may ask twice in one batch: the row was
-            // claimed once, so only the first asker gets it.
-            for (id, reply) in claim_ids.into_iter().zip(claim_replies) {
-                let answer = match &mut claimed {
-                    Ok(rows) => Ok(rows.remove(&id)),
-                    Err(e) => Err(e.clone()),
-                };
-                let _ = reply.send(answer);
+        let mut claimed: HashMap<Uuid, EmailRow> = if claims.is_empty() {
+            HashMap::new()
+        } else {
+            EmailRow::claim_many(conn, &claims)
+                .await?
+                .into_iter()
+                .map(|row| (row.id, row))
+                .collect()
+        };
+        // A job delivered twice may ask twice in one batch: the row was
+        // claimed once, so only the first asker gets it.
+        Ok(marks
+            .iter()
+            .map(|mark| {
+                Ok(match mark {
+                    Mark::Claim(id) => Marked::Claimed(claimed.remove(id).map(Box::new)),
+                    Mark::Sent(..) => Marked::Sent,
+                })
+            })
+            .collect())
+    }
+
+    async fn one(&self, conn: &mut AsyncPgConnection, mark: &Mark) -> Result<Marked, JobError> {
+        Ok(match mark {
+            Mark::Claim(id) => Marked::Claimed(
+                EmailRow::claim_many(conn, &[*id])
+                    .await?
+                    .pop()
+                    .map(Box::new),
+            ),
+            Mark::Sent(id, message_id) => {
+                EmailRow::mark_sent_many(conn, &[(*id, message_id.clone())]).await?;
+                Marked::Sent
             }
-        }
+        })
     }
 }

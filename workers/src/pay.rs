@@ -20,24 +20,20 @@
 use std::collections::{HashMap, HashSet};
 
 use boxoffice_core::{
-    Services, batch,
-    db::DbPool,
+    Services,
+    batch::{self, Answers, Batcher, Commit, Linger, Planning, Pool, Settings, Write},
     models::{LedgerRefs, Leg, Order, OrderItem, OrderStatus, Payment, User, post_ledgers},
     schema::{events, orders, users, webhook_inbox},
 };
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::{
     fulfil::{AfterCommit, Paid, Paying, pay_reserved_many},
     jobs::JobError,
 };
-
-/// Payments applied per transaction at most.
-const MAX_BATCH: usize = 256;
 
 /// A verified "the buyer paid", owned (it crosses tasks).
 #[derive(Debug, Clone)]
@@ -50,81 +46,61 @@ pub struct PaymentIn {
     pub currency: String,
 }
 
-/// `Some`: applied and its webhook marked processed; what to do after the
-/// commit. `None`: apply it alone.
-type Reply = oneshot::Sender<Option<AfterCommit>>;
-
 #[derive(Clone)]
-pub struct Payer {
-    tx: mpsc::Sender<(PaymentIn, Reply)>,
-}
+pub struct Payer(Batcher<Pay>);
+
+pub struct Pay;
 
 impl Payer {
     /// Starts the batching task for this process, on connections of its own.
     pub fn start(services: &Services) -> Self {
-        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(
-            batch::own_pool(services, batch::Planning::ByKey, batch::Commit::Deferred),
-            rx,
-        ));
-        Self { tx }
+        let settings = Settings {
+            name: "payments",
+            max: 256,
+            linger: Linger::WhenBusy(batch::WORKER_LINGER),
+            // A one-payment batch took 460 ms in a drop, and the 200 payments
+            // behind it waited for it. Two batches never both apply one
+            // payment: each locks its orders (`FOR UPDATE`, in id order)
+            // before reading their status. Neither waits on a hot row: sales
+            // go in as rows of their own (`pending_sales`).
+            in_flight: batch::OWN_CONNECTIONS,
+            pool: Pool::Own(Planning::ByKey, Commit::Deferred),
+        };
+        Self(Batcher::start(services, settings, Pay))
     }
 
-    /// Applies the payment with others; `None` if it must be applied alone.
-    pub async fn pay(&self, payment: PaymentIn) -> Option<AfterCommit> {
-        let (reply, answer) = oneshot::channel();
-        self.tx.send((payment, reply)).await.ok()?;
-        answer.await.ok().flatten()
+    /// Applies the payment with others. `Some`: applied and its webhook
+    /// marked processed; what to do after the commit. `None`: apply it alone.
+    pub async fn pay(&self, payment: PaymentIn) -> Result<Option<AfterCommit>, JobError> {
+        self.0.write(payment).await
     }
 }
 
-/// Batches applied at once, one per connection of the batcher's pool (a
-/// one-payment batch took 460 ms in a drop, and the 200 payments behind it
-/// waited for it). Two batches never both apply one payment: each locks its
-/// orders (`FOR UPDATE`, in id order) before reading their status. Neither
-/// waits on a hot row: sales go in as rows of their own (`pending_sales`).
-const IN_FLIGHT: usize = batch::OWN_CONNECTIONS;
+impl Write for Pay {
+    type Item = PaymentIn;
+    type Done = Option<AfterCommit>;
+    type Error = JobError;
 
-async fn run(db: DbPool, rx: mpsc::Receiver<(PaymentIn, Reply)>) {
-    batch::drain(
-        rx,
-        MAX_BATCH,
-        batch::WORKER_LINGER,
-        IN_FLIGHT,
-        move |payments| {
-            let db = db.clone();
-            async move { apply_batch(&db, payments).await }
-        },
-    )
-    .await;
-}
+    async fn batch(
+        &self,
+        conn: &mut AsyncPgConnection,
+        payments: &[PaymentIn],
+    ) -> Answers<Option<AfterCommit>, JobError> {
+        let mut applied = apply(conn, payments).await?;
+        Ok(payments
+            .iter()
+            .map(|p| Ok(applied.remove(&p.inbox_id)))
+            .collect())
+    }
 
-async fn apply_batch(db: &DbPool, batch: Vec<(PaymentIn, Reply)>) {
-    let payments: Vec<PaymentIn> = batch.iter().map(|(p, _)| p.clone()).collect();
-    let started = std::time::Instant::now();
-    let mut applied = match db.get().await {
-        Ok(mut conn) => match apply(&mut conn, &payments).await {
-            Ok(applied) => {
-                tracing::debug!(
-                    payments = payments.len(),
-                    applied = applied.len(),
-                    ms = started.elapsed().as_millis() as u64,
-                    "payment batch"
-                );
-                applied
-            }
-            Err(e) => {
-                tracing::warn!(payments = payments.len(), error = %e, "payment batch failed; applying one by one");
-                HashMap::new()
-            }
-        },
-        Err(e) => {
-            tracing::warn!(error = %e, "payment batcher has no connection");
-            HashMap::new()
-        }
-    };
-    for (payment, reply) in batch {
-        let _ = reply.send(applied.remove(&payment.inbox_id));
+    /// Of a batch that failed: the job applies it alone, through the path
+    /// that knows every case.
+    async fn one(
+        &self,
+        _: &mut AsyncPgConnection,
+        _: &PaymentIn,
+    ) -> Result<Option<AfterCommit>, JobError> {
+        Ok(None)
     }
 }
 

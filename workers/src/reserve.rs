@@ -1,5 +1,6 @@
 //! Seat reservation, batched: the purchases jobs of one worker process hand
-//! their order ids to one task that decides a whole batch in one transaction.
+//! their order ids to one batcher that decides a whole batch in one
+//! transaction.
 //!
 //! Why: a tier is one hot row. One transaction per order caps a tier at the
 //! database's single-row commit rate (~2.5k/s on two cores); a batch pays for
@@ -22,26 +23,22 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::atomic::{AtomicU64, Ordering},
 };
 
 use boxoffice_core::{
-    Services, batch,
-    models::{Discount, Event, Order, OrderItem, OrderStatus, Tier},
+    Services,
+    batch::{self, Answers, Batcher, Commit, Linger, Planning, Pool, Settings, Write},
+    models::{Decided, Discount, Event, EventStatus, Order, OrderItem, OrderStatus, Tier, Verdict},
     prepared::Prepare,
     schema::{discount_codes, events, orders, ticket_tiers, users},
 };
 use chrono::{DateTime, Utc};
 use diesel::{prelude::*, sql_types};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-/// Orders decided per transaction at most.
-const MAX_BATCH: usize = 512;
+use crate::jobs::JobError;
 
 /// What the batch decided for one order.
 #[derive(Debug, Clone)]
@@ -65,11 +62,12 @@ pub struct Reserved {
     pub seats: i32,
 }
 
-type Reply = oneshot::Sender<Result<Decision, String>>;
-
 #[derive(Clone)]
-pub struct Reserver {
-    tx: mpsc::Sender<(Uuid, Reply)>,
+pub struct Reserver(Batcher<Reserve>);
+
+pub struct Reserve {
+    services: Services,
+    snapshots: Snapshots,
 }
 
 impl Reserver {
@@ -77,42 +75,60 @@ impl Reserver {
     /// own: in a drop the shared pool is busy with HTTP requests, and the one
     /// task every seat decision waits on must never queue behind them.
     pub fn start(services: Services) -> Self {
-        let (tx, rx) = mpsc::channel(8 * MAX_BATCH);
-        let own = batch::own_pool(&services, batch::Planning::ByKey, batch::Commit::Durable);
-        tokio::spawn(run(services, own, rx));
-        Self { tx }
+        let settings = Settings {
+            name: "reservations",
+            max: 512,
+            linger: Linger::WhenBusy(batch::WORKER_LINGER),
+            // Safe for the reason every worker process's batches are: each
+            // takes its orders `SKIP LOCKED` and decides them under its
+            // events' locks. The next batch reads its orders while one waits
+            // for the event lock or commits.
+            in_flight: batch::OWN_CONNECTIONS,
+            pool: Pool::Own(Planning::ByKey, Commit::Durable),
+        };
+        let reserve = Reserve {
+            services: services.clone(),
+            snapshots: Snapshots::default(),
+        };
+        Self(Batcher::start(&services, settings, reserve))
     }
 
-    pub async fn reserve(&self, order_id: Uuid) -> Result<Decision, String> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send((order_id, reply))
-            .await
-            .map_err(|_| "reserver stopped".to_owned())?;
-        answer
-            .await
-            .map_err(|_| "reserver dropped the request".to_owned())?
+    pub async fn reserve(&self, order_id: Uuid) -> Result<Decision, JobError> {
+        self.0.write(order_id).await
     }
 }
 
-/// Batches decided at once, one per connection of the batcher's pool. Safe
-/// for the reason every worker process's batches are: each takes its
-/// orders `SKIP LOCKED` and decides them under its events' locks. The next
-/// batch reads its orders while one waits for the event lock or commits.
-const IN_FLIGHT: usize = batch::OWN_CONNECTIONS;
+impl Write for Reserve {
+    type Item = Uuid;
+    type Done = Decision;
+    type Error = JobError;
 
-async fn run(
-    services: Services,
-    db: boxoffice_core::db::DbPool,
-    rx: mpsc::Receiver<(Uuid, Reply)>,
-) {
-    let snapshots = Arc::new(Snapshots::default());
-    let linger = batch::WORKER_LINGER;
-    batch::drain(rx, MAX_BATCH, linger, IN_FLIGHT, move |batch| {
-        let (services, db, snapshots) = (services.clone(), db.clone(), snapshots.clone());
-        async move { decide_batch(&services, &db, &snapshots, batch).await }
-    })
-    .await;
+    async fn batch(
+        &self,
+        conn: &mut AsyncPgConnection,
+        ids: &[Uuid],
+    ) -> Answers<Decision, JobError> {
+        let ttl = chrono::Duration::from_std(self.services.config.orders.reservation_ttl)
+            .map_err(|e| JobError::new(format!("reservation ttl: {e}")))?;
+        let outcome = conn
+            .transaction::<_, diesel::result::Error, _>(async |conn| {
+                decide(conn, &self.snapshots.taken, ids, ttl).await
+            })
+            .await?;
+        self.after_commit(&outcome).await;
+        let mut decisions = outcome.decisions;
+        Ok(ids
+            .iter()
+            .map(|id| Ok(decisions.remove(id).unwrap_or(Decision::NotPending)))
+            .collect())
+    }
+
+    async fn one(&self, conn: &mut AsyncPgConnection, id: &Uuid) -> Result<Decision, JobError> {
+        self.batch(conn, std::slice::from_ref(id))
+            .await?
+            .pop()
+            .expect("an answer per order")
+    }
 }
 
 /// Availability goes out to the live streams in the order the batches
@@ -127,50 +143,22 @@ struct Snapshots {
     sent: tokio::sync::Mutex<HashMap<Uuid, u64>>,
 }
 
-async fn decide_batch(
-    services: &Services,
-    db: &boxoffice_core::db::DbPool,
-    snapshots: &Snapshots,
-    batch: Vec<(Uuid, Reply)>,
-) {
-    let ids: Vec<Uuid> = batch.iter().map(|(id, _)| *id).collect();
-    let started = std::time::Instant::now();
-    match decide(services, db, &snapshots.taken, &ids).await {
-        Ok(outcome) => {
-            tracing::debug!(
-                orders = ids.len(),
-                ms = started.elapsed().as_millis() as u64,
-                "reservation batch"
-            );
-            after_commit(services, snapshots, &outcome).await;
-            let mut decisions = outcome.decisions;
-            for (id, reply) in batch {
-                let decision = decisions.remove(&id).unwrap_or(Decision::NotPending);
-                let _ = reply.send(Ok(decision));
-            }
+impl Reserve {
+    /// Stock moved: drop cached event pages and stream the new availability,
+    /// unless a newer picture of it already went out.
+    async fn after_commit(&self, outcome: &Outcome) {
+        if outcome.tiers_by_event.is_empty() {
+            return;
         }
-        Err(e) => {
-            tracing::warn!(orders = ids.len(), error = %e, "reservation batch failed");
-            for (_, reply) in batch {
-                let _ = reply.send(Err(e.clone()));
+        let services = &self.services;
+        let mut sent = self.snapshots.sent.lock().await;
+        for (event_id, tiers) in &outcome.tiers_by_event {
+            services.event_cache.invalidate_or_log(*event_id).await;
+            let newest = sent.entry(*event_id).or_default();
+            if outcome.snapshot > *newest {
+                *newest = outcome.snapshot;
+                services.live.availability(*event_id, tiers).await;
             }
-        }
-    }
-}
-
-/// Stock moved: drop cached event pages and stream the new availability,
-/// unless a newer picture of it already went out.
-async fn after_commit(services: &Services, snapshots: &Snapshots, outcome: &Outcome) {
-    if outcome.tiers_by_event.is_empty() {
-        return;
-    }
-    let mut sent = snapshots.sent.lock().await;
-    for (event_id, tiers) in &outcome.tiers_by_event {
-        services.event_cache.invalidate_or_log(*event_id).await;
-        let newest = sent.entry(*event_id).or_default();
-        if outcome.snapshot > *newest {
-            *newest = outcome.snapshot;
-            services.live.availability(*event_id, tiers).await;
         }
     }
 }
@@ -193,13 +181,17 @@ struct Holding {
 }
 
 /// Per (buyer, key) totals from `sql`, whose `$1` is the keys and `$2` the
-/// buyers, over orders that hold seats (reserved or paid).
+/// buyers, over orders that hold seats (reserved or paid). Nothing to read
+/// if no key is limited.
 async fn holdings(
     conn: &mut AsyncPgConnection,
     sql: &str,
     keys: &[Uuid],
     buyer_ids: &[Uuid],
 ) -> QueryResult<HashMap<(Uuid, Uuid), i64>> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
     let rows: Vec<Holding> = diesel::sql_query(sql)
         .bind::<sql_types::Array<sql_types::Uuid>, _>(keys)
         .bind::<sql_types::Array<sql_types::Uuid>, _>(buyer_ids)
@@ -226,269 +218,8 @@ const CODES_USED: &str = "SELECT buyer_id, discount_code_id AS key_id, count(*):
         AND status IN ('awaiting_payment', 'paid')
       GROUP BY 1, 2";
 
-/// The new state of a decided order, written in one statement for the batch.
-struct Written {
-    id: Uuid,
-    status: &'static str,
-    reason: Option<&'static str>,
-    subtotal: i64,
-    discount: i64,
-    reserved_until: Option<DateTime<Utc>>,
-}
-
-async fn decide(
-    services: &Services,
-    db: &boxoffice_core::db::DbPool,
-    snapshots: &AtomicU64,
-    ids: &[Uuid],
-) -> Result<Outcome, String> {
-    let ttl = chrono::Duration::from_std(services.config.orders.reservation_ttl)
-        .map_err(|e| e.to_string())?;
-    let mut conn = db.get().await.map_err(|e| e.to_string())?;
-    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-        let pending: Vec<Order> = orders::table
-            .filter(orders::id.eq_any(ids))
-            .filter(orders::status.eq(OrderStatus::Pending.as_str()))
-            .order((orders::created_at, orders::id))
-            .select(Order::as_select())
-            .for_no_key_update()
-            .skip_locked()
-            .load(conn)
-            .await?;
-        let mut decisions = HashMap::new();
-        if pending.is_empty() {
-            return Ok(Outcome {
-                decisions,
-                tiers_by_event: HashMap::new(),
-                snapshot: 0,
-            });
-        }
-        let order_ids: Vec<Uuid> = pending.iter().map(|o| o.id).collect();
-        let items = Order::items_of(conn, &order_ids).await?;
-        let event_ids: Vec<Uuid> = sorted_unique(pending.iter().map(|o| o.event_id));
-        let tier_ids: Vec<Uuid> = sorted_unique(items.iter().map(|i| i.tier_id));
-        let code_ids: Vec<Uuid> = sorted_unique(pending.iter().filter_map(|o| o.discount_code_id));
-        let buyer_ids: Vec<Uuid> = sorted_unique(pending.iter().map(|o| o.buyer_id));
-
-        // The events' locks serialize every stock increase (see above).
-        let events: HashMap<Uuid, Event> = events::table
-            .filter(events::id.eq_any(&event_ids))
-            .order(events::id)
-            .select(Event::as_select())
-            .for_no_key_update()
-            .load(conn)
-            .await?
-            .into_iter()
-            .map(|e| (e.id, e))
-            .collect();
-        let mut tiers: HashMap<Uuid, Tier> = Tier::with_stock()
-            .filter(ticket_tiers::id.eq_any(&tier_ids))
-            .select(Tier::as_select())
-            .prepared()
-            .load(conn)
-            .await?
-            .into_iter()
-            .map(|t| (t.id, t))
-            .collect();
-        let mut codes: HashMap<Uuid, Discount> = if code_ids.is_empty() {
-            HashMap::new()
-        } else {
-            discount_codes::table
-                .filter(discount_codes::id.eq_any(&code_ids))
-                .select(Discount::as_select())
-                .load(conn)
-                .await?
-                .into_iter()
-                .map(|d| (d.id, d))
-                .collect()
-        };
-        let limited_events: Vec<Uuid> = events
-            .values()
-            .filter(|e| e.max_tickets_per_buyer.is_some())
-            .map(|e| e.id)
-            .collect();
-        let mut held_by_buyer = if limited_events.is_empty() {
-            HashMap::new()
-        } else {
-            holdings(conn, TICKETS_HELD, &limited_events, &buyer_ids).await?
-        };
-        let limited_codes: Vec<Uuid> = codes
-            .values()
-            .filter(|d| d.per_buyer_limit.is_some())
-            .map(|d| d.id)
-            .collect();
-        let mut code_uses = if limited_codes.is_empty() {
-            HashMap::new()
-        } else {
-            holdings(conn, CODES_USED, &limited_codes, &buyer_ids).await?
-        };
-        let emails: HashMap<Uuid, String> = users::table
-            .filter(users::id.eq_any(&buyer_ids))
-            .select((users::id, users::email))
-            .load::<(Uuid, String)>(conn)
-            .await?
-            .into_iter()
-            .collect();
-
-        let mut items_by_order: HashMap<Uuid, Vec<OrderItem>> = HashMap::new();
-        for item in items {
-            items_by_order.entry(item.order_id).or_default().push(item);
-        }
-        let now = Utc::now();
-        let reserved_until = now + ttl;
-        let mut written = Vec::with_capacity(pending.len());
-        let mut prices: Vec<(Uuid, i64)> = Vec::new();
-        let mut held_delta: HashMap<Uuid, i32> = HashMap::new();
-        let mut redeemed: HashMap<Uuid, i32> = HashMap::new();
-
-        for order in &pending {
-            let order_items = items_by_order.remove(&order.id).unwrap_or_default();
-            let verdict = judge(
-                order,
-                &order_items,
-                events.get(&order.event_id),
-                &tiers,
-                order.discount_code_id.and_then(|id| codes.get(&id)),
-                &held_by_buyer,
-                &code_uses,
-                now,
-            );
-            match verdict {
-                Err(reason) => {
-                    written.push(Written {
-                        id: order.id,
-                        status: OrderStatus::Rejected.as_str(),
-                        reason: Some(reason),
-                        subtotal: 0,
-                        discount: 0,
-                        reserved_until: None,
-                    });
-                    let mut rejected = order.clone();
-                    rejected.status = OrderStatus::Rejected.as_str().into();
-                    rejected.reject_reason = Some(reason.into());
-                    decisions.insert(
-                        order.id,
-                        Decision::Rejected {
-                            reason,
-                            order: Box::new(rejected),
-                        },
-                    );
-                }
-                Ok((subtotal, discount)) => {
-                    let seats: i64 = order_items.iter().map(|i| i64::from(i.quantity)).sum();
-                    for item in &order_items {
-                        let tier = tiers.get_mut(&item.tier_id).expect("judged");
-                        tier.held += item.quantity;
-                        *held_delta.entry(item.tier_id).or_default() += item.quantity;
-                        prices.push((item.id, tier.price_minor));
-                    }
-                    *held_by_buyer
-                        .entry((order.buyer_id, order.event_id))
-                        .or_default() += seats;
-                    if let Some(code) = order.discount_code_id.and_then(|id| codes.get_mut(&id)) {
-                        code.redemptions += 1;
-                        *redeemed.entry(code.id).or_default() += 1;
-                        *code_uses.entry((order.buyer_id, code.id)).or_default() += 1;
-                    }
-                    written.push(Written {
-                        id: order.id,
-                        status: OrderStatus::AwaitingPayment.as_str(),
-                        reason: None,
-                        subtotal,
-                        discount,
-                        reserved_until: Some(reserved_until),
-                    });
-                    let mut reserved = order.clone();
-                    reserved.status = OrderStatus::AwaitingPayment.as_str().into();
-                    reserved.subtotal_minor = subtotal;
-                    reserved.discount_minor = discount;
-                    reserved.total_minor = subtotal - discount;
-                    reserved.reserved_until = Some(reserved_until);
-                    let event = &events[&order.event_id];
-                    decisions.insert(
-                        order.id,
-                        Decision::Reserved(Box::new(Reserved {
-                            order: reserved,
-                            buyer_email: emails.get(&order.buyer_id).cloned().unwrap_or_default(),
-                            event_title: event.title.clone(),
-                            seats: seats as i32,
-                        })),
-                    );
-                }
-            }
-        }
-
-        write_orders(conn, &written).await?;
-        if !prices.is_empty() {
-            let (item_ids, unit): (Vec<Uuid>, Vec<i64>) = prices.into_iter().unzip();
-            diesel::sql_query(
-                "UPDATE order_items i SET unit_price_minor = v.price
-                   FROM unnest($1::uuid[], $2::bigint[]) AS v(id, price)
-                  WHERE i.id = v.id",
-            )
-            .bind::<sql_types::Array<sql_types::Uuid>, _>(item_ids)
-            .bind::<sql_types::Array<sql_types::BigInt>, _>(unit)
-            .prepared()
-            .execute(conn)
-            .await?;
-        }
-        // Last, in id order: the hot rows.
-        let mut changed: Vec<(&Uuid, &i32)> = held_delta.iter().collect();
-        changed.sort();
-        for (tier_id, delta) in changed {
-            Tier::move_stock(conn, *tier_id, *delta, 0).await?;
-        }
-        let mut redeemed: Vec<(&Uuid, &i32)> = redeemed.iter().collect();
-        redeemed.sort();
-        for (code_id, n) in redeemed {
-            diesel::update(discount_codes::table.find(code_id))
-                .set(discount_codes::redemptions.eq(discount_codes::redemptions + n))
-                .execute(conn)
-                .await?;
-        }
-        let mut tiers_by_event: HashMap<Uuid, Vec<Tier>> = HashMap::new();
-        if !held_delta.is_empty() {
-            for tier in tiers.into_values() {
-                if held_delta.contains_key(&tier.id) {
-                    tiers_by_event.entry(tier.event_id).or_default().push(tier);
-                }
-            }
-        }
-        Ok(Outcome {
-            decisions,
-            tiers_by_event,
-            // Still under the events' locks: a later batch of these events
-            // gets a higher number.
-            snapshot: snapshots.fetch_add(1, Ordering::SeqCst) + 1,
-        })
-    })
-    .await
-    .map_err(|e| format!("database: {e}"))
-}
-
-/// One UPDATE for the whole batch.
-async fn write_orders(conn: &mut AsyncPgConnection, written: &[Written]) -> QueryResult<usize> {
-    diesel::sql_query(
-        "UPDATE orders o SET status = v.status, reject_reason = v.reason,
-                subtotal_minor = v.subtotal, discount_minor = v.discount,
-                total_minor = v.subtotal - v.discount, reserved_until = v.reserved_until
-           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::timestamptz[])
-                AS v(id, status, reason, subtotal, discount, reserved_until)
-          WHERE o.id = v.id",
-    )
-    .bind::<sql_types::Array<sql_types::Uuid>, _>(written.iter().map(|w| w.id).collect::<Vec<_>>())
-    .bind::<sql_types::Array<sql_types::Text>, _>(written.iter().map(|w| w.status).collect::<Vec<_>>())
-    .bind::<sql_types::Array<sql_types::Nullable<sql_types::Text>>, _>(
-        written.iter().map(|w| w.reason).collect::<Vec<_>>(),
-    )
-    .bind::<sql_types::Array<sql_types::BigInt>, _>(written.iter().map(|w| w.subtotal).collect::<Vec<_>>())
-    .bind::<sql_types::Array<sql_types::BigInt>, _>(written.iter().map(|w| w.discount).collect::<Vec<_>>())
-    .bind::<sql_types::Array<sql_types::Nullable<sql_types::Timestamptz>>, _>(
-        written.iter().map(|w| w.reserved_until).collect::<Vec<_>>(),
-    )
-    .prepared()
-    .execute(conn)
-    .await
+fn by_id<T>(rows: Vec<T>, id: impl Fn(&T) -> Uuid) -> HashMap<Uuid, T> {
+    rows.into_iter().map(|row| (id(&row), row)).collect()
 }
 
 fn sorted_unique(ids: impl Iterator<Item = Uuid>) -> Vec<Uuid> {
@@ -497,69 +228,136 @@ fn sorted_unique(ids: impl Iterator<Item = Uuid>) -> Vec<Uuid> {
     v
 }
 
-/// Decides one order against the batch's current counters: `(subtotal,
-/// discount)` if it can be reserved, else the reason it cannot.
-#[allow(clippy::too_many_arguments)]
-fn judge(
-    order: &Order,
-    items: &[OrderItem],
-    event: Option<&Event>,
-    tiers: &HashMap<Uuid, Tier>,
-    code: Option<&Discount>,
-    held_by_buyer: &HashMap<(Uuid, Uuid), i64>,
-    code_uses: &HashMap<(Uuid, Uuid), i64>,
-    now: DateTime<Utc>,
-) -> Result<(i64, i64), &'static str> {
-    let event = event.ok_or("event_not_found")?;
-    if event.status != "published" || event.ends_at <= now {
-        return Err("event_not_on_sale");
+/// The batch's pending orders, locked, in arrival order.
+async fn lock_pending(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<Order>> {
+    orders::table
+        .filter(orders::id.eq_any(ids))
+        .filter(orders::status.eq(OrderStatus::Pending.as_str()))
+        .order((orders::created_at, orders::id))
+        .select(Order::as_select())
+        .for_no_key_update()
+        .skip_locked()
+        .load(conn)
+        .await
+}
+
+/// Everything the batch's orders are judged against, read under the
+/// events' locks: the counters can only have gone down since.
+struct Counters {
+    events: HashMap<Uuid, Event>,
+    tiers: HashMap<Uuid, Tier>,
+    codes: HashMap<Uuid, Discount>,
+    /// Seats each (buyer, event) holds, for events with a per-buyer limit.
+    held_by_buyer: HashMap<(Uuid, Uuid), i64>,
+    /// Orders each (buyer, code) placed, for codes with a per-buyer limit.
+    code_uses: HashMap<(Uuid, Uuid), i64>,
+}
+
+impl Counters {
+    async fn load(
+        conn: &mut AsyncPgConnection,
+        pending: &[Order],
+        items: &[OrderItem],
+    ) -> QueryResult<Self> {
+        let event_ids = sorted_unique(pending.iter().map(|o| o.event_id));
+        let tier_ids = sorted_unique(items.iter().map(|i| i.tier_id));
+        let code_ids = sorted_unique(pending.iter().filter_map(|o| o.discount_code_id));
+        let buyer_ids = sorted_unique(pending.iter().map(|o| o.buyer_id));
+        // The events' locks serialize every stock increase (see above).
+        let events = events::table
+            .filter(events::id.eq_any(&event_ids))
+            .order(events::id)
+            .select(Event::as_select())
+            .for_no_key_update()
+            .load(conn)
+            .await?;
+        let tiers = Tier::with_stock()
+            .filter(ticket_tiers::id.eq_any(&tier_ids))
+            .select(Tier::as_select())
+            .prepared()
+            .load(conn)
+            .await?;
+        let codes = if code_ids.is_empty() {
+            Vec::new()
+        } else {
+            discount_codes::table
+                .filter(discount_codes::id.eq_any(&code_ids))
+                .select(Discount::as_select())
+                .load(conn)
+                .await?
+        };
+        let limited_events: Vec<Uuid> = events
+            .iter()
+            .filter(|e: &&Event| e.max_tickets_per_buyer.is_some())
+            .map(|e| e.id)
+            .collect();
+        let limited_codes: Vec<Uuid> = codes
+            .iter()
+            .filter(|d: &&Discount| d.per_buyer_limit.is_some())
+            .map(|d| d.id)
+            .collect();
+        Ok(Self {
+            held_by_buyer: holdings(conn, TICKETS_HELD, &limited_events, &buyer_ids).await?,
+            code_uses: holdings(conn, CODES_USED, &limited_codes, &buyer_ids).await?,
+            events: by_id(events, |e| e.id),
+            tiers: by_id(tiers, |t| t.id),
+            codes: by_id(codes, |d| d.id),
+        })
     }
-    if items.is_empty() {
-        return Err("no_items");
-    }
-    let mut seats = 0i64;
-    let mut subtotal = 0i64;
-    for item in items {
-        let tier = tiers.get(&item.tier_id).ok_or("tier_not_found")?;
-        if tier.event_id != event.id {
-            return Err("tier_not_found");
+
+    /// Decides one order against the counters as they stand: `(subtotal,
+    /// discount)` if it can be reserved, else the reason it cannot.
+    fn judge(
+        &self,
+        order: &Order,
+        items: &[OrderItem],
+        now: DateTime<Utc>,
+    ) -> Result<(i64, i64), &'static str> {
+        let event = self.events.get(&order.event_id).ok_or("event_not_found")?;
+        if event.status() != EventStatus::Published || event.ends_at <= now {
+            return Err("event_not_on_sale");
         }
-        if tier.sales_start_at.is_some_and(|t| now < t)
-            || tier.sales_end_at.is_some_and(|t| now >= t)
-        {
-            return Err("tier_not_on_sale");
+        if items.is_empty() {
+            return Err("no_items");
         }
-        if item.quantity < tier.min_per_order || item.quantity > tier.max_per_order {
-            return Err("quantity_out_of_range");
+        let mut seats = 0i64;
+        let mut subtotal = 0i64;
+        for item in items {
+            let tier = self.tiers.get(&item.tier_id).ok_or("tier_not_found")?;
+            if tier.event_id != event.id {
+                return Err("tier_not_found");
+            }
+            if tier.sales_start_at.is_some_and(|t| now < t)
+                || tier.sales_end_at.is_some_and(|t| now >= t)
+            {
+                return Err("tier_not_on_sale");
+            }
+            if item.quantity < tier.min_per_order || item.quantity > tier.max_per_order {
+                return Err("quantity_out_of_range");
+            }
+            if tier.remaining() < item.quantity {
+                return Err("sold_out");
+            }
+            seats += i64::from(item.quantity);
+            subtotal += tier.price_minor * i64::from(item.quantity);
         }
-        if tier.quantity - tier.held - tier.sold < item.quantity {
-            return Err("sold_out");
+        if let Some(limit) = event.max_tickets_per_buyer {
+            let already = self.held_by_buyer.get(&(order.buyer_id, event.id));
+            if already.copied().unwrap_or(0) + seats > i64::from(limit) {
+                return Err("buyer_limit_reached");
+            }
         }
-        seats += i64::from(item.quantity);
-        subtotal += tier.price_minor * i64::from(item.quantity);
-    }
-    if let Some(limit) = event.max_tickets_per_buyer {
-        let already = held_by_buyer
-            .get(&(order.buyer_id, event.id))
-            .copied()
-            .unwrap_or(0);
-        if already + seats > i64::from(limit) {
-            return Err("buyer_limit_reached");
-        }
-    }
-    let mut discount = 0;
-    if let Some(code) = code {
+        let Some(code) = order.discount_code_id.and_then(|id| self.codes.get(&id)) else {
+            return Ok((subtotal, 0));
+        };
         if code.check_usable(now).is_err() {
             return Err("discount_unavailable");
         }
-        if let Some(limit) = code.per_buyer_limit
-            && code_uses
-                .get(&(order.buyer_id, code.id))
-                .copied()
-                .unwrap_or(0)
-                >= i64::from(limit)
-        {
-            return Err("discount_limit_reached");
+        if let Some(limit) = code.per_buyer_limit {
+            let used = self.code_uses.get(&(order.buyer_id, code.id));
+            if used.copied().unwrap_or(0) >= i64::from(limit) {
+                return Err("discount_limit_reached");
+            }
         }
         if code.min_order_total_minor.is_some_and(|min| subtotal < min) {
             return Err("discount_minimum_not_met");
@@ -567,9 +365,143 @@ fn judge(
         let applicable: i64 = items
             .iter()
             .filter(|i| code.applies_to(i.tier_id))
-            .map(|i| tiers[&i.tier_id].price_minor * i64::from(i.quantity))
+            .map(|i| self.tiers[&i.tier_id].price_minor * i64::from(i.quantity))
             .sum();
-        discount = code.amount_off().off(applicable);
+        Ok((subtotal, code.amount_off().off(applicable)))
     }
-    Ok((subtotal, discount))
+
+    /// A reserved order's seats and code use, counted for the orders after
+    /// it in the batch and in `moved` for the stock rows.
+    fn hold(&mut self, order: &Order, items: &[OrderItem], moved: &mut Moved) {
+        let mut seats = 0i64;
+        for item in items {
+            let tier = self.tiers.get_mut(&item.tier_id).expect("judged");
+            tier.held += item.quantity;
+            seats += i64::from(item.quantity);
+            *moved.held.entry(item.tier_id).or_default() += item.quantity;
+            moved.prices.push((item.id, tier.price_minor));
+        }
+        *self
+            .held_by_buyer
+            .entry((order.buyer_id, order.event_id))
+            .or_default() += seats;
+        if let Some(code) = order
+            .discount_code_id
+            .and_then(|id| self.codes.get_mut(&id))
+        {
+            code.redemptions += 1;
+            *moved.redeemed.entry(code.id).or_default() += 1;
+            *self.code_uses.entry((order.buyer_id, code.id)).or_default() += 1;
+        }
+    }
+}
+
+/// What the batch changes besides its orders.
+#[derive(Default)]
+struct Moved {
+    /// Seats newly held per tier.
+    held: HashMap<Uuid, i32>,
+    /// Uses newly taken per code.
+    redeemed: HashMap<Uuid, i32>,
+    /// (order item, unit price) of the reserved orders.
+    prices: Vec<(Uuid, i64)>,
+}
+
+/// Decides the pending orders among `ids`, in the caller's transaction.
+async fn decide(
+    conn: &mut AsyncPgConnection,
+    snapshots: &AtomicU64,
+    ids: &[Uuid],
+    ttl: chrono::Duration,
+) -> QueryResult<Outcome> {
+    let pending = lock_pending(conn, ids).await?;
+    if pending.is_empty() {
+        return Ok(Outcome {
+            decisions: HashMap::new(),
+            tiers_by_event: HashMap::new(),
+            snapshot: 0,
+        });
+    }
+    let order_ids: Vec<Uuid> = pending.iter().map(|o| o.id).collect();
+    let items = Order::items_of(conn, &order_ids).await?;
+    let mut counters = Counters::load(conn, &pending, &items).await?;
+    let buyer_ids = sorted_unique(pending.iter().map(|o| o.buyer_id));
+    let emails: HashMap<Uuid, String> = users::table
+        .filter(users::id.eq_any(&buyer_ids))
+        .select((users::id, users::email))
+        .load::<(Uuid, String)>(conn)
+        .await?
+        .into_iter()
+        .collect();
+    let mut items_by_order: HashMap<Uuid, Vec<OrderItem>> = HashMap::new();
+    for item in items {
+        items_by_order.entry(item.order_id).or_default().push(item);
+    }
+
+    let now = Utc::now();
+    let until = now + ttl;
+    let mut decided = Vec::with_capacity(pending.len());
+    let mut decisions = HashMap::new();
+    let mut moved = Moved::default();
+    for order in &pending {
+        let items = items_by_order.remove(&order.id).unwrap_or_default();
+        let verdict = match counters.judge(order, &items, now) {
+            Ok((subtotal_minor, discount_minor)) => {
+                counters.hold(order, &items, &mut moved);
+                Verdict::Reserved {
+                    subtotal_minor,
+                    discount_minor,
+                    until,
+                }
+            }
+            Err(reason) => Verdict::Rejected(reason),
+        };
+        let decision = Decided {
+            id: order.id,
+            verdict,
+        };
+        let written = decision.applied_to(order);
+        decisions.insert(
+            order.id,
+            match &decision.verdict {
+                Verdict::Rejected(reason) => Decision::Rejected {
+                    reason,
+                    order: Box::new(written),
+                },
+                Verdict::Reserved { .. } => Decision::Reserved(Box::new(Reserved {
+                    buyer_email: emails.get(&order.buyer_id).cloned().unwrap_or_default(),
+                    event_title: counters.events[&order.event_id].title.clone(),
+                    seats: items.iter().map(|i| i.quantity).sum(),
+                    order: written,
+                })),
+            },
+        );
+        decided.push(decision);
+    }
+
+    Order::decide_many(conn, &decided, &moved.prices).await?;
+    // Last, in id order: the hot rows.
+    let mut held: Vec<(Uuid, i32)> = moved.held.iter().map(|(k, v)| (*k, *v)).collect();
+    held.sort();
+    for (tier_id, delta) in &held {
+        Tier::move_stock(conn, *tier_id, *delta, 0).await?;
+    }
+    let mut redeemed: Vec<(Uuid, i32)> = moved.redeemed.into_iter().collect();
+    redeemed.sort();
+    for (code_id, n) in redeemed {
+        Discount::redeem(conn, code_id, n).await?;
+    }
+    let mut tiers_by_event: HashMap<Uuid, Vec<Tier>> = HashMap::new();
+    for tier in counters.tiers.into_values() {
+        if moved.held.contains_key(&tier.id) {
+            tiers_by_event.entry(tier.event_id).or_default().push(tier);
+        }
+    }
+    Ok(Outcome {
+        decisions,
+        tiers_by_event,
+        // Still under the events' locks: a later batch of these events
+        // gets a higher number.
+        snapshot: snapshots.fetch_add(1, Ordering::SeqCst) + 1,
+    })
 }

@@ -1,51 +1,68 @@
 //! Settling sales: payments record their seats in `pending_sales` instead of
 //! updating the tier's stock row (one row that every payment of a drop would
-//! otherwise queue on, lock and commit in turn); this task folds them into
+//! otherwise queue on, lock and commit in turn); this batcher folds them into
 //! the stock in one transaction for however many payments arrived meanwhile.
 //! Reads count unsettled seats as sold already, so nothing waits on it; the
 //! scheduler's sweep settles whatever a stopped worker left behind.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
-use boxoffice_core::{Services, db::DbPool, models::Tier};
-use tokio::sync::Notify;
+use boxoffice_core::{
+    Services,
+    batch::{Answers, Batcher, Linger, Pool, Settings, Write},
+    models::Tier,
+};
+use diesel_async::AsyncPgConnection;
 
-/// How long a wake-up waits for more payments to settle with.
-const GATHER: Duration = Duration::from_millis(50);
+use crate::jobs::JobError;
 
 #[derive(Clone)]
-pub struct Settler {
-    wake: Arc<Notify>,
-}
+pub struct Settler(Batcher<Settle>);
+
+/// Its items are wake-ups: a settlement takes every unsettled sale, whoever
+/// poked.
+pub struct Settle;
 
 impl Settler {
     pub fn start(services: &Services) -> Self {
-        let wake = Arc::new(Notify::new());
-        tokio::spawn(run(services.db.clone(), wake.clone()));
-        Self { wake }
+        let settings = Settings {
+            name: "settle",
+            max: 1024,
+            // Gathers the payments of the moment, so the hot row is locked
+            // once for many of them.
+            linger: Linger::Always(Duration::from_millis(50)),
+            in_flight: 1,
+            // Nothing waits on it.
+            pool: Pool::Shared,
+        };
+        Self(Batcher::start(services, settings, Settle))
     }
 
     /// A payment committed a sale; settle soon. Wake-ups while a settlement
-    /// runs coalesce into one more.
+    /// waits coalesce into it.
     pub fn poke(&self) {
-        self.wake.notify_one();
+        self.0.nudge(());
     }
 }
 
-async fn run(db: DbPool, wake: Arc<Notify>) {
-    loop {
-        wake.notified().await;
-        tokio::time::sleep(GATHER).await;
-        let settled = match db.get().await {
-            Ok(mut conn) => Tier::settle_sales(&mut conn)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        match settled {
+impl Write for Settle {
+    type Item = ();
+    type Done = ();
+    type Error = JobError;
+
+    /// Never fails whole: no one waits on an answer, and a failed
+    /// settlement leaves its rows for the next one or the sweep (a fallback
+    /// would only settle once per poke).
+    async fn batch(&self, conn: &mut AsyncPgConnection, pokes: &[()]) -> Answers<(), JobError> {
+        match Tier::settle_sales(conn).await {
             Ok(seats) => tracing::debug!(seats, "sales settled"),
-            // The rows stay; the next payment or the sweep settles them.
             Err(error) => tracing::warn!(%error, "settling sales failed"),
         }
+        Ok(pokes.iter().map(|_| Ok(())).collect())
+    }
+
+    async fn one(&self, conn: &mut AsyncPgConnection, _: &()) -> Result<(), JobError> {
+        Tier::settle_sales(conn).await?;
+        Ok(())
     }
 }

@@ -186,4 +186,25 @@ impl Discount {
             .get_result(conn)
             .await
     }
+
+    /// Adds `n` uses (negative: gives them back). The redemption cap is a
+    /// CHECK constraint; callers judge it first under the event's lock.
+    pub async fn redeem(conn: &mut AsyncPgConnection, id: Uuid, n: i32) -> QueryResult<usize> {
+        diesel::update(discount_codes::table.find(id))
+            .set(discount_codes::redemptions.eq(discount_codes::redemptions + n))
+            .execute(conn)
+            .await
+    }
+
+    /// Takes one use if the code has one left; `false` if it is used up.
+    pub async fn redeem_if_left(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+        let has_use_left = discount_codes::max_redemptions
+            .is_null()
+            .or(discount_codes::redemptions.lt(discount_codes::max_redemptions.assume_not_null()));
+        let taken = diesel::update(discount_codes::table.find(id).filter(has_use_left))
+            .set(discount_codes::redemptions.eq(discount_codes::redemptions + 1))
+            .execute(conn)
+            .await?;
+        Ok(taken == 1)
+    }
 }

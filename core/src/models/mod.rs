@@ -20,7 +20,7 @@ pub use email::{EmailRow, NewEmail};
 pub use event::{Event, EventFields, EventStatus, NewEvent};
 pub use event_image::EventImage;
 pub use event_search::{DateBound, EventSearch, Near, SearchHit, SearchSort, SortKey};
-pub use order::{NewOrder, Order, OrderItem, OrderStatus, Placed};
+pub use order::{Decided, NewOrder, Order, OrderItem, OrderStatus, Placed, Verdict};
 pub use payment::{LedgerRefs, Leg, Payment, Refund, post_ledger, post_ledgers};
 pub use refresh_token::{NewRefreshToken, RefreshToken, SessionRow};
 pub use ticket::Ticket;

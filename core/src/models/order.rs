@@ -14,9 +14,9 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::{
-    models::{AccessSession, Tier},
+    models::{AccessSession, Discount, Tier},
     prepared::Prepare,
-    schema::{discount_codes, order_items, orders},
+    schema::{order_items, orders},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +120,72 @@ pub enum Placed {
     Created(Order),
     /// The same key was used before; the caller compares request hashes.
     Existing(Order),
+}
+
+/// What a reservation batch decided for a `pending` order.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    pub id: Uuid,
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    /// Seats held until `until`, at these totals.
+    Reserved {
+        subtotal_minor: i64,
+        discount_minor: i64,
+        until: DateTime<Utc>,
+    },
+    Rejected(&'static str),
+}
+
+impl Decided {
+    fn status(&self) -> OrderStatus {
+        match self.verdict {
+            Verdict::Reserved { .. } => OrderStatus::AwaitingPayment,
+            Verdict::Rejected(_) => OrderStatus::Rejected,
+        }
+    }
+
+    fn reject_reason(&self) -> Option<&'static str> {
+        match self.verdict {
+            Verdict::Reserved { .. } => None,
+            Verdict::Rejected(reason) => Some(reason),
+        }
+    }
+
+    /// (subtotal, discount)
+    fn totals(&self) -> (i64, i64) {
+        match self.verdict {
+            Verdict::Reserved {
+                subtotal_minor,
+                discount_minor,
+                ..
+            } => (subtotal_minor, discount_minor),
+            Verdict::Rejected(_) => (0, 0),
+        }
+    }
+
+    fn reserved_until(&self) -> Option<DateTime<Utc>> {
+        match self.verdict {
+            Verdict::Reserved { until, .. } => Some(until),
+            Verdict::Rejected(_) => None,
+        }
+    }
+
+    /// `order` (read `pending`) as this decision writes it.
+    pub fn applied_to(&self, order: &Order) -> Order {
+        let mut decided = order.clone();
+        decided.status = self.status().as_str().into();
+        decided.reject_reason = self.reject_reason().map(Into::into);
+        let (subtotal, discount) = self.totals();
+        decided.subtotal_minor = subtotal;
+        decided.discount_minor = discount;
+        decided.total_minor = subtotal - discount;
+        decided.reserved_until = self.reserved_until();
+        decided
+    }
 }
 
 impl Order {
@@ -259,6 +325,53 @@ impl Order {
         .await
     }
 
+    /// Writes the reservation batch's decisions, `pending` → `awaiting_payment`
+    /// or `rejected`, in one statement; each order's items get their prices
+    /// as reserved. Only orders still `pending` change (the batch holds them
+    /// locked, so all do).
+    pub async fn decide_many(
+        conn: &mut AsyncPgConnection,
+        decided: &[Decided],
+        prices: &[(Uuid, i64)],
+    ) -> QueryResult<usize> {
+        use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+        let written = diesel::sql_query(
+            "UPDATE orders o SET status = v.status, reject_reason = v.reason,
+                    subtotal_minor = v.subtotal, discount_minor = v.discount,
+                    total_minor = v.subtotal - v.discount, reserved_until = v.reserved_until
+               FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::timestamptz[])
+                    AS v(id, status, reason, subtotal, discount, reserved_until)
+              WHERE o.id = v.id AND o.status = 'pending'",
+        )
+        .bind::<Array<SqlUuid>, _>(decided.iter().map(|d| d.id).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(decided.iter().map(|d| d.status().as_str()).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(
+            decided.iter().map(|d| d.reject_reason()).collect::<Vec<_>>(),
+        )
+        .bind::<Array<BigInt>, _>(decided.iter().map(|d| d.totals().0).collect::<Vec<_>>())
+        .bind::<Array<BigInt>, _>(decided.iter().map(|d| d.totals().1).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Timestamptz>>, _>(
+            decided.iter().map(|d| d.reserved_until()).collect::<Vec<_>>(),
+        )
+        .prepared()
+        .execute(conn)
+        .await?;
+        if !prices.is_empty() {
+            let (item_ids, unit): (Vec<Uuid>, Vec<i64>) = prices.iter().copied().unzip();
+            diesel::sql_query(
+                "UPDATE order_items i SET unit_price_minor = v.price
+                   FROM unnest($1::uuid[], $2::bigint[]) AS v(id, price)
+                  WHERE i.id = v.id",
+            )
+            .bind::<Array<SqlUuid>, _>(item_ids)
+            .bind::<Array<BigInt>, _>(unit)
+            .prepared()
+            .execute(conn)
+            .await?;
+        }
+        Ok(written)
+    }
+
     /// A buyer's orders, newest first, keyset-paginated on (created_at, id).
     pub async fn for_buyer(
         conn: &mut AsyncPgConnection,
@@ -344,10 +457,7 @@ impl Order {
         // The discount code's use goes back too: a capped code is not used up
         // by reservations that were never paid.
         if let Some(code_id) = order.discount_code_id {
-            diesel::update(discount_codes::table.find(code_id))
-                .set(discount_codes::redemptions.eq(discount_codes::redemptions - 1))
-                .execute(conn)
-                .await?;
+            Discount::redeem(conn, code_id, -1).await?;
         }
         Ok(Some(order))
     }

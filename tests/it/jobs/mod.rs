@@ -1,2 +1,3 @@
 mod batch_pool;
+mod batchers;
 mod send_email;

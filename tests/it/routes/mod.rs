@@ -14,4 +14,4 @@ mod oversell;
 mod search;
 mod sessions;
 mod tiers;
-mod webhooks;
+pub(crate) mod webhooks;

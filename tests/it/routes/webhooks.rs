@@ -11,7 +11,7 @@ use crate::harness::{TestApp, eventually};
 const PATH: &str = "/v1/webhooks/payments/sandbox";
 
 /// Signs like the provider does (or with another secret / time, to forge).
-fn signed(
+pub(crate) fn signed(
     app: &TestApp,
     secret: &str,
     id: &str,
@@ -32,11 +32,11 @@ fn signed(
         .body(raw)
 }
 
-fn dev_secret() -> &'static str {
+pub(crate) fn dev_secret() -> &'static str {
     boxoffice_core::config::DEV_WEBHOOK_SECRET
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 

@@ -55,7 +55,7 @@ impl Perform for ApplyPaymentEvent {
                         amount_minor: *amount_minor,
                         currency: currency.clone(),
                     })
-                    .await;
+                    .await?;
                 match batched {
                     Some(after) => {
                         after.run(ctx).await;

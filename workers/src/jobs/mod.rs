@@ -29,6 +29,12 @@ impl From<diesel::result::Error> for JobError {
     }
 }
 
+impl From<boxoffice_core::batch::BatchError> for JobError {
+    fn from(e: boxoffice_core::batch::BatchError) -> Self {
+        Self(e.to_string())
+    }
+}
+
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for JobError {
     fn from(e: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
         Self(format!("database pool: {e}"))

@@ -34,12 +34,7 @@ impl Perform for OrderJob {
 
 async fn place(ctx: &WorkerCtx, order_id: Uuid) -> Result<(), JobError> {
     let services = &ctx.services;
-    match ctx
-        .reserver
-        .reserve(order_id)
-        .await
-        .map_err(JobError::new)?
-    {
+    match ctx.reserver.reserve(order_id).await? {
         Decision::Reserved(reserved) => {
             let order = &reserved.order;
             services.live.order_status(order).await;

@@ -14,12 +14,7 @@ use crate::{WorkerCtx, templates};
 impl Perform for SendEmail {
     async fn perform(&self, ctx: &WorkerCtx, attempt: u32) -> Result<(), JobError> {
         ctx.selling.email_turn().await;
-        let Some(email) = ctx
-            .email_marks
-            .claim(self.email_id)
-            .await
-            .map_err(JobError::new)?
-        else {
+        let Some(email) = ctx.email_marks.claim(self.email_id).await? else {
             tracing::debug!(email.id = %self.email_id, "email already sent or being sent; nothing to do");
             return Ok(());
         };
@@ -36,10 +31,7 @@ impl Perform for SendEmail {
         {
             Ok(()) => {
                 email_outcome("sent");
-                ctx.email_marks
-                    .sent(email.id, message_id)
-                    .await
-                    .map_err(JobError::new)?;
+                ctx.email_marks.sent(email.id, message_id).await?;
                 tracing::info!(email.id = %email.id, template = %email.template, attempt, "email sent");
                 Ok(())
             }

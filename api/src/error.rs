@@ -45,6 +45,9 @@ pub enum ApiError {
     /// Well-formed but refused for a reason with its own code (422).
     #[error("unprocessable: {1}")]
     Unprocessable(&'static str, String),
+    /// The path exists but not with this method (405; axum adds `Allow`).
+    #[error("method not allowed")]
+    MethodNotAllowed,
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("unsupported media type")]
@@ -116,6 +119,12 @@ impl ApiError {
                 code,
                 "Unprocessable request",
                 detail.clone(),
+            ),
+            MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+                "This method is not allowed on this path; `Allow` lists those that are.".into(),
             ),
             PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -25,8 +25,61 @@ pub struct Problem {
     /// Stable and machine-readable, e.g. `validation_failed`, `sold_out`, `rate_limited`.
     pub code: String,
     pub detail: String,
-    /// Per-field errors (422 `validation_failed` only).
-    pub errors: Vec<FieldError>,
+    /// Per-field errors (422 `validation_failed` only; absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+/// The error answers operations share, one type per status, so every
+/// operation lists them by name instead of repeating them.
+pub mod problems {
+    use utoipa::IntoResponses;
+
+    use super::Problem;
+
+    macro_rules! problem {
+        ($name:ident, $status:literal, $description:literal) => {
+            #[derive(IntoResponses)]
+            #[response(
+                            status = $status,
+                            description = $description,
+                            content_type = "application/problem+json"
+                        )]
+            #[allow(dead_code)]
+            pub struct $name(Problem);
+        };
+    }
+
+    problem!(
+        BadRequest,
+        400,
+        "Malformed request (`malformed_json`, a missing header …)"
+    );
+    problem!(Unauthorized, 401, "Not signed in or bad token");
+    problem!(Forbidden, 403, "Role not allowed");
+    problem!(NotFound, 404, "Not found");
+    problem!(Conflict, 409, "Conflicts with the current state");
+    problem!(PayloadTooLarge, 413, "Body too large");
+    problem!(
+        UnsupportedMediaType,
+        415,
+        "Unsupported media type (send `application/json`)"
+    );
+    problem!(
+        Unprocessable,
+        422,
+        "Invalid fields (`validation_failed` with `errors`) or refused with its own code"
+    );
+    problem!(
+        RateLimited,
+        429,
+        "Rate limited (`Retry-After` says when to retry)"
+    );
+    problem!(
+        Unavailable,
+        503,
+        "A backing service is unavailable; retry shortly"
+    );
 }
 
 /// Multipart body of an image upload.

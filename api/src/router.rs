@@ -107,9 +107,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ops/board.js", get(board::script))
         .route("/ops/board.css", get(board::style))
         .fallback(|| async { ApiError::NoRoute })
-        .method_not_allowed_fallback(|| async {
-            ApiError::BadRequest("method_not_allowed", "This method is not allowed on this path.".into())
-        })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))
         .layer(axum::middleware::from_fn(crate::middleware::track))
         .layer(axum::middleware::from_fn(crate::middleware::security_headers))

@@ -25,11 +25,12 @@ pub struct UpdateUserRequest {
 #[utoipa::path(
     patch,
     path = "/v1/admin/users/{id}",
+    operation_id = "admin_users_update",
     tag = "admin",
     summary = "Change a user's role",
     params(("id" = String, Path, description = "User id")),
     request_body = UpdateUserRequest,
-    responses((status = 200, description = "Updated", body = crate::routes::auth::UserView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 200, description = "Updated", body = crate::routes::auth::UserView), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::NotFound, crate::openapi::problems::Unprocessable, crate::openapi::problems::BadRequest, crate::openapi::problems::UnsupportedMediaType, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn update(

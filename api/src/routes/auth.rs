@@ -76,10 +76,11 @@ pub struct RegisterRequest {
 #[utoipa::path(
     post,
     path = "/v1/auth/register",
+    operation_id = "auth_register",
     tag = "auth",
     summary = "Create an account (attendee or organizer)",
     request_body = RegisterRequest,
-    responses((status = 201, description = "Signed in", body = AuthResponse), (status = 400, description = "Malformed request", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 415, description = "Unsupported media type", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 429, description = "Rate limited", content_type = "application/problem+json", body = crate::openapi::Problem))
+    responses((status = 201, description = "Signed in", body = AuthResponse), crate::openapi::problems::BadRequest, crate::openapi::problems::UnsupportedMediaType, crate::openapi::problems::Unprocessable, crate::openapi::problems::RateLimited)
 )]
 pub async fn register(
     State(state): State<AppState>,
@@ -236,10 +237,11 @@ pub struct LoginRequest {
 #[utoipa::path(
     post,
     path = "/v1/auth/login",
+    operation_id = "auth_login",
     tag = "auth",
     summary = "Sign in",
     request_body = LoginRequest,
-    responses((status = 200, description = "Signed in", body = AuthResponse), (status = 400, description = "Malformed request", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 429, description = "Rate limited", content_type = "application/problem+json", body = crate::openapi::Problem))
+    responses((status = 200, description = "Signed in", body = AuthResponse), crate::openapi::problems::BadRequest, crate::openapi::problems::Unauthorized, crate::openapi::problems::Unprocessable, crate::openapi::problems::RateLimited, crate::openapi::problems::UnsupportedMediaType)
 )]
 pub async fn login(
     State(state): State<AppState>,
@@ -290,10 +292,11 @@ pub struct RefreshRequest {
 #[utoipa::path(
     post,
     path = "/v1/auth/refresh",
+    operation_id = "auth_refresh",
     tag = "auth",
     summary = "Rotate a refresh token",
     request_body = RefreshRequest,
-    responses((status = 200, description = "New tokens", body = AuthResponse), (status = 400, description = "Malformed request", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem))
+    responses((status = 200, description = "New tokens", body = AuthResponse), crate::openapi::problems::BadRequest, crate::openapi::problems::Unauthorized, crate::openapi::problems::Unprocessable, crate::openapi::problems::UnsupportedMediaType, crate::openapi::problems::RateLimited)
 )]
 pub async fn refresh(
     State(state): State<AppState>,
@@ -331,9 +334,10 @@ pub async fn refresh(
 #[utoipa::path(
     post,
     path = "/v1/auth/logout",
+    operation_id = "auth_logout",
     tag = "auth",
     summary = "End this session",
-    responses((status = 204, description = "Signed out"), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 204, description = "Signed out"), crate::openapi::problems::Unauthorized, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn logout(State(state): State<AppState>, user: AuthUser) -> ApiResult<StatusCode> {
@@ -346,9 +350,10 @@ pub async fn logout(State(state): State<AppState>, user: AuthUser) -> ApiResult<
 #[utoipa::path(
     get,
     path = "/v1/auth/me",
+    operation_id = "auth_me",
     tag = "auth",
     summary = "The signed-in user",
-    responses((status = 200, description = "The user", body = UserView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 200, description = "The user", body = UserView), crate::openapi::problems::Unauthorized, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn me(user: AuthUser) -> Json<UserView> {
@@ -364,10 +369,11 @@ pub struct TokenRequest {
 #[utoipa::path(
     post,
     path = "/v1/auth/verify-email",
+    operation_id = "auth_verify_email",
     tag = "auth",
     summary = "Confirm an email address with the emailed token",
     request_body = TokenRequest,
-    responses((status = 200, description = "Verified", body = UserView), (status = 400, description = "Malformed request", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem))
+    responses((status = 200, description = "Verified", body = UserView), crate::openapi::problems::BadRequest, crate::openapi::problems::Unauthorized, crate::openapi::problems::Unprocessable, crate::openapi::problems::UnsupportedMediaType, crate::openapi::problems::RateLimited)
 )]
 pub async fn verify_email(
     State(state): State<AppState>,
@@ -403,10 +409,11 @@ pub struct ForgotPasswordRequest {
 #[utoipa::path(
     post,
     path = "/v1/auth/forgot-password",
+    operation_id = "auth_forgot_password",
     tag = "auth",
     summary = "Email a password-reset link (always 202)",
     request_body = ForgotPasswordRequest,
-    responses((status = 202, description = "Accepted"), (status = 400, description = "Malformed request", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 429, description = "Rate limited", content_type = "application/problem+json", body = crate::openapi::Problem))
+    responses((status = 202, description = "Accepted"), crate::openapi::problems::BadRequest, crate::openapi::problems::Unprocessable, crate::openapi::problems::RateLimited, crate::openapi::problems::UnsupportedMediaType)
 )]
 pub async fn forgot_password(
     State(state): State<AppState>,
@@ -455,10 +462,11 @@ pub struct ResetPasswordRequest {
 #[utoipa::path(
     post,
     path = "/v1/auth/reset-password",
+    operation_id = "auth_reset_password",
     tag = "auth",
     summary = "Set a new password with the emailed token",
     request_body = ResetPasswordRequest,
-    responses((status = 204, description = "Password changed; all sessions ended"), (status = 400, description = "Malformed request", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem))
+    responses((status = 204, description = "Password changed; all sessions ended"), crate::openapi::problems::BadRequest, crate::openapi::problems::Unauthorized, crate::openapi::problems::Unprocessable, crate::openapi::problems::UnsupportedMediaType, crate::openapi::problems::RateLimited)
 )]
 pub async fn reset_password(
     State(state): State<AppState>,

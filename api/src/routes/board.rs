@@ -34,6 +34,7 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
 #[utoipa::path(
     get,
     path = "/ops/board",
+    operation_id = "board_page",
     tag = "ops",
     summary = "The queue board (HTML; data from /v1/ops/queues)",
     responses((status = 200, description = "HTML", content_type = "text/html"))

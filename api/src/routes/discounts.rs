@@ -266,11 +266,12 @@ const CODE_TAKEN: (&str, &str, &str) = (
 #[utoipa::path(
     post,
     path = "/v1/events/{id}/discounts",
+    operation_id = "discounts_create",
     tag = "discounts",
     summary = "Create a discount code",
     params(("id" = String, Path, description = "Event id")),
     request_body = DiscountInput,
-    responses((status = 201, description = "The code", body = DiscountView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 409, description = "Conflicts with the current state", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 201, description = "The code", body = DiscountView), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::NotFound, crate::openapi::problems::Conflict, crate::openapi::problems::Unprocessable, crate::openapi::problems::BadRequest, crate::openapi::problems::UnsupportedMediaType, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn create(
@@ -300,10 +301,11 @@ pub async fn create(
 #[utoipa::path(
     get,
     path = "/v1/events/{id}/discounts",
+    operation_id = "discounts_list",
     tag = "discounts",
     summary = "An event's codes with their redemptions",
     params(("id" = String, Path, description = "Event id")),
-    responses((status = 200, description = "Codes", body = Vec<DiscountView>), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 200, description = "Codes", body = Vec<DiscountView>), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::NotFound, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn list(
@@ -322,11 +324,12 @@ pub async fn list(
 #[utoipa::path(
     patch,
     path = "/v1/events/{id}/discounts/{code}",
+    operation_id = "discounts_update",
     tag = "discounts",
     summary = "Edit a code",
     params(("id" = String, Path, description = "Event id"), ("code" = String, Path, description = "The code (case-insensitive)")),
     request_body = DiscountInput,
-    responses((status = 200, description = "The code", body = DiscountView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 409, description = "Conflicts with the current state", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 200, description = "The code", body = DiscountView), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::NotFound, crate::openapi::problems::Conflict, crate::openapi::problems::Unprocessable, crate::openapi::problems::BadRequest, crate::openapi::problems::UnsupportedMediaType, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn update(
@@ -394,10 +397,11 @@ pub struct TierPrice {
 #[utoipa::path(
     get,
     path = "/v1/events/{id}/discounts/{code}",
+    operation_id = "discounts_check",
     tag = "discounts",
     summary = "Check a code and see the prices it gives",
     params(("id" = String, Path, description = "Event id"), ("code" = String, Path, description = "The code (case-insensitive)")),
-    responses((status = 200, description = "Usable", body = CodeCheck), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 429, description = "Rate limited", content_type = "application/problem+json", body = crate::openapi::Problem))
+    responses((status = 200, description = "Usable", body = CodeCheck), crate::openapi::problems::NotFound, crate::openapi::problems::Unprocessable, crate::openapi::problems::RateLimited)
 )]
 pub async fn check(
     State(state): State<AppState>,

@@ -70,11 +70,12 @@ async fn read_limited(mut field: Field<'_>, limit: usize) -> ApiResult<Bytes> {
 #[utoipa::path(
     post,
     path = "/v1/events/{id}/images",
+    operation_id = "event_images_upload",
     tag = "events",
     summary = "Upload an image (multipart part `file`)",
     params(("id" = String, Path, description = "Event id")),
     request_body(content = crate::openapi::ImageUpload, content_type = "multipart/form-data"),
-    responses((status = 201, description = "The image", body = crate::routes::events::views::ImageView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 409, description = "Conflicts with the current state", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 413, description = "Body too large", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 415, description = "Unsupported media type", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 201, description = "The image", body = crate::routes::events::views::ImageView), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::NotFound, crate::openapi::problems::Conflict, crate::openapi::problems::PayloadTooLarge, crate::openapi::problems::UnsupportedMediaType, crate::openapi::problems::Unprocessable, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn upload(
@@ -163,10 +164,11 @@ pub async fn upload(
 #[utoipa::path(
     delete,
     path = "/v1/events/{id}/images/{image_id}",
+    operation_id = "event_images_delete",
     tag = "events",
     summary = "Delete an image",
     params(("id" = String, Path, description = "Event id"), ("image_id" = String, Path, description = "Image id")),
-    responses((status = 204, description = "Deleted"), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 204, description = "Deleted"), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::NotFound, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn delete(

@@ -10,6 +10,7 @@ use crate::{extract::Json, state::AppState};
 #[utoipa::path(
     get,
     path = "/healthz",
+    operation_id = "health_healthz",
     tag = "health",
     summary = "Liveness",
     responses((status = 200, description = "The process is up", body = String, content_type = "text/plain"))
@@ -31,9 +32,10 @@ pub struct Readiness {
 #[utoipa::path(
     get,
     path = "/readyz",
+    operation_id = "health_readyz",
     tag = "health",
     summary = "Readiness: Postgres, Redis, in-process workers",
-    responses((status = 200, description = "Ready", body = Readiness), (status = 503, description = "A backing service is unavailable", content_type = "application/problem+json", body = crate::openapi::Problem))
+    responses((status = 200, description = "Ready", body = Readiness), crate::openapi::problems::Unavailable)
 )]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let timeout = std::time::Duration::from_secs(2);

@@ -71,10 +71,11 @@ fn finish(
 #[utoipa::path(
     get,
     path = "/v1/orders/{id}/live",
+    operation_id = "live_order",
     tag = "live",
     summary = "Server-sent events: the order's status",
     params(("id" = String, Path, description = "Order id")),
-    responses((status = 200, description = "An event stream", content_type = "text/event-stream"), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 200, description = "An event stream", content_type = "text/event-stream"), crate::openapi::problems::Unauthorized, crate::openapi::problems::NotFound, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn order(
@@ -145,10 +146,11 @@ impl Drop for Viewer {
 #[utoipa::path(
     get,
     path = "/v1/events/{id}/live",
+    operation_id = "live_event",
     tag = "live",
     summary = "Server-sent events: availability, low stock, viewers",
     params(("id" = String, Path, description = "Event id")),
-    responses((status = 200, description = "An event stream", content_type = "text/event-stream"), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem))
+    responses((status = 200, description = "An event stream", content_type = "text/event-stream"), crate::openapi::problems::NotFound, crate::openapi::problems::RateLimited)
 )]
 pub async fn event(
     State(state): State<AppState>,
@@ -187,9 +189,10 @@ pub async fn event(
 #[utoipa::path(
     get,
     path = "/v1/events/live",
+    operation_id = "live_feed",
     tag = "live",
     summary = "Server-sent events: newly published events",
-    responses((status = 200, description = "An event stream", content_type = "text/event-stream"))
+    responses((status = 200, description = "An event stream", content_type = "text/event-stream"), crate::openapi::problems::RateLimited)
 )]
 pub async fn feed(State(state): State<AppState>) -> EventStream {
     let rx = state

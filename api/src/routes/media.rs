@@ -37,10 +37,11 @@ fn content_type(key: &str) -> Option<&'static str> {
 #[utoipa::path(
     get,
     path = "/media/{key}",
+    operation_id = "media_get",
     tag = "events",
     summary = "An uploaded image",
     params(("key" = String, Path, description = "events/{event id}/{image id}.{ext}")),
-    responses((status = 200, description = "The image"), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem))
+    responses((status = 200, description = "The image"), crate::openapi::problems::NotFound)
 )]
 pub async fn get(State(state): State<AppState>, Path(key): Path<String>) -> ApiResult<Response> {
     let content_type = content_type(&key).ok_or(ApiError::NotFound)?;

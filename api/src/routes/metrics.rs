@@ -83,9 +83,10 @@ async fn sample(state: &AppState) -> ApiResult<()> {
 #[utoipa::path(
     get,
     path = "/metrics",
+    operation_id = "metrics_get",
     tag = "ops",
     summary = "Prometheus metrics",
-    responses((status = 200, description = "OpenMetrics text", body = String, content_type = "application/openmetrics-text"), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 503, description = "A backing service is unavailable", content_type = "application/problem+json", body = crate::openapi::Problem))
+    responses((status = 200, description = "OpenMetrics text", body = String, content_type = "application/openmetrics-text"), crate::openapi::problems::Unauthorized, crate::openapi::problems::Unavailable)
 )]
 pub async fn get(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     if let Some(token) = &state.config().http.metrics_token {

@@ -24,9 +24,10 @@ fn queue_error(e: boxoffice_core::queue::QueueError) -> ApiError {
 #[utoipa::path(
     get,
     path = "/v1/ops/queues",
+    operation_id = "ops_list",
     tag = "ops",
     summary = "Every queue's stats",
-    responses((status = 200, description = "Stats", body = Vec<QueueStats>), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 503, description = "A backing service is unavailable", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 200, description = "Stats", body = Vec<QueueStats>), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::Unavailable, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn list(
@@ -44,10 +45,11 @@ pub async fn list(
 #[utoipa::path(
     get,
     path = "/v1/ops/queues/{queue}",
+    operation_id = "ops_get",
     tag = "ops",
     summary = "One queue's stats",
     params(("queue" = String, Path, description = "Queue name")),
-    responses((status = 200, description = "Stats", body = QueueStats), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 503, description = "A backing service is unavailable", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 200, description = "Stats", body = QueueStats), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::NotFound, crate::openapi::problems::Unavailable, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn get(
@@ -62,6 +64,7 @@ pub async fn get(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct JobsParams {
     pub status: Option<String>,
@@ -72,10 +75,11 @@ pub struct JobsParams {
 #[utoipa::path(
     get,
     path = "/v1/ops/queues/{queue}/jobs",
+    operation_id = "ops_jobs",
     tag = "ops",
     summary = "Jobs of a queue in a state",
     params(("queue" = String, Path, description = "Queue name"), JobsParams),
-    responses((status = 200, description = "Jobs", body = Vec<JobInfo>), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 503, description = "A backing service is unavailable", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 200, description = "Jobs", body = Vec<JobInfo>), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::NotFound, crate::openapi::problems::Unprocessable, crate::openapi::problems::Unavailable, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn jobs(
@@ -117,10 +121,11 @@ pub struct Done {
 #[utoipa::path(
     post,
     path = "/v1/ops/queues/{queue}/jobs/{id}/retry",
+    operation_id = "ops_retry",
     tag = "ops",
     summary = "Retry a dead job (or all)",
     params(("queue" = String, Path, description = "Queue name"), ("id" = String, Path, description = "Job id (`all` retries every dead job)")),
-    responses((status = 200, description = "Retried", body = Done), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 503, description = "A backing service is unavailable", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 200, description = "Retried", body = Done), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::NotFound, crate::openapi::problems::Unavailable, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn retry(
@@ -150,10 +155,11 @@ pub async fn retry(
 #[utoipa::path(
     post,
     path = "/v1/ops/queues/{queue}/jobs/{id}/discard",
+    operation_id = "ops_discard",
     tag = "ops",
     summary = "Discard a dead job",
     params(("queue" = String, Path, description = "Queue name"), ("id" = String, Path, description = "Job id")),
-    responses((status = 200, description = "Discarded", body = Done), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 503, description = "A backing service is unavailable", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 200, description = "Discarded", body = Done), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::NotFound, crate::openapi::problems::Unavailable, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn discard(
@@ -185,10 +191,11 @@ pub async fn discard(
 #[utoipa::path(
     post,
     path = "/v1/ops/queues/{queue}/pause",
+    operation_id = "ops_pause",
     tag = "ops",
     summary = "Pause a queue",
     params(("queue" = String, Path, description = "Queue name")),
-    responses((status = 200, description = "Paused", body = QueueStats), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 503, description = "A backing service is unavailable", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 200, description = "Paused", body = QueueStats), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::NotFound, crate::openapi::problems::Unavailable, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn pause(
@@ -208,10 +215,11 @@ pub async fn pause(
 #[utoipa::path(
     post,
     path = "/v1/ops/queues/{queue}/resume",
+    operation_id = "ops_resume",
     tag = "ops",
     summary = "Resume a queue",
     params(("queue" = String, Path, description = "Queue name")),
-    responses((status = 200, description = "Resumed", body = QueueStats), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 503, description = "A backing service is unavailable", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 200, description = "Resumed", body = QueueStats), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::NotFound, crate::openapi::problems::Unavailable, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn resume(

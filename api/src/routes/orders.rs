@@ -221,11 +221,12 @@ async fn validate_request(
 #[utoipa::path(
     post,
     path = "/v1/events/{id}/orders",
+    operation_id = "orders_place",
     tag = "orders",
     summary = "Place an order (202; decided by the purchases queue)",
     params(("id" = String, Path, description = "Event id"), ("Idempotency-Key" = String, Header, description = "Required; the same key and body return the same order")),
     request_body = PlaceOrderRequest,
-    responses((status = 202, description = "The pending order", body = OrderView), (status = 400, description = "Malformed request", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 409, description = "Conflicts with the current state", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 415, description = "Unsupported media type", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 503, description = "A backing service is unavailable", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 202, description = "The pending order", body = OrderView), crate::openapi::problems::BadRequest, crate::openapi::problems::Unauthorized, crate::openapi::problems::NotFound, crate::openapi::problems::Conflict, crate::openapi::problems::UnsupportedMediaType, crate::openapi::problems::Unprocessable, crate::openapi::problems::Unavailable, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn place(
@@ -340,10 +341,11 @@ pub async fn load_own(
 #[utoipa::path(
     get,
     path = "/v1/orders/{id}",
+    operation_id = "orders_get",
     tag = "orders",
     summary = "An order of the caller",
     params(("id" = String, Path, description = "Order id")),
-    responses((status = 200, description = "The order", body = OrderView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 200, description = "The order", body = OrderView), crate::openapi::problems::Unauthorized, crate::openapi::problems::NotFound, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn get(
@@ -361,10 +363,11 @@ pub async fn get(
 #[utoipa::path(
     post,
     path = "/v1/orders/{id}/cancel",
+    operation_id = "orders_cancel",
     tag = "orders",
     summary = "Cancel an unpaid order",
     params(("id" = String, Path, description = "Order id")),
-    responses((status = 200, description = "Cancelled", body = OrderView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 409, description = "Conflicts with the current state", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 200, description = "Cancelled", body = OrderView), crate::openapi::problems::Unauthorized, crate::openapi::problems::NotFound, crate::openapi::problems::Conflict, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn cancel(
@@ -420,6 +423,7 @@ pub async fn cancel(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     pub limit: Option<i64>,
@@ -430,10 +434,11 @@ pub struct ListParams {
 #[utoipa::path(
     get,
     path = "/v1/users/me/orders",
+    operation_id = "orders_list_mine",
     tag = "orders",
     summary = "The caller's orders",
     params(ListParams),
-    responses((status = 200, description = "A page of orders", body = crate::pagination::Page<OrderView>), (status = 400, description = "Malformed request", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 200, description = "A page of orders", body = crate::pagination::Page<OrderView>), crate::openapi::problems::BadRequest, crate::openapi::problems::Unauthorized, crate::openapi::problems::Unprocessable, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn list_mine(

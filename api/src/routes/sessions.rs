@@ -35,9 +35,10 @@ pub struct SessionList {
 #[utoipa::path(
     get,
     path = "/v1/auth/sessions",
+    operation_id = "sessions_list",
     tag = "auth",
     summary = "The caller's sessions",
-    responses((status = 200, description = "Sessions", body = SessionList), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 200, description = "Sessions", body = SessionList), crate::openapi::problems::Unauthorized, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<SessionList>> {
@@ -62,10 +63,11 @@ pub async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<Js
 #[utoipa::path(
     delete,
     path = "/v1/auth/sessions/{id}",
+    operation_id = "sessions_revoke",
     tag = "auth",
     summary = "Revoke a session",
     params(("id" = String, Path, description = "Session id")),
-    responses((status = 204, description = "Revoked"), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 204, description = "Revoked"), crate::openapi::problems::Unauthorized, crate::openapi::problems::NotFound, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn revoke(

@@ -65,10 +65,11 @@ async fn load_own(state: &AppState, user: &AuthUser, raw_id: &str) -> ApiResult<
 #[utoipa::path(
     get,
     path = "/v1/tickets/{id}",
+    operation_id = "tickets_get",
     tag = "tickets",
     summary = "A ticket of the caller",
     params(("id" = String, Path, description = "Ticket id")),
-    responses((status = 200, description = "The ticket", body = TicketView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 200, description = "The ticket", body = TicketView), crate::openapi::problems::Unauthorized, crate::openapi::problems::NotFound, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn get(
@@ -84,10 +85,11 @@ pub async fn get(
 #[utoipa::path(
     get,
     path = "/v1/tickets/{id}/qr.png",
+    operation_id = "tickets_qr",
     tag = "tickets",
     summary = "A ticket's QR code",
     params(("id" = String, Path, description = "Ticket id")),
-    responses((status = 200, description = "PNG image", content_type = "image/png"), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 200, description = "PNG image", content_type = "image/png"), crate::openapi::problems::Unauthorized, crate::openapi::problems::NotFound, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn qr(
@@ -116,10 +118,11 @@ pub async fn qr(
 #[utoipa::path(
     get,
     path = "/v1/users/me/tickets",
+    operation_id = "tickets_list_mine",
     tag = "tickets",
     summary = "The caller's tickets",
     params(crate::routes::orders::ListParams),
-    responses((status = 200, description = "A page of tickets", body = crate::pagination::Page<TicketView>), (status = 400, description = "Malformed request", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 200, description = "A page of tickets", body = crate::pagination::Page<TicketView>), crate::openapi::problems::BadRequest, crate::openapi::problems::Unauthorized, crate::openapi::problems::Unprocessable, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn list_mine(

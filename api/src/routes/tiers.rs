@@ -213,11 +213,12 @@ async fn check_capacity(
 #[utoipa::path(
     post,
     path = "/v1/events/{id}/tiers",
+    operation_id = "tiers_create",
     tag = "tiers",
     summary = "Add a ticket tier",
     params(("id" = String, Path, description = "Event id")),
     request_body = TierInput,
-    responses((status = 201, description = "The tier", body = crate::routes::events::views::TierView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 409, description = "Conflicts with the current state", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 201, description = "The tier", body = crate::routes::events::views::TierView), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::NotFound, crate::openapi::problems::Conflict, crate::openapi::problems::Unprocessable, crate::openapi::problems::BadRequest, crate::openapi::problems::UnsupportedMediaType, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn create(
@@ -260,11 +261,12 @@ pub async fn create(
 #[utoipa::path(
     patch,
     path = "/v1/events/{id}/tiers/{tier_id}",
+    operation_id = "tiers_update",
     tag = "tiers",
     summary = "Edit a tier",
     params(("id" = String, Path, description = "Event id"), ("tier_id" = String, Path, description = "Tier id")),
     request_body = TierInput,
-    responses((status = 200, description = "The tier", body = crate::routes::events::views::TierView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 409, description = "Conflicts with the current state", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 200, description = "The tier", body = crate::routes::events::views::TierView), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::NotFound, crate::openapi::problems::Conflict, crate::openapi::problems::Unprocessable, crate::openapi::problems::BadRequest, crate::openapi::problems::UnsupportedMediaType, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn update(
@@ -304,10 +306,11 @@ pub async fn update(
 #[utoipa::path(
     delete,
     path = "/v1/events/{id}/tiers/{tier_id}",
+    operation_id = "tiers_delete",
     tag = "tiers",
     summary = "Delete an unsold tier",
     params(("id" = String, Path, description = "Event id"), ("tier_id" = String, Path, description = "Tier id")),
-    responses((status = 204, description = "Deleted"), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 409, description = "Conflicts with the current state", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 204, description = "Deleted"), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::NotFound, crate::openapi::problems::Conflict, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn delete(

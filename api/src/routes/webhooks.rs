@@ -27,11 +27,12 @@ pub const MAX_WEBHOOK_BYTES: usize = 64 * 1024;
 #[utoipa::path(
     post,
     path = "/v1/webhooks/payments/{provider}",
+    operation_id = "webhooks_receive",
     tag = "webhooks",
     summary = "Payment provider events (Standard Webhooks signature)",
     params(("provider" = String, Path, description = "sandbox"), ("webhook-id" = String, Header, description = "Event id"), ("webhook-timestamp" = String, Header, description = "Unix seconds"), ("webhook-signature" = String, Header, description = "v1,<base64 HMAC-SHA256>")),
     request_body = Object,
-    responses((status = 200, description = "Accepted or duplicate", body = Object), (status = 400, description = "Malformed request", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 413, description = "Body too large", content_type = "application/problem+json", body = crate::openapi::Problem))
+    responses((status = 200, description = "Accepted or duplicate", body = Object), crate::openapi::problems::BadRequest, crate::openapi::problems::Unauthorized, crate::openapi::problems::NotFound, crate::openapi::problems::PayloadTooLarge)
 )]
 pub async fn receive(
     State(state): State<AppState>,

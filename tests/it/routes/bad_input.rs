@@ -243,3 +243,24 @@ async fn bad_catalog_input_is_refused_and_writes_nothing() {
         assert_eq!(status, 404);
     }
 }
+
+/// A path that exists, asked with a method it does not serve: 405 with the
+/// methods it does serve in `Allow`, as a problem.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_method_is_405_with_allow() {
+    let app = TestApp::spawn().await;
+    let response = app.client.put(app.url("/v1/events")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    let allow = response.headers()["allow"].to_str().unwrap().to_owned();
+    let mut allowed: Vec<&str> = allow.split(',').map(str::trim).collect();
+    allowed.sort_unstable();
+    assert_eq!(allowed, ["GET", "HEAD", "POST"], "{allow}");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "method_not_allowed");
+    assert_eq!(problem["status"], 405);
+    assert_eq!(app.count("events").await, 0);
+}

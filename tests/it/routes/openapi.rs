@@ -99,6 +99,52 @@ async fn the_document_lists_every_route_and_nothing_else() {
             }
         }
     }
+    // Parameters are where they are sent: a path parameter is in the
+    // template, everything else (filters, `limit`, `cursor`) is a query or
+    // header parameter; and every operation has an id of its own.
+    let mut ids = BTreeSet::new();
+    for (method, path) in document_routes(&doc) {
+        let op = &doc["paths"][&path][&method];
+        let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            ids.insert(id.clone()),
+            "{method} {path}: operationId {id:?} repeats"
+        );
+        for param in op["parameters"].as_array().into_iter().flatten() {
+            let name = param["name"].as_str().unwrap();
+            let in_template = path.contains(&format!("{{{name}}}"));
+            match param["in"].as_str().unwrap() {
+                "path" => assert!(in_template, "{method} {path}: {name} is not in the path"),
+                _ => assert!(!in_template, "{method} {path}: {name} is in the path"),
+            }
+        }
+    }
+    let search = &doc["paths"]["/v1/events"]["get"]["parameters"];
+    let limit = search
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .expect("the search documents limit");
+    assert_eq!(
+        (limit["in"].as_str(), limit["required"].as_bool()),
+        (Some("query"), Some(false))
+    );
+    // Only validation errors carry `errors`.
+    let problem = &doc["components"]["schemas"]["Problem"];
+    let required: Vec<&str> = problem["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(!required.contains(&"errors"), "{required:?}");
+    // What every JSON endpoint can answer besides its own errors.
+    let register = &doc["paths"]["/v1/auth/register"]["post"]["responses"];
+    for code in ["400", "415", "422", "429"] {
+        assert!(register[code].is_object(), "register documents {code}");
+    }
+
     let mut all = Vec::new();
     refs(&doc, &mut all);
     for r in all {

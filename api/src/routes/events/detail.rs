@@ -26,6 +26,7 @@ use crate::{
 static X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DetailParams {
     /// Reveals hidden tiers that carry this unlock code.
@@ -67,10 +68,11 @@ fn json_page(page: String, cache: &'static str) -> Response {
 #[utoipa::path(
     get,
     path = "/v1/events/{id}",
+    operation_id = "events_get",
     tag = "events",
     summary = "An event with its tiers and images",
     params(("id" = String, Path, description = "Event id"), DetailParams),
-    responses((status = 200, description = "The event (public or, for its managers, full)", body = EventView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem))
+    responses((status = 200, description = "The event (public or, for its managers, full)", body = EventView), crate::openapi::problems::Unauthorized, crate::openapi::problems::NotFound, crate::openapi::problems::RateLimited)
 )]
 pub async fn get(
     State(state): State<AppState>,

@@ -43,10 +43,11 @@ pub async fn manager_view(
 #[utoipa::path(
     post,
     path = "/v1/events",
+    operation_id = "events_create",
     tag = "events",
     summary = "Create a draft event",
     request_body = EventInput,
-    responses((status = 201, description = "The draft", body = EventView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 415, description = "Unsupported media type", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 201, description = "The draft", body = EventView), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::UnsupportedMediaType, crate::openapi::problems::Unprocessable, crate::openapi::problems::BadRequest, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn create(
@@ -79,11 +80,12 @@ pub async fn create(
 #[utoipa::path(
     patch,
     path = "/v1/events/{id}",
+    operation_id = "events_update",
     tag = "events",
     summary = "Edit an event",
     params(("id" = String, Path, description = "Event id")),
     request_body = EventInput,
-    responses((status = 200, description = "The event", body = EventView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 409, description = "Conflicts with the current state", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 200, description = "The event", body = EventView), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::NotFound, crate::openapi::problems::Conflict, crate::openapi::problems::Unprocessable, crate::openapi::problems::BadRequest, crate::openapi::problems::UnsupportedMediaType, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn update(
@@ -132,10 +134,11 @@ pub async fn update(
 #[utoipa::path(
     post,
     path = "/v1/events/{id}/publish",
+    operation_id = "events_publish",
     tag = "events",
     summary = "Publish a draft",
     params(("id" = String, Path, description = "Event id")),
-    responses((status = 200, description = "Published", body = EventView), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 409, description = "Conflicts with the current state", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 200, description = "Published", body = EventView), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::NotFound, crate::openapi::problems::Conflict, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn publish(
@@ -194,10 +197,11 @@ pub async fn publish(
 #[utoipa::path(
     delete,
     path = "/v1/events/{id}",
+    operation_id = "events_delete",
     tag = "events",
     summary = "Delete a draft",
     params(("id" = String, Path, description = "Event id")),
-    responses((status = 204, description = "Deleted"), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 404, description = "Not found", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 409, description = "Conflicts with the current state", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 204, description = "Deleted"), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::NotFound, crate::openapi::problems::Conflict, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn delete(
@@ -244,6 +248,7 @@ pub async fn delete(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OrganizerListParams {
     pub status: Option<String>,
@@ -258,10 +263,11 @@ pub struct OrganizerListParams {
 #[utoipa::path(
     get,
     path = "/v1/organizer/events",
+    operation_id = "events_list_mine",
     tag = "events",
     summary = "The caller's events in every status",
     params(OrganizerListParams),
-    responses((status = 200, description = "A page of events", body = crate::pagination::Page<EventView>), (status = 400, description = "Malformed request", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 401, description = "Not signed in or bad token", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 403, description = "Role not allowed", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem)),
+    responses((status = 200, description = "A page of events", body = crate::pagination::Page<EventView>), crate::openapi::problems::BadRequest, crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::Unprocessable, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn list_mine(

@@ -32,6 +32,7 @@ const DEFAULT_RADIUS_KM: f64 = 50.0;
 const MAX_RADIUS_KM: f64 = 20_037.5;
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
     pub q: Option<String>,
@@ -310,10 +311,11 @@ impl SearchParams {
 #[utoipa::path(
     get,
     path = "/v1/events",
+    operation_id = "events_list",
     tag = "events",
     summary = "Search published events",
     params(SearchParams),
-    responses((status = 200, description = "A page of events", body = crate::pagination::Page<EventSummary>), (status = 400, description = "Malformed request", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 422, description = "Invalid fields", content_type = "application/problem+json", body = crate::openapi::Problem), (status = 429, description = "Rate limited", content_type = "application/problem+json", body = crate::openapi::Problem))
+    responses((status = 200, description = "A page of events", body = crate::pagination::Page<EventSummary>), crate::openapi::problems::BadRequest, crate::openapi::problems::Unprocessable, crate::openapi::problems::RateLimited)
 )]
 pub async fn list(
     State(state): State<AppState>,

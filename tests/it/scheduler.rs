@@ -72,3 +72,147 @@ async fn ended_events_are_completed_by_the_sweep() {
         0
     );
 }
+
+/// A paid order's webhook was stored but its job lost (Redis emptied while
+/// the payments queue was paused): the sweep pushes it again and the payment
+/// is applied once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stored_webhook_whose_job_was_lost_is_applied_by_the_sweep() {
+    use std::time::Duration;
+
+    use boxoffice_core::queue::QueueName;
+    use redis::AsyncCommands;
+
+    use crate::harness::eventually;
+
+    let app = crate::harness::TestApp::builder()
+        .full()
+        .with_config(|c| c.orders.recovery_grace = Duration::ZERO)
+        .start()
+        .await;
+    let shop = app.shop(10, 1500).await;
+    let (buyer, _, _) = app.register("late@example.com", "attendee").await;
+    let body = serde_json::json!({"items": [{"tier_id": shop.tier_id, "quantity": 1}]});
+    let (_, order) = app.order(&buyer, &shop.event_id, "k", body).await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    let reserved = app.wait_order(&buyer, &id, "awaiting_payment").await;
+    let checkout = eventually(Duration::from_secs(20), || async {
+        let (_, order) = app.get(&format!("/v1/orders/{id}"), Some(&buyer)).await;
+        order["checkout_url"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or(format!("{reserved}"))
+    })
+    .await;
+
+    let queues = &app.services.queues;
+    queues.pause(QueueName::Payments).await.unwrap();
+    eventually(Duration::from_secs(10), || async {
+        let health = app.services.health.snapshot();
+        (health[&QueueName::Payments].paused)
+            .then_some(())
+            .ok_or("payments still running".to_owned())
+    })
+    .await;
+    app.settle(&checkout, "pay").await;
+    eventually(Duration::from_secs(10), || async {
+        let stored = app.count("webhook_inbox").await;
+        (stored == 1)
+            .then_some(())
+            .ok_or(format!("{stored} stored"))
+    })
+    .await;
+    // The job is lost.
+    let mut redis = queues.connection();
+    let list = queues
+        .storage_config(QueueName::Payments)
+        .active_jobs_list();
+    let lost: usize = redis.del(&list).await.unwrap();
+    assert_eq!(lost, 1, "the job was waiting");
+    queues.resume(QueueName::Payments).await.unwrap();
+
+    let pushed = boxoffice_scheduler::run_sweep(&app.services, "unapplied_webhooks")
+        .await
+        .unwrap();
+    assert_eq!(pushed, 1);
+    app.wait_order(&buyer, &id, "paid").await;
+    assert_eq!(app.count("payments").await, 1);
+    eventually(Duration::from_secs(10), || async {
+        let left = boxoffice_scheduler::run_sweep(&app.services, "unapplied_webhooks")
+            .await
+            .unwrap();
+        (left == 0)
+            .then_some(())
+            .ok_or(format!("{left} still unapplied"))
+    })
+    .await;
+}
+
+/// A refund row left `pending` (its job lost) is sent by the sweep, and
+/// finished once: succeeded, posted to the ledger, the buyer told.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_open_refund_is_finished_by_the_sweep() {
+    use std::time::Duration;
+
+    use crate::harness::eventually;
+
+    let app = crate::harness::TestApp::builder()
+        .full()
+        .with_config(|c| c.orders.recovery_grace = Duration::ZERO)
+        .start()
+        .await;
+    let shop = app.shop(10, 1500).await;
+    let (buyer, _, _) = app.register("refund@example.com", "attendee").await;
+    let body = serde_json::json!({"items": [{"tier_id": shop.tier_id, "quantity": 1}]});
+    let (_, order) = app.order(&buyer, &shop.event_id, "k", body).await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    let checkout = eventually(Duration::from_secs(20), || async {
+        let (_, order) = app.get(&format!("/v1/orders/{id}"), Some(&buyer)).await;
+        order["checkout_url"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or(format!("{order}"))
+    })
+    .await;
+    app.settle(&checkout, "pay").await;
+    app.wait_order(&buyer, &id, "paid").await;
+    // A refund whose job never ran.
+    app.sql(&format!(
+        "INSERT INTO refunds (id, order_id, payment_id, amount_minor, currency, reason, status, idempotency_key)
+         SELECT gen_random_uuid(), order_id, id, amount_minor, currency, 'requested_by_buyer', 'pending', 'test:' || id
+           FROM payments WHERE order_id = '{id}'"
+    ))
+    .await;
+
+    let pushed = boxoffice_scheduler::run_sweep(&app.services, "open_refunds")
+        .await
+        .unwrap();
+    assert_eq!(pushed, 1);
+    eventually(Duration::from_secs(20), || async {
+        let done = app
+            .scalar("SELECT count(*) AS n FROM refunds WHERE status = 'succeeded'")
+            .await;
+        (done == 1).then_some(()).ok_or("not yet".to_owned())
+    })
+    .await;
+    assert_eq!(
+        app.scalar("SELECT count(*) AS n FROM email_log WHERE template = 'refund_notice'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.scalar(
+            "SELECT count(*) AS n FROM ledger_entries WHERE refund_id IS NOT NULL AND amount_minor <> 0"
+        )
+        .await,
+        2,
+        "the refund's two legs"
+    );
+    assert_eq!(
+        boxoffice_scheduler::run_sweep(&app.services, "open_refunds")
+            .await
+            .unwrap(),
+        0,
+        "nothing left open"
+    );
+}

@@ -41,10 +41,10 @@ pub mod problems {
         ($name:ident, $status:literal, $description:literal) => {
             #[derive(IntoResponses)]
             #[response(
-                            status = $status,
-                            description = $description,
-                            content_type = "application/problem+json"
-                        )]
+                                                    status = $status,
+                                                    description = $description,
+                                                    content_type = "application/problem+json"
+                                                )]
             #[allow(dead_code)]
             pub struct $name(Problem);
         };

@@ -1,23 +1,23 @@
 //! What happens to an order when money arrives or goes back: the `paid`
-//! transition (stock from held to sold, tickets, confirmation email), late
-//! payments, and refunds. Shared by the payments, purchases and refunds jobs.
+//! transition (tickets, confirmation email, seats recorded as sold), a late
+//! payment taking its seats again, and a finished refund. Used by the
+//! payments batch (`pay`), free orders (`jobs::order_job`) and refunds.
 //!
-//! Every function here is safe to run twice: payments are recorded once per
-//! provider payment id, tickets once per (item, seat), emails once per dedupe
-//! key, refunds once per cause, and each order transition is a conditional
-//! UPDATE out of one state.
+//! Every function here is safe to run twice: orders are paid by a
+//! conditional UPDATE out of the payable states, tickets are issued once per
+//! (item, seat), emails once per dedupe key, refunds finished once.
 
 use std::collections::HashMap;
 
 use boxoffice_core::{
     jobs::{RefundPayment, SendEmail, enqueue_or_log},
     models::{
-        Event, InboxEvent, LedgerRefs, Leg, NewEmail, Order, OrderItem, OrderStatus, Payment,
-        Refund, Ticket, Tier, User, post_ledger,
+        Discount, Event, Movement, NewEmail, Order, OrderItem, OrderStatus, Payment, Refund,
+        Ticket, TicketStatus, Tier, User, ledger,
     },
     prepared::Prepare,
     queue::Schedule,
-    schema::{discount_codes, orders, ticket_tiers},
+    schema::ticket_tiers,
     tickets,
 };
 use chrono::Utc;
@@ -33,6 +33,7 @@ use crate::{WorkerCtx, jobs::JobError};
 pub struct AfterCommit {
     pub emails: Vec<Uuid>,
     pub refunds: Vec<Uuid>,
+    /// Orders to read again and publish.
     pub orders: Vec<Uuid>,
     /// Orders as committed, published without being read again.
     pub published: Vec<Order>,
@@ -80,165 +81,14 @@ impl AfterCommit {
     }
 }
 
-/// A verified "the buyer paid" from a provider.
-pub struct PaymentReceived<'a> {
-    pub provider: &'a str,
-    pub order_id: Uuid,
-    pub payment_id: &'a str,
-    pub amount_minor: i64,
-    pub currency: &'a str,
-}
-
-/// `awaiting_payment` → `paid`, or a late payment confirmed if seats are still
-/// free, or refunded in full if not (or if the order cannot take it). The
-/// webhook it came from is marked processed in the same transaction.
-pub async fn apply_payment(
-    conn: &mut AsyncPgConnection,
-    paid: &PaymentReceived<'_>,
-    inbox_id: Uuid,
-) -> Result<AfterCommit, JobError> {
-    let mut after = AfterCommit::default();
-    conn.transaction::<_, JobError, _>(async |conn| {
-        InboxEvent::mark_processed(conn, inbox_id).await?;
-        let order = match Order::lock(conn, paid.order_id).await {
-            Ok(order) => order,
-            Err(diesel::result::Error::NotFound) => {
-                // Not ours (a forged reference cannot reach here: it is signed).
-                tracing::error!(order.id = %paid.order_id, payment = paid.payment_id, "payment for an unknown order");
-                return Ok(());
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if order.status() == OrderStatus::Pending {
-            // Cannot happen in order (checkouts exist only once reserved):
-            // retry later rather than guess.
-            return Err(JobError::new("payment for an order still pending; retrying"));
-        }
-        let Some(payment) = Payment::record(
-            conn,
-            &Payment {
-                id: Uuid::now_v7(),
-                order_id: order.id,
-                provider: paid.provider.into(),
-                provider_payment_id: paid.payment_id.into(),
-                amount_minor: paid.amount_minor,
-                currency: paid.currency.into(),
-                status: "succeeded".into(),
-                created_at: Utc::now(),
-            },
-        )
-        .await?
-        else {
-            tracing::info!(order.id = %order.id, payment = paid.payment_id, "payment already applied");
-            return Ok(());
-        };
-        let event = Event::find(conn, order.event_id).await?;
-        let cash = format!("cash:{}", paid.provider);
-        let payable = format!("organizer:{}:payable", event.organizer_id);
-        post_ledger(
-            conn,
-            paid.currency,
-            &[
-                Leg { account: &cash, amount_minor: paid.amount_minor },
-                Leg { account: &payable, amount_minor: -paid.amount_minor },
-            ],
-            LedgerRefs { order_id: Some(order.id), payment_id: Some(payment.id), ..Default::default() },
-        )
-        .await?;
-        after.orders.push(order.id);
-
-        let amount_ok = paid.amount_minor == order.total_minor && paid.currency == order.currency;
-        let items = Order::items(conn, order.id).await?;
-        let refund_reason = match order.status() {
-            OrderStatus::AwaitingPayment if amount_ok => {
-                pay_reserved(conn, &order, &items, &mut after).await?;
-                None
-            }
-            OrderStatus::Expired | OrderStatus::Cancelled if amount_ok => {
-                match take_seats_again(conn, &order, &items).await? {
-                    Ok(()) => {
-                        after.stock_changed.push(order.event_id);
-                        finalize_paid(conn, &order, &items, &mut after).await?;
-                        tracing::info!(order.id = %order.id, "late payment confirmed: seats were still free");
-                        None
-                    }
-                    Err(reason) => Some(reason),
-                }
-            }
-            OrderStatus::Paid => Some("duplicate_payment"),
-            _ if !amount_ok => Some("amount_mismatch"),
-            _ => Some("order_not_payable"),
-        };
-        if let Some(reason) = refund_reason {
-            let refund = Refund::create_once(
-                conn,
-                &Refund {
-                    id: Uuid::now_v7(),
-                    order_id: order.id,
-                    payment_id: payment.id,
-                    amount_minor: paid.amount_minor,
-                    currency: paid.currency.into(),
-                    reason: reason.into(),
-                    status: "pending".into(),
-                    provider_refund_id: None,
-                    last_error: None,
-                    idempotency_key: format!("payment:{}", payment.id),
-                    created_at: Utc::now(),
-                    updated_at: Utc::now(),
-                },
-            )
-            .await?;
-            tracing::warn!(order.id = %order.id, refund.id = %refund.id, reason, "payment will be refunded");
-            after.refunds.push(refund.id);
-        }
-        Ok(())
-    })
-    .await?;
-    Ok(after)
-}
-
-/// A reserved order is paid: tickets, confirmation, and its seats recorded
-/// as sold (see `pay_reserved_many`).
-pub async fn pay_reserved(
-    conn: &mut AsyncPgConnection,
-    order: &Order,
-    items: &[OrderItem],
-    after: &mut AfterCommit,
-) -> Result<(), JobError> {
-    finalize_paid(conn, order, items, after).await?;
-    Tier::record_sales(conn, &sales_of(items)).await?;
-    after.sales = true;
-    Ok(())
-}
-
-/// `(order item, tier, seats)` of the items, as `Tier::record_sales` takes them.
-fn sales_of<'a>(items: impl IntoIterator<Item = &'a OrderItem>) -> Vec<(Uuid, Uuid, i32)> {
-    items
-        .into_iter()
-        .map(|i| (i.id, i.tier_id, i.quantity))
-        .collect()
-}
-
 /// One order being paid, with what its tickets and email need.
 pub struct Paying<'a> {
     pub order: &'a Order,
     pub items: &'a [OrderItem],
     pub buyer: &'a User,
-}
-
-/// Reserved orders are paid (in the caller's transaction): tickets,
-/// confirmations, and their seats recorded as sold for the settler to move
-/// from held to sold (that row is the drop's hottest; a lock on it per
-/// payment would make a drop's payments commit one at a time). Returns each
-/// order as paid, with its new confirmation email id (`None` if it existed
-/// already).
-pub async fn pay_reserved_many(
-    conn: &mut AsyncPgConnection,
-    paying: &[Paying<'_>],
-) -> Result<Vec<Paid>, JobError> {
-    let paid = finalize_paid_many(conn, paying).await?;
-    Tier::record_sales(conn, &sales_of(paying.iter().flat_map(|p| p.items))).await?;
-    Ok(paid)
+    /// Its seats are held (a payment in time): recorded as sales for the
+    /// settler. A late payment's seats were taken as sold already.
+    pub held: bool,
 }
 
 /// An order marked paid.
@@ -249,107 +99,36 @@ pub struct Paid {
     pub email: Option<Uuid>,
 }
 
-/// A late payment takes seats again if all of them are still free, and its
-/// discount code's use if the code has one left. The event is locked first,
-/// as the reservation batches lock it: they judge stock and redemptions
-/// under that lock alone, so every increase of either must hold it. The rest
-/// is read and changed all or nothing. `Err` is the refund's reason.
-async fn take_seats_again(
-    conn: &mut AsyncPgConnection,
-    order: &Order,
-    items: &[OrderItem],
-) -> QueryResult<Result<(), &'static str>> {
-    Event::lock(conn, order.event_id).await?;
-    let ids: Vec<Uuid> = items.iter().map(|i| i.tier_id).collect();
-    let tiers: Vec<Tier> = Tier::with_stock()
-        .filter(ticket_tiers::id.eq_any(&ids))
-        .select(Tier::as_select())
-        .prepared()
-        .load(conn)
-        .await?;
-    let fits = items.iter().all(|item| {
-        tiers
-            .iter()
-            .find(|t| t.id == item.tier_id)
-            .is_some_and(|t| t.remaining() >= item.quantity)
-    });
-    if !fits {
-        return Ok(Err("sold_out_after_expiry"));
-    }
-    if let Some(code_id) = order.discount_code_id {
-        let has_use_left = discount_codes::max_redemptions
-            .is_null()
-            .or(discount_codes::redemptions.lt(discount_codes::max_redemptions.assume_not_null()));
-        let taken = diesel::update(discount_codes::table.find(code_id).filter(has_use_left))
-            .set(discount_codes::redemptions.eq(discount_codes::redemptions + 1))
-            .execute(conn)
-            .await?;
-        if taken == 0 {
-            return Ok(Err("discount_used_up_after_expiry"));
-        }
-    }
-    for item in items {
-        Tier::move_stock(conn, item.tier_id, 0, item.quantity).await?;
-    }
-    Ok(Ok(()))
-}
-
 #[derive(Deserialize)]
 struct Attendee {
     name: Option<String>,
     email: Option<String>,
 }
 
-/// Marks the order paid, issues one ticket per seat and writes the
-/// confirmation email row, in the caller's transaction.
-async fn finalize_paid(
-    conn: &mut AsyncPgConnection,
-    order: &Order,
-    items: &[OrderItem],
-    after: &mut AfterCommit,
-) -> Result<(), JobError> {
-    let buyer = User::find(conn, order.buyer_id).await?;
-    let paid = finalize_paid_many(
-        conn,
-        &[Paying {
-            order,
-            items,
-            buyer: &buyer,
-        }],
-    )
-    .await?;
-    for Paid { order, email } in paid {
-        after.emails.extend(email);
-        after.published.push(order);
-    }
-    Ok(())
-}
-
-/// `finalize_paid` for many orders, one statement per kind of row. Returns
-/// them in the same order.
-async fn finalize_paid_many(
+/// Orders are paid (in the caller's transaction), one statement per kind
+/// of row: marked paid, one ticket per seat, the confirmation email row, and
+/// the held seats recorded as sold for the settler to move from held to sold
+/// (that row is the drop's hottest; a lock on it per payment would make a
+/// drop's payments commit one at a time). Returns them in the same order.
+pub async fn pay(
     conn: &mut AsyncPgConnection,
     paying: &[Paying<'_>],
 ) -> Result<Vec<Paid>, JobError> {
+    if paying.is_empty() {
+        return Ok(Vec::new());
+    }
     let ids: Vec<Uuid> = paying.iter().map(|p| p.order.id).collect();
-    let mut written: HashMap<Uuid, Order> =
-        diesel::update(orders::table.filter(orders::id.eq_any(&ids)))
-            .set((
-                orders::status.eq(OrderStatus::Paid.as_str()),
-                orders::paid_at.eq(diesel::dsl::now),
-                orders::reject_reason.eq(None::<String>),
-            ))
-            .returning(Order::as_returning())
-            .get_results(conn)
-            .await?
-            .into_iter()
-            .map(|o| (o.id, o))
-            .collect();
+    let mut written: HashMap<Uuid, Order> = Order::mark_paid_many(conn, &ids)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o))
+        .collect();
     let mut issued = Vec::new();
     for Paying {
         order,
         items,
         buyer,
+        ..
     } in paying
     {
         for item in *items {
@@ -372,7 +151,7 @@ async fn finalize_paid_many(
                     attendee_email: who
                         .and_then(|a| a.email.clone())
                         .unwrap_or_else(|| buyer.email.clone()),
-                    status: "valid".into(),
+                    status: TicketStatus::Valid.as_str().into(),
                     created_at: Utc::now(),
                     updated_at: Utc::now(),
                 });
@@ -397,6 +176,15 @@ async fn finalize_paid_many(
         })
         .collect();
     let new_emails = NewEmail::insert_many(conn, &emails).await?;
+    let sales: Vec<(Uuid, Uuid, i32)> = paying
+        .iter()
+        .filter(|p| p.held)
+        .flat_map(|p| p.items)
+        .map(|i| (i.id, i.tier_id, i.quantity))
+        .collect();
+    if !sales.is_empty() {
+        Tier::record_sales(conn, &sales).await?;
+    }
     paying
         .iter()
         .zip(&emails)
@@ -404,11 +192,49 @@ async fn finalize_paid_many(
             Ok(Paid {
                 order: written
                     .remove(&p.order.id)
-                    .ok_or_else(|| JobError::new("an order being paid was not updated"))?,
+                    .ok_or_else(|| JobError::new("an order being paid was not payable"))?,
                 email: new_emails.contains(&e.id).then_some(e.id),
             })
         })
         .collect()
+}
+
+/// A late payment takes seats again if all of them are still free, and its
+/// discount code's use if the code has one left. The event is locked first,
+/// as the reservation batches lock it: they judge stock and redemptions
+/// under that lock alone, so every increase of either must hold it. The rest
+/// is read and changed all or nothing. `Err` is the refund's reason.
+pub async fn take_seats_again(
+    conn: &mut AsyncPgConnection,
+    order: &Order,
+    items: &[OrderItem],
+) -> QueryResult<Result<(), &'static str>> {
+    Event::lock(conn, order.event_id).await?;
+    let ids: Vec<Uuid> = items.iter().map(|i| i.tier_id).collect();
+    let tiers: Vec<Tier> = Tier::with_stock()
+        .filter(ticket_tiers::id.eq_any(&ids))
+        .select(Tier::as_select())
+        .prepared()
+        .load(conn)
+        .await?;
+    let fits = items.iter().all(|item| {
+        tiers
+            .iter()
+            .find(|t| t.id == item.tier_id)
+            .is_some_and(|t| t.remaining() >= item.quantity)
+    });
+    if !fits {
+        return Ok(Err("sold_out_after_expiry"));
+    }
+    if let Some(code_id) = order.discount_code_id
+        && !Discount::redeem_if_left(conn, code_id).await?
+    {
+        return Ok(Err("discount_used_up_after_expiry"));
+    }
+    for item in items {
+        Tier::move_stock(conn, item.tier_id, 0, item.quantity).await?;
+    }
+    Ok(Ok(()))
 }
 
 /// A refund the provider confirmed: recorded once, posted to the ledger, the
@@ -427,37 +253,20 @@ pub async fn finish_refund(
         let order = Order::lock(conn, refund.order_id).await?;
         let event = Event::find(conn, order.event_id).await?;
         let payment = Payment::find(conn, refund.payment_id).await?;
-        let cash = format!("cash:{}", payment.provider);
-        let payable = format!("organizer:{}:payable", event.organizer_id);
-        post_ledger(
+        ledger::post(
             conn,
-            &refund.currency,
-            &[
-                Leg {
-                    account: &payable,
-                    amount_minor: refund.amount_minor,
-                },
-                Leg {
-                    account: &cash,
-                    amount_minor: -refund.amount_minor,
-                },
-            ],
-            LedgerRefs {
-                order_id: Some(order.id),
-                payment_id: Some(payment.id),
-                refund_id: Some(refund.id),
-                ..Default::default()
-            },
+            &[Movement::Refund {
+                provider: &payment.provider,
+                organizer_id: event.organizer_id,
+                amount_minor: refund.amount_minor,
+                currency: &refund.currency,
+                order_id: order.id,
+                payment_id: payment.id,
+                refund_id: refund.id,
+            }],
         )
         .await?;
-        if matches!(
-            order.status(),
-            OrderStatus::Expired | OrderStatus::Cancelled | OrderStatus::Rejected
-        ) {
-            diesel::update(orders::table.find(order.id))
-                .set(orders::status.eq(OrderStatus::Refunded.as_str()))
-                .execute(conn)
-                .await?;
+        if Order::mark_refunded(conn, order.id).await?.is_some() {
             after.orders.push(order.id);
         }
         let buyer = User::find(conn, order.buyer_id).await?;
@@ -479,4 +288,9 @@ pub async fn finish_refund(
     })
     .await?;
     Ok(after)
+}
+
+/// Whether an order's status leaves it payable by a late payment.
+pub fn is_late(status: OrderStatus) -> bool {
+    matches!(status, OrderStatus::Expired | OrderStatus::Cancelled)
 }

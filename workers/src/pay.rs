@@ -1,49 +1,68 @@
-//! Payments, batched: the payments jobs of one worker process hand their
-//! "buyer paid" events to one task that applies every one that is plain (a
-//! reserved order, paid in full, once) in one transaction, with one
-//! statement per kind of row for the whole batch.
+//! The one payment path: the payments jobs of one worker process hand their
+//! verified provider events (paid, declined) to one batcher, and [`apply`]
+//! sorts each into its case in one transaction, with one statement per kind
+//! of row for the whole batch:
 //!
-//! Why: in a drop the payments arrive in a burst while the machine is busy
-//! with new orders, and a payment applied on its own costs a dozen round
-//! trips, each waiting its turn for a CPU. Anything not plain (a late or
-//! duplicate payment, a wrong amount, an order the batch cannot lock as
-//! expected) and any batch that fails is handed back: the job then applies
-//! it alone through `fulfil::apply_payment`, which knows every case.
+//! - **plain**: a reserved order paid in full, the first payment for it;
+//! - **late, seats free**: paid in full after it expired or was cancelled,
+//!   and its seats (and code use) are still free: it is paid;
+//! - **late, sold out** (or its code used up): refunded in full;
+//! - **duplicate**: a second payment of a paid order: refunded;
+//! - **amount mismatch**, or an order that cannot be paid: refunded;
+//! - **declined**: the hold is released (`cancelled`);
+//! - a provider payment applied before, or an unknown order: nothing more.
+//!
+//! Each applied event's webhook is marked processed in the same
+//! transaction. A batch that fails whole is applied event by event, through
+//! the same function.
+//!
+//! Why batched: in a drop the payments arrive in a burst while the machine
+//! is busy with new orders, and a payment applied on its own costs a dozen
+//! round trips, each waiting its turn for a CPU.
 //!
 //! Its commits are deferred (`batch::Commit::Deferred`): everything a batch
 //! writes follows from webhook events stored durably before the provider
 //! was answered, so one lost in a database crash is applied again by the
-//! inbox sweep. A confirmation email is claimed in a durable commit first,
-//! which makes the batch before it durable too: no ticket is emailed that a
-//! crash could take back.
+//! inbox sweep. A confirmation email is claimed, and a refund marked
+//! `processing`, in a durable commit before anything leaves the process,
+//! which makes the batch before it durable too: no ticket is emailed and no
+//! refund sent that a crash could take back.
 
 use std::collections::{HashMap, HashSet};
 
 use boxoffice_core::{
     Services,
     batch::{self, Answers, Batcher, Commit, Linger, Planning, Pool, Settings, Write},
-    models::{LedgerRefs, Leg, Order, OrderItem, OrderStatus, Payment, User, post_ledgers},
-    schema::{events, orders, users, webhook_inbox},
+    models::{InboxEvent, Movement, Order, OrderItem, OrderStatus, Payment, Refund, User, ledger},
+    schema::{events, users},
 };
-use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::{
-    fulfil::{AfterCommit, Paid, Paying, pay_reserved_many},
+    fulfil::{self, AfterCommit, Paid, Paying},
     jobs::JobError,
 };
 
-/// A verified "the buyer paid", owned (it crosses tasks).
+/// A verified provider event about an order's payment, owned (it crosses
+/// tasks).
 #[derive(Debug, Clone)]
-pub struct PaymentIn {
+pub struct PaymentEvent {
     pub inbox_id: Uuid,
     pub provider: String,
     pub order_id: Uuid,
-    pub payment_id: String,
-    pub amount_minor: i64,
-    pub currency: String,
+    pub kind: PaymentKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum PaymentKind {
+    Paid {
+        payment_id: String,
+        amount_minor: i64,
+        currency: String,
+    },
+    Declined,
 }
 
 #[derive(Clone)]
@@ -69,199 +88,272 @@ impl Payer {
         Self(Batcher::start(services, settings, Pay))
     }
 
-    /// Applies the payment with others. `Some`: applied and its webhook
-    /// marked processed; what to do after the commit. `None`: apply it alone.
-    pub async fn pay(&self, payment: PaymentIn) -> Result<Option<AfterCommit>, JobError> {
-        self.0.write(payment).await
+    /// Applies the event with the others of the moment; what to do after
+    /// the commit. `Err` for an event to retry later (its order is not
+    /// decided yet) or a batch that could not be written.
+    pub async fn apply(&self, event: PaymentEvent) -> Result<AfterCommit, JobError> {
+        self.0.write(event).await
     }
 }
 
 impl Write for Pay {
-    type Item = PaymentIn;
-    type Done = Option<AfterCommit>;
+    type Item = PaymentEvent;
+    type Done = AfterCommit;
     type Error = JobError;
 
     async fn batch(
         &self,
         conn: &mut AsyncPgConnection,
-        payments: &[PaymentIn],
-    ) -> Answers<Option<AfterCommit>, JobError> {
-        let mut applied = apply(conn, payments).await?;
-        Ok(payments
-            .iter()
-            .map(|p| Ok(applied.remove(&p.inbox_id)))
-            .collect())
+        events: &[PaymentEvent],
+    ) -> Answers<AfterCommit, JobError> {
+        conn.transaction::<_, JobError, _>(async |conn| apply(conn, events).await)
+            .await
     }
 
-    /// Of a batch that failed: the job applies it alone, through the path
-    /// that knows every case.
     async fn one(
         &self,
-        _: &mut AsyncPgConnection,
-        _: &PaymentIn,
-    ) -> Result<Option<AfterCommit>, JobError> {
-        Ok(None)
+        conn: &mut AsyncPgConnection,
+        event: &PaymentEvent,
+    ) -> Result<AfterCommit, JobError> {
+        self.batch(conn, std::slice::from_ref(event))
+            .await?
+            .pop()
+            .expect("an answer per event")
     }
 }
 
-/// Applies the plain payments of the batch in one transaction; returns, by
-/// inbox id, what to do after the commit for each one applied.
+/// The case a recorded payment falls into.
+enum Case {
+    /// Paid now; `held`: its seats were reserved (a payment in time).
+    Pay {
+        held: bool,
+    },
+    Refund(&'static str),
+}
+
+/// Applies the events in the caller's transaction, in their order: an answer
+/// per event.
 async fn apply(
     conn: &mut AsyncPgConnection,
-    payments: &[PaymentIn],
-) -> Result<HashMap<Uuid, AfterCommit>, JobError> {
-    conn.transaction::<_, JobError, _>(async |conn| {
-        let order_ids: Vec<Uuid> = payments.iter().map(|p| p.order_id).collect();
-        let orders: HashMap<Uuid, Order> = orders::table
-            .filter(orders::id.eq_any(&order_ids))
-            .order(orders::id)
-            .select(Order::as_select())
-            .for_update()
-            .load(conn)
-            .await?
-            .into_iter()
-            .map(|o| (o.id, o))
-            .collect();
-        // Plain: a reserved order, the exact amount, the first payment of
-        // the batch for it.
-        let mut seen = HashSet::new();
-        let plain: Vec<(&PaymentIn, &Order)> = payments
-            .iter()
-            .filter_map(|p| {
-                let order = orders.get(&p.order_id)?;
-                (order.status() == OrderStatus::AwaitingPayment
-                    && p.amount_minor == order.total_minor
-                    && p.currency == order.currency
-                    && seen.insert(order.id))
-                .then_some((p, order))
-            })
-            .collect();
-        if plain.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let recorded = Payment::record_many(
-            conn,
-            &plain
-                .iter()
-                .map(|(p, order)| Payment {
-                    id: Uuid::now_v7(),
-                    order_id: order.id,
-                    provider: p.provider.clone(),
-                    provider_payment_id: p.payment_id.clone(),
-                    amount_minor: p.amount_minor,
-                    currency: p.currency.clone(),
-                    status: "succeeded".into(),
-                    created_at: Utc::now(),
-                })
-                .collect::<Vec<_>>(),
-        )
-        .await?;
-        // A payment id seen before goes the single way ("already applied").
-        let recorded: HashMap<Uuid, Payment> =
-            recorded.into_iter().map(|p| (p.order_id, p)).collect();
-        let paid: Vec<(&PaymentIn, &Order, &Payment)> = plain
-            .into_iter()
-            .filter_map(|(p, order)| Some((p, order, recorded.get(&order.id)?)))
-            .collect();
-        if paid.is_empty() {
-            return Ok(HashMap::new());
-        }
+    events: &[PaymentEvent],
+) -> Result<Vec<Result<AfterCommit, JobError>>, JobError> {
+    let order_ids: Vec<Uuid> = events.iter().map(|e| e.order_id).collect();
+    let mut orders = Order::lock_many(conn, &order_ids).await?;
+    let mut answers: Vec<Result<AfterCommit, JobError>> =
+        events.iter().map(|_| Ok(AfterCommit::default())).collect();
+    let mut processed = Vec::with_capacity(events.len());
 
-        let event_ids: Vec<Uuid> = paid.iter().map(|(_, o, _)| o.event_id).collect();
-        let organizers: HashMap<Uuid, Uuid> = events::table
-            .filter(events::id.eq_any(&event_ids))
-            .select((events::id, events::organizer_id))
-            .load::<(Uuid, Uuid)>(conn)
-            .await?
-            .into_iter()
-            .collect();
-        let accounts: Vec<(String, String)> = paid
-            .iter()
-            .map(|(p, order, _)| {
-                (
-                    format!("cash:{}", p.provider),
-                    format!("organizer:{}:payable", organizers[&order.event_id]),
+    // Declines, orders not ours or not decided yet; the rest are payments.
+    let mut paying: Vec<usize> = Vec::new();
+    for (i, event) in events.iter().enumerate() {
+        let Some(order) = orders.get(&event.order_id) else {
+            // A forged reference cannot reach here: it is signed.
+            tracing::error!(order.id = %event.order_id, inbox.id = %event.inbox_id, "payment event for an unknown order");
+            processed.push(event.inbox_id);
+            continue;
+        };
+        if order.status() == OrderStatus::Pending {
+            // Cannot happen in order (checkouts exist only once reserved):
+            // retry later rather than guess.
+            answers[i] = Err(JobError::new(
+                "payment event for an order still pending; retrying",
+            ));
+            continue;
+        }
+        match event.kind {
+            PaymentKind::Paid { .. } => paying.push(i),
+            PaymentKind::Declined => {
+                processed.push(event.inbox_id);
+                let released = Order::release(
+                    conn,
+                    order.id,
+                    OrderStatus::Cancelled,
+                    "payment_declined",
+                    false,
                 )
-            })
-            .collect();
-        let legs: Vec<[Leg<'_>; 2]> = paid
-            .iter()
-            .zip(&accounts)
-            .map(|((p, _, _), (cash, payable))| {
-                [
-                    Leg {
-                        account: cash,
-                        amount_minor: p.amount_minor,
-                    },
-                    Leg {
-                        account: payable,
-                        amount_minor: -p.amount_minor,
-                    },
-                ]
-            })
-            .collect();
-        let transactions: Vec<(&str, &[Leg<'_>], LedgerRefs)> = paid
-            .iter()
-            .zip(&legs)
-            .map(|((p, order, payment), legs)| {
-                (
-                    p.currency.as_str(),
-                    legs.as_slice(),
-                    LedgerRefs {
-                        order_id: Some(order.id),
-                        payment_id: Some(payment.id),
-                        ..Default::default()
-                    },
-                )
-            })
-            .collect();
-        post_ledgers(conn, &transactions).await?;
-
-        let paid_ids: Vec<Uuid> = paid.iter().map(|(_, o, _)| o.id).collect();
-        let mut items: HashMap<Uuid, Vec<OrderItem>> = HashMap::new();
-        for item in Order::items_of(conn, &paid_ids).await? {
-            items.entry(item.order_id).or_default().push(item);
+                .await?;
+                if let Some(released) = released {
+                    answers[i] = Ok(AfterCommit {
+                        stock_changed: vec![released.event_id],
+                        published: vec![released.clone()],
+                        ..AfterCommit::default()
+                    });
+                    orders.insert(released.id, released);
+                }
+            }
         }
-        let buyer_ids: Vec<Uuid> = paid.iter().map(|(_, o, _)| o.buyer_id).collect();
-        let buyers: HashMap<Uuid, User> = users::table
-            .filter(users::id.eq_any(&buyer_ids))
-            .select(User::as_select())
-            .load(conn)
-            .await?
-            .into_iter()
-            .map(|u| (u.id, u))
-            .collect();
-        let paying: Vec<Paying<'_>> = paid
-            .iter()
-            .map(|(_, order, _)| Paying {
-                order,
-                items: items.get(&order.id).map_or(&[], Vec::as_slice),
-                buyer: &buyers[&order.buyer_id],
-            })
-            .collect();
-        let paid_now = pay_reserved_many(conn, &paying).await?;
+    }
+    if paying.is_empty() {
+        InboxEvent::mark_processed_many(conn, &processed).await?;
+        return Ok(answers);
+    }
 
-        let inbox_ids: Vec<Uuid> = paid.iter().map(|(p, _, _)| p.inbox_id).collect();
-        diesel::update(webhook_inbox::table.filter(webhook_inbox::id.eq_any(&inbox_ids)))
-            .set((
-                webhook_inbox::processed_at.eq(diesel::dsl::now),
-                webhook_inbox::last_error.eq(None::<String>),
-            ))
-            .execute(conn)
-            .await?;
-        Ok(paid
+    // Each provider payment is recorded once; one seen before was applied.
+    let candidates: Vec<Payment> = paying
+        .iter()
+        .map(|&i| {
+            let event = &events[i];
+            let PaymentKind::Paid {
+                payment_id,
+                amount_minor,
+                currency,
+            } = &event.kind
+            else {
+                unreachable!("only payments are paying")
+            };
+            Payment::succeeded(
+                event.order_id,
+                &event.provider,
+                payment_id,
+                *amount_minor,
+                currency,
+            )
+        })
+        .collect();
+    let recorded: HashMap<String, Payment> = Payment::record_many(conn, &candidates)
+        .await?
+        .into_iter()
+        .map(|p| (p.provider_payment_id.clone(), p))
+        .collect();
+    let mut payments: Vec<(usize, Payment)> = Vec::with_capacity(paying.len());
+    for (i, candidate) in paying.into_iter().zip(candidates) {
+        processed.push(events[i].inbox_id);
+        match recorded.get(&candidate.provider_payment_id) {
+            Some(payment) if payment.id == candidate.id => payments.push((i, payment.clone())),
+            _ => {
+                tracing::info!(order.id = %candidate.order_id, payment = %candidate.provider_payment_id, "payment already applied");
+            }
+        }
+    }
+
+    // What the recorded payments need: organizers, items, buyers.
+    let event_ids: Vec<Uuid> = payments
+        .iter()
+        .map(|(_, p)| orders[&p.order_id].event_id)
+        .collect();
+    let organizers: HashMap<Uuid, Uuid> = events::table
+        .filter(events::id.eq_any(&event_ids))
+        .select((events::id, events::organizer_id))
+        .load::<(Uuid, Uuid)>(conn)
+        .await?
+        .into_iter()
+        .collect();
+    ledger::post(
+        conn,
+        &payments
             .iter()
-            .zip(paid_now)
-            .map(|((p, _, _), Paid { order, email })| {
-                let after = AfterCommit {
-                    emails: email.into_iter().collect(),
-                    published: vec![order],
-                    sales: true,
-                    ..Default::default()
-                };
-                (p.inbox_id, after)
+            .map(|(_, p)| Movement::Payment {
+                provider: &p.provider,
+                organizer_id: organizers[&orders[&p.order_id].event_id],
+                amount_minor: p.amount_minor,
+                currency: &p.currency,
+                order_id: p.order_id,
+                payment_id: p.id,
             })
-            .collect())
-    })
-    .await
+            .collect::<Vec<_>>(),
+    )
+    .await?;
+    let paid_ids: Vec<Uuid> = payments.iter().map(|(_, p)| p.order_id).collect();
+    let mut items: HashMap<Uuid, Vec<OrderItem>> = HashMap::new();
+    for item in Order::items_of(conn, &paid_ids).await? {
+        items.entry(item.order_id).or_default().push(item);
+    }
+
+    // Each payment's case, in order: a second payment of one order in the
+    // same batch finds it paid by the first.
+    let mut paid_now: HashSet<Uuid> = HashSet::new();
+    let mut cases = Vec::with_capacity(payments.len());
+    for (_, payment) in &payments {
+        let order = &orders[&payment.order_id];
+        let amount_ok =
+            payment.amount_minor == order.total_minor && payment.currency == order.currency;
+        let status = if paid_now.contains(&order.id) {
+            OrderStatus::Paid
+        } else {
+            order.status()
+        };
+        let case = match status {
+            OrderStatus::AwaitingPayment if amount_ok => Case::Pay { held: true },
+            status if fulfil::is_late(status) && amount_ok => {
+                let order_items = items.get(&order.id).map_or(&[][..], Vec::as_slice);
+                match fulfil::take_seats_again(conn, order, order_items).await? {
+                    Ok(()) => {
+                        tracing::info!(order.id = %order.id, "late payment confirmed: seats were still free");
+                        Case::Pay { held: false }
+                    }
+                    Err(reason) => Case::Refund(reason),
+                }
+            }
+            OrderStatus::Paid => Case::Refund("duplicate_payment"),
+            _ if !amount_ok => Case::Refund("amount_mismatch"),
+            _ => Case::Refund("order_not_payable"),
+        };
+        if let Case::Pay { .. } = case {
+            paid_now.insert(order.id);
+        }
+        cases.push(case);
+    }
+
+    // Paid: one statement per kind of row for all of them.
+    let buyer_ids: Vec<Uuid> = payments
+        .iter()
+        .map(|(_, p)| orders[&p.order_id].buyer_id)
+        .collect();
+    let buyers: HashMap<Uuid, User> = users::table
+        .filter(users::id.eq_any(&buyer_ids))
+        .select(User::as_select())
+        .load(conn)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u))
+        .collect();
+    let to_pay: Vec<(usize, Paying<'_>)> = payments
+        .iter()
+        .zip(&cases)
+        .filter_map(|((i, p), case)| match case {
+            Case::Pay { held } => {
+                let order = &orders[&p.order_id];
+                Some((
+                    *i,
+                    Paying {
+                        order,
+                        items: items.get(&order.id).map_or(&[][..], Vec::as_slice),
+                        buyer: &buyers[&order.buyer_id],
+                        held: *held,
+                    },
+                ))
+            }
+            Case::Refund(_) => None,
+        })
+        .collect();
+    let (indices, paying): (Vec<usize>, Vec<Paying<'_>>) = to_pay.into_iter().unzip();
+    let paid = fulfil::pay(conn, &paying).await?;
+    for ((i, paying), Paid { order, email }) in indices.into_iter().zip(&paying).zip(paid) {
+        let after = answers[i].as_mut().expect("a payment's answer");
+        after.emails.extend(email);
+        after.sales |= paying.held;
+        if !paying.held {
+            after.stock_changed.push(order.event_id);
+        }
+        after.published.push(order);
+    }
+
+    // Refunded: in full, once per payment.
+    for ((i, payment), case) in payments.iter().zip(&cases) {
+        let Case::Refund(reason) = case else { continue };
+        let refund = Refund::new(
+            payment,
+            payment.amount_minor,
+            reason,
+            format!("payment:{}", payment.id),
+        );
+        let refund = Refund::create_once(conn, &refund).await?;
+        tracing::warn!(order.id = %payment.order_id, refund.id = %refund.id, reason, "payment will be refunded");
+        let after = answers[*i].as_mut().expect("a payment's answer");
+        after.refunds.push(refund.id);
+        after.orders.push(payment.order_id);
+    }
+
+    InboxEvent::mark_processed_many(conn, &processed).await?;
+    Ok(answers)
 }

@@ -6,7 +6,7 @@ use axum::{
     http::StatusCode,
 };
 use boxoffice_core::{
-    models::{Discount, DiscountFields, Event, NewDiscount, Tier},
+    models::{Discount, DiscountFields, Event, EventStatus, NewDiscount, Tier},
     money::{self, DiscountAmount},
 };
 use chrono::{DateTime, Utc};
@@ -422,7 +422,7 @@ pub async fn check(
     let manager = user
         .as_ref()
         .is_some_and(|u| u.can_manage(event.organizer_id));
-    if event.status != "published" && !manager {
+    if event.status() != EventStatus::Published && !manager {
         return Err(ApiError::NotFound);
     }
     let discount = Discount::find_by_code(&mut conn, event.id, code.trim()).await?;

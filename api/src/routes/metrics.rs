@@ -8,6 +8,7 @@ use axum::{
 };
 use boxoffice_core::{
     metrics::{labels, metrics},
+    models::OrderStatus,
     queue::QueueName,
 };
 use diesel::{QueryableByName, sql_types};
@@ -54,15 +55,7 @@ async fn sample(state: &AppState) -> ApiResult<()> {
     )
     .load(&mut conn)
     .await?;
-    for status in [
-        "pending",
-        "awaiting_payment",
-        "paid",
-        "rejected",
-        "expired",
-        "cancelled",
-        "refunded",
-    ] {
+    for status in OrderStatus::ALL.iter().map(|s| s.as_str()) {
         let n = orders.iter().find(|c| c.key == status).map_or(0, |c| c.n);
         m.orders.get_or_create(&labels([("status", status)])).set(n);
     }

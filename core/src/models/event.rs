@@ -7,24 +7,14 @@ use uuid::Uuid;
 
 use crate::schema::{events, orders};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventStatus {
-    Draft,
-    Published,
-    Cancelled,
-    Completed,
-}
-
-impl EventStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Draft => "draft",
-            Self::Published => "published",
-            Self::Cancelled => "cancelled",
-            Self::Completed => "completed",
-        }
+text_status!(
+    EventStatus {
+        Draft => "draft",
+        Published => "published",
+        Cancelled => "cancelled",
+        Completed => "completed",
     }
-}
+);
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = events, check_for_backend(diesel::pg::Pg))]
@@ -102,12 +92,7 @@ impl NewEvent {
 
 impl Event {
     pub fn status(&self) -> EventStatus {
-        match self.status.as_str() {
-            "published" => EventStatus::Published,
-            "cancelled" => EventStatus::Cancelled,
-            "completed" => EventStatus::Completed,
-            _ => EventStatus::Draft,
-        }
+        EventStatus::parse(&self.status).unwrap_or(EventStatus::Draft)
     }
 
     /// Only drafts and published events can still be changed.

@@ -1,11 +1,41 @@
 //! One file per entity: a row struct for reads, a `New*` struct for inserts,
 //! queries as associated functions over a connection.
 
+/// A status enum mapped to a text column: `as_str` for writes, `parse` for
+/// reads, and nowhere else a status string.
+macro_rules! text_status {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
 pub mod discount;
 pub mod email;
 pub mod event;
 pub mod event_image;
 pub mod event_search;
+pub mod ledger;
 pub mod order;
 pub mod payment;
 pub mod refresh_token;
@@ -20,10 +50,11 @@ pub use email::{EmailRow, NewEmail};
 pub use event::{Event, EventFields, EventStatus, NewEvent};
 pub use event_image::EventImage;
 pub use event_search::{DateBound, EventSearch, Near, SearchHit, SearchSort, SortKey};
+pub use ledger::Movement;
 pub use order::{Decided, NewOrder, Order, OrderItem, OrderStatus, Placed, Verdict};
-pub use payment::{LedgerRefs, Leg, Payment, Refund, post_ledger, post_ledgers};
+pub use payment::{Payment, PaymentStatus, Refund, RefundStatus};
 pub use refresh_token::{NewRefreshToken, RefreshToken, SessionRow};
-pub use ticket::Ticket;
+pub use ticket::{Ticket, TicketStatus};
 pub use tier::{NewTier, SaleState, Tier, TierFields};
 pub use user::{AccessSession, NewUser, Role, User};
 pub use user_token::{TokenPurpose, UserToken};

@@ -19,46 +19,20 @@ use crate::{
     schema::{order_items, orders},
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrderStatus {
-    Pending,
-    AwaitingPayment,
-    Paid,
-    Rejected,
-    Expired,
-    Cancelled,
-    Refunded,
-    PartiallyRefunded,
-}
+text_status!(
+    OrderStatus {
+        Pending => "pending",
+        AwaitingPayment => "awaiting_payment",
+        Paid => "paid",
+        Rejected => "rejected",
+        Expired => "expired",
+        Cancelled => "cancelled",
+        Refunded => "refunded",
+        PartiallyRefunded => "partially_refunded",
+    }
+);
 
 impl OrderStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::AwaitingPayment => "awaiting_payment",
-            Self::Paid => "paid",
-            Self::Rejected => "rejected",
-            Self::Expired => "expired",
-            Self::Cancelled => "cancelled",
-            Self::Refunded => "refunded",
-            Self::PartiallyRefunded => "partially_refunded",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "pending" => Self::Pending,
-            "awaiting_payment" => Self::AwaitingPayment,
-            "paid" => Self::Paid,
-            "rejected" => Self::Rejected,
-            "expired" => Self::Expired,
-            "cancelled" => Self::Cancelled,
-            "refunded" => Self::Refunded,
-            "partially_refunded" => Self::PartiallyRefunded,
-            _ => return None,
-        })
-    }
-
     /// No further transition but refunds.
     pub fn is_final(self) -> bool {
         !matches!(self, Self::Pending | Self::AwaitingPayment)
@@ -460,6 +434,69 @@ impl Order {
             Discount::redeem(conn, code_id, -1).await?;
         }
         Ok(Some(order))
+    }
+
+    /// The batch's orders, locked for update in id order (so two batches
+    /// never deadlock), by id.
+    pub async fn lock_many(
+        conn: &mut AsyncPgConnection,
+        ids: &[Uuid],
+    ) -> QueryResult<std::collections::HashMap<Uuid, Order>> {
+        Ok(orders::table
+            .filter(orders::id.eq_any(ids))
+            .order(orders::id)
+            .select(Order::as_select())
+            .for_update()
+            .load(conn)
+            .await?
+            .into_iter()
+            .map(|o: Order| (o.id, o))
+            .collect())
+    }
+
+    /// Payable orders are paid: `awaiting_payment` (a payment in time), or
+    /// `expired` / `cancelled` (a late payment whose seats were taken
+    /// again). Returns those written.
+    pub async fn mark_paid_many(
+        conn: &mut AsyncPgConnection,
+        ids: &[Uuid],
+    ) -> QueryResult<Vec<Order>> {
+        diesel::update(
+            orders::table
+                .filter(orders::id.eq_any(ids))
+                .filter(orders::status.eq_any([
+                    OrderStatus::AwaitingPayment.as_str(),
+                    OrderStatus::Expired.as_str(),
+                    OrderStatus::Cancelled.as_str(),
+                ])),
+        )
+        .set((
+            orders::status.eq(OrderStatus::Paid.as_str()),
+            orders::paid_at.eq(diesel::dsl::now),
+            orders::reject_reason.eq(None::<String>),
+        ))
+        .returning(Order::as_returning())
+        .get_results(conn)
+        .await
+    }
+
+    /// An order that was never fulfilled (`expired`, `cancelled`,
+    /// `rejected`) and whose payment went back: `refunded`. `None` if it was
+    /// in another state.
+    pub async fn mark_refunded(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+    ) -> QueryResult<Option<Order>> {
+        diesel::update(orders::table.find(id).filter(orders::status.eq_any([
+            OrderStatus::Expired.as_str(),
+            OrderStatus::Cancelled.as_str(),
+            OrderStatus::Rejected.as_str(),
+        ])))
+        .set(orders::status.eq(OrderStatus::Refunded.as_str()))
+        .returning(Order::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
     }
 
     /// `pending` → `cancelled` (the buyer cancelled before the purchases

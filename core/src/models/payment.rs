@@ -1,4 +1,4 @@
-//! Payments received, refunds sent, and the double-entry ledger they post to.
+//! Payments received and refunds sent (their ledger legs: `ledger`).
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -9,6 +9,25 @@ use crate::{
     prepared::Prepare,
     schema::{payments, refunds},
 };
+
+text_status!(
+    /// A recorded payment (only successful ones are recorded today).
+    PaymentStatus {
+        Succeeded => "succeeded",
+        Failed => "failed",
+    }
+);
+
+text_status!(
+    /// `pending` (written) → `processing` (sent to the provider) →
+    /// `succeeded` or `failed` (a failed one may be sent again).
+    RefundStatus {
+        Pending => "pending",
+        Processing => "processing",
+        Succeeded => "succeeded",
+        Failed => "failed",
+    }
+);
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable, Insertable)]
 #[diesel(table_name = payments, check_for_backend(diesel::pg::Pg))]
@@ -24,6 +43,26 @@ pub struct Payment {
 }
 
 impl Payment {
+    /// A successful payment of `order_id` to record.
+    pub fn succeeded(
+        order_id: Uuid,
+        provider: &str,
+        provider_payment_id: &str,
+        amount_minor: i64,
+        currency: &str,
+    ) -> Payment {
+        Payment {
+            id: Uuid::now_v7(),
+            order_id,
+            provider: provider.into(),
+            provider_payment_id: provider_payment_id.into(),
+            amount_minor,
+            currency: currency.into(),
+            status: PaymentStatus::Succeeded.as_str().into(),
+            created_at: Utc::now(),
+        }
+    }
+
     /// Records a payment once: `None` if this provider payment was already
     /// recorded (a redelivered event).
     pub async fn record(
@@ -103,6 +142,33 @@ pub struct Refund {
 }
 
 impl Refund {
+    /// A refund of `payment` to write, once per `idempotency_key` (its cause).
+    pub fn new(
+        payment: &Payment,
+        amount_minor: i64,
+        reason: &str,
+        idempotency_key: String,
+    ) -> Refund {
+        Refund {
+            id: Uuid::now_v7(),
+            order_id: payment.order_id,
+            payment_id: payment.id,
+            amount_minor,
+            currency: payment.currency.clone(),
+            reason: reason.into(),
+            status: RefundStatus::Pending.as_str().into(),
+            provider_refund_id: None,
+            last_error: None,
+            idempotency_key,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    pub fn status(&self) -> RefundStatus {
+        RefundStatus::parse(&self.status).unwrap_or(RefundStatus::Pending)
+    }
+
     /// Creates the refund for a cause once: the idempotency key (e.g.
     /// `late_payment:<payment id>`) is unique, so a retried job gets the
     /// existing row back instead of a second refund.
@@ -156,46 +222,66 @@ impl Refund {
             .await
     }
 
-    /// `pending`/`processing` → `succeeded`; `false` if it already was.
+    /// `pending`/`processing`/`failed` → `succeeded`; `false` if it already was.
     pub async fn mark_succeeded(
         conn: &mut AsyncPgConnection,
         id: Uuid,
         provider_refund_id: &str,
     ) -> QueryResult<bool> {
-        let n = diesel::update(refunds::table.find(id).filter(refunds::status.eq_any([
-            "pending",
-            "processing",
-            "failed",
-        ])))
-        .set((
-            refunds::status.eq("succeeded"),
-            refunds::provider_refund_id.eq(provider_refund_id),
-            refunds::last_error.eq(None::<String>),
-        ))
-        .execute(conn)
-        .await?;
+        let n = diesel::update(refunds::table.find(id).filter(Self::unfinished()))
+            .set((
+                refunds::status.eq(RefundStatus::Succeeded.as_str()),
+                refunds::provider_refund_id.eq(provider_refund_id),
+                refunds::last_error.eq(None::<String>),
+            ))
+            .execute(conn)
+            .await?;
         Ok(n == 1)
     }
 
-    pub async fn mark(
+    /// Sent to the provider (with its refund id once it gave one); `false`
+    /// if it had succeeded already.
+    pub async fn mark_processing(
         conn: &mut AsyncPgConnection,
         id: Uuid,
-        status: &str,
         provider_refund_id: Option<&str>,
-        error: Option<&str>,
-    ) -> QueryResult<usize> {
-        diesel::update(
-            refunds::table
-                .find(id)
-                .filter(refunds::status.ne("succeeded")),
-        )
-        .set((
-            refunds::status.eq(status),
-            refunds::provider_refund_id.eq(provider_refund_id),
-            refunds::last_error.eq(error),
-        ))
-        .execute(conn)
-        .await
+    ) -> QueryResult<bool> {
+        let n = diesel::update(refunds::table.find(id).filter(Self::unfinished()))
+            .set((
+                refunds::status.eq(RefundStatus::Processing.as_str()),
+                refunds::provider_refund_id.eq(provider_refund_id),
+                refunds::last_error.eq(None::<String>),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Refused or failed at the provider; `false` if it had succeeded already.
+    pub async fn mark_failed(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        provider_refund_id: Option<&str>,
+        error: &str,
+    ) -> QueryResult<bool> {
+        let n = diesel::update(refunds::table.find(id).filter(Self::unfinished()))
+            .set((
+                refunds::status.eq(RefundStatus::Failed.as_str()),
+                refunds::provider_refund_id.eq(provider_refund_id),
+                refunds::last_error.eq(error),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Every state a refund can still move out of.
+    fn unfinished() -> diesel::dsl::EqAny<refunds::status, [&'static str; 3]> {
+        refunds::status.eq_any([
+            RefundStatus::Pending.as_str(),
+            RefundStatus::Processing.as_str(),
+            RefundStatus::Failed.as_str(),
+        ])
     }
 
     /// Refunds not finished after `grace` (their job was lost or gave up).
@@ -205,81 +291,14 @@ impl Refund {
         limit: i64,
     ) -> QueryResult<Vec<Uuid>> {
         refunds::table
-            .filter(refunds::status.eq_any(["pending", "processing"]))
+            .filter(refunds::status.eq_any([
+                RefundStatus::Pending.as_str(),
+                RefundStatus::Processing.as_str(),
+            ]))
             .filter(refunds::updated_at.lt(Utc::now() - grace))
             .select(refunds::id)
             .limit(limit)
             .load(conn)
             .await
     }
-}
-
-/// One leg of a ledger transaction.
-pub struct Leg<'a> {
-    pub account: &'a str,
-    pub amount_minor: i64,
-}
-
-#[derive(Default, Clone, Copy)]
-pub struct LedgerRefs {
-    pub order_id: Option<Uuid>,
-    pub payment_id: Option<Uuid>,
-    pub refund_id: Option<Uuid>,
-    pub payout_id: Option<Uuid>,
-}
-
-/// Posts a balanced transaction (the legs must sum to zero; a deferred
-/// trigger refuses the commit otherwise). Zero legs are skipped.
-pub async fn post_ledger(
-    conn: &mut AsyncPgConnection,
-    currency: &str,
-    legs: &[Leg<'_>],
-    refs: LedgerRefs,
-) -> QueryResult<Uuid> {
-    let ids = post_ledgers(conn, &[(currency, legs, refs)]).await?;
-    Ok(ids[0])
-}
-
-/// Posts several balanced transactions in one statement (of one text for any
-/// number of entries: parsed once per connection); returns their ids in
-/// order.
-pub async fn post_ledgers(
-    conn: &mut AsyncPgConnection,
-    transactions: &[(&str, &[Leg<'_>], LedgerRefs)],
-) -> QueryResult<Vec<Uuid>> {
-    use diesel::sql_types::{Array, BigInt, Nullable, Text, Uuid as SqlUuid};
-    let ids: Vec<Uuid> = transactions.iter().map(|_| Uuid::now_v7()).collect();
-    // (transaction, currency, leg, refs) per entry.
-    let rows: Vec<_> = transactions
-        .iter()
-        .zip(&ids)
-        .flat_map(|((currency, legs, refs), transaction_id)| {
-            legs.iter()
-                .filter(|l| l.amount_minor != 0)
-                .map(move |l| (*transaction_id, *currency, l, refs))
-        })
-        .collect();
-    if rows.is_empty() {
-        return Ok(ids);
-    }
-    let refs = |f: fn(&LedgerRefs) -> Option<Uuid>| rows.iter().map(|r| f(r.3)).collect::<Vec<_>>();
-    diesel::sql_query(
-        "INSERT INTO ledger_entries (id, transaction_id, account, amount_minor, currency,
-                                     order_id, payment_id, refund_id, payout_id)
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[], $5::text[],
-                              $6::uuid[], $7::uuid[], $8::uuid[], $9::uuid[])",
-    )
-    .bind::<Array<SqlUuid>, _>(rows.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-    .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.0).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(rows.iter().map(|r| r.2.account).collect::<Vec<_>>())
-    .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.2.amount_minor).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(rows.iter().map(|r| r.1).collect::<Vec<_>>())
-    .bind::<Array<Nullable<SqlUuid>>, _>(refs(|r| r.order_id))
-    .bind::<Array<Nullable<SqlUuid>>, _>(refs(|r| r.payment_id))
-    .bind::<Array<Nullable<SqlUuid>>, _>(refs(|r| r.refund_id))
-    .bind::<Array<Nullable<SqlUuid>>, _>(refs(|r| r.payout_id))
-    .prepared()
-    .execute(conn)
-    .await?;
-    Ok(ids)
 }

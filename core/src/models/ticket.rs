@@ -7,6 +7,16 @@ use uuid::Uuid;
 
 use crate::{prepared::Prepare, schema::tickets};
 
+text_status!(
+    /// `valid` until scanned at the door (`checked_in`) or voided (a refund,
+    /// a cancelled event).
+    TicketStatus {
+        Valid => "valid",
+        Void => "void",
+        CheckedIn => "checked_in",
+    }
+);
+
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
 #[diesel(table_name = tickets, check_for_backend(diesel::pg::Pg))]
 pub struct Ticket {
@@ -104,13 +114,18 @@ impl Ticket {
         query.load(conn).await
     }
 
+    /// The order's valid tickets are void (they no longer validate).
     pub async fn void_for_order(
         conn: &mut AsyncPgConnection,
         order_id: Uuid,
     ) -> QueryResult<usize> {
-        diesel::update(tickets::table.filter(tickets::order_id.eq(order_id)))
-            .set(tickets::status.eq("void"))
-            .execute(conn)
-            .await
+        diesel::update(
+            tickets::table
+                .filter(tickets::order_id.eq(order_id))
+                .filter(tickets::status.eq(TicketStatus::Valid.as_str())),
+        )
+        .set(tickets::status.eq(TicketStatus::Void.as_str()))
+        .execute(conn)
+        .await
     }
 }

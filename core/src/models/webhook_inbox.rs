@@ -63,7 +63,14 @@ impl InboxEvent {
     }
 
     pub async fn mark_processed(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<usize> {
-        diesel::update(webhook_inbox::table.find(id))
+        InboxEvent::mark_processed_many(conn, &[id]).await
+    }
+
+    pub async fn mark_processed_many(
+        conn: &mut AsyncPgConnection,
+        ids: &[Uuid],
+    ) -> QueryResult<usize> {
+        diesel::update(webhook_inbox::table.filter(webhook_inbox::id.eq_any(ids)))
             .set((
                 webhook_inbox::processed_at.eq(diesel::dsl::now),
                 webhook_inbox::last_error.eq(None::<String>),

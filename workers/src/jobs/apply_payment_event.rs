@@ -9,16 +9,15 @@
 
 use boxoffice_core::{
     jobs::ApplyPaymentEvent,
-    models::{InboxEvent, Order, OrderStatus},
+    models::{InboxEvent, Refund},
     payments::{EventKind, ProviderEvent},
 };
-use diesel_async::AsyncConnection;
 
 use super::{JobError, Perform};
 use crate::{
     WorkerCtx,
-    fulfil::{self, AfterCommit, PaymentReceived},
-    pay::PaymentIn,
+    fulfil::{self, AfterCommit},
+    pay::{PaymentEvent, PaymentKind},
 };
 
 impl Perform for ApplyPaymentEvent {
@@ -31,8 +30,12 @@ impl Perform for ApplyPaymentEvent {
         }
         let event: ProviderEvent = serde_json::from_value(row.payload["event"].clone())
             .map_err(|e| JobError::new(format!("stored event unreadable: {e}")))?;
-        // A payment marks its webhook processed in its own transaction.
-        let marked = matches!(event.kind, EventKind::PaymentSucceeded { .. });
+        let payment = |order_id, kind| PaymentEvent {
+            inbox_id: row.id,
+            provider: row.provider.clone(),
+            order_id,
+            kind,
+        };
         let after = match &event.kind {
             EventKind::PaymentSucceeded {
                 order_id,
@@ -41,92 +44,51 @@ impl Perform for ApplyPaymentEvent {
                 currency,
                 ..
             } => {
-                // With the other payments of the moment if it is plain;
-                // alone (every case handled) if not. No connection held
-                // while the batch runs.
+                // With the other payment events of the moment (the batch
+                // marks the webhook processed); no connection held meanwhile.
                 drop(conn);
-                let batched = ctx
-                    .payer
-                    .pay(PaymentIn {
-                        inbox_id: row.id,
-                        provider: row.provider.clone(),
-                        order_id: *order_id,
-                        payment_id: payment_id.clone(),
-                        amount_minor: *amount_minor,
-                        currency: currency.clone(),
-                    })
-                    .await?;
-                match batched {
-                    Some(after) => {
-                        after.run(ctx).await;
-                        tracing::info!(inbox.id = %row.id, event = %event.event_type, "payment event applied");
-                        return Ok(());
-                    }
-                    None => {
-                        conn = services.db.get().await?;
-                        fulfil::apply_payment(
-                            &mut conn,
-                            &PaymentReceived {
-                                provider: &row.provider,
-                                order_id: *order_id,
-                                payment_id,
-                                amount_minor: *amount_minor,
-                                currency,
-                            },
-                            row.id,
-                        )
-                        .await?
-                    }
-                }
+                let kind = PaymentKind::Paid {
+                    payment_id: payment_id.clone(),
+                    amount_minor: *amount_minor,
+                    currency: currency.clone(),
+                };
+                ctx.payer.apply(payment(*order_id, kind)).await?
             }
             EventKind::PaymentFailed { order_id, .. } => {
-                let order_id = *order_id;
-                let released = conn
-                    .transaction::<_, diesel::result::Error, _>(async |conn| {
-                        Order::release(
-                            conn,
-                            order_id,
-                            OrderStatus::Cancelled,
-                            "payment_declined",
-                            false,
-                        )
-                        .await
-                    })
-                    .await?;
-                match released {
-                    Some(order) => AfterCommit {
-                        orders: vec![order.id],
-                        stock_changed: vec![order.event_id],
-                        ..Default::default()
-                    },
-                    None => AfterCommit::default(),
-                }
+                drop(conn);
+                ctx.payer
+                    .apply(payment(*order_id, PaymentKind::Declined))
+                    .await?
             }
             EventKind::RefundSucceeded {
                 provider_refund_id,
                 refund_id,
-            } => fulfil::finish_refund(&mut conn, *refund_id, provider_refund_id).await?,
+            } => {
+                let after =
+                    fulfil::finish_refund(&mut conn, *refund_id, provider_refund_id).await?;
+                InboxEvent::mark_processed(&mut conn, row.id).await?;
+                after
+            }
             EventKind::RefundFailed {
                 provider_refund_id,
                 refund_id,
             } => {
-                boxoffice_core::models::Refund::mark(
+                Refund::mark_failed(
                     &mut conn,
                     *refund_id,
-                    "failed",
                     Some(provider_refund_id),
-                    Some("the provider reported the refund failed"),
+                    "the provider reported the refund failed",
                 )
                 .await?;
+                InboxEvent::mark_processed(&mut conn, row.id).await?;
                 tracing::error!(refund.id = %refund_id, "refund failed at the provider");
                 AfterCommit::default()
             }
-            EventKind::Ignored => AfterCommit::default(),
+            EventKind::Ignored => {
+                InboxEvent::mark_processed(&mut conn, row.id).await?;
+                AfterCommit::default()
+            }
         };
-        if !marked {
-            InboxEvent::mark_processed(&mut conn, row.id).await?;
-        }
-        drop(conn);
         after.run(ctx).await;
         tracing::info!(inbox.id = %row.id, event = %event.event_type, "payment event applied");
         Ok(())

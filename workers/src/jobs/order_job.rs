@@ -19,7 +19,7 @@ use super::{JobError, Perform};
 use crate::{
     WorkerCtx,
     checkouts::NewCheckout,
-    fulfil::{self, AfterCommit},
+    fulfil::{self, AfterCommit, Paid, Paying},
     reserve::Decision,
 };
 
@@ -153,7 +153,19 @@ async fn confirm_free(ctx: &WorkerCtx, order_id: Uuid) -> Result<(), JobError> {
             return Ok(());
         }
         let items = Order::items(conn, order.id).await?;
-        fulfil::pay_reserved(conn, &order, &items, &mut after).await
+        let buyer = User::find(conn, order.buyer_id).await?;
+        let paying = Paying {
+            order: &order,
+            items: &items,
+            buyer: &buyer,
+            held: true,
+        };
+        for Paid { order, email } in fulfil::pay(conn, &[paying]).await? {
+            after.emails.extend(email);
+            after.published.push(order);
+        }
+        after.sales = true;
+        Ok(())
     })
     .await?;
     drop(conn);

@@ -6,8 +6,8 @@
 
 use boxoffice_core::{
     jobs::RefundPayment,
-    models::{Payment, Refund},
-    payments::{ProviderError, RefundRequest, RefundStatus},
+    models::{Payment, Refund, RefundStatus},
+    payments::{self, ProviderError, RefundRequest},
 };
 
 use super::{JobError, Perform};
@@ -18,11 +18,12 @@ impl Perform for RefundPayment {
         let services = &ctx.services;
         let mut conn = services.db.get().await?;
         let refund = Refund::find(&mut conn, self.refund_id).await?;
-        if refund.status == "succeeded" {
+        if refund.status() == RefundStatus::Succeeded {
             return Ok(());
         }
         let payment = Payment::find(&mut conn, refund.payment_id).await?;
-        Refund::mark(&mut conn, refund.id, "processing", None, None).await?;
+        // A durable commit before the provider hears of it (see `pay`).
+        Refund::mark_processing(&mut conn, refund.id, None).await?;
         drop(conn);
         let answer = services
             .provider
@@ -36,31 +37,30 @@ impl Perform for RefundPayment {
             .await;
         let mut conn = services.db.get().await?;
         match answer {
-            Ok(result) if result.status == RefundStatus::Succeeded => {
+            Ok(result) if result.status == payments::RefundStatus::Succeeded => {
                 let after = fulfil::finish_refund(&mut conn, refund.id, &result.id).await?;
                 drop(conn);
                 after.run(ctx).await;
                 tracing::info!(refund.id = %refund.id, "refund succeeded");
                 Ok(())
             }
-            Ok(result) if result.status == RefundStatus::Pending => {
+            Ok(result) if result.status == payments::RefundStatus::Pending => {
                 // The provider's webhook will finish it.
-                Refund::mark(&mut conn, refund.id, "processing", Some(&result.id), None).await?;
+                Refund::mark_processing(&mut conn, refund.id, Some(&result.id)).await?;
                 Ok(())
             }
             Ok(result) => {
-                Refund::mark(
+                Refund::mark_failed(
                     &mut conn,
                     refund.id,
-                    "failed",
                     Some(&result.id),
-                    Some("refused by the provider"),
+                    "refused by the provider",
                 )
                 .await?;
                 Err(JobError::new("the provider refused the refund"))
             }
             Err(ProviderError::Rejected(e)) => {
-                Refund::mark(&mut conn, refund.id, "failed", None, Some(&e)).await?;
+                Refund::mark_failed(&mut conn, refund.id, None, &e).await?;
                 Err(JobError::new(format!("refund refused: {e}")))
             }
             Err(e) => Err(JobError::new(format!("refund: {e}"))),

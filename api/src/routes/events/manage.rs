@@ -280,10 +280,7 @@ pub async fn list_mine(
     let limit = pagination::limit(params.limit, &mut errors);
     let status = match params.status.as_deref() {
         None => None,
-        Some("draft") => Some(EventStatus::Draft),
-        Some("published") => Some(EventStatus::Published),
-        Some("cancelled") => Some(EventStatus::Cancelled),
-        Some("completed") => Some(EventStatus::Completed),
+        Some(status) if EventStatus::parse(status).is_some() => EventStatus::parse(status),
         Some(_) => {
             errors.push(FieldError::new(
                 "status",

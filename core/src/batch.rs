@@ -52,7 +52,25 @@ pub enum Planning {
     /// reservation batch's lookups. The API's order insert is one too (it
     /// checks each buyer's session by key): under `auto` it was planned on
     /// every run in one drop of six (4,295 plans in 4,294 runs), at random.
+    ///
+    /// "Every plan it can make is one" does not hold for a statement that
+    /// joins a table to the batch's arrays (`UPDATE … FROM unnest(…)`): the
+    /// table can also be walked whole along any index, with the arrays
+    /// joined by a filter. For those, see [`Planning::ByKeyReplanned`].
     ByKey,
+    /// As [`Planning::ByKey`], but every statement is planned again on each
+    /// run (`force_custom_plan`), against the table as it is then: for
+    /// batchers that only update rows found through the batch's arrays
+    /// (no inserts, so no per-row foreign-key checks to plan), where a few
+    /// plans per batch cost little.
+    ///
+    /// Why: the first plan of the reservation batch's `UPDATE orders … FROM
+    /// unnest(…)`, made while `orders` was nearly empty, walked the whole
+    /// `orders_event_idx` and joined the batch by a filter; kept for the
+    /// drop, it grew to 1.5 s a batch (6.3 million rows filtered for 512
+    /// orders), and in two drops of five the decisions took 15–20 s instead
+    /// of 0.4 (docs/PERFORMANCE.md, item 37).
+    ByKeyReplanned,
 }
 
 /// When a batching task's commit returns.
@@ -96,13 +114,18 @@ pub fn own_pool(services: &Services, planning: Planning, commit: Commit) -> DbPo
         Commit::Durable => database.url.clone(),
         Commit::Deferred => db::with_setting(&database.url, "synchronous_commit", "off"),
     };
-    let url = match planning {
-        Planning::Cached => url,
-        Planning::ByKey => [
+    let plan_cache_mode = match planning {
+        Planning::Cached => None,
+        Planning::ByKey => Some("force_generic_plan"),
+        Planning::ByKeyReplanned => Some("force_custom_plan"),
+    };
+    let url = match plan_cache_mode {
+        None => url,
+        Some(mode) => [
             ("enable_seqscan", "off"),
             ("enable_hashjoin", "off"),
             ("enable_mergejoin", "off"),
-            ("plan_cache_mode", "force_generic_plan"),
+            ("plan_cache_mode", mode),
         ]
         .iter()
         .fold(url, |url, (setting, value)| {

@@ -46,7 +46,7 @@ impl Checkouts {
             max: 256,
             linger: Linger::WhenBusy(batch::WORKER_LINGER),
             in_flight: batch::OWN_CONNECTIONS,
-            pool: Pool::Own(Planning::ByKey, Commit::Durable),
+            pool: Pool::Own(Planning::ByKeyReplanned, Commit::Durable),
         };
         Self(Batcher::start(services, settings, Recorder))
     }

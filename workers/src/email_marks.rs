@@ -48,7 +48,7 @@ impl EmailMarks {
             // process 905, 950 → 1,019, 1,134 emails/s without it).
             linger: Linger::Never,
             in_flight: 1,
-            pool: Pool::Own(Planning::ByKey, Commit::Durable),
+            pool: Pool::Own(Planning::ByKeyReplanned, Commit::Durable),
         };
         Self(Batcher::start(services, settings, Marks))
     }

@@ -84,7 +84,7 @@ impl Reserver {
             // events' locks. The next batch reads its orders while one waits
             // for the event lock or commits.
             in_flight: batch::OWN_CONNECTIONS,
-            pool: Pool::Own(Planning::ByKey, Commit::Durable),
+            pool: Pool::Own(Planning::ByKeyReplanned, Commit::Durable),
         };
         let reserve = Reserve {
             services: services.clone(),

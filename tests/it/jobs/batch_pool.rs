@@ -43,6 +43,19 @@ async fn batch_connections_plan_as_asked() {
     }
     assert_eq!(show(&by_key, "plan_cache_mode").await, "force_generic_plan");
     assert_eq!(show(&cached, "plan_cache_mode").await, "auto");
+    // Replanned: the same lookups only, planned on every run.
+    let replanned = batch::own_pool(
+        &app.services,
+        batch::Planning::ByKeyReplanned,
+        batch::Commit::Durable,
+    );
+    for setting in ["enable_seqscan", "enable_hashjoin", "enable_mergejoin"] {
+        assert_eq!(show(&replanned, setting).await, "off", "{setting}");
+    }
+    assert_eq!(
+        show(&replanned, "plan_cache_mode").await,
+        "force_custom_plan"
+    );
 }
 
 /// Only a task asked to defer its commits does, whatever its planning.

@@ -55,6 +55,7 @@ pub async fn measure(
         target,
         &hot_drop::Params {
             seats: 40,
+            tiers: 1,
             buyers: 40,
             concurrency: 8,
             rate: None,

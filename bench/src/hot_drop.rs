@@ -1,8 +1,10 @@
-//! The hot drop: one event, one tier of S seats, B buyers (orders of 1–2
-//! tickets) at concurrency C, against a running Boxoffice whose sandbox
-//! provider auto-pays. Client-side: POST latency and acceptance rate.
-//! Server-side, from the database: when each order was decided and paid,
-//! seats sold, emails sent.
+//! The hot drop: one event, S seats in T tiers, B buyers (orders of 1–2
+//! tickets, buyer i in tier i mod T) at concurrency C, against a running
+//! Boxoffice whose sandbox provider auto-pays. Client-side: POST latency and
+//! acceptance rate. Server-side, from the database: when each order was
+//! decided and paid, seats sold, emails sent and how long after the last
+//! payment the last one went; from `/proc`: CPU seconds of the server,
+//! Postgres and Redis through the drop.
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +22,8 @@ use crate::stats::{Summary, summarize};
 #[derive(Debug, Clone)]
 pub struct Params {
     pub seats: i32,
+    /// Tiers the seats are split into (1: the classic hot drop).
+    pub tiers: usize,
     pub buyers: usize,
     pub concurrency: usize,
     /// `None`: closed loop, each of the C clients sends its next order as
@@ -82,6 +86,83 @@ pub struct Report {
     pub peak_rss_mb: Option<f64>,
     /// Mean time inside a job, per queue, from the server's own metrics.
     pub mean_job_ms: Vec<(String, f64)>,
+    pub tiers: usize,
+    /// CPU seconds from the drop's start until its last email, per process
+    /// group (`None` where `/proc` could not be read).
+    pub cpu_secs: Option<CpuSecs>,
+    /// The same per 1,000 orders placed: whether cost grows linearly.
+    pub cpu_ms_per_1000_orders: Option<CpuSecs>,
+    /// From the last payment applied to the last confirmation sent.
+    pub last_payment_to_last_email_ms: Option<f64>,
+}
+
+/// CPU time of the server, of Postgres (every `postgres` process, and what
+/// its postmaster's exited children used) and of Redis.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct CpuSecs {
+    pub server: f64,
+    pub postgres: f64,
+    pub redis: f64,
+}
+
+impl CpuSecs {
+    fn minus(self, before: CpuSecs) -> CpuSecs {
+        CpuSecs {
+            server: self.server - before.server,
+            postgres: self.postgres - before.postgres,
+            redis: self.redis - before.redis,
+        }
+    }
+
+    fn per_1000(self, orders: usize) -> CpuSecs {
+        let k = 1_000_000.0 / orders.max(1) as f64;
+        CpuSecs {
+            server: self.server * k,
+            postgres: self.postgres * k,
+            redis: self.redis * k,
+        }
+    }
+}
+
+/// `(comm, utime + stime, cutime + cstime)` in seconds, from `/proc/<pid>/stat`.
+fn proc_cpu(pid: &str) -> Option<(String, f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (head, rest) = stat.rsplit_once(") ")?;
+    let comm = head.split_once(" (")?.1.to_owned();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the state (field 3): utime is field 14, stime 15, cutime 16,
+    // cstime 17 (1-based over the whole line).
+    let tick = |i: usize| fields.get(i - 3)?.parse::<f64>().ok();
+    let hz = 100.0;
+    Some((
+        comm,
+        (tick(14)? + tick(15)?) / hz,
+        (tick(16)? + tick(17)?) / hz,
+    ))
+}
+
+/// The CPU used so far by the server, Postgres and Redis.
+fn cpu_now(server: u32) -> Option<CpuSecs> {
+    let mut total = CpuSecs {
+        server: proc_cpu(&server.to_string())?.1,
+        ..CpuSecs::default()
+    };
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Some((comm, own, children)) = proc_cpu(&pid) else {
+            continue;
+        };
+        match comm.as_str() {
+            // The postmaster's children's time covers backends that exited.
+            "postgres" => total.postgres += own + children,
+            "redis-server" => total.redis += own,
+            _ => {}
+        }
+    }
+    Some(total)
 }
 
 #[derive(Debug, Serialize)]
@@ -296,17 +377,28 @@ async fn sell(target: &Target, http: &reqwest::Client, params: &Params) -> Resul
         .json()
         .await?;
     let event_id = event["id"].as_str().context("event id")?.to_owned();
-    let tier: serde_json::Value = http
-        .post(format!("{api}/v1/events/{event_id}/tiers"))
-        .bearer_auth(&organizer)
-        .json(&json!({"name": "General", "price_minor": 4900, "quantity": params.seats, "max_per_order": 2}))
-        .send()
-        .await?
-        .error_for_status()
-        .context("create tier")?
-        .json()
-        .await?;
-    let tier_id = tier["id"].as_str().context("tier id")?.to_owned();
+    // No tier without a seat (a small warm-up sale has fewer seats).
+    let tiers = params.tiers.clamp(1, params.seats.max(1) as usize);
+    let mut tier_ids = Vec::with_capacity(tiers);
+    for t in 0..tiers {
+        // The seats split evenly; the first tiers take the remainder.
+        let share =
+            params.seats / tiers as i32 + i32::from((t as i32) < params.seats % tiers as i32);
+        let tier: serde_json::Value = http
+            .post(format!("{api}/v1/events/{event_id}/tiers"))
+            .bearer_auth(&organizer)
+            .json(
+                &json!({"name": format!("Tier {}", t + 1), "price_minor": 4900 + 1000 * t as i64,
+                          "quantity": share, "max_per_order": 2}),
+            )
+            .send()
+            .await?
+            .error_for_status()
+            .context("create tier")?
+            .json()
+            .await?;
+        tier_ids.push(tier["id"].as_str().context("tier id")?.to_owned());
+    }
     http.post(format!("{api}/v1/events/{event_id}/publish"))
         .bearer_auth(&organizer)
         .send()
@@ -343,12 +435,15 @@ async fn sell(target: &Target, http: &reqwest::Client, params: &Params) -> Resul
             http.post(&url)
                 .bearer_auth(token)
                 .header("idempotency-key", format!("drop-{i}"))
-                .json(&json!({"items": [{"tier_id": tier_id, "quantity": (i % 2) + 1}]}))
+                .json(
+                    &json!({"items": [{"tier_id": tier_ids[i % tiers], "quantity": (i % 2) + 1}]}),
+                )
                 .build()
         })
         .collect::<reqwest::Result<Vec<reqwest::Request>>>()?;
 
     let metrics_before = metrics(http, target).await;
+    let cpu_before = target.pid.and_then(cpu_now);
     // The drop.
     eprintln!(
         "hot drop: {} buyers signed in; the drop starts",
@@ -457,6 +552,10 @@ async fn sell(target: &Target, http: &reqwest::Client, params: &Params) -> Resul
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let cpu_secs = match (cpu_before, target.pid.and_then(cpu_now)) {
+        (Some(before), Some(after)) => Some(after.minus(before)),
+        _ => None,
+    };
     // The sampler ends when told; it returns the highest reading.
     let peak_rss = match sampler {
         Some(task) => {
@@ -516,7 +615,8 @@ async fn sell(target: &Target, http: &reqwest::Client, params: &Params) -> Resul
     // Payments are settled into the stock row shortly after; wait for it so
     // the counters below are the row's own.
     let unsettled_sql = format!(
-        "SELECT 'n' AS key, count(*)::bigint AS n FROM pending_sales WHERE tier_id = '{tier_id}'"
+        "SELECT 'n' AS key, count(*)::bigint AS n FROM pending_sales p
+           JOIN ticket_tiers t ON t.id = p.tier_id WHERE t.event_id = '{event_id}'"
     );
     while count(&target.db, &unsettled_sql).await? > 0
         && Instant::now() < deadline + Duration::from_secs(60)
@@ -524,13 +624,23 @@ async fn sell(target: &Target, http: &reqwest::Client, params: &Params) -> Resul
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let stock: Vec<Row> = diesel::sql_query(format!(
-        "SELECT 'sold' AS key, sold::bigint AS n FROM tier_stock WHERE tier_id = '{tier_id}'
-         UNION ALL SELECT 'held', held::bigint FROM tier_stock WHERE tier_id = '{tier_id}'"
+        "SELECT 'sold' AS key, coalesce(sum(s.sold), 0)::bigint AS n
+           FROM tier_stock s JOIN ticket_tiers t ON t.id = s.tier_id WHERE t.event_id = '{event_id}'
+         UNION ALL
+         SELECT 'held', coalesce(sum(s.held), 0)::bigint
+           FROM tier_stock s JOIN ticket_tiers t ON t.id = s.tier_id WHERE t.event_id = '{event_id}'"
     ))
     .load(&mut conn)
     .await?;
     let sold = stock.iter().find(|r| r.key == "sold").map_or(0, |r| r.n);
     let held = stock.iter().find(|r| r.key == "held").map_or(0, |r| r.n);
+    let email_lag: Vec<Ms> = diesel::sql_query(format!(
+        "SELECT coalesce(extract(epoch FROM max(e.sent_at) - max(o.paid_at)) * 1000, -1)::float8 AS ms
+           FROM orders o JOIN email_log e ON e.dedupe_key = 'order_confirmation:' || o.id::text
+          WHERE o.event_id = '{event_id}' AND o.paid_at IS NOT NULL"
+    ))
+    .load(&mut conn)
+    .await?;
     let decided_count = decided.len() as f64;
     let span_secs = <[Ms]>::first(&span)
         .map_or(0.0, |s| s.ms / 1000.0)
@@ -558,6 +668,12 @@ async fn sell(target: &Target, http: &reqwest::Client, params: &Params) -> Resul
         errors: errors.into_iter().collect(),
         peak_rss_mb: peak_rss,
         mean_job_ms,
+        tiers,
+        cpu_secs,
+        cpu_ms_per_1000_orders: cpu_secs.map(|c| c.per_1000(params.buyers)),
+        last_payment_to_last_email_ms: <[Ms]>::first(&email_lag)
+            .map(|m| m.ms)
+            .filter(|ms| *ms >= 0.0),
     })
 }
 

@@ -47,6 +47,22 @@ enum Cmd {
         #[command(flatten)]
         emails: EmailArgs,
     },
+    /// The stadium profile beside the hot drop, both closed loop in one
+    /// run: 50,000 seats in 4 tiers for 200,000 buyers, against the
+    /// 1,000-seat drop; decided/s against the baseline, CPU per 1,000
+    /// orders, last payment to last email, peak RSS.
+    Stadium {
+        #[command(flatten)]
+        drop: DropArgs,
+        #[arg(long, default_value_t = 50_000)]
+        stadium_seats: i32,
+        #[arg(long, default_value_t = 200_000)]
+        stadium_buyers: usize,
+        #[arg(long, default_value_t = 4)]
+        stadium_tiers: usize,
+        #[arg(long, default_value = "bench/results")]
+        out: PathBuf,
+    },
     /// Queue throughput with 1, 2, 4 worker processes.
     Queue {
         #[command(flatten)]
@@ -70,6 +86,9 @@ struct DropArgs {
     seats: i32,
     #[arg(long, default_value_t = 20_000)]
     buyers: usize,
+    /// Tiers the seats are split into.
+    #[arg(long, default_value_t = 1)]
+    tiers: usize,
     #[arg(long, default_value_t = 256)]
     concurrency: usize,
     #[arg(long, default_value_t = 3)]
@@ -310,6 +329,7 @@ async fn one_drop(config: &Config, args: &DropArgs, run: usize) -> Result<hot_dr
         &target,
         &hot_drop::Params {
             seats: args.seats,
+            tiers: args.tiers,
             buyers: args.buyers,
             concurrency: args.concurrency,
             rate: args.rate,
@@ -568,6 +588,52 @@ async fn main() -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&reports)?);
             Ok(())
         }
+        Cmd::Stadium {
+            drop,
+            stadium_seats,
+            stadium_buyers,
+            stadium_tiers,
+            out,
+        } => {
+            let redis = url_host_port(&config.redis.url)?;
+            let b = baseline::run(&pg_server(&config), &redis.0, redis.1)?;
+            let base = b.pg_hot_row_update_insert_tps;
+            eprintln!("baseline: {base:.0} tps hot row");
+            let stadium_args = DropArgs {
+                seats: stadium_seats,
+                buyers: stadium_buyers,
+                tiers: stadium_tiers,
+                ..drop.clone()
+            };
+            // Interleaved, so both meet the box in the same state.
+            let (mut small, mut stadium) = (Vec::new(), Vec::new());
+            for run in 0..drop.runs {
+                let one = DropArgs {
+                    runs: 1,
+                    ..drop.clone()
+                };
+                small.push(one_drop(&config, &one, run).await?);
+                let one = DropArgs {
+                    runs: 1,
+                    ..stadium_args.clone()
+                };
+                stadium.push(one_drop(&config, &one, run).await?);
+            }
+            stadium_table(base, &small, &stadium);
+            std::fs::create_dir_all(&out)?;
+            let file = out.join(format!(
+                "{}-stadium.json",
+                chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+            ));
+            std::fs::write(
+                &file,
+                serde_json::to_string_pretty(
+                    &json!({"baseline": b, "hot_drop": small, "stadium": stadium}),
+                )?,
+            )?;
+            println!("\nreport: {}", file.display());
+            Ok(())
+        }
         Cmd::All {
             drop,
             queue,
@@ -615,6 +681,53 @@ async fn main() -> Result<()> {
             )?;
             println!("\nreport: {}", file.display());
             Ok(())
+        }
+    }
+}
+
+/// The stadium beside the hot drop, medians of the runs.
+fn stadium_table(base: f64, small: &[hot_drop::Report], stadium: &[hot_drop::Report]) {
+    let median = |values: Vec<f64>| -> f64 {
+        let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let column = |drops: &[hot_drop::Report], f: &dyn Fn(&hot_drop::Report) -> f64| {
+        median(drops.iter().map(f).collect())
+    };
+    let cpu = |f: fn(&hot_drop::CpuSecs) -> f64| {
+        move |r: &hot_drop::Report| r.cpu_ms_per_1000_orders.as_ref().map_or(f64::NAN, f)
+    };
+    println!();
+    println!("baseline: {base:.0} tps hot row");
+    println!("| figure | hot drop | stadium |");
+    println!("|---|---|---|");
+    let rows: [(&str, &dyn Fn(&hot_drop::Report) -> f64); 9] = [
+        ("decided/s", &|r| r.decided_per_sec),
+        ("decided/s ÷ baseline", &|r| r.decided_per_sec / base),
+        ("decided p99 ms", &|r| r.time_to_decided_ms.p99),
+        ("paid p99 ms", &|r| r.time_to_paid_ms.p99),
+        ("server CPU ms per 1,000 orders", &cpu(|c| c.server)),
+        ("Postgres CPU ms per 1,000 orders", &cpu(|c| c.postgres)),
+        ("Redis CPU ms per 1,000 orders", &cpu(|c| c.redis)),
+        ("last payment → last email, ms", &|r| {
+            r.last_payment_to_last_email_ms.unwrap_or(f64::NAN)
+        }),
+        ("peak RSS MB", &|r| r.peak_rss_mb.unwrap_or(f64::NAN)),
+    ];
+    for (name, f) in rows {
+        println!(
+            "| {name} | {:.2} | {:.2} |",
+            column(small, f),
+            column(stadium, f)
+        );
+    }
+    for (name, drops) in [("hot drop", small), ("stadium", stadium)] {
+        for r in drops {
+            println!(
+                "{name}: sold {}/{} seats, emails {}/{} paid, errors {:?}",
+                r.seats_sold, r.seats, r.emails_sent, r.paid_orders, r.errors
+            );
         }
     }
 }

@@ -7,6 +7,8 @@
 mod leader;
 mod sweeps;
 
+pub use sweeps::SweepError;
+
 use std::{str::FromStr, time::Duration};
 
 use boxoffice_core::Services;
@@ -42,7 +44,7 @@ fn entries() -> Vec<Entry> {
 }
 
 /// Runs a named sweep once, now. Used by ticks and by tests.
-pub async fn run_sweep(services: &Services, name: &str) -> Result<usize, String> {
+pub async fn run_sweep(services: &Services, name: &str) -> Result<usize, SweepError> {
     match name {
         "email_sweep" => sweeps::emails::run(services).await,
         "event_completion" => sweeps::events::complete_ended(services).await,
@@ -51,7 +53,7 @@ pub async fn run_sweep(services: &Services, name: &str) -> Result<usize, String>
         "unapplied_webhooks" => sweeps::orders::unapplied_webhooks(services).await,
         "open_refunds" => sweeps::orders::open_refunds(services).await,
         "unsettled_sales" => sweeps::orders::unsettled_sales(services).await,
-        other => Err(format!("unknown sweep {other:?}")),
+        other => Err(SweepError::Unknown(other.to_owned())),
     }
 }
 

@@ -25,6 +25,8 @@ async fn a_small_hot_drop_sells_every_seat_once() {
         &target,
         &Params {
             seats: 12,
+            // Two tiers: the stadium profile's split, small.
+            tiers: 2,
             buyers: 60,
             concurrency: 16,
             // Paced (the latency run's mode): 60 arrivals over half a second.
@@ -60,6 +62,12 @@ async fn a_small_hot_drop_sells_every_seat_once() {
     assert!((11..=12).contains(&report.seats_sold), "{report:?}");
     assert_eq!(report.seats_held_after, 0);
     assert_eq!(report.emails_sent, report.paid_orders);
+    assert_eq!(report.tiers, 2);
+    // The last confirmation went after the last payment.
+    let lag = report
+        .last_payment_to_last_email_ms
+        .expect("emails were sent");
+    assert!(lag >= 0.0, "{lag}");
     assert!(report.paid_orders > 0 && report.time_to_paid_ms.count as i64 == report.paid_orders);
     assert_eq!(report.time_to_decided_ms.count, 60);
     let statuses: Vec<&str> = report

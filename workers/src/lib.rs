@@ -3,6 +3,7 @@
 
 mod checkouts;
 mod email_marks;
+mod emails;
 mod fulfil;
 pub mod jobs;
 mod mailer;

@@ -109,7 +109,7 @@ impl Write for Reserve {
         ids: &[Uuid],
     ) -> Answers<Decision, JobError> {
         let ttl = chrono::Duration::from_std(self.services.config.orders.reservation_ttl)
-            .map_err(|e| JobError::new(format!("reservation ttl: {e}")))?;
+            .map_err(|e| JobError::permanent(format!("reservation ttl: {e}")))?;
         let outcome = conn
             .transaction::<_, diesel::result::Error, _>(async |conn| {
                 decide(conn, &self.snapshots.taken, ids, ttl).await

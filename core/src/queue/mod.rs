@@ -19,7 +19,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 pub use names::{QueueName, QueueSettings};
 pub use ops::{DeadJob, JobInfo, JobStatus, QueueCounts, QueueStats, WorkerInfo};
-pub use retry::{RetryPolicy, run_with_retries};
+pub use retry::{AttemptError, RetryPolicy, run_with_retries};
 pub use stats::{JobTally, MinuteCount};
 
 /// How long an idempotency key blocks a second push of the same job.

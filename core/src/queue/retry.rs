@@ -50,7 +50,15 @@ impl RetryPolicy {
     }
 }
 
-/// Runs `attempt` until it succeeds or the policy is spent.
+/// A failed attempt, as the retry loop sees it.
+pub trait AttemptError: std::fmt::Display {
+    /// Another attempt would fail the same way (a payload that cannot be
+    /// read, a refusal): the job goes to the dead set at once.
+    fn is_permanent(&self) -> bool;
+}
+
+/// Runs `attempt` until it succeeds, fails permanently, or the policy is
+/// spent.
 ///
 /// `stop_early` is checked between attempts: on shutdown the job returns a
 /// plain error, so apalis puts it back on the queue instead of the dead set.
@@ -63,15 +71,22 @@ pub async fn run_with_retries<F, Fut, E>(
 where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<(), E>>,
-    E: std::fmt::Display,
+    E: AttemptError,
 {
     let mut n = 1;
     loop {
-        let error = match tokio::time::timeout(attempt_timeout, attempt(n)).await {
+        let (error, permanent) = match tokio::time::timeout(attempt_timeout, attempt(n)).await {
             Ok(Ok(())) => return Ok(()),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("attempt timed out after {attempt_timeout:?}"),
+            Ok(Err(e)) => (e.to_string(), e.is_permanent()),
+            Err(_) => (
+                format!("attempt timed out after {attempt_timeout:?}"),
+                false,
+            ),
         };
+        if permanent {
+            tracing::error!(attempt = n, error = %error, "job failed permanently; moved to the dead set");
+            return Err(AbortError::new(format!("failed permanently: {error}")).into());
+        }
         if n >= policy.max_attempts {
             tracing::error!(attempts = n, error = %error, "job failed for good; moved to the dead set");
             return Err(AbortError::new(format!("failed after {n} attempts: {error}")).into());

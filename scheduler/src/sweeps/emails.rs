@@ -1,16 +1,15 @@
 //! Emails written but never sent (their job was lost: Redis down at enqueue
 //! time, a worker killed mid-send) are pushed again.
 
+use super::SweepError;
 use boxoffice_core::{Services, jobs::SendEmail, models::EmailRow, queue::Schedule};
 
 /// Rows younger than this are probably still in the queue.
 const GRACE: chrono::Duration = chrono::Duration::seconds(60);
 
-pub async fn run(services: &Services) -> Result<usize, String> {
-    let mut conn = services.db.get().await.map_err(|e| e.to_string())?;
-    let ids = EmailRow::unsent(&mut conn, GRACE, 1_000)
-        .await
-        .map_err(|e| e.to_string())?;
+pub async fn run(services: &Services) -> Result<usize, SweepError> {
+    let mut conn = services.db.get().await?;
+    let ids = EmailRow::unsent(&mut conn, GRACE, 1_000).await?;
     if ids.is_empty() {
         return Ok(0);
     }
@@ -19,8 +18,7 @@ pub async fn run(services: &Services) -> Result<usize, String> {
     services
         .queues
         .push_many(&jobs, Schedule::recovery())
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     tracing::info!(count = ids.len(), "re-enqueued unsent emails");
     Ok(ids.len())
 }

@@ -2,6 +2,7 @@
 //! that pushes its job again. All the jobs are idempotent, so a sweep that
 //! races a slow (not lost) job is harmless.
 
+use super::SweepError;
 use boxoffice_core::{
     Services,
     jobs::{ApplyPaymentEvent, OrderJob, RefundPayment},
@@ -15,31 +16,26 @@ fn grace(services: &Services) -> chrono::Duration {
     chrono::Duration::from_std(services.config.orders.recovery_grace).unwrap_or_default()
 }
 
-async fn push<J: Job>(services: &Services, jobs: Vec<J>, what: &str) -> Result<usize, String> {
+async fn push<J: Job>(services: &Services, jobs: Vec<J>, what: &str) -> Result<usize, SweepError> {
     if jobs.is_empty() {
         return Ok(0);
     }
     services
         .queues
         .push_many(&jobs, Schedule::recovery())
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     tracing::info!(count = jobs.len(), what, "re-enqueued");
     Ok(jobs.len())
 }
 
 /// Orders still `pending` (Redis was down when they were placed, or their
 /// job was lost), and reserved orders that never got a checkout.
-pub async fn stuck_orders(services: &Services) -> Result<usize, String> {
-    let mut conn = services.db.get().await.map_err(|e| e.to_string())?;
+pub async fn stuck_orders(services: &Services) -> Result<usize, SweepError> {
+    let mut conn = services.db.get().await?;
     let grace = grace(services);
-    let mut ids = Order::stuck_pending(&mut conn, grace, BATCH)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut ids = Order::stuck_pending(&mut conn, grace, BATCH).await?;
     ids.extend(
-        Order::without_checkout(&mut conn, grace.max(chrono::Duration::seconds(5)), BATCH)
-            .await
-            .map_err(|e| e.to_string())?,
+        Order::without_checkout(&mut conn, grace.max(chrono::Duration::seconds(5)), BATCH).await?,
     );
     drop(conn);
     let jobs = ids
@@ -50,11 +46,9 @@ pub async fn stuck_orders(services: &Services) -> Result<usize, String> {
 }
 
 /// Reservations whose time is up (their delayed expiry job may be lost).
-pub async fn expired_reservations(services: &Services) -> Result<usize, String> {
-    let mut conn = services.db.get().await.map_err(|e| e.to_string())?;
-    let ids = Order::overdue(&mut conn, BATCH)
-        .await
-        .map_err(|e| e.to_string())?;
+pub async fn expired_reservations(services: &Services) -> Result<usize, SweepError> {
+    let mut conn = services.db.get().await?;
+    let ids = Order::overdue(&mut conn, BATCH).await?;
     drop(conn);
     let jobs = ids
         .into_iter()
@@ -64,11 +58,9 @@ pub async fn expired_reservations(services: &Services) -> Result<usize, String> 
 }
 
 /// Provider events stored but never applied.
-pub async fn unapplied_webhooks(services: &Services) -> Result<usize, String> {
-    let mut conn = services.db.get().await.map_err(|e| e.to_string())?;
-    let ids = InboxEvent::unprocessed(&mut conn, grace(services), BATCH)
-        .await
-        .map_err(|e| e.to_string())?;
+pub async fn unapplied_webhooks(services: &Services) -> Result<usize, SweepError> {
+    let mut conn = services.db.get().await?;
+    let ids = InboxEvent::unprocessed(&mut conn, grace(services), BATCH).await?;
     drop(conn);
     let jobs = ids
         .into_iter()
@@ -80,20 +72,16 @@ pub async fn unapplied_webhooks(services: &Services) -> Result<usize, String> {
 /// Paid seats no worker settled (it stopped first): into the tiers' stock.
 /// Running beside the workers' settlers is harmless: each takes only rows
 /// nobody else holds.
-pub async fn unsettled_sales(services: &Services) -> Result<usize, String> {
-    let mut conn = services.db.get().await.map_err(|e| e.to_string())?;
-    let seats = Tier::settle_sales(&mut conn)
-        .await
-        .map_err(|e| e.to_string())?;
+pub async fn unsettled_sales(services: &Services) -> Result<usize, SweepError> {
+    let mut conn = services.db.get().await?;
+    let seats = Tier::settle_sales(&mut conn).await?;
     Ok(usize::try_from(seats).unwrap_or_default())
 }
 
 /// Refunds not finished.
-pub async fn open_refunds(services: &Services) -> Result<usize, String> {
-    let mut conn = services.db.get().await.map_err(|e| e.to_string())?;
-    let ids = Refund::open(&mut conn, grace(services), BATCH)
-        .await
-        .map_err(|e| e.to_string())?;
+pub async fn open_refunds(services: &Services) -> Result<usize, SweepError> {
+    let mut conn = services.db.get().await?;
+    let ids = Refund::open(&mut conn, grace(services), BATCH).await?;
     drop(conn);
     let jobs = ids
         .into_iter()

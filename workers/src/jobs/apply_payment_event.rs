@@ -29,7 +29,7 @@ impl Perform for ApplyPaymentEvent {
             return Ok(());
         }
         let event: ProviderEvent = serde_json::from_value(row.payload["event"].clone())
-            .map_err(|e| JobError::new(format!("stored event unreadable: {e}")))?;
+            .map_err(|e| JobError::permanent(format!("stored event unreadable: {e}")))?;
         let payment = |order_id, kind| PaymentEvent {
             inbox_id: row.id,
             provider: row.provider.clone(),

@@ -14,30 +14,61 @@ use crate::WorkerCtx;
 /// A failed attempt. The message is logged and, after the last attempt, kept
 /// with the job in the dead set; it must not carry secrets.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct JobError(pub String);
+pub enum JobError {
+    /// Worth another attempt: an outage, a timeout, a row not ready yet.
+    #[error("{0}")]
+    Transient(String),
+    /// Another attempt would fail the same way (a stored payload that
+    /// cannot be read, a refusal): the job goes to the dead set at once.
+    #[error("{0}")]
+    Permanent(String),
+}
 
 impl JobError {
+    /// A transient failure: retried with backoff.
     pub fn new(message: impl Into<String>) -> Self {
-        Self(message.into())
+        Self::Transient(message.into())
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self::Permanent(message.into())
+    }
+}
+
+impl boxoffice_core::queue::AttemptError for JobError {
+    fn is_permanent(&self) -> bool {
+        matches!(self, JobError::Permanent(_))
     }
 }
 
 impl From<diesel::result::Error> for JobError {
     fn from(e: diesel::result::Error) -> Self {
-        Self(format!("database: {e}"))
+        Self::Transient(format!("database: {e}"))
     }
 }
 
 impl From<boxoffice_core::batch::BatchError> for JobError {
     fn from(e: boxoffice_core::batch::BatchError) -> Self {
-        Self(e.to_string())
+        Self::Transient(e.to_string())
     }
 }
 
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for JobError {
     fn from(e: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
-        Self(format!("database pool: {e}"))
+        Self::Transient(format!("database pool: {e}"))
+    }
+}
+
+impl From<crate::emails::EmailError> for JobError {
+    fn from(e: crate::emails::EmailError) -> Self {
+        use crate::emails::EmailError;
+        match e {
+            // The row's parameters or its template cannot change by waiting.
+            EmailError::Params { .. } | EmailError::Template(_) | EmailError::Qr(_) => {
+                Self::Permanent(e.to_string())
+            }
+            EmailError::Database(_) | EmailError::Pool(_) => Self::Transient(e.to_string()),
+        }
     }
 }
 

@@ -57,11 +57,11 @@ impl Perform for RefundPayment {
                     "refused by the provider",
                 )
                 .await?;
-                Err(JobError::new("the provider refused the refund"))
+                Err(JobError::permanent("the provider refused the refund"))
             }
             Err(ProviderError::Rejected(e)) => {
                 Refund::mark_failed(&mut conn, refund.id, None, &e).await?;
-                Err(JobError::new(format!("refund refused: {e}")))
+                Err(JobError::permanent(format!("refund refused: {e}")))
             }
             Err(e) => Err(JobError::new(format!("refund: {e}"))),
         }

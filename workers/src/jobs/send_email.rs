@@ -9,7 +9,7 @@
 use boxoffice_core::{jobs::SendEmail, models::EmailRow};
 
 use super::{JobError, Perform};
-use crate::{WorkerCtx, templates};
+use crate::{WorkerCtx, emails};
 
 impl Perform for SendEmail {
     async fn perform(&self, ctx: &WorkerCtx, attempt: u32) -> Result<(), JobError> {
@@ -20,9 +20,19 @@ impl Perform for SendEmail {
         };
         // No connection is held while rendering (which takes its own) or
         // talking SMTP: a slow mail server must not drain the pool.
-        let rendered = templates::render(&email, &ctx.services)
-            .await
-            .map_err(|e| JobError::new(format!("render {}: {e}", email.template)))?;
+        let rendered = match emails::render(&email, &ctx.services).await {
+            Ok(rendered) => rendered,
+            Err(e) => {
+                let error = JobError::from(e);
+                if let JobError::Permanent(message) = &error {
+                    // Waiting cannot fix it: the row says so, and no sweep
+                    // takes it up again.
+                    let mut conn = ctx.services.db.get().await?;
+                    EmailRow::mark_failed(&mut conn, email.id, message).await?;
+                }
+                return Err(error);
+            }
+        };
         let message_id = format!("<{}@boxoffice>", email.id);
         match ctx
             .mailer

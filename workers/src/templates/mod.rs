@@ -1,13 +1,16 @@
-//! Email templates: each renders a subject, a plain-text body and an HTML body
-//! from an `email_log` row's parameters.
+//! Email templates: minijinja, kept in one folder (`workers/templates/`) and
+//! compiled into the binary. Each kind has a subject, a plain-text part and
+//! an HTML part; HTML templates (`.html`) are auto-escaped, so nothing a
+//! buyer, an organizer or an event title carries can inject markup.
+//! Templates do no I/O: `emails` loads what each kind needs and hands it
+//! here as a context.
 
-use boxoffice_core::{Services, auth::tokens::email_token, models::EmailRow};
-use serde::Deserialize;
-use uuid::Uuid;
+use std::sync::LazyLock;
 
-mod ics;
-mod order_confirmation;
-mod refund_notice;
+use minijinja::Environment;
+use serde::Serialize;
+
+pub mod ics;
 
 pub struct Rendered {
     pub subject: String,
@@ -25,107 +28,223 @@ pub struct Attachment {
     pub inline_id: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct TokenEmail {
-    token_id: Uuid,
-    display_name: String,
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("no email template {0:?}")]
+    Unknown(String),
+    #[error("render {name}: {source}")]
+    Render {
+        name: String,
+        #[source]
+        source: minijinja::Error,
+    },
 }
 
-/// The emails that carry a one-time token: where the link points and what
-/// the message says.
-struct TokenTemplate {
-    path: &'static str,
-    subject: &'static str,
-    intro: &'static str,
-    button: &'static str,
-    footer: &'static str,
+/// What a verification or password-reset email says: one call to action,
+/// with the raw token for clients that paste it.
+#[derive(Debug, Serialize)]
+pub struct ActionEmail {
+    pub name: String,
+    pub link: String,
+    pub token: String,
 }
 
-const VERIFY_EMAIL: TokenTemplate = TokenTemplate {
-    path: "verify-email",
-    subject: "Confirm your email address",
-    intro: "Welcome to Boxoffice! Confirm your email address to finish setting up your account.",
-    button: "Confirm email",
-    footer: "If you did not create an account, ignore this email.",
-};
+/// "Your tickets": the order's lines, each ticket (its QR code is the
+/// inline image `cid`), and where to see the order.
+#[derive(Debug, Serialize)]
+pub struct OrderConfirmation {
+    pub event_title: String,
+    /// The start in the event's own time zone.
+    pub when: String,
+    pub place: String,
+    /// `2 × General at €25.00`, then a discount if any.
+    pub lines: Vec<String>,
+    pub total: String,
+    pub tickets: Vec<TicketLine>,
+    pub order_id: String,
+    pub order_url: String,
+}
 
-const RESET_PASSWORD: TokenTemplate = TokenTemplate {
-    path: "reset-password",
-    subject: "Reset your password",
-    intro: "Someone asked to reset the password of your Boxoffice account.",
-    button: "Choose a new password",
-    footer: "If it was not you, ignore this email: your password stays as it is.",
-};
+#[derive(Debug, Serialize)]
+pub struct TicketLine {
+    pub number: usize,
+    pub tier: String,
+    pub attendee: String,
+    pub code: String,
+    pub cid: String,
+}
 
-pub async fn render(email: &EmailRow, services: &Services) -> Result<Rendered, String> {
-    let template = match email.template.as_str() {
-        "verify_email" => VERIFY_EMAIL,
-        "reset_password" => RESET_PASSWORD,
-        "order_confirmation" => return order_confirmation::render(&email.params, services).await,
-        "refund_notice" => return refund_notice::render(&email.params, services).await,
-        other => return Err(format!("unknown template {other:?}")),
+/// "We refunded your payment", saying why (`reason` is the refund's).
+#[derive(Debug, Serialize)]
+pub struct RefundNotice {
+    pub amount: String,
+    pub order_id: String,
+    pub event_title: String,
+    pub reason: String,
+}
+
+/// The kinds of email, each a `{kind}.subject.txt`, `{kind}.txt` and
+/// `{kind}.html` in the folder.
+pub const KINDS: [&str; 4] = [
+    "verify_email",
+    "reset_password",
+    "order_confirmation",
+    "refund_notice",
+];
+
+macro_rules! folder {
+    ($($name:literal),+ $(,)?) => {
+        [$(($name, include_str!(concat!("../../templates/", $name)))),+]
     };
-    let p: TokenEmail = serde_json::from_value(email.params.clone()).map_err(|e| e.to_string())?;
-    // The template name is the token's purpose.
-    let token = email_token(services.jwt_secret(), &email.template, p.token_id);
-    let link = format!(
-        "{}/{}?token={token}",
-        services.config.http.public_url, template.path
-    );
-    Ok(action_email(&template, &p.display_name, &link, &token))
 }
 
-/// One call to action, with the raw token too for clients that paste it.
-fn action_email(t: &TokenTemplate, name: &str, link: &str, token: &str) -> Rendered {
-    let (subject, intro, button, footer) = (t.subject, t.intro, t.button, t.footer);
-    let text = format!(
-        "Hi {name},\n\n{intro}\n\n{button}: {link}\n\nOr use this code: {token}\n\n{footer}\n\n— Boxoffice\n"
-    );
-    let (name, intro, button, link, token, footer) = (
-        escape(name),
-        escape(intro),
-        escape(button),
-        escape(link),
-        escape(token),
-        escape(footer),
-    );
-    let html = format!(
-        r#"<!doctype html><html><body style="font-family:sans-serif;max-width:560px;margin:auto">
-<p>Hi {name},</p><p>{intro}</p>
-<p><a href="{link}" style="display:inline-block;padding:10px 18px;background:#1f6feb;color:#fff;border-radius:6px;text-decoration:none">{button}</a></p>
-<p>Or use this code: <code>{token}</code></p>
-<p style="color:#666">{footer}</p><p>— Boxoffice</p></body></html>"#
-    );
-    Rendered {
-        subject: subject.to_owned(),
-        text,
-        html,
-        attachments: Vec::new(),
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_keep_trailing_newline(true);
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    for (name, source) in folder!(
+        "layout.html",
+        "action.txt",
+        "action.html",
+        "verify_email.subject.txt",
+        "verify_email.txt",
+        "verify_email.html",
+        "reset_password.subject.txt",
+        "reset_password.txt",
+        "reset_password.html",
+        "order_confirmation.subject.txt",
+        "order_confirmation.txt",
+        "order_confirmation.html",
+        "refund_notice.subject.txt",
+        "refund_notice.txt",
+        "refund_notice.html",
+        "refund_why.txt",
+    ) {
+        env.add_template(name, source)
+            .unwrap_or_else(|e| panic!("email template {name}: {e}"));
     }
-}
+    env
+});
 
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
+/// Renders the three parts of `kind` with `context`.
+pub fn render<C: Serialize>(
+    kind: &str,
+    context: &C,
+    attachments: Vec<Attachment>,
+) -> Result<Rendered, TemplateError> {
+    if !KINDS.contains(&kind) {
+        return Err(TemplateError::Unknown(kind.to_owned()));
     }
-    out
+    let part = |suffix: &str| {
+        let name = format!("{kind}.{suffix}");
+        TEMPLATES
+            .get_template(&name)
+            .and_then(|t| t.render(context))
+            .map_err(|source| TemplateError::Render { name, source })
+    };
+    Ok(Rendered {
+        subject: part("subject.txt")?.trim().to_owned(),
+        text: part("txt")?,
+        html: part("html")?,
+        attachments,
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// Subject, text and HTML of one email, for a snapshot.
+    fn parts(kind: &str, context: &impl Serialize) -> String {
+        let r = render(kind, context, Vec::new()).unwrap();
+        format!(
+            "subject: {}\n--- text\n{}--- html\n{}",
+            r.subject, r.text, r.html
+        )
+    }
+
+    fn action() -> ActionEmail {
+        ActionEmail {
+            name: "Ada <Lovelace>".into(),
+            link: "https://boxoffice.example/verify-email?token=t0k&x=1".into(),
+            token: "t0k".into(),
+        }
+    }
+
     #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            super::escape("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
+    fn verify_email() {
+        insta::assert_snapshot!(parts("verify_email", &action()));
+    }
+
+    #[test]
+    fn reset_password() {
+        insta::assert_snapshot!(parts("reset_password", &action()));
+    }
+
+    #[test]
+    fn order_confirmation() {
+        let context = OrderConfirmation {
+            event_title: "Rock & <Roll> Night".into(),
+            when: "Sat 12 Dec 2026, 20:00 (Europe/Berlin)".into(),
+            place: "Halle 1, Hauptstraße 5, Berlin".into(),
+            lines: vec![
+                "2 × General at €25.00".into(),
+                "1 × VIP \"front\" at €80.00".into(),
+                "Discount: −€13.00".into(),
+            ],
+            total: "Total paid: €117.00".into(),
+            tickets: (1..=3)
+                .map(|n| TicketLine {
+                    number: n,
+                    tier: if n < 3 { "General" } else { "VIP \"front\"" }.into(),
+                    attendee: "Ada <Lovelace>".into(),
+                    code: format!("CODE{n}"),
+                    cid: format!("ticket-{n}"),
+                })
+                .collect(),
+            order_id: "0193a5c0-0000-7000-8000-000000000001".into(),
+            order_url: "https://boxoffice.example/orders/0193a5c0-0000-7000-8000-000000000001"
+                .into(),
+        };
+        insta::assert_snapshot!(parts("order_confirmation", &context));
+    }
+
+    #[test]
+    fn refund_notice_says_why() {
+        for reason in [
+            "sold_out_after_expiry",
+            "discount_used_up_after_expiry",
+            "duplicate_payment",
+            "amount_mismatch",
+            "order_not_payable",
+        ] {
+            let context = RefundNotice {
+                amount: "€25.00".into(),
+                order_id: "0193a5c0-0000-7000-8000-000000000001".into(),
+                event_title: "Rock & <Roll> Night".into(),
+                reason: reason.into(),
+            };
+            insta::assert_snapshot!(reason, parts("refund_notice", &context));
+        }
+    }
+
+    #[test]
+    fn html_is_escaped_and_text_is_not() {
+        let r = render("verify_email", &action(), Vec::new()).unwrap();
+        assert!(r.html.contains("Ada &lt;Lovelace&gt;"), "{}", r.html);
+        assert!(r.html.contains("token=t0k&amp;x=1"), "{}", r.html);
+        assert!(r.text.contains("Hi Ada <Lovelace>,"), "{}", r.text);
+    }
+
+    #[test]
+    fn an_unknown_kind_or_a_missing_field_is_an_error() {
+        assert!(matches!(
+            render("nope", &action(), Vec::new()),
+            Err(TemplateError::Unknown(_))
+        ));
+        assert!(matches!(
+            render("order_confirmation", &action(), Vec::new()),
+            Err(TemplateError::Render { .. })
+        ));
     }
 }

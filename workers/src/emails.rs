@@ -1,0 +1,231 @@
+//! What each kind of email needs, loaded from the database for one
+//! `email_log` row, with its attachments (inline QR codes, an `.ics`), then
+//! rendered by the templates (which do no I/O).
+
+use boxoffice_core::{
+    Services,
+    auth::tokens::email_token,
+    models::{EmailRow, Event, Order, OrderItem, Refund, Ticket},
+    money,
+    prepared::Prepare,
+    schema::{events, order_items, orders, ticket_tiers},
+    tickets,
+};
+use diesel::{prelude::*, sql_types};
+use diesel_async::RunQueryDsl;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::templates::{
+    self, ActionEmail, Attachment, OrderConfirmation, RefundNotice, Rendered, TemplateError,
+    TicketLine, ics,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmailError {
+    #[error("parameters of {kind}: {source}")]
+    Params {
+        kind: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("database: {0}")]
+    Database(#[from] diesel::result::Error),
+    #[error("database pool: {0}")]
+    Pool(#[from] diesel_async::pooled_connection::deadpool::PoolError),
+    #[error("QR code: {0}")]
+    Qr(String),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+}
+
+/// Loads what `email` needs and renders it.
+pub async fn render(email: &EmailRow, services: &Services) -> Result<Rendered, EmailError> {
+    let params = |source| EmailError::Params {
+        kind: email.template.clone(),
+        source,
+    };
+    match email.template.as_str() {
+        "verify_email" | "reset_password" => {
+            let p: TokenParams = serde_json::from_value(email.params.clone()).map_err(params)?;
+            Ok(action(email, services, p)?)
+        }
+        "order_confirmation" => {
+            let p: OrderParams = serde_json::from_value(email.params.clone()).map_err(params)?;
+            order_confirmation(services, p.order_id).await
+        }
+        "refund_notice" => {
+            let p: RefundParams = serde_json::from_value(email.params.clone()).map_err(params)?;
+            refund_notice(services, p.refund_id).await
+        }
+        other => Err(TemplateError::Unknown(other.to_owned()).into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenParams {
+    token_id: Uuid,
+    display_name: String,
+}
+
+#[derive(Deserialize)]
+struct OrderParams {
+    order_id: Uuid,
+}
+
+#[derive(Deserialize)]
+struct RefundParams {
+    refund_id: Uuid,
+}
+
+/// A one-time token's email: the template's name is the token's purpose and
+/// the path of its page.
+fn action(
+    email: &EmailRow,
+    services: &Services,
+    p: TokenParams,
+) -> Result<Rendered, TemplateError> {
+    let token = email_token(services.jwt_secret(), &email.template, p.token_id);
+    let path = email.template.replace('_', "-");
+    let link = format!("{}/{path}?token={token}", services.config.http.public_url);
+    let context = ActionEmail {
+        name: p.display_name,
+        link,
+        token,
+    };
+    templates::render(&email.template, &context, Vec::new())
+}
+
+/// The start in the event's own time zone, by the database's tz rules.
+const LOCAL_START: &str = "to_char(events.starts_at AT TIME ZONE events.timezone, 'Dy DD Mon YYYY, HH24:MI') \
+     || ' (' || events.timezone || ')'";
+
+async fn order_confirmation(services: &Services, order_id: Uuid) -> Result<Rendered, EmailError> {
+    let mut conn = services.db.get().await?;
+    // Three queries: every email of a drop renders one of these.
+    let (order, event, when): (Order, Event, String) = orders::table
+        .inner_join(events::table)
+        .filter(orders::id.eq(order_id))
+        .select((
+            Order::as_select(),
+            Event::as_select(),
+            diesel::dsl::sql::<sql_types::Text>(LOCAL_START),
+        ))
+        .limit(1)
+        .prepared()
+        .get_result(&mut conn)
+        .await?;
+    let (items, tier_names): (Vec<OrderItem>, Vec<String>) = order_items::table
+        .inner_join(ticket_tiers::table)
+        .filter(order_items::order_id.eq(order.id))
+        .order(order_items::id)
+        .select((OrderItem::as_select(), ticket_tiers::name))
+        .load::<(OrderItem, String)>(&mut conn)
+        .await?
+        .into_iter()
+        .unzip();
+    let issued = Ticket::for_order(&mut conn, order.id).await?;
+    drop(conn);
+
+    let tier_name = |id: Uuid| {
+        items
+            .iter()
+            .zip(&tier_names)
+            .find(|(item, _)| item.tier_id == id)
+            .map(|(_, name)| name.clone())
+            .unwrap_or_default()
+    };
+    let place = [&event.venue_name, &event.address, &event.city]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let order_url = format!("{}/orders/{}", services.config.http.public_url, order.id);
+    let mut lines: Vec<String> = items
+        .iter()
+        .map(|item| {
+            format!(
+                "{} × {} at {}",
+                item.quantity,
+                tier_name(item.tier_id),
+                money::format(item.unit_price_minor, &order.currency)
+            )
+        })
+        .collect();
+    if order.discount_minor > 0 {
+        lines.push(format!(
+            "Discount: −{}",
+            money::format(order.discount_minor, &order.currency)
+        ));
+    }
+    let secret = services.jwt_secret();
+    let mut attachments = Vec::with_capacity(issued.len() + 1);
+    let mut ticket_lines = Vec::with_capacity(issued.len());
+    for (i, ticket) in issued.iter().enumerate() {
+        let payload = tickets::qr_payload(secret, ticket.id, &ticket.code);
+        let png = tickets::qr_png(&payload, 6).map_err(EmailError::Qr)?;
+        let cid = format!("ticket-{}", i + 1);
+        ticket_lines.push(TicketLine {
+            number: i + 1,
+            tier: tier_name(ticket.tier_id),
+            attendee: ticket.attendee_name.clone(),
+            code: ticket.code.clone(),
+            cid: cid.clone(),
+        });
+        attachments.push(Attachment {
+            filename: format!("ticket-{}.png", i + 1),
+            content_type: "image/png".into(),
+            bytes: png,
+            inline_id: Some(cid),
+        });
+    }
+    let invite = ics::render(&ics::Invite {
+        uid: format!("{}-{}@boxoffice", event.id, order.id),
+        title: &event.title,
+        description: &format!("{} ticket(s), order {}", issued.len(), order.id),
+        location: &place,
+        url: &order_url,
+        starts_at: event.starts_at,
+        ends_at: event.ends_at,
+    });
+    attachments.push(Attachment {
+        filename: "event.ics".into(),
+        content_type: "text/calendar; charset=utf-8; method=PUBLISH".into(),
+        bytes: invite.into_bytes(),
+        inline_id: None,
+    });
+    let context = OrderConfirmation {
+        event_title: event.title,
+        when,
+        place,
+        lines,
+        total: format!(
+            "Total paid: {}",
+            money::format(order.total_minor, &order.currency)
+        ),
+        tickets: ticket_lines,
+        order_id: order.id.to_string(),
+        order_url,
+    };
+    Ok(templates::render(
+        "order_confirmation",
+        &context,
+        attachments,
+    )?)
+}
+
+async fn refund_notice(services: &Services, refund_id: Uuid) -> Result<Rendered, EmailError> {
+    let mut conn = services.db.get().await?;
+    let refund = Refund::find(&mut conn, refund_id).await?;
+    let order = Order::find(&mut conn, refund.order_id).await?;
+    let event = Event::find(&mut conn, order.event_id).await?;
+    drop(conn);
+    let context = RefundNotice {
+        amount: money::format(refund.amount_minor, &refund.currency),
+        order_id: order.id.to_string(),
+        event_title: event.title,
+        reason: refund.reason,
+    };
+    Ok(templates::render("refund_notice", &context, Vec::new())?)
+}

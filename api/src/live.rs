@@ -13,7 +13,7 @@
 use std::{
     collections::HashMap,
     convert::Infallible,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
 
@@ -70,7 +70,7 @@ impl Hub {
     pub async fn subscribe(&self, channel: &str) -> broadcast::Receiver<Arc<str>> {
         let (confirmed, confirmation) = oneshot::channel();
         let receiver = {
-            let mut channels = self.channels.lock().expect("lock");
+            let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
             let receiver = channels
                 .entry(channel.to_owned())
                 .or_insert_with(|| broadcast::channel(256).0)
@@ -93,7 +93,7 @@ impl Hub {
     }
 
     fn dispatch(&self, channel: &str, payload: Arc<str>) {
-        let mut channels = self.channels.lock().expect("lock");
+        let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(tx) = channels.get(channel)
             && tx.send(payload).is_err()
         {
@@ -105,7 +105,7 @@ impl Hub {
 
     /// Lets go of the channels nobody follows any more.
     fn sweep(&self) {
-        let mut channels = self.channels.lock().expect("lock");
+        let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
         channels.retain(|channel, tx| {
             let followed = tx.receiver_count() > 0;
             if !followed {
@@ -116,7 +116,7 @@ impl Hub {
     }
 
     fn followed(&self) -> Vec<String> {
-        let channels = self.channels.lock().expect("lock");
+        let channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
         channels.keys().cloned().collect()
     }
 }

@@ -1,8 +1,9 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations, at
-//! `/openapi.json`; Swagger UI (vendored into the binary) at `/docs`.
+//! The OpenAPI 3.1 document at `/openapi.json`: what is not a route (info,
+//! security, tags, shared schemas and problem responses) is here; the paths
+//! come from the router (`router::document`), each from its handler's
+//! annotation. Swagger UI (vendored into the binary) at `/docs`.
 
 use axum::{
-    Json,
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
@@ -12,7 +13,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use crate::{error::FieldError, routes};
+use crate::error::FieldError;
 
 /// An RFC 9457 problem: every error answer has this shape.
 #[derive(Serialize, ToSchema)]
@@ -116,58 +117,6 @@ impl Modify for Bearer {
         description = "Event ticketing built around job queues. Errors are RFC 9457 problem+json with a stable `code`.",
         version = env!("CARGO_PKG_VERSION"),
     ),
-    paths(
-        routes::auth::register,
-        routes::auth::login,
-        routes::auth::refresh,
-        routes::auth::logout,
-        routes::auth::me,
-        routes::auth::verify_email,
-        routes::auth::forgot_password,
-        routes::auth::reset_password,
-        routes::sessions::list,
-        routes::sessions::revoke,
-        routes::admin_users::update,
-        routes::health::healthz,
-        routes::health::readyz,
-        routes::events::search::list,
-        routes::events::manage::create,
-        routes::events::detail::get,
-        routes::events::manage::update,
-        routes::events::manage::delete,
-        routes::events::manage::publish,
-        routes::events::manage::list_mine,
-        routes::tiers::create,
-        routes::tiers::update,
-        routes::tiers::delete,
-        routes::discounts::create,
-        routes::discounts::list,
-        routes::discounts::update,
-        routes::discounts::check,
-        routes::event_images::upload,
-        routes::event_images::delete,
-        routes::media::get,
-        routes::orders::place,
-        routes::orders::get,
-        routes::orders::cancel,
-        routes::orders::list_mine,
-        routes::tickets::list_mine,
-        routes::tickets::get,
-        routes::tickets::qr,
-        routes::webhooks::receive,
-        routes::live::order,
-        routes::live::event,
-        routes::live::feed,
-        routes::ops::list,
-        routes::ops::get,
-        routes::ops::jobs,
-        routes::ops::retry,
-        routes::ops::discard,
-        routes::ops::pause,
-        routes::ops::resume,
-        routes::metrics::get,
-        routes::board::page,
-    ),
     components(schemas(Problem, FieldError, ImageUpload)),
     modifiers(&Bearer),
     tags(
@@ -186,12 +135,26 @@ impl Modify for Bearer {
 )]
 pub struct ApiDoc;
 
-pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
-}
+/// The document as served: written once, when the router is built.
+#[derive(Clone)]
+pub struct Document(std::sync::Arc<str>);
 
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(document())
+impl Document {
+    pub fn new(openapi: utoipa::openapi::OpenApi) -> Self {
+        let json = serde_json::to_string(&openapi).expect("an OpenAPI document serializes");
+        Self(json.into())
+    }
+
+    pub fn json(&self) -> Response {
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            self.0.to_string(),
+        )
+            .into_response()
+    }
 }
 
 const DOCS_HTML: &str = r#"<!doctype html>

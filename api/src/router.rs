@@ -1,10 +1,11 @@
-//! Every route in one screen.
+//! Every route in one screen, each API route registered from its OpenAPI
+//! annotation.
 
 use axum::{
     Router,
     extract::DefaultBodyLimit,
     http::{HeaderName, Request},
-    routing::{delete, get, patch, post},
+    routing::get,
 };
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -12,98 +13,123 @@ use tower_http::{
     trace::TraceLayer,
 };
 
+use utoipa::OpenApi;
+use utoipa_axum::{
+    router::{OpenApiRouter, UtoipaMethodRouter},
+    routes,
+};
+
 use crate::{error::ApiError, middleware, routes::*, state::AppState};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Every documented route, each registered from its handler's OpenAPI
+/// annotation (`routes!` takes the method and path from it), so no route
+/// can be added without its document entry: the `/v1` API (rate-limited by
+/// the caller) and the root's documented pages.
+fn documented(state: &AppState) -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::verify_email))
+        .routes(routes!(auth::forgot_password))
+        .routes(routes!(auth::reset_password))
+        .routes(routes!(sessions::list))
+        .routes(routes!(sessions::revoke))
+        .routes(routes!(admin_users::update))
+        .routes(routes!(events::search::list, events::manage::create))
+        .routes(routes!(
+            events::detail::get,
+            events::manage::update,
+            events::manage::delete
+        ))
+        .routes(routes!(events::manage::publish))
+        .routes(routes!(tiers::create))
+        .routes(routes!(tiers::update, tiers::delete))
+        .routes(routes!(discounts::list, discounts::create))
+        .routes(routes!(discounts::check, discounts::update))
+        // Images are the one body bigger than the JSON limit.
+        .routes(with_layer(
+            routes!(event_images::upload),
+            DefaultBodyLimit::max(state.config().media.max_image_bytes + 64 * 1024),
+        ))
+        .routes(routes!(event_images::delete))
+        .routes(routes!(events::manage::list_mine))
+        .routes(routes!(live::feed))
+        .routes(routes!(live::event))
+        .routes(routes!(orders::place))
+        .routes(routes!(orders::get))
+        .routes(routes!(orders::cancel))
+        .routes(routes!(live::order))
+        .routes(routes!(orders::list_mine))
+        .routes(routes!(tickets::list_mine))
+        .routes(routes!(tickets::get))
+        .routes(routes!(tickets::qr))
+        .routes(with_layer(
+            routes!(webhooks::receive),
+            DefaultBodyLimit::max(webhooks::MAX_WEBHOOK_BYTES),
+        ))
+        .routes(routes!(ops::list))
+        .routes(routes!(ops::get))
+        .routes(routes!(ops::jobs))
+        .routes(routes!(ops::retry))
+        .routes(routes!(ops::discard))
+        .routes(routes!(ops::pause))
+        .routes(routes!(ops::resume));
+    let mut root = OpenApiRouter::new()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(metrics::get))
+        .routes(routes!(board::page))
+        // A media key has slashes: the route takes the rest of the path,
+        // which OpenAPI writes as one parameter.
+        .route("/media/{*key}", axum::routing::get(media::get));
+    let (_, media_doc, _) = routes!(media::get);
+    root.get_openapi_mut().paths.paths.extend(media_doc.paths);
+    (v1, root)
+}
+
+/// `routes!`'s method router with a layer of its own.
+fn with_layer<L>(
+    (schemas, paths, method_router): UtoipaMethodRouter<AppState>,
+    layer: L,
+) -> UtoipaMethodRouter<AppState>
+where
+    L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+    L::Service: tower::Service<axum::extract::Request> + Clone + Send + Sync + 'static,
+    <L::Service as tower::Service<axum::extract::Request>>::Response:
+        axum::response::IntoResponse + 'static,
+    <L::Service as tower::Service<axum::extract::Request>>::Error:
+        Into<std::convert::Infallible> + 'static,
+    <L::Service as tower::Service<axum::extract::Request>>::Future: Send + 'static,
+{
+    (schemas, paths, method_router.layer(layer))
+}
+
 pub fn router(state: AppState) -> Router {
     let http = &state.config().http;
-    let v1 = Router::new()
-        .route("/auth/register", post(auth::register))
-        .route("/auth/login", post(auth::login))
-        .route("/auth/refresh", post(auth::refresh))
-        .route("/auth/logout", post(auth::logout))
-        .route("/auth/me", get(auth::me))
-        .route("/auth/verify-email", post(auth::verify_email))
-        .route("/auth/forgot-password", post(auth::forgot_password))
-        .route("/auth/reset-password", post(auth::reset_password))
-        .route("/auth/sessions", get(sessions::list))
-        .route("/auth/sessions/{id}", delete(sessions::revoke))
-        .route("/admin/users/{id}", patch(admin_users::update))
-        .route(
-            "/events",
-            get(events::search::list).post(events::manage::create),
-        )
-        .route(
-            "/events/{id}",
-            get(events::detail::get)
-                .patch(events::manage::update)
-                .delete(events::manage::delete),
-        )
-        .route("/events/{id}/publish", post(events::manage::publish))
-        .route("/events/{id}/tiers", post(tiers::create))
-        .route(
-            "/events/{id}/tiers/{tier_id}",
-            patch(tiers::update).delete(tiers::delete),
-        )
-        .route(
-            "/events/{id}/discounts",
-            get(discounts::list).post(discounts::create),
-        )
-        .route(
-            "/events/{id}/discounts/{code}",
-            get(discounts::check).patch(discounts::update),
-        )
-        .route(
-            "/events/{id}/images",
-            // Images are the one body bigger than the JSON limit.
-            post(event_images::upload).layer(DefaultBodyLimit::max(
-                state.config().media.max_image_bytes + 64 * 1024,
-            )),
-        )
-        .route(
-            "/events/{id}/images/{image_id}",
-            delete(event_images::delete),
-        )
-        .route("/organizer/events", get(events::manage::list_mine))
-        .route("/events/live", get(live::feed))
-        .route("/events/{id}/live", get(live::event))
-        .route("/events/{id}/orders", post(orders::place))
-        .route("/orders/{id}", get(orders::get))
-        .route("/orders/{id}/cancel", post(orders::cancel))
-        .route("/orders/{id}/live", get(live::order))
-        .route("/users/me/orders", get(orders::list_mine))
-        .route("/users/me/tickets", get(tickets::list_mine))
-        .route("/tickets/{id}", get(tickets::get))
-        .route("/tickets/{id}/qr.png", get(tickets::qr))
-        .route(
-            "/webhooks/payments/{provider}",
-            post(webhooks::receive).layer(DefaultBodyLimit::max(webhooks::MAX_WEBHOOK_BYTES)),
-        )
-        .route("/ops/queues", get(ops::list))
-        .route("/ops/queues/{queue}", get(ops::get))
-        .route("/ops/queues/{queue}/jobs", get(ops::jobs))
-        .route("/ops/queues/{queue}/jobs/{id}/retry", post(ops::retry))
-        .route("/ops/queues/{queue}/jobs/{id}/discard", post(ops::discard))
-        .route("/ops/queues/{queue}/pause", post(ops::pause))
-        .route("/ops/queues/{queue}/resume", post(ops::resume))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::limit,
-        ));
+    let (v1, root) = documented(&state);
+    let v1 = v1.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        middleware::limit,
+    ));
+    // The document is the annotations of every route served.
+    let (documented, openapi) = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .merge(v1)
+        .merge(root)
+        .split_for_parts();
+    let openapi = crate::openapi::Document::new(openapi);
 
-    Router::new()
-        .nest("/v1", v1)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/media/{*key}", get(media::get))
-        .route("/metrics", get(metrics::get))
-        .route("/openapi.json", get(crate::openapi::openapi_json))
+    documented
+        // Pages of the docs and the board, not API operations.
+        .route("/openapi.json", get(move || async move { openapi.json() }))
         .route("/docs", get(crate::openapi::docs))
         .route("/docs/init.js", get(crate::openapi::docs_init))
         .route("/docs/swagger-ui-bundle.js", get(crate::openapi::docs_bundle))
         .route("/docs/swagger-ui.css", get(crate::openapi::docs_css))
-        .route("/ops/board", get(board::page))
         .route("/ops/board.js", get(board::script))
         .route("/ops/board.css", get(board::style))
         .fallback(|| async { ApiError::NoRoute })

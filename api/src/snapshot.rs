@@ -7,7 +7,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
@@ -28,7 +28,11 @@ impl Snapshots {
         conn: &mut AsyncPgConnection,
         event_id: Uuid,
     ) -> diesel::QueryResult<Arc<(Event, Vec<Tier>)>> {
-        if let Some((at, snapshot)) = self.0.lock().expect("lock").get(&event_id)
+        if let Some((at, snapshot)) = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&event_id)
             && at.elapsed() < FRESH_FOR
         {
             return Ok(snapshot.clone());
@@ -36,7 +40,7 @@ impl Snapshots {
         let event = Event::find(conn, event_id).await?;
         let tiers = Tier::for_event(conn, event_id).await?;
         let snapshot = Arc::new((event, tiers));
-        let mut map = self.0.lock().expect("lock");
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         // Old entries go when the map is swept at the next miss.
         map.retain(|_, (at, _)| at.elapsed() < FRESH_FOR);
         map.insert(event_id, (Instant::now(), snapshot.clone()));

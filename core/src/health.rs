@@ -4,7 +4,7 @@
 
 use std::{
     collections::BTreeMap,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, PoisonError},
     time::SystemTime,
 };
 
@@ -29,7 +29,9 @@ pub struct WorkerHealth(Arc<Mutex<BTreeMap<QueueName, WorkerStatus>>>);
 
 impl WorkerHealth {
     pub fn up(&self, queue: QueueName, name: &str) {
-        let mut map = self.0.lock().expect("health lock");
+        // A panic elsewhere while it was held leaves the map whole (each
+        // change is one insert): carry on with it.
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let restarts = map.get(&queue).map_or(0, |s| s.restarts);
         map.insert(
             queue,
@@ -45,7 +47,7 @@ impl WorkerHealth {
     }
 
     pub fn down(&self, queue: QueueName, error: Option<String>) {
-        let mut map = self.0.lock().expect("health lock");
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(status) = map.get_mut(&queue) {
             status.running = false;
             status.since = SystemTime::now();
@@ -57,7 +59,7 @@ impl WorkerHealth {
     }
 
     pub fn paused(&self, queue: QueueName) {
-        let mut map = self.0.lock().expect("health lock");
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(status) = map.get_mut(&queue) {
             status.running = false;
             status.paused = true;
@@ -66,7 +68,10 @@ impl WorkerHealth {
     }
 
     pub fn snapshot(&self) -> BTreeMap<QueueName, WorkerStatus> {
-        self.0.lock().expect("health lock").clone()
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// True when every registered worker is running (and vacuously true for a

@@ -1,48 +1,26 @@
 //! Money is an integer count of minor units plus an ISO 4217 currency. Never
 //! floats: every amount a buyer sees, pays or gets back is exact.
 
-/// Currencies a ticket can be priced in: ISO 4217's circulating currencies with
-/// their minor-unit exponent (JPY has none, KWD has three). Fund and metal codes
-/// (CLF, XAU, ...) are left out: nobody sells tickets in them.
-#[rustfmt::skip]
-const CURRENCIES: &[(&str, u8)] = &[
-    ("AED", 2), ("AFN", 2), ("ALL", 2), ("AMD", 2), ("ANG", 2), ("AOA", 2), ("ARS", 2),
-    ("AUD", 2), ("AWG", 2), ("AZN", 2), ("BAM", 2), ("BBD", 2), ("BDT", 2), ("BGN", 2),
-    ("BHD", 3), ("BIF", 0), ("BMD", 2), ("BND", 2), ("BOB", 2), ("BRL", 2), ("BSD", 2),
-    ("BTN", 2), ("BWP", 2), ("BYN", 2), ("BZD", 2), ("CAD", 2), ("CDF", 2), ("CHF", 2),
-    ("CLP", 0), ("CNY", 2), ("COP", 2), ("CRC", 2), ("CUP", 2), ("CVE", 2), ("CZK", 2),
-    ("DJF", 0), ("DKK", 2), ("DOP", 2), ("DZD", 2), ("EGP", 2), ("ERN", 2), ("ETB", 2),
-    ("EUR", 2), ("FJD", 2), ("FKP", 2), ("GBP", 2), ("GEL", 2), ("GHS", 2), ("GIP", 2),
-    ("GMD", 2), ("GNF", 0), ("GTQ", 2), ("GYD", 2), ("HKD", 2), ("HNL", 2), ("HTG", 2),
-    ("HUF", 2), ("IDR", 2), ("ILS", 2), ("INR", 2), ("IQD", 3), ("IRR", 2), ("ISK", 0),
-    ("JMD", 2), ("JOD", 3), ("JPY", 0), ("KES", 2), ("KGS", 2), ("KHR", 2), ("KMF", 0),
-    ("KPW", 2), ("KRW", 0), ("KWD", 3), ("KYD", 2), ("KZT", 2), ("LAK", 2), ("LBP", 2),
-    ("LKR", 2), ("LRD", 2), ("LSL", 2), ("LYD", 3), ("MAD", 2), ("MDL", 2), ("MGA", 2),
-    ("MKD", 2), ("MMK", 2), ("MNT", 2), ("MOP", 2), ("MRU", 2), ("MUR", 2), ("MVR", 2),
-    ("MWK", 2), ("MXN", 2), ("MYR", 2), ("MZN", 2), ("NAD", 2), ("NGN", 2), ("NIO", 2),
-    ("NOK", 2), ("NPR", 2), ("NZD", 2), ("OMR", 3), ("PAB", 2), ("PEN", 2), ("PGK", 2),
-    ("PHP", 2), ("PKR", 2), ("PLN", 2), ("PYG", 0), ("QAR", 2), ("RON", 2), ("RSD", 2),
-    ("RUB", 2), ("RWF", 0), ("SAR", 2), ("SBD", 2), ("SCR", 2), ("SDG", 2), ("SEK", 2),
-    ("SGD", 2), ("SHP", 2), ("SLE", 2), ("SOS", 2), ("SRD", 2), ("SSP", 2), ("STN", 2),
-    ("SVC", 2), ("SYP", 2), ("SZL", 2), ("THB", 2), ("TJS", 2), ("TMT", 2), ("TND", 3),
-    ("TOP", 2), ("TRY", 2), ("TTD", 2), ("TWD", 2), ("TZS", 2), ("UAH", 2), ("UGX", 0),
-    ("USD", 2), ("UYU", 2), ("UZS", 2), ("VED", 2), ("VES", 2), ("VND", 0), ("VUV", 0),
-    ("WST", 2), ("XAF", 0), ("XCD", 2), ("XCG", 2), ("XOF", 0), ("XPF", 0), ("YER", 2),
-    ("ZAR", 2), ("ZMW", 2), ("ZWG", 2),
-];
-
-/// The canonical (upper-case) code if `code` names a supported currency.
+/// The canonical (upper-case) code if `code` names a currency a ticket can
+/// be priced in: ISO 4217's circulating currencies, from the `iso_currency`
+/// crate's table (kept current upstream: XCG replaced ANG in 2025, EUR
+/// superseded BGN in 2026). Fund, metal and testing codes (CLF, XAU, XXX)
+/// and superseded ones are left out: nobody starts selling tickets in them.
 pub fn currency(code: &str) -> Option<&'static str> {
-    let upper = code.trim().to_ascii_uppercase();
-    CURRENCIES
-        .iter()
-        .find(|(c, _)| *c == upper)
-        .map(|(c, _)| *c)
+    let found = iso_currency::Currency::from_code(&code.trim().to_ascii_uppercase())?;
+    let circulating = found.exponent().is_some()
+        && !found.is_fund()
+        && !found.is_special()
+        && found.is_superseded().is_none();
+    circulating.then(|| found.code())
 }
 
-/// Digits after the decimal point, e.g. 2 for EUR, 0 for JPY.
+/// Digits after the decimal point, e.g. 2 for EUR, 0 for JPY (of any ISO
+/// 4217 code with minor units, superseded ones included: old orders stay
+/// readable).
 pub fn exponent(code: &str) -> Option<u8> {
-    CURRENCIES.iter().find(|(c, _)| *c == code).map(|(_, e)| *e)
+    let found = iso_currency::Currency::from_code(code)?;
+    u8::try_from(found.exponent()?).ok()
 }
 
 /// `amount` shown in major units with the currency, e.g. `EUR 12.50`.
@@ -99,10 +77,13 @@ mod tests {
         assert_eq!(currency("XXX"), None);
         assert_eq!(currency("EURO"), None);
         assert_eq!(exponent("KWD"), Some(3));
-        assert!(
-            CURRENCIES.windows(2).all(|w| w[0].0 < w[1].0),
-            "sorted, no duplicates"
-        );
+        assert_eq!(exponent("JPY"), Some(0));
+        // Funds, metals and superseded codes are not offered.
+        assert_eq!(currency("CLF"), None);
+        assert_eq!(currency("XAU"), None);
+        assert_eq!(currency("HRK"), None);
+        assert_eq!(exponent("HRK"), Some(2), "still formats old orders");
+        assert_eq!(currency("XCG"), Some("XCG"));
     }
 
     #[test]

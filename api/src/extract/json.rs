@@ -1,11 +1,16 @@
 //! `Json<T>` whose rejections are problem+json: malformed JSON → 400,
-//! missing or mistyped fields → 422 naming the field, wrong content type → 415.
+//! missing, unknown or mistyped fields → 422 naming the field (its path from
+//! `serde_path_to_error`, e.g. `items[0].quantity`), wrong content type →
+//! 415, too large → 413.
 
 use axum::{
-    extract::{FromRequest, Request, rejection::JsonRejection},
+    body::Bytes,
+    extract::{FromRequest, Request},
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde::{Serialize, de::DeserializeOwned};
+use serde_json::error::Category;
 
 use crate::error::{ApiError, FieldError};
 
@@ -19,25 +24,89 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Json(value)),
-            Err(JsonRejection::JsonDataError(e)) => {
-                Err(ApiError::Validation(vec![field_error(&e.body_text())]))
-            }
-            Err(JsonRejection::JsonSyntaxError(_)) => Err(ApiError::BadRequest(
-                "malformed_json",
-                "The request body is not valid JSON.".into(),
-            )),
-            Err(JsonRejection::MissingJsonContentType(_)) => {
-                Err(ApiError::UnsupportedMediaType(crate::error::SEND_JSON))
-            }
-            Err(JsonRejection::BytesRejection(e))
-                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
-            {
-                Err(ApiError::PayloadTooLarge)
-            }
-            Err(e) => Err(ApiError::BadRequest("bad_request", e.body_text())),
+        if !is_json(&req) {
+            return Err(ApiError::UnsupportedMediaType(crate::error::SEND_JSON));
         }
+        let body = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest("bad_request", e.body_text())
+            }
+        })?;
+        parse(&body).map(Json)
+    }
+}
+
+/// `application/json` or `application/<something>+json`.
+fn is_json(req: &Request) -> bool {
+    let Some(Ok(mime)) = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().map(str::to_ascii_lowercase))
+    else {
+        return false;
+    };
+    let essence = mime.split(';').next().unwrap_or_default().trim();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json"))
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let malformed = || {
+        ApiError::BadRequest(
+            "malformed_json",
+            "The request body is not valid JSON.".into(),
+        )
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = match serde_path_to_error::deserialize(&mut deserializer) {
+        Ok(value) => value,
+        Err(e) => {
+            let path = e.path().to_string();
+            let error = e.into_inner();
+            return match error.classify() {
+                Category::Data => Err(ApiError::Validation(vec![field_error(&path, &error)])),
+                Category::Syntax | Category::Eof | Category::Io => Err(malformed()),
+            };
+        }
+    };
+    // Trailing characters after the value.
+    deserializer.end().map_err(|_| malformed())?;
+    Ok(value)
+}
+
+/// The field a data error is about: its path, or, for a missing field, that
+/// field under the path.
+fn field_error(path: &str, error: &serde_json::Error) -> FieldError {
+    let message = error.to_string();
+    // serde_json appends the position; the field says where.
+    let message = message
+        .rsplit_once(" at line ")
+        .map_or(message.as_str(), |(m, _)| m);
+    // A missing field is reported on the object that lacks it; an unknown
+    // one's path already ends with it.
+    let under = |field: &str| match path {
+        "." => field.to_owned(),
+        path if path == field || path.ends_with(&format!(".{field}")) => path.to_owned(),
+        path => format!("{path}.{field}"),
+    };
+    for (marker, says) in [
+        ("missing field `", "is required"),
+        ("unknown field `", "is not a known field"),
+    ] {
+        if let Some(field) = message
+            .strip_prefix(marker)
+            .and_then(|rest| rest.split('`').next())
+        {
+            return FieldError::new(under(field), says);
+        }
+    }
+    match path {
+        "." => FieldError::new("body", message),
+        path => FieldError::new(path, message),
     }
 }
 
@@ -47,53 +116,73 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
-/// Turns axum's "Failed to deserialize ...: {path}: {serde message} at line L
-/// column C" into a field error naming the path.
-fn field_error(text: &str) -> FieldError {
-    let rest = text.split_once("target type: ").map_or(text, |(_, r)| r);
-    let rest = rest.rsplit_once(" at line ").map_or(rest, |(m, _)| m);
-    for (marker, message) in [
-        ("missing field `", "is required"),
-        ("unknown field `", "is not a known field"),
-    ] {
-        if let Some(field) = rest
-            .split_once(marker)
-            .and_then(|(_, r)| r.split('`').next())
-        {
-            return FieldError::new(field, message);
-        }
-    }
-    match rest.split_once(": ") {
-        Some((path, message)) if !path.contains(' ') && path != "." => {
-            FieldError::new(path, message)
-        }
-        _ => FieldError::new("body", rest),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::field_error;
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Item {
+        tier_id: String,
+        quantity: i32,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        email: String,
+        items: Vec<Item>,
+    }
+
+    fn blamed(body: &str) -> (String, String) {
+        match parse::<Body>(body.as_bytes()) {
+            Err(ApiError::Validation(errors)) => {
+                (errors[0].field.clone(), errors[0].message.clone())
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn names_the_field() {
-        let e = field_error(
-            "Failed to deserialize the JSON body into the target type: missing field `display_name` at line 1 column 30",
+        assert_eq!(
+            blamed(r#"{"items": []}"#),
+            ("email".into(), "is required".into())
         );
         assert_eq!(
-            (e.field.as_str(), e.message.as_str()),
-            ("display_name", "is required")
-        );
-        let e = field_error(
-            "Failed to deserialize the JSON body into the target type: email: invalid type: integer `42`, expected a string at line 1 column 11",
+            blamed(r#"{"email": 42, "items": []}"#).0,
+            "email",
+            "mistyped"
         );
         assert_eq!(
-            (e.field.as_str(), e.message.as_str()),
-            ("email", "invalid type: integer `42`, expected a string")
+            blamed(r#"{"email": "a@b.c", "items": [{"tier_id": "t", "quantity": "two"}]}"#).0,
+            "items[0].quantity"
         );
-        let e = field_error(
-            "Failed to deserialize the JSON body into the target type: invalid type: integer `1`, expected struct X at line 1 column 1",
+        assert_eq!(
+            blamed(r#"{"email": "a@b.c", "items": [{"tier_id": "t"}]}"#),
+            ("items[0].quantity".into(), "is required".into())
         );
-        assert_eq!(e.field, "body");
+        assert_eq!(
+            blamed(r#"{"email": "a@b.c", "items": [], "extra": 1}"#),
+            ("extra".into(), "is not a known field".into())
+        );
+        assert_eq!(blamed("[1]").0, "body");
+    }
+
+    #[test]
+    fn broken_json_is_malformed() {
+        for body in [r#"{"email": "#, "{]", r#"{"email": "a", "items": []} x"#] {
+            assert!(
+                matches!(
+                    parse::<Body>(body.as_bytes()),
+                    Err(ApiError::BadRequest("malformed_json", _))
+                ),
+                "{body}"
+            );
+        }
     }
 }

@@ -1,47 +1,11 @@
-//! The OpenAPI document: well-formed, every `$ref` resolves, and it lists
-//! exactly the routes the router serves (checked both ways: the router's
-//! source against the document, the document against the running app).
+//! The OpenAPI document: well-formed, every `$ref` resolves, snapshot-tested
+//! whole, and every documented operation is served.
 
 use std::collections::BTreeSet;
 
 use serde_json::Value;
 
 use crate::harness::TestApp;
-
-/// Static assets of the docs and board pages, which are not API operations.
-const ASSETS: &[&str] = &[
-    "/openapi.json",
-    "/docs",
-    "/docs/init.js",
-    "/docs/swagger-ui-bundle.js",
-    "/docs/swagger-ui.css",
-    "/ops/board.js",
-    "/ops/board.css",
-];
-
-/// (method, path) pairs in `api/src/router.rs`, with `/v1` for the nested ones.
-fn router_routes() -> BTreeSet<(String, String)> {
-    let source = include_str!("../../../api/src/router.rs");
-    let (v1, root) = source
-        .split_once(".nest(\"/v1\", v1)")
-        .expect("router.rs nests the v1 router");
-    let mut routes = BTreeSet::new();
-    for (prefix, part) in [("/v1", v1), ("", root)] {
-        for chunk in part.split(".route(").skip(1) {
-            let path = chunk.split('"').nth(1).unwrap().replace("{*", "{");
-            let call: String = chunk.chars().take_while(|c| *c != ';').collect();
-            let handlers = call.split_once(',').map_or("", |(_, rest)| rest);
-            for method in ["get", "post", "patch", "delete"] {
-                let called = handlers.contains(&format!("{method}("))
-                    || handlers.contains(&format!(".{method}("));
-                if called && !(prefix.is_empty() && ASSETS.contains(&path.as_str())) {
-                    routes.insert((method.to_owned(), format!("{prefix}{path}")));
-                }
-            }
-        }
-    }
-    routes
-}
 
 fn document_routes(doc: &Value) -> BTreeSet<(String, String)> {
     doc["paths"]
@@ -157,21 +121,11 @@ async fn the_document_lists_every_route_and_nothing_else() {
         );
     }
 
-    // Both ways: the router's routes are all documented, and documented
-    // ones all exist.
-    let router = router_routes();
+    // The router registers every API route from its annotation, so the
+    // document lists what is served; a change to it shows here in review.
+    insta::assert_snapshot!(serde_json::to_string_pretty(&doc).unwrap());
     let documented = document_routes(&doc);
-    assert!(router.len() > 40, "parsed {} routes", router.len());
-    let undocumented: Vec<_> = router.difference(&documented).collect();
-    let unserved: Vec<_> = documented.difference(&router).collect();
-    assert!(
-        undocumented.is_empty(),
-        "served but not documented: {undocumented:?}"
-    );
-    assert!(
-        unserved.is_empty(),
-        "documented but not served: {unserved:?}"
-    );
+    assert!(documented.len() > 45, "{} operations", documented.len());
 
     // And the running app answers every documented operation with something
     // other than "no such route" or "method not allowed".

@@ -114,9 +114,8 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Scheduler => {
             let services = cli::connect(config).await?;
-            boxoffice_scheduler::run(services, cli::shutdown_signal())
-                .await
-                .map_err(anyhow::Error::msg)
+            boxoffice_scheduler::run(services, cli::shutdown_signal()).await;
+            Ok(())
         }
         Command::Seed => {
             if config.env == boxoffice_core::config::AppEnv::Production {

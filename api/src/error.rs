@@ -219,6 +219,12 @@ impl From<boxoffice_core::batch::BatchError> for ApiError {
     }
 }
 
+impl From<boxoffice_core::auth::password::HashError> for ApiError {
+    fn from(e: boxoffice_core::auth::password::HashError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
 impl From<redis::RedisError> for ApiError {
     fn from(e: redis::RedisError) -> Self {
         ApiError::Unavailable(format!("redis: {e}"))

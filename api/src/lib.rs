@@ -24,13 +24,22 @@ pub use error::ApiError;
 pub use router::router;
 pub use state::{App, AppState};
 
+/// The configured address could not be listened on.
+#[derive(Debug, thiserror::Error)]
+#[error("HTTP_ADDR {addr}: {source}")]
+pub struct BindError {
+    pub addr: SocketAddr,
+    #[source]
+    pub source: std::io::Error,
+}
+
 /// Binds the configured address (port 0 picks a free one) and returns the bound
 /// address with the server future, which ends after `shutdown` turns true and
 /// open requests finish.
 pub async fn bind(
     services: Services,
     shutdown: watch::Receiver<bool>,
-) -> Result<(SocketAddr, impl Future<Output = std::io::Result<()>>), String> {
+) -> Result<(SocketAddr, impl Future<Output = std::io::Result<()>>), BindError> {
     bind_with(services, shutdown, None).await
 }
 
@@ -40,12 +49,14 @@ pub async fn bind_with(
     services: Services,
     mut shutdown: watch::Receiver<bool>,
     extra: Option<axum::Router>,
-) -> Result<(SocketAddr, impl Future<Output = std::io::Result<()>>), String> {
+) -> Result<(SocketAddr, impl Future<Output = std::io::Result<()>>), BindError> {
     let addr = services.config.http.addr;
     let listener = TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("HTTP_ADDR {addr}: {e}"))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(|source| BindError { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| BindError { addr, source })?;
     let hub = live::Hub::start(&services, shutdown.clone());
     let orders = order_writer::OrderWriter::start(&services);
     let inbox = inbox_writer::InboxWriter::start(&services);

@@ -361,7 +361,7 @@ impl PaymentsConfig {
             .collect();
         for secret in &webhook_secrets {
             crate::payments::signature::decode_secret(secret)
-                .map_err(|e| bad("PAYMENT_WEBHOOK_SECRETS", e))?;
+                .map_err(|e| bad("PAYMENT_WEBHOOK_SECRETS", e.to_string()))?;
         }
         if env == AppEnv::Production
             && (webhook_secrets.iter().any(|s| s == DEV_WEBHOOK_SECRET)
@@ -429,7 +429,7 @@ impl SandboxConfig {
                 .unwrap_or_else(|| DEV_WEBHOOK_SECRET.into())
         });
         crate::payments::signature::decode_secret(&webhook_secret)
-            .map_err(|e| bad("SANDBOX_WEBHOOK_SECRET", e))?;
+            .map_err(|e| bad("SANDBOX_WEBHOOK_SECRET", e.to_string()))?;
         Ok(Self {
             api_key: var("SANDBOX_API_KEY").unwrap_or_else(|| payments.api_key.clone()),
             webhook_secret,

@@ -11,12 +11,34 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::DatabaseConfig;
 
+/// Why the database could not be reached, created or migrated.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("DATABASE_URL: {0}")]
+    Url(String),
+    #[error("database pool: {0}")]
+    Pool(#[from] deadpool::managed::BuildError),
+    #[error("connect to {url}: {source}")]
+    Connect {
+        /// Redacted.
+        url: String,
+        #[source]
+        source: diesel::ConnectionError,
+    },
+    #[error("database: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("migrate: {0}")]
+    Migrate(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("migration task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
 pub type DbPool = Pool<AsyncPgConnection>;
 pub type DbConn = diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
 
-pub fn pool(config: &DatabaseConfig) -> Result<DbPool, String> {
+pub fn pool(config: &DatabaseConfig) -> Result<DbPool, DbError> {
     // Fast recycling: a connection whose socket closed (a server restart)
     // is still dropped, without a `SELECT 1` round trip on every checkout
     // (45,000 of them in a 20,000-order drop).
@@ -32,7 +54,7 @@ pub fn pool(config: &DatabaseConfig) -> Result<DbPool, String> {
         .create_timeout(Some(config.connect_timeout))
         .runtime(deadpool::Runtime::Tokio1)
         .build()
-        .map_err(|e| format!("database pool: {e}"))
+        .map_err(DbError::from)
 }
 
 /// `url` with a server setting for every session opened with it (the
@@ -70,36 +92,41 @@ pub fn with_setting(url: &str, name: &str, value: &str) -> String {
 ///
 /// diesel's harness is synchronous; diesel-async wraps an async connection for
 /// it, which needs `block_in_place` (so: the multi-threaded runtime).
-pub async fn migrate(url: &str) -> Result<Vec<String>, String> {
+pub async fn migrate(url: &str) -> Result<Vec<String>, DbError> {
     use diesel::Connection;
     use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
     let url = url.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut conn: AsyncConnectionWrapper<AsyncPgConnection> =
-            AsyncConnectionWrapper::establish(&url).map_err(|e| format!("connect: {e}"))?;
+            AsyncConnectionWrapper::establish(&url).map_err(|source| DbError::Connect {
+                url: redact(&url),
+                source,
+            })?;
         conn.run_pending_migrations(MIGRATIONS)
             .map(|versions| versions.iter().map(|v| v.to_string()).collect())
-            .map_err(|e| format!("migrate: {e}"))
+            .map_err(DbError::Migrate)
     })
-    .await
-    .map_err(|e| format!("migration task: {e}"))?
+    .await?
 }
 
 /// Creates the database named in `url` if it does not exist, by connecting to
 /// the server's `postgres` database.
-pub async fn ensure_database(url: &str) -> Result<(), String> {
+pub async fn ensure_database(url: &str) -> Result<(), DbError> {
     use diesel::sql_query;
     use diesel_async::{AsyncConnection, RunQueryDsl};
 
-    let mut parsed = url::Url::parse(url).map_err(|e| format!("DATABASE_URL: {e}"))?;
+    let mut parsed = url::Url::parse(url).map_err(|e| DbError::Url(e.to_string()))?;
     let name = parsed.path().trim_start_matches('/').to_owned();
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(format!("DATABASE_URL: unsupported database name {name:?}"));
+        return Err(DbError::Url(format!("unsupported database name {name:?}")));
     }
     parsed.set_path("/postgres");
     let mut conn = AsyncPgConnection::establish(parsed.as_str())
         .await
-        .map_err(|e| format!("connect to {}: {e}", redact(parsed.as_str())))?;
+        .map_err(|source| DbError::Connect {
+            url: redact(parsed.as_str()),
+            source,
+        })?;
     #[derive(diesel::QueryableByName)]
     struct Exists {
         #[diesel(sql_type = diesel::sql_types::Bool)]
@@ -109,8 +136,7 @@ pub async fn ensure_database(url: &str) -> Result<(), String> {
         sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
             .bind::<diesel::sql_types::Text, _>(&name)
             .get_result(&mut conn)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
     if !found.exists {
         // Identifier checked above: only [A-Za-z0-9_].
         match sql_query(format!("CREATE DATABASE \"{name}\""))
@@ -121,7 +147,7 @@ pub async fn ensure_database(url: &str) -> Result<(), String> {
             // Another process won the race.
             Err(diesel::result::Error::DatabaseError(_, info))
                 if info.message().contains("already exists") => {}
-            Err(e) => return Err(format!("create database {name}: {e}")),
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(())

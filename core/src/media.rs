@@ -24,16 +24,30 @@ impl std::fmt::Debug for MediaStore {
 
 pub type MediaError = object_store::Error;
 
+/// Why the media store named by `OBJECT_STORE_URL` could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreSetupError {
+    #[error("OBJECT_STORE_URL: {0}")]
+    Url(#[from] url::ParseError),
+    #[error("OBJECT_STORE_URL: {0}")]
+    Store(#[from] object_store::Error),
+    #[error("OBJECT_STORE_URL {dir}: {source}")]
+    Folder {
+        dir: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 impl MediaStore {
-    pub fn from_config(config: &MediaConfig) -> Result<Self, String> {
+    pub fn from_config(config: &MediaConfig) -> Result<Self, StoreSetupError> {
         let url = &config.store_url;
         let store: Arc<dyn ObjectStore> = if url.contains("://") && !url.starts_with("file://") {
-            let parsed = url::Url::parse(url).map_err(|e| format!("OBJECT_STORE_URL: {e}"))?;
+            let parsed = url::Url::parse(url)?;
             // Only the S3 builder's own variables are passed on, never the
             // whole environment.
             let options = std::env::vars().filter(|(k, _)| k.starts_with("AWS_"));
-            let (store, prefix) = object_store::parse_url_opts(&parsed, options)
-                .map_err(|e| format!("OBJECT_STORE_URL: {e}"))?;
+            let (store, prefix) = object_store::parse_url_opts(&parsed, options)?;
             if prefix.as_ref().is_empty() {
                 Arc::from(store)
             } else {
@@ -41,11 +55,11 @@ impl MediaStore {
             }
         } else {
             let dir = url.strip_prefix("file://").unwrap_or(url);
-            std::fs::create_dir_all(dir).map_err(|e| format!("OBJECT_STORE_URL {dir}: {e}"))?;
-            Arc::new(
-                LocalFileSystem::new_with_prefix(dir)
-                    .map_err(|e| format!("OBJECT_STORE_URL {dir}: {e}"))?,
-            )
+            std::fs::create_dir_all(dir).map_err(|source| StoreSetupError::Folder {
+                dir: dir.to_owned(),
+                source,
+            })?;
+            Arc::new(LocalFileSystem::new_with_prefix(dir)?)
         };
         Ok(Self {
             store,

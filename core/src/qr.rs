@@ -27,6 +27,19 @@ const MASKS: [MaskPattern; 8] = [
     MaskPattern::Meadow,
 ];
 
+/// Why a payload has no symbol here.
+#[derive(Debug, thiserror::Error)]
+pub enum QrError {
+    #[error("qr: {0}")]
+    Encode(#[from] qrcode::types::QrError),
+    #[error("qr: {0} bytes is too long a payload")]
+    TooLong(usize),
+    #[error("qr: not a normal QR version")]
+    Version,
+    #[error("qr: no mask")]
+    NoMask,
+}
+
 /// A symbol: `width` × `width` modules, row by row, `true` for dark.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Symbol {
@@ -37,12 +50,12 @@ pub struct Symbol {
 impl Symbol {
     /// The smallest symbol holding `payload` at error correction level M,
     /// with the mask of lowest penalty.
-    pub fn encode(payload: &[u8]) -> Result<Self, String> {
+    pub fn encode(payload: &[u8]) -> Result<Self, QrError> {
         let (width, candidates) = under_every_mask(payload)?;
         let best = candidates
             .into_iter()
             .min_by_key(|lines| lines.penalty(width))
-            .ok_or_else(|| "qr: no mask".to_owned())?;
+            .ok_or(QrError::NoMask)?;
         Ok(best.symbol(width))
     }
 
@@ -58,20 +71,18 @@ impl Symbol {
 
 /// The smallest symbol holding `payload` at level M, once per mask (in the
 /// order of [`MASKS`]), as lines; and its width.
-fn under_every_mask(payload: &[u8]) -> Result<(usize, Vec<Lines>), String> {
-    let qr = |e: qrcode::types::QrError| format!("qr: {e}");
-    let bits = qrcode::bits::encode_auto(payload, EcLevel::M).map_err(qr)?;
+fn under_every_mask(payload: &[u8]) -> Result<(usize, Vec<Lines>), QrError> {
+    let bits = qrcode::bits::encode_auto(payload, EcLevel::M)?;
     let version = bits.version();
     let Version::Normal(number) = version else {
-        return Err("qr: not a normal QR version".to_owned());
+        return Err(QrError::Version);
     };
-    let width = usize::try_from(version.width()).map_err(|_| "qr: width".to_owned())?;
+    let width = usize::try_from(version.width()).map_err(|_| QrError::Version)?;
     if width > MAX_WIDTH {
-        return Err(format!("qr: {} bytes is too long a payload", payload.len()));
+        return Err(QrError::TooLong(payload.len()));
     }
-    let (data, ec) =
-        qrcode::ec::construct_codewords(&bits.into_bytes(), version, EcLevel::M).map_err(qr)?;
-    let frame = FRAMES[usize::try_from(number).map_err(|_| "qr: version".to_owned())?]
+    let (data, ec) = qrcode::ec::construct_codewords(&bits.into_bytes(), version, EcLevel::M)?;
+    let frame = FRAMES[usize::try_from(number).map_err(|_| QrError::Version)?]
         .get_or_init(|| Frame::new(version));
     let mut canvas = frame.blank.clone();
     canvas.draw_data(&data, &ec);
@@ -424,11 +435,10 @@ mod tests {
                 );
             }
         }
-        assert!(
-            Symbol::encode(&[b'x'; 1500])
-                .unwrap_err()
-                .contains("too long")
-        );
+        assert!(matches!(
+            Symbol::encode(&[b'x'; 1500]),
+            Err(QrError::TooLong(1500))
+        ));
     }
 
     #[test]

@@ -149,7 +149,16 @@ pub fn demo_event_id(n: u128) -> Uuid {
     demo_id(1, n)
 }
 
-pub async fn seed(conn: &mut AsyncPgConnection) -> Result<SeedReport, String> {
+/// Why the demo data could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error(transparent)]
+    Hash(#[from] password::HashError),
+    #[error("database: {0}")]
+    Database(#[from] diesel::result::Error),
+}
+
+pub async fn seed(conn: &mut AsyncPgConnection) -> Result<SeedReport, SeedError> {
     let hash = password::hash(DEMO_PASSWORD.into()).await?;
     let report = conn
         .transaction::<_, diesel::result::Error, _>(async |conn| {
@@ -266,7 +275,6 @@ pub async fn seed(conn: &mut AsyncPgConnection) -> Result<SeedReport, String> {
                 events: listed,
             })
         })
-        .await
-        .map_err(|e| format!("database: {e}"))?;
+        .await?;
     Ok(report)
 }

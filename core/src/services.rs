@@ -14,6 +14,24 @@ use crate::{
     queue::{self, Queues},
 };
 
+/// Why the shared handles could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ServicesError {
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error("redis at {url}: {source}")]
+    Redis {
+        /// Redacted.
+        url: String,
+        #[source]
+        source: crate::queue::QueueError,
+    },
+    #[error("payment provider: {0}")]
+    Payments(#[from] crate::payments::SetupError),
+    #[error(transparent)]
+    Media(#[from] crate::media::StoreSetupError),
+}
+
 #[derive(Clone)]
 pub struct Services {
     pub config: Arc<Config>,
@@ -28,11 +46,15 @@ pub struct Services {
 
 impl Services {
     /// Builds the pool (lazily connecting) and connects to Redis.
-    pub async fn connect(config: Config) -> Result<Self, String> {
+    pub async fn connect(config: Config) -> Result<Self, ServicesError> {
         let db = db::pool(&config.database)?;
-        let conn = queue::connect(&config.redis.url)
-            .await
-            .map_err(|e| format!("redis at {}: {e}", db::redact(&config.redis.url)))?;
+        let conn =
+            queue::connect(&config.redis.url)
+                .await
+                .map_err(|source| ServicesError::Redis {
+                    url: db::redact(&config.redis.url),
+                    source,
+                })?;
         let event_cache = EventCache::new(
             conn.clone(),
             &config.redis.namespace,
@@ -57,7 +79,7 @@ impl Services {
     /// The same services over a pool of their own, for a role that shares its
     /// process with others (`dev`): an API busy with a ticket drop must not
     /// make the workers queue for its connections.
-    pub fn with_own_pool(&self, pool_size: usize) -> Result<Self, String> {
+    pub fn with_own_pool(&self, pool_size: usize) -> Result<Self, ServicesError> {
         let db = db::pool(&crate::config::DatabaseConfig {
             pool_size,
             ..self.config.database.clone()

@@ -64,7 +64,7 @@ pub fn verify_qr_payload(secret: &[u8], payload: &str) -> Option<(Uuid, String)>
 /// bit per pixel: every confirmation email renders one per ticket, and at
 /// eight bits per pixel filtering and compressing the image was the largest
 /// cost of sending it.
-pub fn qr_png(payload: &str, scale: u32) -> Result<Vec<u8>, String> {
+pub fn qr_png(payload: &str, scale: u32) -> Result<Vec<u8>, QrPngError> {
     const QUIET: u32 = 4;
     let symbol = crate::qr::Symbol::encode(payload.as_bytes())?;
     let modules = symbol.width as u32;
@@ -91,12 +91,19 @@ pub fn qr_png(payload: &str, scale: u32) -> Result<Vec<u8>, String> {
     encoder.set_color(png::ColorType::Grayscale);
     encoder.set_depth(png::BitDepth::One);
     encoder.set_compression(png::Compression::Fast);
-    let mut writer = encoder.write_header().map_err(|e| format!("png: {e}"))?;
-    writer
-        .write_image_data(&pixels)
-        .map_err(|e| format!("png: {e}"))?;
-    writer.finish().map_err(|e| format!("png: {e}"))?;
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(&pixels)?;
+    writer.finish()?;
     Ok(out)
+}
+
+/// Why a QR code could not be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum QrPngError {
+    #[error(transparent)]
+    Symbol(#[from] crate::qr::QrError),
+    #[error("png: {0}")]
+    Png(#[from] png::EncodingError),
 }
 
 #[cfg(test)]

@@ -77,17 +77,24 @@ struct Inner {
 }
 
 /// The running sandbox; cheap to clone.
+/// Why the sandbox could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("SANDBOX_WEBHOOK_SECRET: {0}")]
+    WebhookSecret(#[from] signature::SecretError),
+    #[error("http client: {0}")]
+    HttpClient(#[from] reqwest::Error),
+}
+
 #[derive(Clone)]
 pub struct Sandbox(Arc<Inner>);
 
 impl Sandbox {
-    pub fn new(config: SandboxConfig) -> Result<Self, String> {
-        let key = signature::decode_secret(&config.webhook_secret)
-            .map_err(|e| format!("SANDBOX_WEBHOOK_SECRET: {e}"))?;
+    pub fn new(config: SandboxConfig) -> Result<Self, SetupError> {
+        let key = signature::decode_secret(&config.webhook_secret)?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
-            .build()
-            .map_err(|e| e.to_string())?;
+            .build()?;
         Ok(Self(Arc::new(Inner {
             webhook_url: RwLock::new(config.webhook_url.clone()),
             public_url: RwLock::new(config.public_url.clone()),

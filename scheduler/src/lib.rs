@@ -58,7 +58,7 @@ pub async fn run_sweep(services: &Services, name: &str) -> Result<usize, SweepEr
 }
 
 /// Runs until `shutdown` turns true; releases the leader lock on the way out.
-pub async fn run(services: Services, mut shutdown: watch::Receiver<bool>) -> Result<(), String> {
+pub async fn run(services: Services, mut shutdown: watch::Receiver<bool>) {
     let lock = LeaderLock::new(&services, "scheduler");
     let entries = entries();
     let mut next: Vec<_> = entries
@@ -90,5 +90,4 @@ pub async fn run(services: Services, mut shutdown: watch::Receiver<bool>) -> Res
     }
     lock.release().await;
     tracing::info!("scheduler stopped");
-    Ok(())
 }

@@ -34,7 +34,7 @@ pub enum EmailError {
     #[error("database pool: {0}")]
     Pool(#[from] diesel_async::pooled_connection::deadpool::PoolError),
     #[error("QR code: {0}")]
-    Qr(String),
+    Qr(#[from] boxoffice_core::tickets::QrPngError),
     #[error(transparent)]
     Template(#[from] TemplateError),
 }
@@ -164,7 +164,7 @@ async fn order_confirmation(services: &Services, order_id: Uuid) -> Result<Rende
     let mut ticket_lines = Vec::with_capacity(issued.len());
     for (i, ticket) in issued.iter().enumerate() {
         let payload = tickets::qr_payload(secret, ticket.id, &ticket.code);
-        let png = tickets::qr_png(&payload, 6).map_err(EmailError::Qr)?;
+        let png = tickets::qr_png(&payload, 6)?;
         let cid = format!("ticket-{}", i + 1);
         ticket_lines.push(TicketLine {
             number: i + 1,

@@ -21,7 +21,7 @@ use boxoffice_core::{Services, queue::QueueName};
 use tokio::sync::watch;
 
 pub use jobs::{JobError, Perform};
-pub use mailer::Mailer;
+pub use mailer::{MailError, MailSetupError, Mailer};
 pub use supervisor::run_queue;
 
 /// What every job handler gets: the shared services and the outside-world
@@ -47,7 +47,7 @@ pub struct WorkerCtx {
 }
 
 impl WorkerCtx {
-    pub fn new(services: Services) -> Result<Self, String> {
+    pub fn new(services: Services) -> Result<Self, mailer::MailSetupError> {
         let emails = services
             .config
             .workers
@@ -77,7 +77,10 @@ impl WorkerCtx {
 
 /// Runs workers for the configured queues until `shutdown` turns true, then
 /// lets in-flight jobs finish (bounded by `WORKER_SHUTDOWN_TIMEOUT_SECS`).
-pub async fn run(services: Services, mut shutdown: watch::Receiver<bool>) -> Result<(), String> {
+pub async fn run(
+    services: Services,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), mailer::MailSetupError> {
     let ctx = WorkerCtx::new(services.clone())?;
     let workers = &services.config.workers;
     let mut tasks = tokio::task::JoinSet::new();

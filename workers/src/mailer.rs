@@ -13,12 +13,39 @@ use lettre::{
 
 use crate::{smtp_relay::SmtpRelay, templates::Rendered};
 
+/// Why an email could not be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// It cannot be sent as it is (a bad recipient, a message that does not
+    /// build): another attempt fails the same way.
+    #[error("{0}")]
+    Message(String),
+    /// The server refused it with a permanent (5xx) reply.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The server, the connection or the outbox folder failed.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Why the mail settings cannot be used (the URL is never echoed: it may
+/// hold credentials).
+#[derive(Debug, thiserror::Error)]
+pub enum MailSetupError {
+    #[error("EMAIL_FROM: {0}")]
+    From(#[from] lettre::address::AddressError),
+    #[error("SMTP_URL: {0}")]
+    Url(&'static str),
+    #[error("SMTP_URL: {0}")]
+    Transport(#[from] lettre::transport::smtp::Error),
+}
+
 /// How long one SMTP conversation may take.
 const SMTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// text + HTML alternatives; with inline images, a `related` part around
 /// them; with attachments, a `mixed` part around everything.
-fn body(rendered: Rendered) -> Result<MultiPart, String> {
+fn body(rendered: Rendered) -> Result<MultiPart, MailError> {
     let alternative = MultiPart::alternative_plain_html(rendered.text, rendered.html);
     if rendered.attachments.is_empty() {
         return Ok(alternative);
@@ -27,8 +54,10 @@ fn body(rendered: Rendered) -> Result<MultiPart, String> {
         .attachments
         .into_iter()
         .partition(|a| a.inline_id.is_some());
-    let content_type =
-        |t: &str| header::ContentType::parse(t).map_err(|e| format!("content type {t}: {e}"));
+    let content_type = |t: &str| {
+        header::ContentType::parse(t)
+            .map_err(|e| MailError::Message(format!("content type {t}: {e}")))
+    };
     let mut related = MultiPart::related().multipart(alternative);
     for a in inline {
         let id = a.inline_id.clone().unwrap_or_default();
@@ -67,19 +96,15 @@ pub enum Mailer {
 impl Mailer {
     /// `max_connections`: SMTP connections kept open at most (the emails
     /// queue's concurrency).
-    pub fn from_config(config: &SmtpConfig, max_connections: u32) -> Result<Self, String> {
-        let from: Mailbox = config
-            .from
-            .parse()
-            .map_err(|e| format!("EMAIL_FROM: {e}"))?;
+    pub fn from_config(config: &SmtpConfig, max_connections: u32) -> Result<Self, MailSetupError> {
+        let from: Mailbox = config.from.parse()?;
         Ok(match &config.transport {
             // The URL may hold credentials: never echo it.
             EmailTransportConfig::Smtp(url) => {
                 match SmtpRelay::from_url(url, max_connections, SMTP_TIMEOUT)? {
                     Some(relay) => Self::Relay { relay, from },
                     None => Self::Smtp {
-                        transport: AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                            .map_err(|e| format!("SMTP_URL: {e}"))?
+                        transport: AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?
                             .timeout(Some(SMTP_TIMEOUT))
                             // One connection per job in flight: lettre writes
                             // the final `.` on its own, so Nagle and delayed
@@ -103,8 +128,15 @@ impl Mailer {
         }
     }
 
-    pub async fn send(&self, to: &str, message_id: &str, rendered: Rendered) -> Result<(), String> {
-        let to: Mailbox = to.parse().map_err(|e| format!("bad recipient: {e}"))?;
+    pub async fn send(
+        &self,
+        to: &str,
+        message_id: &str,
+        rendered: Rendered,
+    ) -> Result<(), MailError> {
+        let to: Mailbox = to
+            .parse()
+            .map_err(|e| MailError::Message(format!("bad recipient: {e}")))?;
         let message = Message::builder()
             .from(self.from().clone())
             .to(to)
@@ -112,22 +144,26 @@ impl Mailer {
             .message_id(Some(message_id.to_owned()))
             .header(header::MIME_VERSION_1_0)
             .multipart(body(rendered)?)
-            .map_err(|e| format!("build message: {e}"))?;
+            .map_err(|e| MailError::Message(format!("build message: {e}")))?;
         match self {
             Self::Relay { relay, .. } => relay.send(message.envelope(), &message.formatted()).await,
-            Self::Smtp { transport, .. } => transport
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
+            Self::Smtp { transport, .. } => {
+                transport.send(message).await.map(|_| ()).map_err(|e| {
+                    if e.is_permanent() {
+                        MailError::Refused(e.to_string())
+                    } else {
+                        MailError::Unavailable(e.to_string())
+                    }
+                })
+            }
             Self::Outbox { dir, .. } => {
-                tokio::fs::create_dir_all(dir)
-                    .await
-                    .map_err(|e| format!("outbox {}: {e}", dir.display()))?;
+                tokio::fs::create_dir_all(dir).await.map_err(|e| {
+                    MailError::Unavailable(format!("outbox {}: {e}", dir.display()))
+                })?;
                 let file = dir.join(format!("{}.eml", message_id.trim_matches(['<', '>'])));
                 tokio::fs::write(&file, message.formatted())
                     .await
-                    .map_err(|e| format!("outbox: {e}"))?;
+                    .map_err(|e| MailError::Unavailable(format!("outbox: {e}")))?;
                 tracing::info!(path = %file.display(), "email written to the outbox (no SMTP_URL set)");
                 Ok(())
             }

@@ -21,6 +21,7 @@
 
 use std::time::Duration;
 
+use crate::mailer::{MailError, MailSetupError};
 use lettre::{
     address::Envelope,
     transport::smtp::{
@@ -58,21 +59,21 @@ impl SmtpRelay {
         url: &str,
         max_connections: u32,
         timeout: Duration,
-    ) -> Result<Option<Self>, String> {
-        let url = url::Url::parse(url).map_err(|e| format!("SMTP_URL: {e}"))?;
+    ) -> Result<Option<Self>, MailSetupError> {
+        let url = url::Url::parse(url).map_err(|_| MailSetupError::Url("not a URL"))?;
         if url.scheme() != "smtp" || url.query_pairs().any(|(k, _)| k == "tls") {
             return Ok(None);
         }
         let host = url
             .host_str()
-            .ok_or_else(|| "SMTP_URL: no host".to_owned())?
+            .ok_or(MailSetupError::Url("no host"))?
             .trim_matches(['[', ']'])
             .to_owned();
         let decode = |s: &str| {
             percent_encoding::percent_decode_str(s)
                 .decode_utf8()
                 .map(|s| s.into_owned())
-                .map_err(|_| "SMTP_URL: credentials are not UTF-8".to_owned())
+                .map_err(|_| MailSetupError::Url("credentials are not UTF-8"))
         };
         let credentials = match url.password() {
             Some(password) => Some(Credentials::new(decode(url.username())?, decode(password)?)),
@@ -94,12 +95,12 @@ impl SmtpRelay {
         }))
     }
 
-    pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), String> {
+    pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), MailError> {
         let _slot = self
             .slots
             .acquire()
             .await
-            .map_err(|_| "smtp: relay closed".to_owned())?;
+            .map_err(|_| MailError::Unavailable("smtp: relay closed".to_owned()))?;
         if let Some(mut reused) = self.take_idle().await {
             match self.send_on(&mut reused, envelope, message).await {
                 Ok(()) => {
@@ -108,7 +109,7 @@ impl SmtpRelay {
                 }
                 // The server refused the message: it would on a new
                 // connection too.
-                Err(Failure::Refused(e)) => return Err(e),
+                Err(Failure::Refused(e)) => return Err(MailError::Refused(e)),
                 // Maybe a connection the server closed while it was idle.
                 Err(Failure::Other(e)) => {
                     tracing::debug!(error = %e, "reused SMTP connection failed; sending on a new one");
@@ -117,13 +118,15 @@ impl SmtpRelay {
         }
         let mut fresh = tokio::time::timeout(self.timeout, self.connect())
             .await
-            .map_err(|_| "smtp: connect timed out".to_owned())??;
+            .map_err(|_| MailError::Unavailable("smtp: connect timed out".to_owned()))?
+            .map_err(MailError::Unavailable)?;
         match self.send_on(&mut fresh, envelope, message).await {
             Ok(()) => {
                 self.put_back(fresh).await;
                 Ok(())
             }
-            Err(Failure::Refused(e) | Failure::Other(e)) => Err(e),
+            Err(Failure::Refused(e)) => Err(MailError::Refused(e)),
+            Err(Failure::Other(e)) => Err(MailError::Unavailable(e)),
         }
     }
 

@@ -170,7 +170,7 @@ mod tests {
             blamed(r#"{"email": "a@b.c", "items": [], "extra": 1}"#),
             ("extra".into(), "is not a known field".into())
         );
-        assert_eq!(blamed("[1]").0, "body");
+        assert_eq!(blamed("42").0, "body", "not an object at all");
     }
 
     #[test]

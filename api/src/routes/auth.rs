@@ -110,9 +110,7 @@ pub async fn register(
     let ip_bucket = format!("register:ip:{}", client.ip);
     rate_limit::hit(&state, &[(&ip_bucket, per_hour)], hour).await?;
 
-    let hash = password::hash(req.password)
-        .await
-        .map_err(ApiError::Internal)?;
+    let hash = password::hash(req.password).await?;
     let secret = state.services.jwt_secret().to_vec();
     let token_ttl = state.config().auth.email_token_ttl;
     let display_name = req.display_name.trim().to_owned();
@@ -475,9 +473,7 @@ pub async fn reset_password(
     if let Err(problem) = password::check_strength(&req.password) {
         return Err(ApiError::validation("password", problem));
     }
-    let hash = password::hash(req.password)
-        .await
-        .map_err(ApiError::Internal)?;
+    let hash = password::hash(req.password).await?;
     let mut conn = state.db().await?;
     conn.transaction::<_, ApiError, _>(async move |conn| {
         let user_id = UserToken::consume(conn, req.token.trim(), TokenPurpose::ResetPassword)

@@ -99,7 +99,7 @@ pub async fn qr(
 ) -> ApiResult<Response> {
     let ticket = load_own(&state, &user, &id).await?;
     let payload = tickets::qr_payload(state.services.jwt_secret(), ticket.id, &ticket.code);
-    let png = tickets::qr_png(&payload, 8).map_err(ApiError::Internal)?;
+    let png = tickets::qr_png(&payload, 8).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),

@@ -4,19 +4,29 @@
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier, password_hash::SaltString};
 use rand::RngCore;
 
+/// Why a password could not be hashed (never for the password itself).
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// (`password_hash`'s error is not a `std` error without its `std`
+    /// feature: kept as a value, not a source.)
+    #[error("argon2: {0}")]
+    Argon2(argon2::password_hash::Error),
+    #[error("hashing task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
 /// Hashing is deliberately slow: run it off the async threads.
-pub async fn hash(password: String) -> Result<String, String> {
+pub async fn hash(password: String) -> Result<String, HashError> {
     tokio::task::spawn_blocking(move || {
         let mut bytes = [0u8; 16];
         rand::rng().fill_bytes(&mut bytes);
-        let salt = SaltString::encode_b64(&bytes).map_err(|e| format!("salt: {e}"))?;
-        Argon2::default()
+        let salt = SaltString::encode_b64(&bytes).map_err(HashError::Argon2)?;
+        Ok(Argon2::default()
             .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| format!("argon2: {e}"))
+            .map_err(HashError::Argon2)?
+            .to_string())
     })
-    .await
-    .map_err(|e| e.to_string())?
+    .await?
 }
 
 /// Verifies a password; with `None` (unknown account) it still spends the time

@@ -110,6 +110,15 @@ pub enum WebhookError {
     Payload(String),
 }
 
+/// Why a provider adapter could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("http client: {0}")]
+    HttpClient(#[from] reqwest::Error),
+    #[error("PAYMENT_WEBHOOK_SECRETS: {0}")]
+    WebhookSecret(#[from] signature::SecretError),
+}
+
 /// The adapter chosen by config.
 #[derive(Clone)]
 pub enum Provider {
@@ -117,7 +126,7 @@ pub enum Provider {
 }
 
 impl Provider {
-    pub fn from_config(config: &PaymentsConfig) -> Result<Self, String> {
+    pub fn from_config(config: &PaymentsConfig) -> Result<Self, SetupError> {
         match config.provider {
             ProviderKind::Sandbox => Ok(Self::Sandbox(sandbox::SandboxClient::new(config)?)),
         }
@@ -167,11 +176,10 @@ pub(crate) fn transport_error(e: reqwest::Error) -> ProviderError {
     })
 }
 
-pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
+pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, SetupError> {
+    Ok(reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(Duration::from_secs(5))
         .pool_max_idle_per_host(64)
-        .build()
-        .map_err(|e| format!("http client: {e}"))
+        .build()?)
 }

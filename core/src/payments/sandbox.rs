@@ -90,7 +90,7 @@ struct ErrorBody {
 }
 
 impl SandboxClient {
-    pub fn new(config: &PaymentsConfig) -> Result<Self, String> {
+    pub fn new(config: &PaymentsConfig) -> Result<Self, super::SetupError> {
         Ok(Self {
             http: super::client(config.provider_timeout)?,
             base: config.provider_url.clone(),

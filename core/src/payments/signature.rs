@@ -21,16 +21,23 @@ pub enum SignatureError {
     Mismatch,
 }
 
+/// Why a webhook secret is not one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    #[error("must start with whsec_")]
+    Prefix,
+    #[error("must be whsec_ followed by base64")]
+    Base64,
+    #[error("must hold at least 16 random bytes")]
+    TooShort,
+}
+
 /// The HMAC key of a `whsec_<base64>` secret: the decoded bytes.
-pub fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
-    let encoded = secret
-        .strip_prefix("whsec_")
-        .ok_or("must start with whsec_")?;
-    let key = STANDARD
-        .decode(encoded)
-        .map_err(|_| "must be whsec_ followed by base64")?;
+pub fn decode_secret(secret: &str) -> Result<Vec<u8>, SecretError> {
+    let encoded = secret.strip_prefix("whsec_").ok_or(SecretError::Prefix)?;
+    let key = STANDARD.decode(encoded).map_err(|_| SecretError::Base64)?;
     if key.len() < 16 {
-        return Err("must hold at least 16 random bytes".into());
+        return Err(SecretError::TooShort);
     }
     Ok(key)
 }

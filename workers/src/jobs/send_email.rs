@@ -48,7 +48,9 @@ impl Perform for SendEmail {
             Err(e) => {
                 email_outcome("failed");
                 let mut conn = ctx.services.db.get().await?;
-                EmailRow::mark_failed(&mut conn, email.id, &e).await?;
+                EmailRow::mark_failed(&mut conn, email.id, &e.to_string()).await?;
+                // Every failure is retried for now; `MailError` tells a
+                // refusal (5xx) from an outage for when they part ways.
                 Err(JobError::new(format!("smtp: {e}")))
             }
         }

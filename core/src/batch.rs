@@ -215,12 +215,19 @@ pub trait Write: Send + Sync + 'static {
         items: &[Self::Item],
     ) -> impl Future<Output = Answers<Self::Done, Self::Error>> + Send;
 
-    /// Writes one item of a batch that failed.
+    /// Writes one item of a batch that failed: by default, as a batch of
+    /// its own.
     fn one(
         &self,
         conn: &mut AsyncPgConnection,
         item: &Self::Item,
-    ) -> impl Future<Output = Result<Self::Done, Self::Error>> + Send;
+    ) -> impl Future<Output = Result<Self::Done, Self::Error>> + Send {
+        async move {
+            let mut answers = self.batch(conn, std::slice::from_ref(item)).await?;
+            assert_eq!(answers.len(), 1, "an answer per item");
+            answers.pop().expect("one answer")
+        }
+    }
 
     /// After the commit, before the answers go out (the connection is back
     /// and the next batch may be writing): pushes, live updates.

@@ -92,18 +92,7 @@ async fn a_stored_webhook_whose_job_was_lost_is_applied_by_the_sweep() {
         .await;
     let shop = app.shop(10, 1500).await;
     let (buyer, _, _) = app.register("late@example.com", "attendee").await;
-    let body = serde_json::json!({"items": [{"tier_id": shop.tier_id, "quantity": 1}]});
-    let (_, order) = app.order(&buyer, &shop.event_id, "k", body).await;
-    let id = order["id"].as_str().unwrap().to_owned();
-    let reserved = app.wait_order(&buyer, &id, "awaiting_payment").await;
-    let checkout = eventually(Duration::from_secs(20), || async {
-        let (_, order) = app.get(&format!("/v1/orders/{id}"), Some(&buyer)).await;
-        order["checkout_url"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or(format!("{reserved}"))
-    })
-    .await;
+    let (id, checkout) = app.reserved_checkout(&buyer, &shop, "k").await;
 
     let queues = &app.services.queues;
     queues.pause(QueueName::Payments).await.unwrap();
@@ -163,17 +152,7 @@ async fn an_open_refund_is_finished_by_the_sweep() {
         .await;
     let shop = app.shop(10, 1500).await;
     let (buyer, _, _) = app.register("refund@example.com", "attendee").await;
-    let body = serde_json::json!({"items": [{"tier_id": shop.tier_id, "quantity": 1}]});
-    let (_, order) = app.order(&buyer, &shop.event_id, "k", body).await;
-    let id = order["id"].as_str().unwrap().to_owned();
-    let checkout = eventually(Duration::from_secs(20), || async {
-        let (_, order) = app.get(&format!("/v1/orders/{id}"), Some(&buyer)).await;
-        order["checkout_url"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or(format!("{order}"))
-    })
-    .await;
+    let (id, checkout) = app.reserved_checkout(&buyer, &shop, "k").await;
     app.settle(&checkout, "pay").await;
     app.wait_order(&buyer, &id, "paid").await;
     // A refund whose job never ran.

@@ -82,12 +82,4 @@ impl Write for Recorder {
             .map(|c| Ok(written.get(&c.order_id).cloned()))
             .collect())
     }
-
-    async fn one(
-        &self,
-        conn: &mut AsyncPgConnection,
-        checkout: &NewCheckout,
-    ) -> Result<Option<Order>, JobError> {
-        Ok(Order::set_checkouts(conn, &[checkout.row()]).await?.pop())
-    }
 }

@@ -107,19 +107,4 @@ impl Write for Marks {
             })
             .collect())
     }
-
-    async fn one(&self, conn: &mut AsyncPgConnection, mark: &Mark) -> Result<Marked, JobError> {
-        Ok(match mark {
-            Mark::Claim(id) => Marked::Claimed(
-                EmailRow::claim_many(conn, &[*id])
-                    .await?
-                    .pop()
-                    .map(Box::new),
-            ),
-            Mark::Sent(id, message_id) => {
-                EmailRow::mark_sent_many(conn, &[(*id, message_id.clone())]).await?;
-                Marked::Sent
-            }
-        })
-    }
 }

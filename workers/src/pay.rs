@@ -109,17 +109,6 @@ impl Write for Pay {
         conn.transaction::<_, JobError, _>(async |conn| apply(conn, events).await)
             .await
     }
-
-    async fn one(
-        &self,
-        conn: &mut AsyncPgConnection,
-        event: &PaymentEvent,
-    ) -> Result<AfterCommit, JobError> {
-        self.batch(conn, std::slice::from_ref(event))
-            .await?
-            .pop()
-            .expect("an answer per event")
-    }
 }
 
 /// The case a recorded payment falls into.

@@ -122,13 +122,6 @@ impl Write for Reserve {
             .map(|id| Ok(decisions.remove(id).unwrap_or(Decision::NotPending)))
             .collect())
     }
-
-    async fn one(&self, conn: &mut AsyncPgConnection, id: &Uuid) -> Result<Decision, JobError> {
-        self.batch(conn, std::slice::from_ref(id))
-            .await?
-            .pop()
-            .expect("an answer per order")
-    }
 }
 
 /// Availability goes out to the live streams in the order the batches

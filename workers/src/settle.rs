@@ -60,9 +60,4 @@ impl Write for Settle {
         }
         Ok(pokes.iter().map(|_| Ok(())).collect())
     }
-
-    async fn one(&self, conn: &mut AsyncPgConnection, _: &()) -> Result<(), JobError> {
-        Tier::settle_sales(conn).await?;
-        Ok(())
-    }
 }

@@ -57,6 +57,24 @@ impl TestApp {
         .await
     }
 
+    /// `buyer` orders one seat of `shop`'s tier with `key`; returns the
+    /// order's id and, once its checkout is open, the checkout's URL.
+    pub async fn reserved_checkout(&self, buyer: &str, shop: &Shop, key: &str) -> (String, String) {
+        let body = json!({"items": [{"tier_id": shop.tier_id, "quantity": 1}]});
+        let (status, order) = self.order(buyer, &shop.event_id, key, body).await;
+        assert_eq!(status, 202, "{order}");
+        let id = order["id"].as_str().unwrap().to_owned();
+        let url = eventually(Duration::from_secs(20), || async {
+            let (_, order) = self.get(&format!("/v1/orders/{id}"), Some(buyer)).await;
+            order["checkout_url"]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or(format!("{order}"))
+        })
+        .await;
+        (id, url)
+    }
+
     /// Waits until the order reaches `status`; returns it.
     pub async fn wait_order(&self, token: &str, order_id: &str, status: &str) -> Value {
         eventually(Duration::from_secs(20), || async {

@@ -291,19 +291,7 @@ async fn payments_fall_back_to_one_by_one() {
     let (buyer, _, _) = app.register("buyer@example.com", "attendee").await;
     let mut orders = Vec::new();
     for key in ["first", "second", "a", "poison", "b"] {
-        let body = json!({"items": [{"tier_id": shop.tier_id, "quantity": 1}]});
-        let (status, order) = app.order(&buyer, &shop.event_id, key, body).await;
-        assert_eq!(status, 202, "{order}");
-        let id = order["id"].as_str().unwrap().to_owned();
-        let url = eventually(Duration::from_secs(20), || async {
-            let (_, order) = app.get(&format!("/v1/orders/{id}"), Some(&buyer)).await;
-            order["checkout_url"]
-                .as_str()
-                .map(str::to_owned)
-                .ok_or(format!("{order}"))
-        })
-        .await;
-        orders.push((id, url));
+        orders.push(app.reserved_checkout(&buyer, &shop, key).await);
     }
     poison(
         &app,

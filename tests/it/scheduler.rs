@@ -73,6 +73,18 @@ async fn ended_events_are_completed_by_the_sweep() {
     );
 }
 
+/// A full app whose sweeps take up what they find at once (no grace), with
+/// a shop of 10 seats.
+async fn recovering_shop() -> (crate::harness::TestApp, crate::harness::shop::Shop) {
+    let app = crate::harness::TestApp::builder()
+        .full()
+        .with_config(|c| c.orders.recovery_grace = std::time::Duration::ZERO)
+        .start()
+        .await;
+    let shop = app.shop(10, 1500).await;
+    (app, shop)
+}
+
 /// A paid order's webhook was stored but its job lost (Redis emptied while
 /// the payments queue was paused): the sweep pushes it again and the payment
 /// is applied once.
@@ -85,12 +97,7 @@ async fn a_stored_webhook_whose_job_was_lost_is_applied_by_the_sweep() {
 
     use crate::harness::eventually;
 
-    let app = crate::harness::TestApp::builder()
-        .full()
-        .with_config(|c| c.orders.recovery_grace = Duration::ZERO)
-        .start()
-        .await;
-    let shop = app.shop(10, 1500).await;
+    let (app, shop) = recovering_shop().await;
     let (buyer, _, _) = app.register("late@example.com", "attendee").await;
     let (id, checkout) = app.reserved_checkout(&buyer, &shop, "k").await;
 
@@ -145,12 +152,7 @@ async fn an_open_refund_is_finished_by_the_sweep() {
 
     use crate::harness::eventually;
 
-    let app = crate::harness::TestApp::builder()
-        .full()
-        .with_config(|c| c.orders.recovery_grace = Duration::ZERO)
-        .start()
-        .await;
-    let shop = app.shop(10, 1500).await;
+    let (app, shop) = recovering_shop().await;
     let (buyer, _, _) = app.register("refund@example.com", "attendee").await;
     let (id, checkout) = app.reserved_checkout(&buyer, &shop, "k").await;
     app.settle(&checkout, "pay").await;

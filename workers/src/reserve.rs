@@ -34,7 +34,7 @@ use boxoffice_core::{
     schema::{discount_codes, events, orders, ticket_tiers, users},
 };
 use chrono::{DateTime, Utc};
-use diesel::{prelude::*, sql_types};
+use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -163,54 +163,6 @@ struct Outcome {
     snapshot: u64,
 }
 
-#[derive(QueryableByName)]
-struct Holding {
-    #[diesel(sql_type = sql_types::Uuid)]
-    buyer_id: Uuid,
-    #[diesel(sql_type = sql_types::Uuid)]
-    key_id: Uuid,
-    #[diesel(sql_type = sql_types::BigInt)]
-    n: i64,
-}
-
-/// Per (buyer, key) totals from `sql`, whose `$1` is the keys and `$2` the
-/// buyers, over orders that hold seats (reserved or paid). Nothing to read
-/// if no key is limited.
-async fn holdings(
-    conn: &mut AsyncPgConnection,
-    sql: &str,
-    keys: &[Uuid],
-    buyer_ids: &[Uuid],
-) -> QueryResult<HashMap<(Uuid, Uuid), i64>> {
-    if keys.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<Holding> = diesel::sql_query(sql)
-        .bind::<sql_types::Array<sql_types::Uuid>, _>(keys)
-        .bind::<sql_types::Array<sql_types::Uuid>, _>(buyer_ids)
-        .prepared()
-        .load(conn)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| ((r.buyer_id, r.key_id), r.n))
-        .collect())
-}
-
-/// Tickets each buyer already holds per event.
-const TICKETS_HELD: &str = "SELECT o.buyer_id, o.event_id AS key_id, sum(i.quantity)::bigint AS n
-       FROM orders o JOIN order_items i ON i.order_id = o.id
-      WHERE o.event_id = ANY($1) AND o.buyer_id = ANY($2)
-        AND o.status IN ('awaiting_payment', 'paid')
-      GROUP BY 1, 2";
-
-/// Orders each buyer already placed with each code.
-const CODES_USED: &str = "SELECT buyer_id, discount_code_id AS key_id, count(*)::bigint AS n
-       FROM orders
-      WHERE discount_code_id = ANY($1) AND buyer_id = ANY($2)
-        AND status IN ('awaiting_payment', 'paid')
-      GROUP BY 1, 2";
-
 fn by_id<T>(rows: Vec<T>, id: impl Fn(&T) -> Uuid) -> HashMap<Uuid, T> {
     rows.into_iter().map(|row| (id(&row), row)).collect()
 }
@@ -290,8 +242,8 @@ impl Counters {
             .map(|d| d.id)
             .collect();
         Ok(Self {
-            held_by_buyer: holdings(conn, TICKETS_HELD, &limited_events, &buyer_ids).await?,
-            code_uses: holdings(conn, CODES_USED, &limited_codes, &buyer_ids).await?,
+            held_by_buyer: Order::seats_by_buyer(conn, &limited_events, &buyer_ids).await?,
+            code_uses: Order::code_uses_by_buyer(conn, &limited_codes, &buyer_ids).await?,
             events: by_id(events, |e| e.id),
             tiers: by_id(tiers, |t| t.id),
             codes: by_id(codes, |d| d.id),

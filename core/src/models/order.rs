@@ -8,6 +8,8 @@
 //!                                             +--(cancel / declined)--> cancelled
 //! ```
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -352,6 +354,44 @@ impl Order {
         Ok(written)
     }
 
+    /// Seats each buyer holds (reserved or paid) at each event, by (buyer,
+    /// event), for the events given.
+    pub async fn seats_by_buyer(
+        conn: &mut AsyncPgConnection,
+        event_ids: &[Uuid],
+        buyer_ids: &[Uuid],
+    ) -> QueryResult<HashMap<(Uuid, Uuid), i64>> {
+        holdings(
+            conn,
+            "SELECT o.buyer_id, o.event_id AS key_id, sum(i.quantity)::bigint AS n
+               FROM orders o JOIN order_items i ON i.order_id = o.id
+              WHERE o.event_id = ANY($1) AND o.buyer_id = ANY($2) AND o.status = ANY($3)
+              GROUP BY 1, 2",
+            event_ids,
+            buyer_ids,
+        )
+        .await
+    }
+
+    /// Orders holding seats that each buyer placed with each code, by
+    /// (buyer, code), for the codes given.
+    pub async fn code_uses_by_buyer(
+        conn: &mut AsyncPgConnection,
+        code_ids: &[Uuid],
+        buyer_ids: &[Uuid],
+    ) -> QueryResult<HashMap<(Uuid, Uuid), i64>> {
+        holdings(
+            conn,
+            "SELECT buyer_id, discount_code_id AS key_id, count(*)::bigint AS n
+               FROM orders
+              WHERE discount_code_id = ANY($1) AND buyer_id = ANY($2) AND status = ANY($3)
+              GROUP BY 1, 2",
+            code_ids,
+            buyer_ids,
+        )
+        .await
+    }
+
     /// A buyer's orders, newest first, keyset-paginated on (created_at, id).
     pub async fn for_buyer(
         conn: &mut AsyncPgConnection,
@@ -447,7 +487,7 @@ impl Order {
     pub async fn lock_many(
         conn: &mut AsyncPgConnection,
         ids: &[Uuid],
-    ) -> QueryResult<std::collections::HashMap<Uuid, Order>> {
+    ) -> QueryResult<HashMap<Uuid, Order>> {
         Ok(orders::table
             .filter(orders::id.eq_any(ids))
             .order(orders::id)
@@ -570,4 +610,44 @@ impl Order {
             .load(conn)
             .await
     }
+}
+
+#[derive(QueryableByName)]
+struct Holding {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    buyer_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    key_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Per (buyer, key) totals from `sql`, whose `$1` is the keys, `$2` the
+/// buyers and `$3` the statuses of orders that hold seats. Nothing to read
+/// without keys.
+async fn holdings(
+    conn: &mut AsyncPgConnection,
+    sql: &str,
+    keys: &[Uuid],
+    buyer_ids: &[Uuid],
+) -> QueryResult<HashMap<(Uuid, Uuid), i64>> {
+    use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let holding = [
+        OrderStatus::AwaitingPayment.as_str(),
+        OrderStatus::Paid.as_str(),
+    ];
+    let rows: Vec<Holding> = diesel::sql_query(sql)
+        .bind::<Array<SqlUuid>, _>(keys)
+        .bind::<Array<SqlUuid>, _>(buyer_ids)
+        .bind::<Array<Text>, _>(&holding[..])
+        .prepared()
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ((r.buyer_id, r.key_id), r.n))
+        .collect())
 }

@@ -69,7 +69,7 @@ pub enum Planning {
     /// `orders_event_idx` and joined the batch by a filter; kept for the
     /// drop, it grew to 1.5 s a batch (6.3 million rows filtered for 512
     /// orders), and in two drops of five the decisions took 15–20 s instead
-    /// of 0.4 (docs/PERFORMANCE.md, item 37).
+    /// of 0.4 (docs/PERFORMANCE.md, item 38).
     ByKeyReplanned,
 }
 

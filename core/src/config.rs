@@ -51,15 +51,18 @@ pub enum AppEnv {
     Production,
 }
 
+/// An `APP_ENV` that is neither.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected `development` or `production`, got {0:?}")]
+pub struct UnknownEnv(pub String);
+
 impl FromStr for AppEnv {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownEnv;
+    fn from_str(s: &str) -> Result<Self, UnknownEnv> {
         match s {
             "development" | "dev" => Ok(Self::Development),
             "production" | "prod" => Ok(Self::Production),
-            other => Err(format!(
-                "expected `development` or `production`, got {other:?}"
-            )),
+            other => Err(UnknownEnv(other.to_owned())),
         }
     }
 }
@@ -461,7 +464,9 @@ impl WorkersConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         let queues = match var("WORKER_QUEUES") {
             None => QueueName::ALL.to_vec(),
-            Some(list) => QueueName::parse_list(&list).map_err(|e| bad("WORKER_QUEUES", e))?,
+            Some(list) => {
+                QueueName::parse_list(&list).map_err(|e| bad("WORKER_QUEUES", e.to_string()))?
+            }
         };
         Ok(Self {
             queues,

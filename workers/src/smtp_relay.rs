@@ -118,8 +118,7 @@ impl SmtpRelay {
         }
         let mut fresh = tokio::time::timeout(self.timeout, self.connect())
             .await
-            .map_err(|_| MailError::Unavailable("smtp: connect timed out".to_owned()))?
-            .map_err(MailError::Unavailable)?;
+            .map_err(|_| MailError::Unavailable("smtp: connect timed out".to_owned()))??;
         match self.send_on(&mut fresh, envelope, message).await {
             Ok(()) => {
                 self.put_back(fresh).await;
@@ -148,20 +147,23 @@ impl SmtpRelay {
         }
     }
 
-    async fn connect(&self) -> Result<AsyncSmtpConnection, String> {
+    async fn connect(&self) -> Result<AsyncSmtpConnection, MailError> {
+        let unavailable = |what: &str, e: &dyn std::fmt::Display| {
+            MailError::Unavailable(format!("smtp: {what}: {e}"))
+        };
         let stream = TcpStream::connect((self.host.as_str(), self.port))
             .await
-            .map_err(|e| format!("smtp: connect: {e}"))?;
+            .map_err(|e| unavailable("connect", &e))?;
         stream
             .set_nodelay(true)
-            .map_err(|e| format!("smtp: TCP_NODELAY: {e}"))?;
+            .map_err(|e| unavailable("TCP_NODELAY", &e))?;
         let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
             .await
-            .map_err(|e| format!("smtp: greeting: {e}"))?;
+            .map_err(|e| unavailable("greeting", &e))?;
         if let Some(credentials) = &self.credentials {
             conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
                 .await
-                .map_err(|e| format!("smtp: auth: {e}"))?;
+                .map_err(|e| unavailable("auth", &e))?;
         }
         Ok(conn)
     }

@@ -26,14 +26,19 @@ impl Role {
     }
 }
 
+/// A name that is no role's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role {0:?}")]
+pub struct UnknownRole(pub String);
+
 impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownRole;
+    fn from_str(s: &str) -> Result<Self, UnknownRole> {
         match s {
             "attendee" => Ok(Self::Attendee),
             "organizer" => Ok(Self::Organizer),
             "admin" => Ok(Self::Admin),
-            other => Err(format!("unknown role {other:?}")),
+            other => Err(UnknownRole(other.to_owned())),
         }
     }
 }

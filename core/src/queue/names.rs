@@ -49,7 +49,7 @@ impl QueueName {
     }
 
     /// Parses `--queues purchases,emails`.
-    pub fn parse_list(list: &str) -> Result<Vec<Self>, String> {
+    pub fn parse_list(list: &str) -> Result<Vec<Self>, UnknownQueue> {
         let mut queues = Vec::new();
         for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let queue = name.parse()?;
@@ -58,7 +58,7 @@ impl QueueName {
             }
         }
         if queues.is_empty() {
-            return Err("no queue named".into());
+            return Err(UnknownQueue(String::new()));
         }
         Ok(queues)
     }
@@ -117,16 +117,18 @@ impl fmt::Display for QueueName {
     }
 }
 
+/// A name that is no queue's (empty: no name at all).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown queue {0:?} (known: {known})", known = QueueName::ALL.map(QueueName::as_str).join(", "))]
+pub struct UnknownQueue(pub String);
+
 impl FromStr for QueueName {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownQueue;
+    fn from_str(s: &str) -> Result<Self, UnknownQueue> {
         Self::ALL
             .into_iter()
             .find(|q| q.as_str() == s)
-            .ok_or_else(|| {
-                let known: Vec<_> = Self::ALL.iter().map(|q| q.as_str()).collect();
-                format!("unknown queue {s:?} (known: {})", known.join(", "))
-            })
+            .ok_or_else(|| UnknownQueue(s.to_owned()))
     }
 }
 
@@ -140,10 +142,9 @@ mod tests {
             QueueName::parse_list("emails, purchases,emails").unwrap(),
             vec![QueueName::Emails, QueueName::Purchases]
         );
-        assert!(
-            QueueName::parse_list("emails,nope")
-                .unwrap_err()
-                .contains("nope")
+        assert_eq!(
+            QueueName::parse_list("emails,nope"),
+            Err(UnknownQueue("nope".into()))
         );
         assert!(QueueName::parse_list(" , ").is_err());
     }

@@ -186,28 +186,30 @@ impl Order {
             .await
     }
 
+    /// An order's items, in id order.
     pub async fn items(
         conn: &mut AsyncPgConnection,
         order_id: Uuid,
     ) -> QueryResult<Vec<OrderItem>> {
-        order_items::table
-            .filter(order_items::order_id.eq(order_id))
-            .select(OrderItem::as_select())
-            .order(order_items::id)
-            .load(conn)
-            .await
+        Order::items_of(conn, &[order_id]).await
     }
 
+    /// The orders' items, in id order. Sorted here, not by the statement:
+    /// with `ORDER BY id` the planner walked the whole primary key of
+    /// `order_items` in order and filtered the batch's orders in (34,000
+    /// rows read for 345 wanted, 45 ms a payment batch in a stadium drop),
+    /// whenever its estimate of items per order was stale.
     pub async fn items_of(
         conn: &mut AsyncPgConnection,
         order_ids: &[Uuid],
     ) -> QueryResult<Vec<OrderItem>> {
-        order_items::table
+        let mut items: Vec<OrderItem> = order_items::table
             .filter(order_items::order_id.eq_any(order_ids))
             .select(OrderItem::as_select())
-            .order(order_items::id)
             .load(conn)
-            .await
+            .await?;
+        items.sort_unstable_by_key(|i| i.id);
+        Ok(items)
     }
 
     /// Writes a `pending` order and its items for the buyer's session, unless

@@ -59,6 +59,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::users::UsersCommand,
     },
+    /// Check the money ledger.
+    Ledger {
+        #[command(subcommand)]
+        command: cli::ledger::LedgerCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -82,6 +87,7 @@ async fn run(cli: Cli) -> Result<()> {
     boxoffice_core::telemetry::init(config.env);
     match cli.command {
         Command::Migrate => cli::migrate(&config).await,
+        Command::Ledger { command } => cli::ledger::run(&config, command).await,
         Command::Dev => {
             cli::migrate(&config).await?;
             let services = cli::connect(config).await?;

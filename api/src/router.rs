@@ -47,6 +47,8 @@ fn documented(state: &AppState) -> (OpenApiRouter<AppState>, OpenApiRouter<AppSt
             events::manage::delete
         ))
         .routes(routes!(events::manage::publish))
+        .routes(routes!(events::cancel::cancel))
+        .routes(routes!(events::cancel::progress))
         .routes(routes!(tiers::create))
         .routes(routes!(tiers::update, tiers::delete))
         .routes(routes!(discounts::list, discounts::create))
@@ -63,6 +65,8 @@ fn documented(state: &AppState) -> (OpenApiRouter<AppState>, OpenApiRouter<AppSt
         .routes(routes!(orders::place))
         .routes(routes!(orders::get))
         .routes(routes!(orders::cancel))
+        .routes(routes!(refunds::request))
+        .routes(routes!(refunds::list))
         .routes(routes!(live::order))
         .routes(routes!(orders::list_mine))
         .routes(routes!(tickets::list_mine))

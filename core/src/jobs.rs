@@ -42,12 +42,17 @@ pub enum OrderJob {
     Place { order_id: Uuid },
     /// Release the hold of an unpaid order whose time is up.
     Expire { order_id: Uuid },
+    /// Close the provider checkout of a cancelled order, so it can no
+    /// longer be paid (a payment that still races in is given back).
+    CloseCheckout { order_id: Uuid },
 }
 
 impl OrderJob {
     pub fn order_id(&self) -> Uuid {
         match self {
-            Self::Place { order_id } | Self::Expire { order_id } => *order_id,
+            Self::Place { order_id }
+            | Self::Expire { order_id }
+            | Self::CloseCheckout { order_id } => *order_id,
         }
     }
 }
@@ -58,6 +63,7 @@ impl Job for OrderJob {
         Some(match self {
             Self::Place { order_id } => format!("place:{order_id}"),
             Self::Expire { order_id } => format!("expire:{order_id}"),
+            Self::CloseCheckout { order_id } => format!("close-checkout:{order_id}"),
         })
     }
 }
@@ -75,16 +81,27 @@ impl Job for ApplyPaymentEvent {
     }
 }
 
-/// Send one refund (a `refunds` row) through the provider.
+/// Work in the refunds queue.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RefundPayment {
-    pub refund_id: Uuid,
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum RefundJob {
+    /// Send one refund (a `refunds` row) through the provider.
+    Send { refund_id: Uuid },
+    /// Refund the paid orders of a cancelled event, a batch at a time: each
+    /// run writes the refunds of the next batch, pushes their jobs and
+    /// pushes itself again while orders remain (the `cancelled_events`
+    /// sweep starts it again if it is lost).
+    CancelEvent { event_id: Uuid },
 }
 
-impl Job for RefundPayment {
+impl Job for RefundJob {
     const QUEUE: QueueName = QueueName::Refunds;
     fn idempotency_key(&self) -> Option<String> {
-        Some(format!("refund:{}", self.refund_id))
+        match self {
+            Self::Send { refund_id } => Some(format!("refund:{refund_id}")),
+            // Pushes itself again: a key would swallow that push.
+            Self::CancelEvent { .. } => None,
+        }
     }
 }
 

@@ -17,6 +17,7 @@ pub mod payments;
 pub mod prepared;
 pub mod qr;
 pub mod queue;
+pub mod refunds;
 pub mod schema;
 pub mod seed;
 pub mod services;

@@ -74,6 +74,23 @@ impl Live {
         .await;
     }
 
+    /// A refund of the order was asked for, sent, or finished.
+    pub async fn refund_status(&self, refund: &crate::models::Refund) {
+        self.publish(
+            &self.order_channel(refund.order_id),
+            &serde_json::json!({
+                "type": "order.refund",
+                "order_id": refund.order_id,
+                "refund_id": refund.id,
+                "status": refund.status,
+                "amount_minor": refund.amount_minor,
+                "currency": refund.currency,
+                "reason": refund.reason,
+            }),
+        )
+        .await;
+    }
+
     /// Stock of an event's tiers, plus an "almost sold out" flag per tier.
     pub async fn availability(&self, event_id: Uuid, tiers: &[crate::models::Tier]) {
         let stock = public_stock(tiers);

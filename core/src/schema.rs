@@ -108,6 +108,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         search -> Nullable<Tsvector>,
         min_price_minor -> Nullable<Int8>,
+        cancel_message -> Nullable<Text>,
     }
 }
 
@@ -238,6 +239,10 @@ diesel::table! {
         idempotency_key -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        kind -> Text,
+        ticket_ids -> Array<Uuid>,
+        requested_by -> Nullable<Uuid>,
+        request_hash -> Nullable<Bytea>,
     }
 }
 

@@ -6,6 +6,7 @@
 //!   checkout for an amount and a merchant reference;
 //! - `GET /checkout/{id}` is the hosted page (amount, description, Pay and
 //!   Decline buttons);
+//! - `POST /v1/checkout/sessions/{id}/expire` closes an open checkout;
 //! - `POST /v1/refunds` refunds (part of) a payment;
 //! - every outcome is sent as a webhook signed per Standard Webhooks and
 //!   retried with backoff until acknowledged (2xx).
@@ -74,6 +75,9 @@ struct Inner {
     http: reqwest::Client,
     /// Webhook deliveries acknowledged, for the status page and tests.
     delivered: Mutex<u64>,
+    /// Refund requests to answer with 503 before serving again (an outage
+    /// of the provider's refunds, for tests).
+    failing_refunds: Mutex<u32>,
 }
 
 /// The running sandbox; cheap to clone.
@@ -103,6 +107,7 @@ impl Sandbox {
             books: Mutex::default(),
             http,
             delivered: Mutex::new(0),
+            failing_refunds: Mutex::new(0),
         })))
     }
 
@@ -114,6 +119,11 @@ impl Sandbox {
         *self.0.public_url.write().expect("lock") = url;
     }
 
+    /// The next `n` refund requests fail with 503, as in an outage.
+    pub fn fail_next_refunds(&self, n: u32) {
+        *self.0.failing_refunds.lock().expect("lock") = n;
+    }
+
     pub fn delivered_webhooks(&self) -> u64 {
         *self.0.delivered.lock().expect("lock")
     }
@@ -123,6 +133,7 @@ impl Sandbox {
         Router::new()
             .route("/v1/checkout/sessions", post(create_session))
             .route("/v1/checkout/sessions/{id}", get(get_session))
+            .route("/v1/checkout/sessions/{id}/expire", post(expire_session))
             .route("/v1/refunds", post(create_refund))
             .route("/checkout/{id}", get(checkout_page))
             .route("/checkout/{id}/pay", post(pay))
@@ -351,6 +362,13 @@ async fn create_refund(
     let Ok(Json(request)) = body else {
         return error(StatusCode::BAD_REQUEST, "invalid body");
     };
+    {
+        let mut failing = sandbox.0.failing_refunds.lock().expect("lock");
+        if *failing > 0 {
+            *failing -= 1;
+            return error(StatusCode::SERVICE_UNAVAILABLE, "refunds are unavailable");
+        }
+    }
     let key = idempotency_key(&headers);
     let refund = {
         let mut books = sandbox.0.books.lock().expect("lock");
@@ -424,8 +442,64 @@ async fn checkout_page(State(sandbox): State<Sandbox>, Path(id): Path<String>) -
 
 async fn finish(sandbox: Sandbox, id: String, outcome: AutoOutcome) -> Response {
     match sandbox.settle(&id, outcome) {
+        // The merchant closed it: nothing is charged.
+        Some(s) if s.status == "expired" => (
+            StatusCode::CONFLICT,
+            Html(page::checkout(
+                &id,
+                &s.request.description,
+                s.request.amount_minor,
+                &s.request.currency,
+                s.status,
+            )),
+        )
+            .into_response(),
         Some(s) => Redirect::to(&s.request.return_url).into_response(),
         None => (StatusCode::NOT_FOUND, Html(page::not_found())).into_response(),
+    }
+}
+
+/// `POST /v1/checkout/sessions/{id}/expire`: the merchant closes an open
+/// checkout (it can no longer be paid; `checkout.expired` follows). Closing
+/// it again answers the same; a paid one is refused with 409.
+async fn expire_session(
+    State(sandbox): State<Sandbox>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if !sandbox.authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "invalid API key");
+    }
+    let (session, closed_now) = {
+        let mut books = sandbox.0.books.lock().expect("lock");
+        let Some(session) = books.sessions.get_mut(&id) else {
+            return error(StatusCode::NOT_FOUND, "no such session");
+        };
+        let closed_now = session.status == "open";
+        if closed_now {
+            session.status = "expired";
+        }
+        (session.clone(), closed_now)
+    };
+    match session.status {
+        "expired" => {
+            if closed_now {
+                sandbox.send_webhook(wire::Event {
+                    id: format!("evt_{}", uuid::Uuid::now_v7().simple()),
+                    event_type: "checkout.expired".into(),
+                    created: chrono::Utc::now().timestamp(),
+                    data: wire::EventData {
+                        checkout_id: Some(session.id.clone()),
+                        reference: session.request.reference.clone(),
+                        amount_minor: session.request.amount_minor,
+                        currency: session.request.currency.clone(),
+                        ..Default::default()
+                    },
+                });
+            }
+            Json(session_json(&sandbox, &session)).into_response()
+        }
+        status => error(StatusCode::CONFLICT, &format!("the session is {status}")),
     }
 }
 

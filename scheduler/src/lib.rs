@@ -34,6 +34,7 @@ fn entries() -> Vec<Entry> {
         ("unapplied_webhooks", "*/10 * * * * *"),
         ("unsettled_sales", "*/10 * * * * *"),
         ("open_refunds", "*/30 * * * * *"),
+        ("cancelled_events", "*/30 * * * * *"),
     ]
     .into_iter()
     .map(|(name, expr)| Entry {
@@ -53,6 +54,7 @@ pub async fn run_sweep(services: &Services, name: &str) -> Result<usize, SweepEr
         "unapplied_webhooks" => sweeps::orders::unapplied_webhooks(services).await,
         "open_refunds" => sweeps::orders::open_refunds(services).await,
         "unsettled_sales" => sweeps::orders::unsettled_sales(services).await,
+        "cancelled_events" => sweeps::events::cancelled(services).await,
         other => Err(SweepError::Unknown(other.to_owned())),
     }
 }

@@ -2,6 +2,7 @@
 //! they share: connecting, migrating, the shutdown signal.
 
 pub mod dev;
+pub mod ledger;
 pub mod queues;
 pub mod seed;
 pub mod users;

@@ -144,8 +144,9 @@ async fn a_stored_webhook_whose_job_was_lost_is_applied_by_the_sweep() {
     .await;
 }
 
-/// A refund row left `pending` (its job lost) is sent by the sweep, and
-/// finished once: succeeded, posted to the ledger, the buyer told.
+/// A refund row left `requested` (its job lost) is sent by the sweep, and
+/// finished once: succeeded, posted to the ledger, the order refunded, the
+/// buyer told.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_open_refund_is_finished_by_the_sweep() {
     use std::time::Duration;
@@ -159,8 +160,8 @@ async fn an_open_refund_is_finished_by_the_sweep() {
     app.wait_order(&buyer, &id, "paid").await;
     // A refund whose job never ran.
     app.sql(&format!(
-        "INSERT INTO refunds (id, order_id, payment_id, amount_minor, currency, reason, status, idempotency_key)
-         SELECT gen_random_uuid(), order_id, id, amount_minor, currency, 'requested_by_buyer', 'pending', 'test:' || id
+        "INSERT INTO refunds (id, order_id, payment_id, amount_minor, currency, reason, status, idempotency_key, kind)
+         SELECT gen_random_uuid(), order_id, id, amount_minor, currency, 'requested by the buyer', 'requested', 'test:' || id, 'order'
            FROM payments WHERE order_id = '{id}'"
     ))
     .await;
@@ -189,6 +190,8 @@ async fn an_open_refund_is_finished_by_the_sweep() {
         2,
         "the refund's two legs"
     );
+    app.wait_order(&buyer, &id, "refunded").await;
+    crate::routes::refunds::ledger_checks(&app).await;
     assert_eq!(
         boxoffice_scheduler::run_sweep(&app.services, "open_refunds")
             .await

@@ -5,7 +5,7 @@
 use boxoffice_core::{
     Services,
     auth::tokens::email_token,
-    models::{EmailRow, Event, Order, OrderItem, Refund, Ticket},
+    models::{EmailRow, Event, Order, OrderItem, Refund, RefundKind, Ticket},
     money,
     prepared::Prepare,
     schema::{events, order_items, orders, ticket_tiers},
@@ -17,8 +17,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::templates::{
-    self, ActionEmail, Attachment, OrderConfirmation, RefundNotice, Rendered, TemplateError,
-    TicketLine, ics,
+    self, ActionEmail, Attachment, EventCancelled, OrderConfirmation, RefundNotice, Rendered,
+    TemplateError, TicketLine, ics,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +57,10 @@ pub async fn render(email: &EmailRow, services: &Services) -> Result<Rendered, E
         "refund_notice" => {
             let p: RefundParams = serde_json::from_value(email.params.clone()).map_err(params)?;
             refund_notice(services, p.refund_id).await
+        }
+        "event_cancelled" => {
+            let p: OrderParams = serde_json::from_value(email.params.clone()).map_err(params)?;
+            event_cancelled(services, p.order_id).await
         }
         other => Err(TemplateError::Unknown(other.to_owned()).into()),
     }
@@ -221,11 +225,41 @@ async fn refund_notice(services: &Services, refund_id: Uuid) -> Result<Rendered,
     let order = Order::find(&mut conn, refund.order_id).await?;
     let event = Event::find(&mut conn, order.event_id).await?;
     drop(conn);
+    let kind = refund.kind();
+    let message = match kind {
+        RefundKind::EventCancelled => event.cancel_message.filter(|m| !m.is_empty()),
+        RefundKind::Order => Some(refund.reason.clone()).filter(|r| !r.is_empty()),
+        RefundKind::Returned => None,
+    };
     let context = RefundNotice {
         amount: money::format(refund.amount_minor, &refund.currency),
         order_id: order.id.to_string(),
         event_title: event.title,
+        kind: kind.as_str().into(),
         reason: refund.reason,
+        message,
     };
     Ok(templates::render("refund_notice", &context, Vec::new())?)
+}
+
+async fn event_cancelled(services: &Services, order_id: Uuid) -> Result<Rendered, EmailError> {
+    let mut conn = services.db.get().await?;
+    let (order, event, when): (Order, Event, String) = orders::table
+        .inner_join(events::table)
+        .filter(orders::id.eq(order_id))
+        .select((
+            Order::as_select(),
+            Event::as_select(),
+            diesel::dsl::sql::<sql_types::Text>(LOCAL_START),
+        ))
+        .get_result(&mut conn)
+        .await?;
+    drop(conn);
+    let context = EventCancelled {
+        event_title: event.title,
+        when,
+        order_id: order.id.to_string(),
+        message: event.cancel_message.filter(|m| !m.is_empty()),
+    };
+    Ok(templates::render("event_cancelled", &context, Vec::new())?)
 }

@@ -1,6 +1,7 @@
 //! What happens to an order when money arrives or goes back: the `paid`
 //! transition (tickets, confirmation email, seats recorded as sold), a late
-//! payment taking its seats again, and a finished refund. Used by the
+//! payment taking its seats again, and a finished refund (voided tickets,
+//! seats back on sale, the order's refunded state). Used by the
 //! payments batch (`pay`), free orders (`jobs::order_job`) and refunds.
 //!
 //! Every function here is safe to run twice: orders are paid by a
@@ -10,10 +11,10 @@
 use std::collections::HashMap;
 
 use boxoffice_core::{
-    jobs::{RefundPayment, SendEmail, enqueue_or_log},
+    jobs::{RefundJob, SendEmail, enqueue_or_log},
     models::{
         Discount, Event, Movement, NewEmail, Order, OrderItem, OrderStatus, Payment, Refund,
-        Ticket, TicketStatus, Tier, User, ledger,
+        RefundKind, RefundStatus, Ticket, TicketStatus, Tier, User, ledger,
     },
     prepared::Prepare,
     queue::Schedule,
@@ -38,6 +39,8 @@ pub struct AfterCommit {
     /// Orders as committed, published without being read again.
     pub published: Vec<Order>,
     pub stock_changed: Vec<Uuid>,
+    /// Refunds whose state changed, for the order's live stream.
+    pub refunds_changed: Vec<Uuid>,
     /// Sales were recorded for the settler.
     pub sales: bool,
 }
@@ -54,7 +57,7 @@ impl AfterCommit {
         for refund_id in self.refunds {
             enqueue_or_log(
                 &services.queues,
-                &RefundPayment { refund_id },
+                &RefundJob::Send { refund_id },
                 Schedule::now(),
             )
             .await;
@@ -62,13 +65,21 @@ impl AfterCommit {
         for order in &self.published {
             services.live.order_status(order).await;
         }
-        if self.orders.is_empty() && self.stock_changed.is_empty() {
+        if self.orders.is_empty()
+            && self.stock_changed.is_empty()
+            && self.refunds_changed.is_empty()
+        {
             return;
         }
         if let Ok(mut conn) = services.db.get().await {
             for order_id in self.orders {
                 if let Ok(order) = Order::find(&mut conn, order_id).await {
                     services.live.order_status(&order).await;
+                }
+            }
+            for refund_id in self.refunds_changed {
+                if let Ok(refund) = Refund::find(&mut conn, refund_id).await {
+                    services.live.refund_status(&refund).await;
                 }
             }
             for event_id in self.stock_changed {
@@ -237,8 +248,11 @@ pub async fn take_seats_again(
     Ok(Ok(()))
 }
 
-/// A refund the provider confirmed: recorded once, posted to the ledger, the
-/// unfulfilled order marked refunded, the buyer told why.
+/// A refund the provider confirmed, recorded once: posted to the ledger;
+/// for a returned payment, the unfulfilled order marked refunded; for a
+/// refund of the order, its tickets voided (all of them once nothing is left
+/// paid), their seats back on sale while the event sells, the order
+/// `refunded` or `partially_refunded`; the buyer told.
 pub async fn finish_refund(
     conn: &mut AsyncPgConnection,
     refund_id: Uuid,
@@ -250,6 +264,7 @@ pub async fn finish_refund(
         if !Refund::mark_succeeded(conn, refund.id, provider_refund_id).await? {
             return Ok(());
         }
+        after.refunds_changed.push(refund.id);
         let order = Order::lock(conn, refund.order_id).await?;
         let event = Event::find(conn, order.event_id).await?;
         let payment = Payment::find(conn, refund.payment_id).await?;
@@ -266,8 +281,45 @@ pub async fn finish_refund(
             }],
         )
         .await?;
-        if Order::mark_refunded(conn, order.id).await?.is_some() {
-            after.orders.push(order.id);
+        let written = match refund.kind() {
+            RefundKind::Returned => Order::mark_refunded(conn, order.id).await?,
+            RefundKind::Order | RefundKind::EventCancelled => {
+                let refunds = Refund::for_order(conn, order.id).await?;
+                let given_back: i64 = refunds
+                    .iter()
+                    .filter(|r| {
+                        r.kind() != RefundKind::Returned && r.status() == RefundStatus::Succeeded
+                    })
+                    .map(|r| r.amount_minor)
+                    .sum();
+                let fully = given_back >= payment.amount_minor;
+                let voided = if fully {
+                    let all: Vec<Uuid> = Ticket::for_order(conn, order.id)
+                        .await?
+                        .into_iter()
+                        .map(|t| t.id)
+                        .collect();
+                    Ticket::void_many(conn, &all).await?
+                } else {
+                    Ticket::void_many(conn, &refund.ticket_ids).await?
+                };
+                if event.is_on_sale(Utc::now()) && !voided.is_empty() {
+                    let mut seats = HashMap::<(Uuid, Uuid), i32>::new();
+                    for ticket in &voided {
+                        *seats
+                            .entry((ticket.order_item_id, ticket.tier_id))
+                            .or_default() += 1;
+                    }
+                    let seats: Vec<(Uuid, Uuid, i32)> =
+                        seats.into_iter().map(|((i, t), n)| (i, t, n)).collect();
+                    Tier::return_seats(conn, &seats).await?;
+                    after.stock_changed.push(event.id);
+                }
+                Order::mark_refunded_part(conn, order.id, fully).await?
+            }
+        };
+        if let Some(order) = written {
+            after.published.push(order);
         }
         let buyer = User::find(conn, order.buyer_id).await?;
         let dedupe = format!("refund_notice:{}", refund.id);

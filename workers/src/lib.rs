@@ -110,7 +110,7 @@ pub async fn run(
                 ));
             }
             QueueName::Refunds => {
-                tasks.spawn(run_queue::<boxoffice_core::jobs::RefundPayment>(
+                tasks.spawn(run_queue::<boxoffice_core::jobs::RefundJob>(
                     ctx,
                     concurrency,
                     shutdown,

@@ -7,6 +7,8 @@
 //! - **late, seats free**: paid in full after it expired or was cancelled,
 //!   and its seats (and code use) are still free: it is paid;
 //! - **late, sold out** (or its code used up): refunded in full;
+//! - **cancelled** by the buyer, or of a cancelled event (the payment raced
+//!   the checkout's closing): refunded in full;
 //! - **duplicate**: a second payment of a paid order: refunded;
 //! - **amount mismatch**, or an order that cannot be paid: refunded;
 //! - **declined**: the hold is released (`cancelled`);
@@ -33,7 +35,10 @@ use std::collections::{HashMap, HashSet};
 use boxoffice_core::{
     Services,
     batch::{self, Answers, Batcher, Commit, Linger, Planning, Pool, Settings, Write},
-    models::{InboxEvent, Movement, Order, OrderItem, OrderStatus, Payment, Refund, User, ledger},
+    models::{
+        EventStatus, InboxEvent, Movement, Order, OrderItem, OrderStatus, Payment, Refund, User,
+        ledger, order,
+    },
     schema::{events, users},
 };
 use diesel::prelude::*;
@@ -220,13 +225,19 @@ async fn apply(
         .iter()
         .map(|(_, p)| orders[&p.order_id].event_id)
         .collect();
-    let organizers: HashMap<Uuid, Uuid> = events::table
-        .filter(events::id.eq_any(&event_ids))
-        .select((events::id, events::organizer_id))
-        .load::<(Uuid, Uuid)>(conn)
-        .await?
-        .into_iter()
-        .collect();
+    let (organizers, cancelled_events): (HashMap<Uuid, Uuid>, HashSet<Uuid>) = {
+        let rows = events::table
+            .filter(events::id.eq_any(&event_ids))
+            .select((events::id, events::organizer_id, events::status))
+            .load::<(Uuid, Uuid, String)>(conn)
+            .await?;
+        let cancelled = rows
+            .iter()
+            .filter(|r| r.2 == EventStatus::Cancelled.as_str())
+            .map(|r| r.0)
+            .collect();
+        (rows.into_iter().map(|r| (r.0, r.1)).collect(), cancelled)
+    };
     ledger::post(
         conn,
         &payments
@@ -262,6 +273,15 @@ async fn apply(
             order.status()
         };
         let case = match status {
+            // Cancelled on purpose (its checkout was closed; this payment
+            // raced the closing): given back, never taken as a late payment.
+            OrderStatus::Paid => Case::Refund("duplicate_payment"),
+            _ if cancelled_events.contains(&order.event_id) => Case::Refund(order::EVENT_CANCELLED),
+            OrderStatus::Cancelled
+                if order.reject_reason.as_deref() == Some(order::CANCELLED_BY_BUYER) =>
+            {
+                Case::Refund("order_cancelled")
+            }
             OrderStatus::AwaitingPayment if amount_ok => Case::Pay { held: true },
             status if fulfil::is_late(status) && amount_ok => {
                 let order_items = items.get(&order.id).map_or(&[][..], Vec::as_slice);
@@ -273,7 +293,6 @@ async fn apply(
                     Err(reason) => Case::Refund(reason),
                 }
             }
-            OrderStatus::Paid => Case::Refund("duplicate_payment"),
             _ if !amount_ok => Case::Refund("amount_mismatch"),
             _ => Case::Refund("order_not_payable"),
         };

@@ -38,6 +38,36 @@ where
     }
 }
 
+/// `Json<T>`, or `T::default()` for a request without a body (an action
+/// whose every field is optional, like a refund of the whole order).
+pub struct JsonOrEmpty<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonOrEmpty<T>
+where
+    T: DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let json = is_json(&req);
+        let body = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest("bad_request", e.body_text())
+            }
+        })?;
+        if body.is_empty() {
+            return Ok(Self(T::default()));
+        }
+        if !json {
+            return Err(ApiError::UnsupportedMediaType(crate::error::SEND_JSON));
+        }
+        parse(&body).map(JsonOrEmpty)
+    }
+}
+
 /// `application/json` or `application/<something>+json`.
 fn is_json(req: &Request) -> bool {
     let Some(Ok(mime)) = req

@@ -6,6 +6,6 @@ mod query;
 
 pub use auth::{AuthUser, Bearer, INVALID_TOKEN, MaybeUser, RequireAdmin};
 pub use client::ClientInfo;
-pub use json::Json;
+pub use json::{Json, JsonOrEmpty};
 pub use patch::{merge, nullable};
 pub use query::Query;

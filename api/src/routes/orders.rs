@@ -7,8 +7,11 @@ use axum::{
     response::IntoResponse,
 };
 use boxoffice_core::{
-    jobs::OrderJob,
-    models::{Discount, Event, EventStatus, NewOrder, Order, OrderItem, OrderStatus, Placed, Tier},
+    jobs::{OrderJob, enqueue_or_log},
+    models::{
+        Discount, Event, EventStatus, NewOrder, Order, OrderItem, OrderStatus, Placed, Refund,
+        RefundKind, RefundStatus, Tier, order,
+    },
     queue::Schedule,
 };
 use chrono::{DateTime, Utc};
@@ -21,7 +24,7 @@ use crate::{
     error::{ApiError, ApiResult, FieldError},
     extract::{AuthUser, Bearer, Json, Query},
     pagination::{self, Page},
-    routes::events::parse_id,
+    routes::{events::parse_id, refunds::RefundView},
     state::AppState,
     validate,
 };
@@ -69,6 +72,11 @@ pub struct OrderView {
     pub reserved_until: Option<DateTime<Utc>>,
     pub paid_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// Given back so far (succeeded refunds of the order, not of returned
+    /// payments).
+    pub refunded_minor: i64,
+    /// Every refund, oldest first.
+    pub refunds: Vec<RefundView>,
     pub url: String,
     pub live_url: String,
 }
@@ -103,13 +111,31 @@ impl OrderView {
             reserved_until: order.reserved_until,
             paid_at: order.paid_at,
             created_at: order.created_at,
+            refunded_minor: 0,
+            refunds: Vec::new(),
             url: format!("/v1/orders/{}", order.id),
             live_url: format!("/v1/orders/{}/live", order.id),
         }
     }
 }
 
-fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
+impl OrderView {
+    /// With the order's refunds (`refunds` may hold other orders' too).
+    pub fn with_refunds(mut self, refunds: &[Refund]) -> Self {
+        let mine: Vec<&Refund> = refunds.iter().filter(|r| r.order_id == self.id).collect();
+        self.refunded_minor = mine
+            .iter()
+            .filter(|r| r.kind() != RefundKind::Returned && r.status() == RefundStatus::Succeeded)
+            .map(|r| r.amount_minor)
+            .sum();
+        self.refunds = mine.into_iter().map(RefundView::from).collect();
+        self
+    }
+}
+
+/// The request's `Idempotency-Key` (required where a retry must not act
+/// twice: orders, refunds).
+pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -118,7 +144,7 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
     if key.is_empty() || key.len() > 255 {
         return Err(ApiError::BadRequest(
             "idempotency_key_required",
-            "Send an `Idempotency-Key` header (1–255 characters) with every order.".into(),
+            "Send an `Idempotency-Key` header (1–255 characters) with this request.".into(),
         ));
     }
     Ok(key.to_owned())
@@ -356,7 +382,8 @@ pub async fn get(
     let mut conn = state.db().await?;
     let order = load_own(&mut conn, &user, &id).await?;
     let items = Order::items(&mut conn, order.id).await?;
-    Ok(Json(OrderView::new(&order, &items)))
+    let refunds = Refund::for_order(&mut conn, order.id).await?;
+    Ok(Json(OrderView::new(&order, &items).with_refunds(&refunds)))
 }
 
 /// `POST /v1/orders/{id}/cancel`: an unpaid order; its seats are released.
@@ -386,7 +413,7 @@ pub async fn cancel(
                 conn,
                 order.id,
                 OrderStatus::Cancelled,
-                "cancelled_by_buyer",
+                order::CANCELLED_BY_BUYER,
                 false,
             )
             .await?
@@ -415,6 +442,16 @@ pub async fn cancel(
             .live
             .availability(order.event_id, &tiers)
             .await;
+    }
+    if order.provider_checkout_id.is_some() {
+        // Closed so that it can no longer be paid; a payment that races the
+        // closing is given back.
+        enqueue_or_log(
+            &state.services.queues,
+            &OrderJob::CloseCheckout { order_id: order.id },
+            Schedule::now(),
+        )
+        .await;
     }
     state.services.live.order_status(&order).await;
     tracing::info!(order.id = %order.id, "order cancelled by the buyer");
@@ -453,6 +490,7 @@ pub async fn list_mine(
     let (orders, next_cursor) = pagination::created_page(rows, limit, |o| (o.created_at, o.id));
     let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
     let items = Order::items_of(&mut conn, &ids).await?;
+    let refunds = Refund::for_orders(&mut conn, &ids).await?;
     let views = orders
         .iter()
         .map(|o| {
@@ -461,7 +499,7 @@ pub async fn list_mine(
                 .filter(|i| i.order_id == o.id)
                 .cloned()
                 .collect();
-            OrderView::new(o, &mine)
+            OrderView::new(o, &mine).with_refunds(&refunds)
         })
         .collect();
     Ok(Json(Page {

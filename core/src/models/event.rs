@@ -44,6 +44,7 @@ pub struct Event {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub min_price_minor: Option<i64>,
+    pub cancel_message: Option<String>,
 }
 
 /// Everything an organizer sets. Written whole on create and on update (the
@@ -93,6 +94,18 @@ impl NewEvent {
 impl Event {
     pub fn status(&self) -> EventStatus {
         EventStatus::parse(&self.status).unwrap_or(EventStatus::Draft)
+    }
+
+    /// Until when a buyer may ask for a refund: `refund_until_hours` before
+    /// the start; never without a policy.
+    pub fn refundable_until(&self) -> Option<DateTime<Utc>> {
+        self.refund_until_hours
+            .map(|h| self.starts_at - chrono::Duration::hours(i64::from(h)))
+    }
+
+    /// Whether refunded seats can be sold again.
+    pub fn is_on_sale(&self, now: DateTime<Utc>) -> bool {
+        self.status() == EventStatus::Published && self.ends_at > now
     }
 
     /// Only drafts and published events can still be changed.
@@ -171,6 +184,55 @@ impl Event {
         .get_result(conn)
         .await
         .optional()
+    }
+
+    /// Published → cancelled, with the message for the attendees. `None`
+    /// if it was not published (a draft, or cancelled or over already).
+    pub async fn cancel(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        message: &str,
+    ) -> QueryResult<Option<Event>> {
+        diesel::update(
+            events::table
+                .find(id)
+                .filter(events::status.eq(EventStatus::Published.as_str())),
+        )
+        .set((
+            events::status.eq(EventStatus::Cancelled.as_str()),
+            events::cancelled_at.eq(diesel::dsl::now),
+            events::cancel_message.eq(message),
+        ))
+        .returning(Event::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+    }
+
+    /// Cancelled events with a paid order no cancellation refund covers yet
+    /// (their fan-out job was lost or cut short): for the sweep.
+    pub async fn cancelled_with_unrefunded_orders(
+        conn: &mut AsyncPgConnection,
+    ) -> QueryResult<Vec<Uuid>> {
+        use crate::{
+            models::{OrderStatus, RefundKind},
+            schema::refunds,
+        };
+        let covered = refunds::table
+            .filter(refunds::order_id.eq(orders::id))
+            .filter(refunds::kind.eq(RefundKind::EventCancelled.as_str()));
+        events::table
+            .inner_join(orders::table)
+            .filter(events::status.eq(EventStatus::Cancelled.as_str()))
+            .filter(orders::status.eq_any([
+                OrderStatus::Paid.as_str(),
+                OrderStatus::PartiallyRefunded.as_str(),
+            ]))
+            .filter(diesel::dsl::not(diesel::dsl::exists(covered)))
+            .select(events::id)
+            .distinct()
+            .load(conn)
+            .await
     }
 
     /// Deletes a draft (with its tiers, codes and images). Returns whether a

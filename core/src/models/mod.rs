@@ -4,11 +4,11 @@
 /// A status enum mapped to a text column: `as_str` for writes, `parse` for
 /// reads, and nowhere else a status string.
 macro_rules! text_status {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum $name {
-            $($variant),+
+            $($(#[$vmeta])* $variant),+
         }
 
         impl $name {
@@ -52,7 +52,7 @@ pub use event_image::EventImage;
 pub use event_search::{DateBound, EventSearch, Near, SearchHit, SearchSort, SortKey};
 pub use ledger::Movement;
 pub use order::{Decided, NewOrder, Order, OrderItem, OrderStatus, Placed, Verdict};
-pub use payment::{Payment, PaymentStatus, Refund, RefundStatus};
+pub use payment::{Payment, PaymentStatus, Refund, RefundKind, RefundStatus};
 pub use refresh_token::{NewRefreshToken, RefreshToken, SessionRow};
 pub use ticket::{Ticket, TicketStatus};
 pub use tier::{NewTier, SaleState, Tier, TierFields};

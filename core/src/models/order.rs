@@ -3,9 +3,11 @@
 //! concurrent transitions (expiry and payment, say) can never both happen.
 //!
 //! ```text
-//! pending --(reserve ok)--> awaiting_payment --(paid)--> paid --> refunded
+//! pending --(reserve ok)--> awaiting_payment --(paid)--> paid --> partially_refunded
+//!    |                                        |                 \            |
+//!    |                                        |                  +--> refunded <+
 //!    +--(sold out / invalid)--> rejected      +--(expiry)--> expired
-//!                                             +--(cancel / declined)--> cancelled
+//!    +--(cancel / event cancelled)----------> +--(cancel / declined / event cancelled)--> cancelled
 //! ```
 
 use std::collections::HashMap;
@@ -33,6 +35,12 @@ text_status!(
         PartiallyRefunded => "partially_refunded",
     }
 );
+
+/// The reason an order its buyer cancelled carries: a payment for it that
+/// still arrives is given back.
+pub const CANCELLED_BY_BUYER: &str = "cancelled_by_buyer";
+/// The reason of orders cancelled with their event.
+pub const EVENT_CANCELLED: &str = "event_cancelled";
 
 impl OrderStatus {
     /// No further transition but refunds.
@@ -547,6 +555,165 @@ impl Order {
         .optional()
     }
 
+    /// A refund of the order's tickets or amount has succeeded: `paid` or
+    /// `partially_refunded` → `refunded` (`fully`) or `partially_refunded`.
+    /// `None` if the order was in neither state.
+    pub async fn mark_refunded_part(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        fully: bool,
+    ) -> QueryResult<Option<Order>> {
+        let to = if fully {
+            OrderStatus::Refunded
+        } else {
+            OrderStatus::PartiallyRefunded
+        };
+        diesel::update(orders::table.find(id).filter(orders::status.eq_any([
+            OrderStatus::Paid.as_str(),
+            OrderStatus::PartiallyRefunded.as_str(),
+        ])))
+        .set(orders::status.eq(to.as_str()))
+        .returning(Order::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+    }
+
+    /// A free order of a cancelled event: `paid` → `cancelled` (there is
+    /// nothing to give back). `None` if it was not paid.
+    pub async fn cancel_free(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        reason: &str,
+    ) -> QueryResult<Option<Order>> {
+        diesel::update(
+            orders::table
+                .find(id)
+                .filter(orders::status.eq(OrderStatus::Paid.as_str()))
+                .filter(orders::total_minor.eq(0)),
+        )
+        .set((
+            orders::status.eq(OrderStatus::Cancelled.as_str()),
+            orders::reject_reason.eq(reason),
+        ))
+        .returning(Order::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+    }
+
+    /// Every unpaid order of an event is cancelled at once (the event was
+    /// cancelled; the caller holds its lock): `pending` ones hold nothing,
+    /// `awaiting_payment` ones give their seats and code uses back. Returns
+    /// the orders as written.
+    pub async fn cancel_open_for_event(
+        conn: &mut AsyncPgConnection,
+        event_id: Uuid,
+        reason: &str,
+    ) -> QueryResult<Vec<Order>> {
+        use diesel::sql_types::{Text, Uuid as SqlUuid};
+        // Locked in id order first, as every batch locks orders.
+        let open: Vec<(Uuid, String)> = orders::table
+            .filter(orders::event_id.eq(event_id))
+            .filter(orders::status.eq_any([
+                OrderStatus::Pending.as_str(),
+                OrderStatus::AwaitingPayment.as_str(),
+            ]))
+            .order(orders::id)
+            .select((orders::id, orders::status))
+            .for_update()
+            .load(conn)
+            .await?;
+        if open.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = open.iter().map(|o| o.0).collect();
+        let holding: Vec<Uuid> = open
+            .iter()
+            .filter(|o| o.1 == OrderStatus::AwaitingPayment.as_str())
+            .map(|o| o.0)
+            .collect();
+        let cancelled: Vec<Order> = diesel::sql_query(
+            "UPDATE orders SET status = $2, reject_reason = $3
+              WHERE id = ANY($1) RETURNING *",
+        )
+        .bind::<diesel::sql_types::Array<SqlUuid>, _>(&ids)
+        .bind::<Text, _>(OrderStatus::Cancelled.as_str())
+        .bind::<Text, _>(reason)
+        .load(conn)
+        .await?;
+        // The holds go back: seats per tier (in tier order), a use per code.
+        let mut seats = std::collections::BTreeMap::<Uuid, i32>::new();
+        for item in Order::items_of(conn, &holding).await? {
+            *seats.entry(item.tier_id).or_default() += item.quantity;
+        }
+        for (tier_id, n) in seats {
+            Tier::move_stock(conn, tier_id, -n, 0).await?;
+        }
+        let mut uses = std::collections::BTreeMap::<Uuid, i32>::new();
+        for order in cancelled.iter().filter(|o| holding.contains(&o.id)) {
+            if let Some(code_id) = order.discount_code_id {
+                *uses.entry(code_id).or_default() += 1;
+            }
+        }
+        for (code_id, n) in uses {
+            Discount::redeem(conn, code_id, -n).await?;
+        }
+        Ok(cancelled)
+    }
+
+    /// Paid orders of a cancelled event that no cancellation refund covers
+    /// yet (free ones too: they are cancelled without one), oldest first.
+    pub async fn awaiting_cancellation_refund(
+        conn: &mut AsyncPgConnection,
+        event_id: Uuid,
+        limit: i64,
+    ) -> QueryResult<Vec<Order>> {
+        use crate::{models::RefundKind, schema::refunds};
+        let covered = refunds::table
+            .filter(refunds::order_id.eq(orders::id))
+            .filter(refunds::kind.eq(RefundKind::EventCancelled.as_str()));
+        orders::table
+            .filter(orders::event_id.eq(event_id))
+            .filter(orders::status.eq_any([
+                OrderStatus::Paid.as_str(),
+                OrderStatus::PartiallyRefunded.as_str(),
+            ]))
+            .filter(diesel::dsl::not(diesel::dsl::exists(covered)))
+            .order(orders::id)
+            .limit(limit)
+            .select(Order::as_select())
+            .load(conn)
+            .await
+    }
+
+    /// How far an event's cancellation is: of the orders that were paid,
+    /// how many are refunded (or, free, cancelled) and how many have a
+    /// cancellation refund that failed.
+    pub async fn cancellation_progress(
+        conn: &mut AsyncPgConnection,
+        event_id: Uuid,
+    ) -> QueryResult<CancellationProgress> {
+        use crate::models::{RefundKind, RefundStatus};
+        use diesel::sql_types::{Text, Uuid as SqlUuid};
+        diesel::sql_query(
+            "SELECT count(*) AS total,
+                    count(*) FILTER (WHERE o.status IN ($2, $3)) AS refunded,
+                    count(*) FILTER (WHERE o.status NOT IN ($2, $3) AND EXISTS (
+                        SELECT 1 FROM refunds r
+                         WHERE r.order_id = o.id AND r.kind = $4 AND r.status = $5)) AS failed
+               FROM orders o
+              WHERE o.event_id = $1 AND o.paid_at IS NOT NULL",
+        )
+        .bind::<SqlUuid, _>(event_id)
+        .bind::<Text, _>(OrderStatus::Refunded.as_str())
+        .bind::<Text, _>(OrderStatus::Cancelled.as_str())
+        .bind::<Text, _>(RefundKind::EventCancelled.as_str())
+        .bind::<Text, _>(RefundStatus::Failed.as_str())
+        .get_result(conn)
+        .await
+    }
+
     /// `pending` → `cancelled` (the buyer cancelled before the purchases
     /// worker got to it: nothing is held yet).
     pub async fn cancel_pending(
@@ -560,7 +727,7 @@ impl Order {
         )
         .set((
             orders::status.eq(OrderStatus::Cancelled.as_str()),
-            orders::reject_reason.eq("cancelled_by_buyer"),
+            orders::reject_reason.eq(CANCELLED_BY_BUYER),
         ))
         .returning(Order::as_returning())
         .get_result(conn)
@@ -614,6 +781,17 @@ impl Order {
     }
 }
 
+/// See [`Order::cancellation_progress`].
+#[derive(Debug, Clone, Copy, QueryableByName)]
+pub struct CancellationProgress {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub total: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub refunded: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub failed: i64,
+}
+
 #[derive(QueryableByName)]
 struct Holding {
     #[diesel(sql_type = diesel::sql_types::Uuid)]
@@ -640,6 +818,7 @@ async fn holdings(
     let holding = [
         OrderStatus::AwaitingPayment.as_str(),
         OrderStatus::Paid.as_str(),
+        OrderStatus::PartiallyRefunded.as_str(),
     ];
     let rows: Vec<Holding> = diesel::sql_query(sql)
         .bind::<Array<SqlUuid>, _>(keys)

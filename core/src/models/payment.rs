@@ -19,10 +19,10 @@ text_status!(
 );
 
 text_status!(
-    /// `pending` (written) → `processing` (sent to the provider) →
+    /// `requested` (written) → `processing` (sent to the provider) →
     /// `succeeded` or `failed` (a failed one may be sent again).
     RefundStatus {
-        Pending => "pending",
+        Requested => "requested",
         Processing => "processing",
         Succeeded => "succeeded",
         Failed => "failed",
@@ -122,7 +122,53 @@ impl Payment {
             .first(conn)
             .await
     }
+
+    /// The payment that paid an order: its first one not given back as a
+    /// duplicate or a late payment. `None` for a free or unpaid order.
+    pub async fn of_order(
+        conn: &mut AsyncPgConnection,
+        order_id: Uuid,
+    ) -> QueryResult<Option<Payment>> {
+        Ok(Payment::of_orders(conn, &[order_id])
+            .await?
+            .remove(&order_id))
+    }
+
+    /// `of_order` for several orders at once, by order.
+    pub async fn of_orders(
+        conn: &mut AsyncPgConnection,
+        order_ids: &[Uuid],
+    ) -> QueryResult<std::collections::HashMap<Uuid, Payment>> {
+        let returned = refunds::table
+            .filter(refunds::payment_id.eq(payments::id))
+            .filter(refunds::kind.eq(RefundKind::Returned.as_str()));
+        let found: Vec<Payment> = payments::table
+            .filter(payments::order_id.eq_any(order_ids))
+            .filter(payments::status.eq(PaymentStatus::Succeeded.as_str()))
+            .filter(diesel::dsl::not(diesel::dsl::exists(returned)))
+            .order(payments::created_at.desc())
+            .select(Payment::as_select())
+            .load(conn)
+            .await?;
+        // Newest first, so each order keeps its first.
+        Ok(found.into_iter().map(|p| (p.order_id, p)).collect())
+    }
 }
+
+text_status!(
+    /// What a refund does to its order.
+    RefundKind {
+        /// Gives back a payment that could not be applied (late, duplicate,
+        /// mismatched): a paid order stays paid, an unfulfilled one becomes
+        /// `refunded`.
+        Returned => "returned",
+        /// Asked for by the buyer, the organizer or an admin: voids its
+        /// tickets; the order becomes `refunded` or `partially_refunded`.
+        Order => "order",
+        /// The event was cancelled: the whole rest of the order, as `Order`.
+        EventCancelled => "event_cancelled",
+    }
+);
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
 #[diesel(table_name = refunds, check_for_backend(diesel::pg::Pg))]
@@ -139,10 +185,19 @@ pub struct Refund {
     pub idempotency_key: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub kind: String,
+    pub ticket_ids: Vec<Uuid>,
+    pub requested_by: Option<Uuid>,
+    pub request_hash: Option<Vec<u8>>,
 }
 
+/// The name of the trigger (and the constraint it raises) that refuses a
+/// refund beyond what its payment has left.
+pub const WITHIN_PAYMENT: &str = "refunds_within_payment";
+
 impl Refund {
-    /// A refund of `payment` to write, once per `idempotency_key` (its cause).
+    /// A refund of `payment` to write, once per `idempotency_key` (its
+    /// cause), of kind `Returned`: `with_request` makes it an asked-for one.
     pub fn new(
         payment: &Payment,
         amount_minor: i64,
@@ -156,17 +211,49 @@ impl Refund {
             amount_minor,
             currency: payment.currency.clone(),
             reason: reason.into(),
-            status: RefundStatus::Pending.as_str().into(),
+            status: RefundStatus::Requested.as_str().into(),
             provider_refund_id: None,
             last_error: None,
             idempotency_key,
             created_at: Utc::now(),
             updated_at: Utc::now(),
+            kind: RefundKind::Returned.as_str().into(),
+            ticket_ids: Vec::new(),
+            requested_by: None,
+            request_hash: None,
         }
     }
 
+    /// Of `kind`, voiding `ticket_ids`, asked for by `requested_by`.
+    pub fn with_request(
+        mut self,
+        kind: RefundKind,
+        ticket_ids: Vec<Uuid>,
+        requested_by: Option<Uuid>,
+        request_hash: Option<Vec<u8>>,
+    ) -> Refund {
+        self.kind = kind.as_str().into();
+        self.ticket_ids = ticket_ids;
+        self.requested_by = requested_by;
+        self.request_hash = request_hash;
+        self
+    }
+
     pub fn status(&self) -> RefundStatus {
-        RefundStatus::parse(&self.status).unwrap_or(RefundStatus::Pending)
+        RefundStatus::parse(&self.status).unwrap_or(RefundStatus::Requested)
+    }
+
+    pub fn kind(&self) -> RefundKind {
+        RefundKind::parse(&self.kind).unwrap_or(RefundKind::Returned)
+    }
+
+    /// Whether a database error is the refusal of a refund beyond its
+    /// payment (the trigger's constraint).
+    pub fn exceeds_payment(e: &diesel::result::Error) -> bool {
+        matches!(
+            e,
+            diesel::result::Error::DatabaseError(_, info) if info.constraint_name() == Some(WITHIN_PAYMENT)
+        )
     }
 
     /// Creates the refund for a cause once: the idempotency key (e.g.
@@ -210,19 +297,58 @@ impl Refund {
             .await
     }
 
+    /// The refund written for a cause (an `Idempotency-Key`, a payment).
+    pub async fn find_by_key(
+        conn: &mut AsyncPgConnection,
+        idempotency_key: &str,
+    ) -> QueryResult<Option<Refund>> {
+        refunds::table
+            .filter(refunds::idempotency_key.eq(idempotency_key))
+            .select(Refund::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
     pub async fn for_order(
         conn: &mut AsyncPgConnection,
         order_id: Uuid,
     ) -> QueryResult<Vec<Refund>> {
+        Refund::for_orders(conn, &[order_id]).await
+    }
+
+    /// The orders' refunds, oldest first.
+    pub async fn for_orders(
+        conn: &mut AsyncPgConnection,
+        order_ids: &[Uuid],
+    ) -> QueryResult<Vec<Refund>> {
         refunds::table
-            .filter(refunds::order_id.eq(order_id))
+            .filter(refunds::order_id.eq_any(order_ids))
             .select(Refund::as_select())
-            .order(refunds::created_at)
+            .order((refunds::created_at, refunds::id))
             .load(conn)
             .await
     }
 
-    /// `pending`/`processing`/`failed` → `succeeded`; `false` if it already was.
+    /// Writes refunds, each once per idempotency key; returns those written
+    /// now.
+    pub async fn create_many(
+        conn: &mut AsyncPgConnection,
+        refunds: &[Refund],
+    ) -> QueryResult<Vec<Refund>> {
+        if refunds.is_empty() {
+            return Ok(Vec::new());
+        }
+        diesel::insert_into(refunds::table)
+            .values(refunds)
+            .on_conflict(refunds::idempotency_key)
+            .do_nothing()
+            .returning(Refund::as_returning())
+            .get_results(conn)
+            .await
+    }
+
+    /// `requested`/`processing`/`failed` → `succeeded`; `false` if it already was.
     pub async fn mark_succeeded(
         conn: &mut AsyncPgConnection,
         id: Uuid,
@@ -278,7 +404,7 @@ impl Refund {
     /// Every state a refund can still move out of.
     fn unfinished() -> diesel::dsl::EqAny<refunds::status, [&'static str; 3]> {
         refunds::status.eq_any([
-            RefundStatus::Pending.as_str(),
+            RefundStatus::Requested.as_str(),
             RefundStatus::Processing.as_str(),
             RefundStatus::Failed.as_str(),
         ])
@@ -292,7 +418,7 @@ impl Refund {
     ) -> QueryResult<Vec<Uuid>> {
         refunds::table
             .filter(refunds::status.eq_any([
-                RefundStatus::Pending.as_str(),
+                RefundStatus::Requested.as_str(),
                 RefundStatus::Processing.as_str(),
             ]))
             .filter(refunds::updated_at.lt(Utc::now() - grace))

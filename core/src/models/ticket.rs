@@ -36,6 +36,10 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    pub fn status(&self) -> TicketStatus {
+        TicketStatus::parse(&self.status).unwrap_or(TicketStatus::Void)
+    }
+
     /// Inserts the tickets of an order. Idempotent: (item, seat) is unique, so
     /// a second issuance for the same order inserts nothing. One statement
     /// text for any number of tickets (arrays, not a `VALUES` row each), so
@@ -75,8 +79,16 @@ impl Ticket {
         conn: &mut AsyncPgConnection,
         order_id: Uuid,
     ) -> QueryResult<Vec<Ticket>> {
+        Ticket::for_orders(conn, &[order_id]).await
+    }
+
+    /// The orders' tickets, by order item and seat.
+    pub async fn for_orders(
+        conn: &mut AsyncPgConnection,
+        order_ids: &[Uuid],
+    ) -> QueryResult<Vec<Ticket>> {
         tickets::table
-            .filter(tickets::order_id.eq(order_id))
+            .filter(tickets::order_id.eq_any(order_ids))
             .select(Ticket::as_select())
             .order((tickets::order_item_id, tickets::seat_index))
             .load(conn)
@@ -112,6 +124,21 @@ impl Ticket {
             );
         }
         query.load(conn).await
+    }
+
+    /// These tickets, where still valid (or scanned: a refund takes the
+    /// seat back either way), are void. Returns those voided now, so a
+    /// retried refund voids and gives back nothing twice.
+    pub async fn void_many(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<Ticket>> {
+        diesel::update(
+            tickets::table
+                .filter(tickets::id.eq_any(ids))
+                .filter(tickets::status.ne(TicketStatus::Void.as_str())),
+        )
+        .set(tickets::status.eq(TicketStatus::Void.as_str()))
+        .returning(Ticket::as_returning())
+        .get_results(conn)
+        .await
     }
 
     /// The order's valid tickets are void (they no longer validate).

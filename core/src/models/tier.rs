@@ -186,6 +186,37 @@ impl Tier {
         Ok(())
     }
 
+    /// Refunded seats go back on sale: `(order item, tier, seats)` each. A
+    /// sale not yet settled is settled first (its seats are still counted
+    /// as held), so the counters stay exact whichever came first.
+    pub async fn return_seats(
+        conn: &mut AsyncPgConnection,
+        seats: &[(Uuid, Uuid, i32)],
+    ) -> QueryResult<()> {
+        use crate::schema::pending_sales;
+        let items: Vec<Uuid> = seats.iter().map(|s| s.0).collect();
+        let unsettled: Vec<(Uuid, i32)> = diesel::delete(
+            pending_sales::table.filter(pending_sales::order_item_id.eq_any(&items)),
+        )
+        .returning((pending_sales::tier_id, pending_sales::quantity))
+        .get_results(conn)
+        .await?;
+        // (held, sold) per tier, in tier order as everywhere.
+        let mut moves = std::collections::BTreeMap::<Uuid, (i32, i32)>::new();
+        for (tier_id, n) in unsettled {
+            let m = moves.entry(tier_id).or_default();
+            m.0 -= n;
+            m.1 += n;
+        }
+        for &(_, tier_id, n) in seats {
+            moves.entry(tier_id).or_default().1 -= n;
+        }
+        for (tier_id, (held, sold)) in moves {
+            Tier::move_stock(conn, tier_id, held, sold).await?;
+        }
+        Ok(())
+    }
+
     /// Moves recorded sales from held to sold: one stock update per tier for
     /// however many payments came in. Rows another settler holds are skipped;
     /// tiers are updated in id order, as everywhere. Returns the seats moved.

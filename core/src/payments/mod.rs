@@ -145,6 +145,14 @@ impl Provider {
         }
     }
 
+    /// Closes an open checkout so that it can no longer be paid. Refused
+    /// (`Rejected`) if it was paid already.
+    pub async fn expire_checkout(&self, checkout_id: &str) -> Result<(), ProviderError> {
+        match self {
+            Self::Sandbox(c) => c.expire_checkout(checkout_id).await,
+        }
+    }
+
     pub async fn refund(&self, req: &RefundRequest) -> Result<RefundResult, ProviderError> {
         match self {
             Self::Sandbox(c) => c.refund(req).await,

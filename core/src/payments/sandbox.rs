@@ -127,6 +127,8 @@ impl SandboxClient {
         let m = crate::metrics::metrics();
         let operation = if path.contains("refund") {
             "refund"
+        } else if path.ends_with("/expire") {
+            "expire_checkout"
         } else {
             "checkout"
         };
@@ -183,6 +185,17 @@ impl SandboxClient {
             id: session.id,
             url: session.url,
         })
+    }
+
+    pub async fn expire_checkout(&self, checkout_id: &str) -> Result<(), ProviderError> {
+        let _: wire::Session = self
+            .post(
+                &format!("/v1/checkout/sessions/{checkout_id}/expire"),
+                &format!("expire:{checkout_id}"),
+                &serde_json::json!({}),
+            )
+            .await?;
+        Ok(())
     }
 
     pub async fn refund(&self, req: &RefundRequest) -> Result<RefundResult, ProviderError> {

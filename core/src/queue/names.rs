@@ -88,8 +88,10 @@ impl QueueName {
                 attempt_timeout: Duration::from_secs(20),
                 retry: retry(8, 500, 30_000),
             },
+            // A refund mostly waits on the provider; an event cancellation
+            // sends thousands at once.
             Self::Refunds | Self::Payouts => QueueSettings {
-                concurrency: 4,
+                concurrency: 32,
                 fetch_batch: 10,
                 attempt_timeout: Duration::from_secs(30),
                 retry: retry(8, 1_000, 60_000),

@@ -1,8 +1,9 @@
 //! Events that have ended move from `published` to `completed`: they leave
 //! the public list for good, stop taking edits, and become due for payout.
+//! Cancelled events get every paid order refunded.
 
 use super::SweepError;
-use boxoffice_core::{Services, models::Event};
+use boxoffice_core::{Services, jobs::RefundJob, models::Event, queue::Schedule};
 
 pub async fn complete_ended(services: &Services) -> Result<usize, SweepError> {
     let mut conn = services.db.get().await?;
@@ -14,4 +15,27 @@ pub async fn complete_ended(services: &Services) -> Result<usize, SweepError> {
         tracing::info!(count = ids.len(), "events completed");
     }
     Ok(ids.len())
+}
+
+/// Cancelled events whose paid orders are not all covered by a refund (the
+/// fan-out job was lost, or its worker died half-way): the fan-out starts
+/// again. A second fan-out beside a live one is harmless: each order's
+/// cancellation refund is written once.
+pub async fn cancelled(services: &Services) -> Result<usize, SweepError> {
+    let mut conn = services.db.get().await?;
+    let ids = Event::cancelled_with_unrefunded_orders(&mut conn).await?;
+    drop(conn);
+    let jobs: Vec<RefundJob> = ids
+        .into_iter()
+        .map(|event_id| RefundJob::CancelEvent { event_id })
+        .collect();
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    services
+        .queues
+        .push_many(&jobs, Schedule::recovery())
+        .await?;
+    tracing::info!(count = jobs.len(), "cancellations resumed");
+    Ok(jobs.len())
 }

@@ -5,7 +5,7 @@
 use super::SweepError;
 use boxoffice_core::{
     Services,
-    jobs::{ApplyPaymentEvent, OrderJob, RefundPayment},
+    jobs::{ApplyPaymentEvent, OrderJob, RefundJob},
     models::{InboxEvent, Order, Refund, Tier},
     queue::{Job, Schedule},
 };
@@ -85,7 +85,7 @@ pub async fn open_refunds(services: &Services) -> Result<usize, SweepError> {
     drop(conn);
     let jobs = ids
         .into_iter()
-        .map(|refund_id| RefundPayment { refund_id })
+        .map(|refund_id| RefundJob::Send { refund_id })
         .collect();
     push(services, jobs, "open refunds").await
 }

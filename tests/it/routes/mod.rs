@@ -11,6 +11,7 @@ mod openapi;
 mod ops;
 mod orders;
 mod oversell;
+pub(crate) mod refunds;
 mod search;
 mod sessions;
 mod tiers;

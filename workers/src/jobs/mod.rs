@@ -1,8 +1,9 @@
 //! One file per job. Each job is idempotent; its doc comment says why.
 
 mod apply_payment_event;
+mod cancel_event;
 mod order_job;
-mod refund_payment;
+mod refund_job;
 mod send_email;
 
 use std::future::Future;

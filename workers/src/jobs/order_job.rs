@@ -1,14 +1,16 @@
-//! `OrderJob`: place an order (reserve, open the checkout) or expire it.
+//! `OrderJob`: place an order (reserve, open the checkout), expire it, or
+//! close the checkout of a cancelled one.
 //!
 //! Idempotent: placing only decides orders that are still `pending` (taken
 //! `FOR UPDATE SKIP LOCKED`); a reserved order without a checkout gets one,
 //! and the provider returns the same checkout for the same order id; expiry is
-//! a conditional UPDATE out of `awaiting_payment` that releases seats once.
+//! a conditional UPDATE out of `awaiting_payment` that releases seats once;
+//! closing a closed (or paid) checkout changes nothing at the provider.
 
 use boxoffice_core::{
     jobs::{OrderJob, enqueue_or_log},
     models::{Event, Order, OrderStatus, User},
-    payments::CheckoutRequest,
+    payments::{CheckoutRequest, ProviderError},
     queue::Schedule,
 };
 use chrono::Utc;
@@ -28,6 +30,7 @@ impl Perform for OrderJob {
         match *self {
             OrderJob::Place { order_id } => place(ctx, order_id).await,
             OrderJob::Expire { order_id } => expire(ctx, order_id).await,
+            OrderJob::CloseCheckout { order_id } => close_checkout(ctx, order_id).await,
         }
     }
 }
@@ -222,4 +225,31 @@ async fn expire(ctx: &WorkerCtx, order_id: Uuid) -> Result<(), JobError> {
         }
     }
     Ok(())
+}
+
+/// The checkout of a cancelled order can no longer be paid. A checkout paid
+/// meanwhile is refused by the provider: that payment's webhook is on its
+/// way and is given back (`pay`).
+async fn close_checkout(ctx: &WorkerCtx, order_id: Uuid) -> Result<(), JobError> {
+    let services = &ctx.services;
+    let mut conn = services.db.get().await?;
+    let order = Order::find(&mut conn, order_id).await?;
+    drop(conn);
+    let Some(checkout_id) = order.provider_checkout_id.as_deref() else {
+        return Ok(());
+    };
+    if order.status() != OrderStatus::Cancelled {
+        return Ok(());
+    }
+    match services.provider.expire_checkout(checkout_id).await {
+        Ok(()) => {
+            tracing::info!(order.id = %order_id, "checkout closed");
+            Ok(())
+        }
+        Err(ProviderError::Rejected(e)) => {
+            tracing::info!(order.id = %order_id, reason = %e, "checkout not closed (paid or gone)");
+            Ok(())
+        }
+        Err(e) => Err(JobError::new(format!("close checkout: {e}"))),
+    }
 }

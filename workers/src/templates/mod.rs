@@ -74,22 +74,36 @@ pub struct TicketLine {
     pub cid: String,
 }
 
-/// "We refunded your payment", saying why (`reason` is the refund's).
+/// "We refunded your payment", saying why: `kind` and `reason` are the
+/// refund's; `message` the requester's note or the organizer's word on a
+/// cancelled event.
 #[derive(Debug, Serialize)]
 pub struct RefundNotice {
     pub amount: String,
     pub order_id: String,
     pub event_title: String,
+    pub kind: String,
     pub reason: String,
+    pub message: Option<String>,
+}
+
+/// "The event is cancelled", to the holders of a free order.
+#[derive(Debug, Serialize)]
+pub struct EventCancelled {
+    pub event_title: String,
+    pub when: String,
+    pub order_id: String,
+    pub message: Option<String>,
 }
 
 /// The kinds of email, each a `{kind}.subject.txt`, `{kind}.txt` and
 /// `{kind}.html` in the folder.
-pub const KINDS: [&str; 4] = [
+pub const KINDS: [&str; 5] = [
     "verify_email",
     "reset_password",
     "order_confirmation",
     "refund_notice",
+    "event_cancelled",
 ];
 
 macro_rules! folder {
@@ -119,6 +133,9 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "refund_notice.txt",
         "refund_notice.html",
         "refund_why.txt",
+        "event_cancelled.subject.txt",
+        "event_cancelled.txt",
+        "event_cancelled.html",
     ) {
         env.add_template(name, source)
             .unwrap_or_else(|e| panic!("email template {name}: {e}"));
@@ -222,10 +239,37 @@ mod tests {
                 amount: "€25.00".into(),
                 order_id: "0193a5c0-0000-7000-8000-000000000001".into(),
                 event_title: "Rock & <Roll> Night".into(),
+                kind: "returned".into(),
                 reason: reason.into(),
+                message: None,
             };
             insta::assert_snapshot!(reason, parts("refund_notice", &context));
         }
+        for (kind, message) in [
+            ("order", Some("Can't make it <sorry>")),
+            ("event_cancelled", Some("The venue flooded.")),
+        ] {
+            let context = RefundNotice {
+                amount: "€12.50".into(),
+                order_id: "0193a5c0-0000-7000-8000-000000000001".into(),
+                event_title: "Rock & <Roll> Night".into(),
+                kind: kind.into(),
+                reason: "requested".into(),
+                message: message.map(Into::into),
+            };
+            insta::assert_snapshot!(format!("kind_{kind}"), parts("refund_notice", &context));
+        }
+    }
+
+    #[test]
+    fn event_cancelled() {
+        let context = EventCancelled {
+            event_title: "Rock & <Roll> Night".into(),
+            when: "Sat 05 Dec 2026, 20:00 (Europe/Berlin)".into(),
+            order_id: "0193a5c0-0000-7000-8000-000000000001".into(),
+            message: Some("The venue flooded.".into()),
+        };
+        insta::assert_snapshot!(parts("event_cancelled", &context));
     }
 
     #[test]

@@ -192,25 +192,31 @@ pub async fn publish(
     Ok(Json(manager_view(&state, &mut conn, &event).await?))
 }
 
-/// `DELETE /v1/events/{id}`: drafts only (published events are cancelled
-/// instead, so buyers are refunded and told). Its images go too.
+/// `DELETE /v1/events/{id}`: a draft is deleted, with its images; a
+/// published event is cancelled (`POST /v1/events/{id}/cancel` without a
+/// message): its buyers are refunded and told.
 #[utoipa::path(
     delete,
     path = "/v1/events/{id}",
     operation_id = "events_delete",
     tag = "events",
-    summary = "Delete a draft",
+    summary = "Delete a draft, or cancel a published event",
     params(("id" = String, Path, description = "Event id")),
-    responses((status = 204, description = "Deleted"), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::NotFound, crate::openapi::problems::Conflict, crate::openapi::problems::RateLimited),
+    responses((status = 204, description = "Draft deleted"), (status = 202, description = "Published event cancelled; refunds under way", body = super::cancel::CancellationView), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::NotFound, crate::openapi::problems::Conflict, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
 pub async fn delete(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<axum::response::Response> {
     let mut conn = state.db().await?;
     let event = load_managed(&mut conn, &user, &id).await?;
+    if event.status() == EventStatus::Published {
+        drop(conn);
+        let view = super::cancel::cancel_event(&state, &user, &id, "").await?;
+        return Ok(super::cancel::accepted(view).into_response());
+    }
     if event.status() != EventStatus::Draft {
         return Err(ApiError::Conflict(
             "event_not_draft",
@@ -244,7 +250,7 @@ pub async fn delete(
     }
     state.services.event_cache.invalidate_or_log(event.id).await;
     tracing::info!(event.id = %event.id, "draft event deleted");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -34,7 +34,14 @@ pub struct EventView {
     pub timezone: String,
     pub capacity: Option<i32>,
     pub cover_image_url: Option<String>,
+    /// Refund policy: buyers may ask for a refund until this many hours
+    /// before the start; `null`: no refunds on request.
     pub refund_until_hours: Option<i32>,
+    /// The policy as a time: when refunds on request close (`null`: never
+    /// open).
+    pub refundable_until: Option<DateTime<Utc>>,
+    /// The organizer's message, once cancelled.
+    pub cancel_message: Option<String>,
     pub currency: String,
     pub max_tickets_per_buyer: Option<i32>,
     /// Lowest price of the public tiers ("from €25").
@@ -175,6 +182,8 @@ impl EventView {
             capacity: event.capacity,
             cover_image_url: event.cover_image_url.clone(),
             refund_until_hours: event.refund_until_hours,
+            refundable_until: event.refundable_until(),
+            cancel_message: event.cancel_message.clone(),
             currency: event.currency.clone(),
             max_tickets_per_buyer: event.max_tickets_per_buyer,
             min_price_minor: event.min_price_minor,

@@ -1,0 +1,103 @@
+//! `RefundJob`: sends one refund through the provider (`Send`), or fans
+//! out the refunds of a cancelled event (`CancelEvent`, in `cancel_event`).
+//!
+//! `Send` is idempotent: the provider call carries the refund id as its
+//! idempotency key (a retry returns the same refund), and the refund is
+//! recorded as succeeded once, whether the answer or the provider's webhook
+//! arrives first.
+
+use boxoffice_core::{
+    jobs::RefundJob,
+    models::{Payment, Refund, RefundStatus},
+    payments::{self, ProviderError, RefundRequest},
+};
+use uuid::Uuid;
+
+use super::{JobError, Perform, cancel_event};
+use crate::{
+    WorkerCtx,
+    fulfil::{self, AfterCommit},
+};
+
+impl Perform for RefundJob {
+    async fn perform(&self, ctx: &WorkerCtx, _attempt: u32) -> Result<(), JobError> {
+        match *self {
+            RefundJob::Send { refund_id } => send(ctx, refund_id).await,
+            RefundJob::CancelEvent { event_id } => cancel_event::fan_out(ctx, event_id).await,
+        }
+    }
+}
+
+async fn send(ctx: &WorkerCtx, refund_id: Uuid) -> Result<(), JobError> {
+    let services = &ctx.services;
+    let mut conn = services.db.get().await?;
+    let refund = Refund::find(&mut conn, refund_id).await?;
+    if refund.status() == RefundStatus::Succeeded {
+        return Ok(());
+    }
+    let payment = Payment::find(&mut conn, refund.payment_id).await?;
+    // A durable commit before the provider hears of it (see `pay`).
+    Refund::mark_processing(&mut conn, refund.id, None).await?;
+    drop(conn);
+    if refund.status() == RefundStatus::Requested {
+        AfterCommit {
+            refunds_changed: vec![refund.id],
+            ..AfterCommit::default()
+        }
+        .run(ctx)
+        .await;
+    }
+    let answer = services
+        .provider
+        .refund(&RefundRequest {
+            refund_id: refund.id,
+            payment_id: payment.provider_payment_id.clone(),
+            amount_minor: refund.amount_minor,
+            currency: refund.currency.clone(),
+            reason: refund.reason.clone(),
+        })
+        .await;
+    let mut conn = services.db.get().await?;
+    match answer {
+        Ok(result) if result.status == payments::RefundStatus::Succeeded => {
+            let after = fulfil::finish_refund(&mut conn, refund.id, &result.id).await?;
+            drop(conn);
+            after.run(ctx).await;
+            tracing::info!(refund.id = %refund.id, "refund succeeded");
+            Ok(())
+        }
+        Ok(result) if result.status == payments::RefundStatus::Pending => {
+            // The provider's webhook will finish it.
+            Refund::mark_processing(&mut conn, refund.id, Some(&result.id)).await?;
+            Ok(())
+        }
+        Ok(result) => {
+            Refund::mark_failed(
+                &mut conn,
+                refund.id,
+                Some(&result.id),
+                "refused by the provider",
+            )
+            .await?;
+            failed(ctx, refund.id).await;
+            Err(JobError::permanent("the provider refused the refund"))
+        }
+        Err(ProviderError::Rejected(e)) => {
+            Refund::mark_failed(&mut conn, refund.id, None, &e).await?;
+            failed(ctx, refund.id).await;
+            Err(JobError::permanent(format!("refund refused: {e}")))
+        }
+        Err(e) => Err(JobError::new(format!("refund: {e}"))),
+    }
+}
+
+/// A refund the provider refused: on the order's live stream (ops retry it
+/// from the dead set once the cause is fixed).
+async fn failed(ctx: &WorkerCtx, refund_id: Uuid) {
+    AfterCommit {
+        refunds_changed: vec![refund_id],
+        ..AfterCommit::default()
+    }
+    .run(ctx)
+    .await;
+}

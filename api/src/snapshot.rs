@@ -46,4 +46,14 @@ impl Snapshots {
         map.insert(event_id, (Instant::now(), snapshot.clone()));
         Ok(snapshot)
     }
+
+    /// Drops an event's snapshot (it was cancelled here: this process
+    /// refuses its orders at once; other replicas within a second, and the
+    /// purchases worker rejects whatever slips through).
+    pub fn forget(&self, event_id: Uuid) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&event_id);
+    }
 }

@@ -4,12 +4,11 @@
 use super::SweepError;
 use boxoffice_core::{Services, jobs::SendEmail, models::EmailRow, queue::Schedule};
 
-/// Rows younger than this are probably still in the queue.
-const GRACE: chrono::Duration = chrono::Duration::seconds(60);
-
 pub async fn run(services: &Services) -> Result<usize, SweepError> {
     let mut conn = services.db.get().await?;
-    let ids = EmailRow::unsent(&mut conn, GRACE, 1_000).await?;
+    // Twice the recovery grace (60 s by default): in a drop the emails
+    // queue holds tens of thousands of confirmations, each in its turn.
+    let ids = EmailRow::unsent(&mut conn, super::grace(services) * 2, 1_000).await?;
     if ids.is_empty() {
         return Ok(0);
     }

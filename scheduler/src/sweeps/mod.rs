@@ -5,6 +5,12 @@ pub mod emails;
 pub mod events;
 pub mod orders;
 
+/// How long a row may sit in an intermediate state before its job counts
+/// as lost (`RECOVERY_GRACE_SECS`).
+fn grace(services: &boxoffice_core::Services) -> chrono::Duration {
+    chrono::Duration::from_std(services.config.orders.recovery_grace).unwrap_or_default()
+}
+
 /// Why a sweep (or a tick) failed: the next tick tries again.
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {

@@ -2,7 +2,7 @@
 //! that pushes its job again. All the jobs are idempotent, so a sweep that
 //! races a slow (not lost) job is harmless.
 
-use super::SweepError;
+use super::{SweepError, grace};
 use boxoffice_core::{
     Services,
     jobs::{ApplyPaymentEvent, OrderJob, RefundJob},
@@ -11,10 +11,6 @@ use boxoffice_core::{
 };
 
 const BATCH: i64 = 1_000;
-
-fn grace(services: &Services) -> chrono::Duration {
-    chrono::Duration::from_std(services.config.orders.recovery_grace).unwrap_or_default()
-}
 
 async fn push<J: Job>(services: &Services, jobs: Vec<J>, what: &str) -> Result<usize, SweepError> {
     if jobs.is_empty() {

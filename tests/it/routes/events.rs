@@ -79,14 +79,6 @@ async fn organizer_creates_edits_and_publishes() {
         "stock internals are for managers"
     );
 
-    // A published event cannot be deleted.
-    let (status, problem) = app.delete(&format!("/v1/events/{id}"), Some(&org)).await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (409, Some("event_not_draft"))
-    );
-    assert_eq!(app.count("events").await, 1);
-
     // Changing the currency is refused once anyone has ordered.
     app.sql(
         "INSERT INTO users (id, email, password_hash, display_name)
@@ -109,6 +101,14 @@ async fn organizer_creates_edits_and_publishes() {
         (status, problem["code"].as_str()),
         (409, Some("currency_locked"))
     );
+
+    // A published event is not deleted: DELETE cancels it (its buyers are
+    // refunded), and it stays on record.
+    let (status, cancelled) = app.delete(&format!("/v1/events/{id}"), Some(&org)).await;
+    assert_eq!(status, 202, "{cancelled}");
+    assert_eq!(app.count("events").await, 1);
+    let (_, page) = app.get(&format!("/v1/events/{id}"), Some(&org)).await;
+    assert_eq!(page["status"], "cancelled");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,6 +1,7 @@
 mod admin_users;
 mod auth;
 mod bad_input;
+mod cancellation;
 mod discounts;
 mod event_detail;
 mod event_images;

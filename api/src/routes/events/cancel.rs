@@ -136,6 +136,7 @@ pub async fn cancel_event(
     )
     .await;
     services.event_cache.invalidate_or_log(event.id).await;
+    state.snapshots.forget(event.id);
     for order in &unpaid {
         services.live.order_status(order).await;
     }

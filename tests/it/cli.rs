@@ -226,3 +226,52 @@ async fn queues_commands_show_and_steer_the_queues() {
     let (ok, _, err) = run(&["queues", "dead", "nope"]);
     assert!(!ok && err.contains("unknown queue"), "{err}");
 }
+
+/// `boxoffice ledger check` passes on a ledger written by a real sale and
+/// refund, and fails, naming the transaction and the order, once an
+/// unbalanced entry is slipped past the balance trigger.
+#[tokio::test(flavor = "multi_thread")]
+async fn ledger_check_passes_then_names_what_does_not_balance() {
+    let app = crate::routes::refunds::paying_app().await;
+    let shop = app.shop(5, 1200).await;
+    let (_, order) = crate::routes::refunds::paid_order(&app, &shop, 1).await;
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    let check = || {
+        boxoffice()
+            .args(["ledger", "check"])
+            .env("DATABASE_URL", &app.services.config.database.url)
+            .output()
+            .unwrap()
+    };
+    let out = check();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("1 paid orders checked: the ledger balances"),
+        "{stdout}"
+    );
+
+    app.sql("ALTER TABLE ledger_entries DISABLE TRIGGER ledger_entries_balance")
+        .await;
+    app.sql(&format!(
+        "INSERT INTO ledger_entries (id, transaction_id, account, amount_minor, currency, order_id)
+         VALUES (gen_random_uuid(), '00000000-0000-7000-8000-00000000feed', 'cash:sandbox', 100, 'EUR', '{order_id}')"
+    ))
+    .await;
+    let out = check();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(
+            "transaction 00000000-0000-7000-8000-00000000feed does not balance in EUR (off by 100)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "order {order_id}: paid minus refunded is 1200, its cash entries say 1300"
+        )),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the ledger does not balance"));
+}

@@ -337,6 +337,11 @@ pub struct PaymentsConfig {
     /// How old (or how far ahead) a webhook timestamp may be.
     pub webhook_tolerance: Duration,
     pub provider_timeout: Duration,
+    /// `PLATFORM_FEE_PERCENT` and `PLATFORM_FEE_FIXED`.
+    pub platform_fee: crate::fees::PlatformFee,
+    /// How long after an event ends its money is paid out
+    /// (`PAYOUT_DELAY_SECS`, two days).
+    pub payout_delay: Duration,
 }
 
 impl PaymentsConfig {
@@ -382,6 +387,12 @@ impl PaymentsConfig {
             webhook_secrets,
             webhook_tolerance: parse_secs("PAYMENT_WEBHOOK_TOLERANCE_SECS", 300)?,
             provider_timeout: parse_secs("PAYMENT_PROVIDER_TIMEOUT_SECS", 15)?,
+            platform_fee: crate::fees::PlatformFee::parse(
+                var("PLATFORM_FEE_PERCENT").as_deref().unwrap_or("0"),
+                var("PLATFORM_FEE_FIXED").as_deref().unwrap_or(""),
+            )
+            .map_err(|e| bad("PLATFORM_FEE_PERCENT / PLATFORM_FEE_FIXED", e.to_string()))?,
+            payout_delay: parse_secs("PAYOUT_DELAY_SECS", 2 * 24 * 3600)?,
         })
     }
 }

@@ -105,6 +105,19 @@ impl Job for RefundJob {
     }
 }
 
+/// Send one payout (a `payouts` row) through the provider.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PayoutJob {
+    pub payout_id: Uuid,
+}
+
+impl Job for PayoutJob {
+    const QUEUE: QueueName = QueueName::Payouts;
+    fn idempotency_key(&self) -> Option<String> {
+        Some(format!("payout:{}", self.payout_id))
+    }
+}
+
 /// Pushes a job after its row is committed. A failed push is logged, not
 /// returned: the row stays in its intermediate state and a sweep pushes the
 /// job again.

@@ -6,6 +6,7 @@ pub mod batch;
 pub mod catalog;
 pub mod config;
 pub mod db;
+pub mod fees;
 pub mod health;
 pub mod jobs;
 pub mod live;

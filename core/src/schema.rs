@@ -127,6 +127,7 @@ diesel::table! {
         refund_id -> Nullable<Uuid>,
         payout_id -> Nullable<Uuid>,
         created_at -> Timestamptz,
+        event_id -> Nullable<Uuid>,
     }
 }
 
@@ -192,7 +193,6 @@ diesel::table! {
     payouts (id) {
         id -> Uuid,
         organizer_id -> Uuid,
-        event_id -> Uuid,
         amount_minor -> Int8,
         #[max_length = 3]
         currency -> Bpchar,
@@ -201,6 +201,19 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        provider -> Text,
+        destination -> Text,
+        paid_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    payout_lines (payout_id, event_id) {
+        payout_id -> Uuid,
+        event_id -> Uuid,
+        amount_minor -> Int8,
     }
 }
 
@@ -339,6 +352,7 @@ diesel::table! {
         token_version -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        payout_account -> Nullable<Text>,
     }
 }
 
@@ -399,6 +413,7 @@ diesel::joinable!(discount_codes -> events (event_id));
 diesel::joinable!(email_log -> users (user_id));
 diesel::joinable!(event_images -> events (event_id));
 diesel::joinable!(events -> users (organizer_id));
+diesel::joinable!(ledger_entries -> events (event_id));
 diesel::joinable!(ledger_entries -> orders (order_id));
 diesel::joinable!(ledger_entries -> payments (payment_id));
 diesel::joinable!(ledger_entries -> payouts (payout_id));
@@ -411,7 +426,8 @@ diesel::joinable!(orders -> users (buyer_id));
 diesel::joinable!(payments -> orders (order_id));
 diesel::joinable!(pending_sales -> order_items (order_item_id));
 diesel::joinable!(pending_sales -> ticket_tiers (tier_id));
-diesel::joinable!(payouts -> events (event_id));
+diesel::joinable!(payout_lines -> events (event_id));
+diesel::joinable!(payout_lines -> payouts (payout_id));
 diesel::joinable!(payouts -> users (organizer_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(refunds -> orders (order_id));
@@ -437,6 +453,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     order_items,
     orders,
     payments,
+    payout_lines,
     payouts,
     pending_sales,
     refresh_tokens,

@@ -8,6 +8,9 @@
 //!   Decline buttons);
 //! - `POST /v1/checkout/sessions/{id}/expire` closes an open checkout;
 //! - `POST /v1/refunds` refunds (part of) a payment;
+//! - `POST /v1/transfers` pays an amount out to a recipient (an organizer's
+//!   payout account; recipients starting `acct_fail` are refused, to
+//!   exercise failed payouts);
 //! - every outcome is sent as a webhook signed per Standard Webhooks and
 //!   retried with backoff until acknowledged (2xx).
 //!
@@ -61,6 +64,7 @@ struct Books {
     idempotency: HashMap<String, String>,
     payments: HashMap<String, PaymentRecord>,
     refunds: HashMap<String, wire::Refund>,
+    transfers: HashMap<String, wire::Transfer>,
 }
 
 struct Inner {
@@ -124,6 +128,11 @@ impl Sandbox {
         *self.0.failing_refunds.lock().expect("lock") = n;
     }
 
+    /// Transfers made (each once, whatever the retries), for tests.
+    pub fn transfers(&self) -> usize {
+        self.0.books.lock().expect("lock").transfers.len()
+    }
+
     pub fn delivered_webhooks(&self) -> u64 {
         *self.0.delivered.lock().expect("lock")
     }
@@ -135,6 +144,7 @@ impl Sandbox {
             .route("/v1/checkout/sessions/{id}", get(get_session))
             .route("/v1/checkout/sessions/{id}/expire", post(expire_session))
             .route("/v1/refunds", post(create_refund))
+            .route("/v1/transfers", post(create_transfer))
             .route("/checkout/{id}", get(checkout_page))
             .route("/checkout/{id}/pay", post(pay))
             .route("/checkout/{id}/decline", post(decline))
@@ -509,4 +519,66 @@ async fn pay(State(sandbox): State<Sandbox>, Path(id): Path<String>) -> Response
 
 async fn decline(State(sandbox): State<Sandbox>, Path(id): Path<String>) -> Response {
     finish(sandbox, id, AutoOutcome::Decline).await
+}
+
+/// `POST /v1/transfers`: pays out at once (`paid`, then `transfer.paid`);
+/// the same `Idempotency-Key` answers the same transfer.
+async fn create_transfer(
+    State(sandbox): State<Sandbox>,
+    headers: HeaderMap,
+    body: Result<Json<wire::CreateTransfer>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if !sandbox.authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "invalid API key");
+    }
+    let Ok(Json(request)) = body else {
+        return error(StatusCode::BAD_REQUEST, "invalid body");
+    };
+    if request.amount_minor <= 0 || request.currency.len() != 3 || request.destination.is_empty() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid amount, currency or destination",
+        );
+    }
+    if request.destination.starts_with("acct_fail") {
+        return error(
+            StatusCode::PAYMENT_REQUIRED,
+            "the recipient cannot receive transfers",
+        );
+    }
+    let key = idempotency_key(&headers);
+    let transfer = {
+        let mut books = sandbox.0.books.lock().expect("lock");
+        if let Some(existing) = key
+            .as_ref()
+            .and_then(|k| books.idempotency.get(k))
+            .and_then(|id| books.transfers.get(id))
+        {
+            return Json(existing.clone()).into_response();
+        }
+        let transfer = wire::Transfer {
+            id: format!("tr_{}", uuid::Uuid::now_v7().simple()),
+            status: "paid".into(),
+        };
+        if let Some(k) = key {
+            books.idempotency.insert(k, transfer.id.clone());
+        }
+        books
+            .transfers
+            .insert(transfer.id.clone(), transfer.clone());
+        transfer
+    };
+    sandbox.send_webhook(wire::Event {
+        id: format!("evt_{}", uuid::Uuid::now_v7().simple()),
+        event_type: "transfer.paid".into(),
+        created: chrono::Utc::now().timestamp(),
+        data: wire::EventData {
+            transfer_id: Some(transfer.id.clone()),
+            reference: request.reference,
+            amount_minor: request.amount_minor,
+            currency: request.currency,
+            ..Default::default()
+        },
+    });
+    Json(transfer).into_response()
 }

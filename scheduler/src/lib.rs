@@ -35,6 +35,8 @@ fn entries() -> Vec<Entry> {
         ("unsettled_sales", "*/10 * * * * *"),
         ("open_refunds", "*/30 * * * * *"),
         ("cancelled_events", "*/30 * * * * *"),
+        ("payouts", "0 * * * * *"),
+        ("open_payouts", "*/30 * * * * *"),
     ]
     .into_iter()
     .map(|(name, expr)| Entry {
@@ -55,6 +57,8 @@ pub async fn run_sweep(services: &Services, name: &str) -> Result<usize, SweepEr
         "open_refunds" => sweeps::orders::open_refunds(services).await,
         "unsettled_sales" => sweeps::orders::unsettled_sales(services).await,
         "cancelled_events" => sweeps::events::cancelled(services).await,
+        "payouts" => sweeps::payouts::create_due(services).await,
+        "open_payouts" => sweeps::payouts::open(services).await,
         other => Err(SweepError::Unknown(other.to_owned())),
     }
 }

@@ -5,10 +5,10 @@
 use boxoffice_core::{
     Services,
     auth::tokens::email_token,
-    models::{EmailRow, Event, Order, OrderItem, Refund, RefundKind, Ticket},
+    models::{EmailRow, Event, Order, OrderItem, Payout, Refund, RefundKind, Ticket, User},
     money,
     prepared::Prepare,
-    schema::{events, order_items, orders, ticket_tiers},
+    schema::{events, order_items, orders, payout_lines, ticket_tiers},
     tickets,
 };
 use diesel::{prelude::*, sql_types};
@@ -17,8 +17,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::templates::{
-    self, ActionEmail, Attachment, EventCancelled, OrderConfirmation, RefundNotice, Rendered,
-    TemplateError, TicketLine, ics,
+    self, ActionEmail, Attachment, EventCancelled, OrderConfirmation, PayoutLineView,
+    PayoutStatement, RefundNotice, Rendered, TemplateError, TicketLine, ics,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +58,10 @@ pub async fn render(email: &EmailRow, services: &Services) -> Result<Rendered, E
             let p: RefundParams = serde_json::from_value(email.params.clone()).map_err(params)?;
             refund_notice(services, p.refund_id).await
         }
+        "payout_statement" => {
+            let p: PayoutParams = serde_json::from_value(email.params.clone()).map_err(params)?;
+            payout_statement(services, p.payout_id).await
+        }
         "event_cancelled" => {
             let p: OrderParams = serde_json::from_value(email.params.clone()).map_err(params)?;
             event_cancelled(services, p.order_id).await
@@ -80,6 +84,11 @@ struct OrderParams {
 #[derive(Deserialize)]
 struct RefundParams {
     refund_id: Uuid,
+}
+
+#[derive(Deserialize)]
+struct PayoutParams {
+    payout_id: Uuid,
 }
 
 /// A one-time token's email: the template's name is the token's purpose and
@@ -240,6 +249,34 @@ async fn refund_notice(services: &Services, refund_id: Uuid) -> Result<Rendered,
         message,
     };
     Ok(templates::render("refund_notice", &context, Vec::new())?)
+}
+
+async fn payout_statement(services: &Services, payout_id: Uuid) -> Result<Rendered, EmailError> {
+    let mut conn = services.db.get().await?;
+    let payout = Payout::find(&mut conn, payout_id).await?;
+    let organizer = User::find(&mut conn, payout.organizer_id).await?;
+    let lines: Vec<(String, i64)> = payout_lines::table
+        .inner_join(events::table)
+        .filter(payout_lines::payout_id.eq(payout.id))
+        .order(events::starts_at)
+        .select((events::title, payout_lines::amount_minor))
+        .load(&mut conn)
+        .await?;
+    drop(conn);
+    let context = PayoutStatement {
+        name: organizer.display_name,
+        amount: money::format(payout.amount_minor, &payout.currency),
+        destination: payout.destination,
+        payout_id: payout.id.to_string(),
+        lines: lines
+            .into_iter()
+            .map(|(event, amount)| PayoutLineView {
+                event,
+                amount: money::format(amount, &payout.currency),
+            })
+            .collect(),
+    };
+    Ok(templates::render("payout_statement", &context, Vec::new())?)
 }
 
 async fn event_cancelled(services: &Services, order_id: Uuid) -> Result<Rendered, EmailError> {

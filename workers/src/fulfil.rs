@@ -273,6 +273,7 @@ pub async fn finish_refund(
             &[Movement::Refund {
                 provider: &payment.provider,
                 organizer_id: event.organizer_id,
+                event_id: event.id,
                 amount_minor: refund.amount_minor,
                 currency: &refund.currency,
                 order_id: order.id,

@@ -116,8 +116,14 @@ pub async fn run(
                     shutdown,
                 ));
             }
-            // Their jobs arrive with the payout and outgoing webhook
-            // capabilities; nothing pushes to them yet.
+            QueueName::Payouts => {
+                tasks.spawn(run_queue::<boxoffice_core::jobs::PayoutJob>(
+                    ctx,
+                    concurrency,
+                    shutdown,
+                ));
+            }
+            // Its jobs arrive with outgoing webhooks; nothing pushes to it yet.
             other => tracing::debug!(queue = %other, "no job handlers for this queue yet"),
         }
     }

@@ -35,6 +35,7 @@ use std::collections::{HashMap, HashSet};
 use boxoffice_core::{
     Services,
     batch::{self, Answers, Batcher, Commit, Linger, Planning, Pool, Settings, Write},
+    fees::PlatformFee,
     models::{
         EventStatus, InboxEvent, Movement, Order, OrderItem, OrderStatus, Payment, Refund, User,
         ledger, order,
@@ -73,7 +74,10 @@ pub enum PaymentKind {
 #[derive(Clone)]
 pub struct Payer(Batcher<Pay>);
 
-pub struct Pay;
+pub struct Pay {
+    /// The platform's fee, posted with each payment.
+    fee: PlatformFee,
+}
 
 impl Payer {
     /// Starts the batching task for this process, on connections of its own.
@@ -90,7 +94,10 @@ impl Payer {
             in_flight: batch::OWN_CONNECTIONS,
             pool: Pool::Own(Planning::ByKey, Commit::Deferred),
         };
-        Self(Batcher::start(services, settings, Pay))
+        let pay = Pay {
+            fee: services.config.payments.platform_fee.clone(),
+        };
+        Self(Batcher::start(services, settings, pay))
     }
 
     /// Applies the event with the others of the moment; what to do after
@@ -111,7 +118,7 @@ impl Write for Pay {
         conn: &mut AsyncPgConnection,
         events: &[PaymentEvent],
     ) -> Answers<AfterCommit, JobError> {
-        conn.transaction::<_, JobError, _>(async |conn| apply(conn, events).await)
+        conn.transaction::<_, JobError, _>(async |conn| apply(conn, events, &self.fee).await)
             .await
     }
 }
@@ -130,6 +137,7 @@ enum Case {
 async fn apply(
     conn: &mut AsyncPgConnection,
     events: &[PaymentEvent],
+    fee: &PlatformFee,
 ) -> Result<Vec<Result<AfterCommit, JobError>>, JobError> {
     let order_ids: Vec<Uuid> = events.iter().map(|e| e.order_id).collect();
     let mut orders = Order::lock_many(conn, &order_ids).await?;
@@ -238,21 +246,6 @@ async fn apply(
             .collect();
         (rows.into_iter().map(|r| (r.0, r.1)).collect(), cancelled)
     };
-    ledger::post(
-        conn,
-        &payments
-            .iter()
-            .map(|(_, p)| Movement::Payment {
-                provider: &p.provider,
-                organizer_id: organizers[&orders[&p.order_id].event_id],
-                amount_minor: p.amount_minor,
-                currency: &p.currency,
-                order_id: p.order_id,
-                payment_id: p.id,
-            })
-            .collect::<Vec<_>>(),
-    )
-    .await?;
     let paid_ids: Vec<Uuid> = payments.iter().map(|(_, p)| p.order_id).collect();
     let mut items: HashMap<Uuid, Vec<OrderItem>> = HashMap::new();
     for item in Order::items_of(conn, &paid_ids).await? {
@@ -301,6 +294,36 @@ async fn apply(
         }
         cases.push(case);
     }
+
+    // Every recorded payment is cash in; the paid ones pay the platform's fee.
+    let mut movements: Vec<Movement<'_>> = Vec::with_capacity(payments.len() * 2);
+    for ((_, p), case) in payments.iter().zip(&cases) {
+        let order = &orders[&p.order_id];
+        let organizer_id = organizers[&order.event_id];
+        movements.push(Movement::Payment {
+            provider: &p.provider,
+            organizer_id,
+            event_id: order.event_id,
+            amount_minor: p.amount_minor,
+            currency: &p.currency,
+            order_id: p.order_id,
+            payment_id: p.id,
+        });
+        if let Case::Pay { .. } = case {
+            let tickets: i64 = items
+                .get(&order.id)
+                .map_or(0, |i| i.iter().map(|i| i64::from(i.quantity)).sum());
+            movements.push(Movement::PlatformFee {
+                organizer_id,
+                event_id: order.event_id,
+                amount_minor: fee.fee(p.amount_minor, tickets, &p.currency),
+                currency: &p.currency,
+                order_id: p.order_id,
+                payment_id: p.id,
+            });
+        }
+    }
+    ledger::post(conn, &movements).await?;
 
     // Paid: one statement per kind of row for all of them.
     let buyer_ids: Vec<Uuid> = payments

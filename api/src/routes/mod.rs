@@ -10,6 +10,7 @@ pub mod media;
 pub mod metrics;
 pub mod ops;
 pub mod orders;
+pub mod payouts;
 pub mod refunds;
 pub mod sessions;
 pub mod tickets;

@@ -2,8 +2,10 @@
 //! movement and writes `ledger_entries`. Every movement is a transaction of
 //! legs whose signed amounts sum to zero (a deferred trigger refuses the
 //! commit otherwise); accounts are named `cash:<provider>` (money held at
-//! the provider) and `organizer:<id>:payable` (what the platform owes an
-//! organizer). Payouts and platform fees add their movements here.
+//! the provider), `organizer:<id>:payable` (what the platform owes an
+//! organizer) and `platform:revenue` (its fees). Each entry names the event
+//! it belongs to (but a payout's cash leg, which covers several), so an
+//! organizer's balance per event is a sum of entries.
 
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -19,6 +21,17 @@ pub enum Movement<'a> {
     Payment {
         provider: &'a str,
         organizer_id: Uuid,
+        event_id: Uuid,
+        amount_minor: i64,
+        currency: &'a str,
+        order_id: Uuid,
+        payment_id: Uuid,
+    },
+    /// The platform's fee on a paid order: out of what the organizer is
+    /// owed, into the platform's revenue.
+    PlatformFee {
+        organizer_id: Uuid,
+        event_id: Uuid,
         amount_minor: i64,
         currency: &'a str,
         order_id: Uuid,
@@ -28,11 +41,30 @@ pub enum Movement<'a> {
     Refund {
         provider: &'a str,
         organizer_id: Uuid,
+        event_id: Uuid,
         amount_minor: i64,
         currency: &'a str,
         order_id: Uuid,
         payment_id: Uuid,
         refund_id: Uuid,
+    },
+    /// What the organizer is owed for each event (`lines`, a negative one
+    /// carried from a refund after an earlier payout) leaves for their
+    /// account: one leg per event, one cash leg for the total.
+    Payout {
+        provider: &'a str,
+        organizer_id: Uuid,
+        currency: &'a str,
+        payout_id: Uuid,
+        lines: &'a [(Uuid, i64)],
+    },
+    /// A payout the provider refused: its legs reversed, the balance back.
+    PayoutReversal {
+        provider: &'a str,
+        organizer_id: Uuid,
+        currency: &'a str,
+        payout_id: Uuid,
+        lines: &'a [(Uuid, i64)],
     },
 }
 
@@ -40,6 +72,17 @@ pub enum Movement<'a> {
 struct Leg {
     account: String,
     amount_minor: i64,
+    event_id: Option<Uuid>,
+}
+
+impl Leg {
+    fn new(account: String, amount_minor: i64, event_id: Option<Uuid>) -> Self {
+        Self {
+            account,
+            amount_minor,
+            event_id,
+        }
+    }
 }
 
 /// The rows a transaction's entries point at.
@@ -51,12 +94,28 @@ struct Refs {
     payout_id: Option<Uuid>,
 }
 
-fn cash(provider: &str) -> String {
+/// Money held at a provider.
+pub fn cash(provider: &str) -> String {
     format!("cash:{provider}")
 }
 
-fn payable(organizer_id: Uuid) -> String {
+/// What the platform owes an organizer (negative balance: owed to them).
+pub fn payable(organizer_id: Uuid) -> String {
     format!("organizer:{organizer_id}:payable")
+}
+
+/// The platform's fees.
+pub const PLATFORM_REVENUE: &str = "platform:revenue";
+
+/// A payout's legs: each event's line out of payable, the total out of cash
+/// (`sign` -1 reverses them).
+fn payout_legs(provider: &str, organizer_id: Uuid, lines: &[(Uuid, i64)], sign: i64) -> Vec<Leg> {
+    let total: i64 = lines.iter().map(|l| l.1).sum();
+    lines
+        .iter()
+        .map(|&(event_id, amount)| Leg::new(payable(organizer_id), sign * amount, Some(event_id)))
+        .chain([Leg::new(cash(provider), -sign * total, None)])
+        .collect()
 }
 
 impl Movement<'_> {
@@ -66,20 +125,34 @@ impl Movement<'_> {
             Movement::Payment {
                 provider,
                 organizer_id,
+                event_id,
                 amount_minor,
                 currency,
                 order_id,
                 payment_id,
             } => (
                 vec![
-                    Leg {
-                        account: cash(provider),
-                        amount_minor,
-                    },
-                    Leg {
-                        account: payable(organizer_id),
-                        amount_minor: -amount_minor,
-                    },
+                    Leg::new(cash(provider), amount_minor, Some(event_id)),
+                    Leg::new(payable(organizer_id), -amount_minor, Some(event_id)),
+                ],
+                currency,
+                Refs {
+                    order_id: Some(order_id),
+                    payment_id: Some(payment_id),
+                    ..Refs::default()
+                },
+            ),
+            Movement::PlatformFee {
+                organizer_id,
+                event_id,
+                amount_minor,
+                currency,
+                order_id,
+                payment_id,
+            } => (
+                vec![
+                    Leg::new(payable(organizer_id), amount_minor, Some(event_id)),
+                    Leg::new(PLATFORM_REVENUE.into(), -amount_minor, Some(event_id)),
                 ],
                 currency,
                 Refs {
@@ -91,6 +164,7 @@ impl Movement<'_> {
             Movement::Refund {
                 provider,
                 organizer_id,
+                event_id,
                 amount_minor,
                 currency,
                 order_id,
@@ -98,14 +172,8 @@ impl Movement<'_> {
                 refund_id,
             } => (
                 vec![
-                    Leg {
-                        account: payable(organizer_id),
-                        amount_minor,
-                    },
-                    Leg {
-                        account: cash(provider),
-                        amount_minor: -amount_minor,
-                    },
+                    Leg::new(payable(organizer_id), amount_minor, Some(event_id)),
+                    Leg::new(cash(provider), -amount_minor, Some(event_id)),
                 ],
                 currency,
                 Refs {
@@ -113,6 +181,34 @@ impl Movement<'_> {
                     payment_id: Some(payment_id),
                     refund_id: Some(refund_id),
                     payout_id: None,
+                },
+            ),
+            Movement::Payout {
+                provider,
+                organizer_id,
+                currency,
+                payout_id,
+                lines,
+            } => (
+                payout_legs(provider, organizer_id, lines, 1),
+                currency,
+                Refs {
+                    payout_id: Some(payout_id),
+                    ..Refs::default()
+                },
+            ),
+            Movement::PayoutReversal {
+                provider,
+                organizer_id,
+                currency,
+                payout_id,
+                lines,
+            } => (
+                payout_legs(provider, organizer_id, lines, -1),
+                currency,
+                Refs {
+                    payout_id: Some(payout_id),
+                    ..Refs::default()
                 },
             ),
         }
@@ -145,9 +241,9 @@ pub async fn post(
     let refs = |f: fn(&Refs) -> Option<Uuid>| rows.iter().map(|r| f(&r.3)).collect::<Vec<_>>();
     diesel::sql_query(
         "INSERT INTO ledger_entries (id, transaction_id, account, amount_minor, currency,
-                                     order_id, payment_id, refund_id, payout_id)
+                                     order_id, payment_id, refund_id, payout_id, event_id)
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[], $5::text[],
-                              $6::uuid[], $7::uuid[], $8::uuid[], $9::uuid[])",
+                              $6::uuid[], $7::uuid[], $8::uuid[], $9::uuid[], $10::uuid[])",
     )
     .bind::<Array<SqlUuid>, _>(rows.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
     .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.0).collect::<Vec<_>>())
@@ -162,6 +258,7 @@ pub async fn post(
     .bind::<Array<Nullable<SqlUuid>>, _>(refs(|r| r.payment_id))
     .bind::<Array<Nullable<SqlUuid>>, _>(refs(|r| r.refund_id))
     .bind::<Array<Nullable<SqlUuid>>, _>(refs(|r| r.payout_id))
+    .bind::<Array<Nullable<SqlUuid>>, _>(rows.iter().map(|r| r.2.event_id).collect::<Vec<_>>())
     .prepared()
     .execute(conn)
     .await?;
@@ -217,6 +314,20 @@ struct Mismatch {
 }
 
 #[derive(QueryableByName)]
+struct PayoutMismatch {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    payout_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    status: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    amount_minor: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    lines_minor: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    cash_minor: i64,
+}
+
+#[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     n: i64,
@@ -224,7 +335,9 @@ struct Count {
 
 /// Proves the ledger from the rows it stands for: every transaction sums
 /// to zero per currency; each order's cash entries equal its successful
-/// payments minus its successful refunds. (The balance trigger guards
+/// payments minus its successful refunds; each payout's lines add up to its
+/// amount and its cash entries to what it paid out (nothing once failed
+/// and reversed). (The balance trigger guards
 /// writes; this also catches what got past it: a trigger disabled, a row
 /// edited by hand, a movement never posted.)
 pub async fn check(conn: &mut AsyncPgConnection) -> QueryResult<Report> {
@@ -263,6 +376,16 @@ pub async fn check(conn: &mut AsyncPgConnection) -> QueryResult<Report> {
     )
     .load(conn)
     .await?;
+    let payouts: Vec<PayoutMismatch> = diesel::sql_query(
+        "SELECT p.id AS payout_id, p.status, p.amount_minor,
+                coalesce((SELECT sum(l.amount_minor) FROM payout_lines l WHERE l.payout_id = p.id), 0)::bigint
+                    AS lines_minor,
+                coalesce((SELECT sum(e.amount_minor) FROM ledger_entries e
+                           WHERE e.payout_id = p.id AND e.account LIKE 'cash:%'), 0)::bigint AS cash_minor
+           FROM payouts p",
+    )
+    .load(conn)
+    .await?;
     let mut problems: Vec<String> = unbalanced
         .into_iter()
         .map(|u| {
@@ -278,6 +401,16 @@ pub async fn check(conn: &mut AsyncPgConnection) -> QueryResult<Report> {
             m.order_id, m.expected, m.booked
         )
     }));
+    for p in payouts {
+        let failed = p.status == crate::models::PayoutStatus::Failed.as_str();
+        let paid_out = if failed { 0 } else { p.amount_minor };
+        if p.lines_minor != p.amount_minor || -p.cash_minor != paid_out {
+            problems.push(format!(
+                "payout {} ({}): amount {}, lines add up to {}, cash entries say {} out",
+                p.payout_id, p.status, p.amount_minor, p.lines_minor, -p.cash_minor
+            ));
+        }
+    }
     Ok(Report {
         transactions,
         orders,
@@ -291,16 +424,19 @@ mod tests {
 
     #[test]
     fn every_movement_balances() {
-        let (organizer, order, payment, refund) = (
+        let (organizer, event, order, payment, refund) = (
+            Uuid::now_v7(),
             Uuid::now_v7(),
             Uuid::now_v7(),
             Uuid::now_v7(),
             Uuid::now_v7(),
         );
+        let lines = [(event, 2_000), (Uuid::now_v7(), -300)];
         let movements = [
             Movement::Payment {
                 provider: "sandbox",
                 organizer_id: organizer,
+                event_id: event,
                 amount_minor: 2500,
                 currency: "EUR",
                 order_id: order,
@@ -309,11 +445,34 @@ mod tests {
             Movement::Refund {
                 provider: "sandbox",
                 organizer_id: organizer,
+                event_id: event,
                 amount_minor: 1000,
                 currency: "EUR",
                 order_id: order,
                 payment_id: payment,
                 refund_id: refund,
+            },
+            Movement::PlatformFee {
+                organizer_id: organizer,
+                event_id: event,
+                amount_minor: 113,
+                currency: "EUR",
+                order_id: order,
+                payment_id: payment,
+            },
+            Movement::Payout {
+                provider: "sandbox",
+                organizer_id: organizer,
+                currency: "EUR",
+                payout_id: Uuid::now_v7(),
+                lines: &lines,
+            },
+            Movement::PayoutReversal {
+                provider: "sandbox",
+                organizer_id: organizer,
+                currency: "EUR",
+                payout_id: Uuid::now_v7(),
+                lines: &lines,
             },
         ];
         for movement in &movements {
@@ -331,5 +490,10 @@ mod tests {
         assert_eq!(refunded[1].account, "cash:sandbox");
         assert_eq!(refunded[1].amount_minor, -1000);
         assert_eq!(refs.refund_id, Some(refund));
+        let (out, _, _) = movements[3].entries();
+        assert_eq!(out.len(), 3, "a leg per event and one for the cash");
+        assert_eq!(out[2].account, "cash:sandbox");
+        assert_eq!(out[2].amount_minor, -1_700);
+        assert_eq!(out[1].amount_minor, -300, "a negative line is carried");
     }
 }

@@ -38,6 +38,7 @@ pub mod event_search;
 pub mod ledger;
 pub mod order;
 pub mod payment;
+pub mod payout;
 pub mod refresh_token;
 pub mod ticket;
 pub mod tier;
@@ -53,6 +54,7 @@ pub use event_search::{DateBound, EventSearch, Near, SearchHit, SearchSort, Sort
 pub use ledger::Movement;
 pub use order::{Decided, NewOrder, Order, OrderItem, OrderStatus, Placed, Verdict};
 pub use payment::{Payment, PaymentStatus, Refund, RefundKind, RefundStatus};
+pub use payout::{EventBalance, Payout, PayoutLine, PayoutStatus};
 pub use refresh_token::{NewRefreshToken, RefreshToken, SessionRow};
 pub use ticket::{Ticket, TicketStatus};
 pub use tier::{NewTier, SaleState, Tier, TierFields};

@@ -55,6 +55,8 @@ pub struct User {
     pub token_version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Where payouts go: the provider's recipient id.
+    pub payout_account: Option<String>,
 }
 
 impl User {
@@ -147,6 +149,19 @@ impl User {
                 users::role.eq(role.as_str()),
                 users::token_version.eq(users::token_version + 1),
             ))
+            .returning(User::as_returning())
+            .get_result(conn)
+            .await
+    }
+
+    /// Where the organizer's payouts go from now on.
+    pub async fn set_payout_account(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        account: &str,
+    ) -> QueryResult<User> {
+        diesel::update(users::table.find(id))
+            .set(users::payout_account.eq(account))
             .returning(User::as_returning())
             .get_result(conn)
             .await

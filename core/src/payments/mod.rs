@@ -59,6 +59,31 @@ pub struct RefundResult {
     pub status: RefundStatus,
 }
 
+/// Money sent to an organizer's account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TransferRequest {
+    /// Our payout id: reference and idempotency key.
+    pub payout_id: Uuid,
+    /// The organizer's recipient id at the provider.
+    pub destination: String,
+    pub amount_minor: i64,
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferStatus {
+    Paid,
+    Pending,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TransferResult {
+    pub id: String,
+    pub status: TransferStatus,
+}
+
 /// A provider event, verified and reduced to what Boxoffice acts on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderEvent {
@@ -87,6 +112,14 @@ pub enum EventKind {
     RefundFailed {
         provider_refund_id: String,
         refund_id: Uuid,
+    },
+    TransferPaid {
+        transfer_id: String,
+        payout_id: Uuid,
+    },
+    TransferFailed {
+        transfer_id: String,
+        payout_id: Uuid,
     },
     /// Anything else: stored, acknowledged, not acted on.
     Ignored,
@@ -156,6 +189,13 @@ impl Provider {
     pub async fn refund(&self, req: &RefundRequest) -> Result<RefundResult, ProviderError> {
         match self {
             Self::Sandbox(c) => c.refund(req).await,
+        }
+    }
+
+    /// Sends a payout to the organizer's account, once per payout id.
+    pub async fn transfer(&self, req: &TransferRequest) -> Result<TransferResult, ProviderError> {
+        match self {
+            Self::Sandbox(c) => c.transfer(req).await,
         }
     }
 

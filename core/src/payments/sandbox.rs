@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{
     Checkout, CheckoutRequest, EventKind, ProviderError, ProviderEvent, RefundRequest,
-    RefundResult, WebhookError, signature,
+    RefundResult, TransferRequest, TransferResult, TransferStatus, WebhookError, signature,
 };
 use crate::config::PaymentsConfig;
 
@@ -48,7 +48,22 @@ pub mod wire {
         pub status: String,
     }
 
-    /// `checkout.completed`, `checkout.declined`, `refund.succeeded`, `refund.failed`.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct CreateTransfer {
+        pub reference: String,
+        pub destination: String,
+        pub amount_minor: i64,
+        pub currency: String,
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Transfer {
+        pub id: String,
+        pub status: String,
+    }
+
+    /// `checkout.completed`, `checkout.declined`, `checkout.expired`,
+    /// `refund.succeeded`, `refund.failed`, `transfer.paid`, `transfer.failed`.
     #[derive(Debug, Clone, Serialize, Deserialize)]
     pub struct Event {
         pub id: String,
@@ -64,7 +79,10 @@ pub mod wire {
         pub checkout_id: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub refund_id: Option<String>,
-        /// The merchant's reference: our order id (checkouts) or refund id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub transfer_id: Option<String>,
+        /// The merchant's reference: our order id (checkouts), refund id or
+        /// payout id (transfers).
         pub reference: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub payment_id: Option<String>,
@@ -127,6 +145,8 @@ impl SandboxClient {
         let m = crate::metrics::metrics();
         let operation = if path.contains("refund") {
             "refund"
+        } else if path.contains("transfer") {
+            "transfer"
         } else if path.ends_with("/expire") {
             "expire_checkout"
         } else {
@@ -196,6 +216,30 @@ impl SandboxClient {
             )
             .await?;
         Ok(())
+    }
+
+    pub async fn transfer(&self, req: &TransferRequest) -> Result<TransferResult, ProviderError> {
+        let transfer: wire::Transfer = self
+            .post(
+                "/v1/transfers",
+                &format!("transfer:{}", req.payout_id),
+                &wire::CreateTransfer {
+                    reference: req.payout_id.to_string(),
+                    destination: req.destination.clone(),
+                    amount_minor: req.amount_minor,
+                    currency: req.currency.clone(),
+                },
+            )
+            .await?;
+        let status = match transfer.status.as_str() {
+            "paid" => TransferStatus::Paid,
+            "failed" => TransferStatus::Failed,
+            _ => TransferStatus::Pending,
+        };
+        Ok(TransferResult {
+            id: transfer.id,
+            status,
+        })
     }
 
     pub async fn refund(&self, req: &RefundRequest) -> Result<RefundResult, ProviderError> {
@@ -288,6 +332,22 @@ impl SandboxClient {
                     .clone()
                     .ok_or_else(|| missing("refund_id"))?,
                 refund_id: reference()?,
+            },
+            "transfer.paid" => EventKind::TransferPaid {
+                transfer_id: event
+                    .data
+                    .transfer_id
+                    .clone()
+                    .ok_or_else(|| missing("transfer_id"))?,
+                payout_id: reference()?,
+            },
+            "transfer.failed" => EventKind::TransferFailed {
+                transfer_id: event
+                    .data
+                    .transfer_id
+                    .clone()
+                    .ok_or_else(|| missing("transfer_id"))?,
+                payout_id: reference()?,
             },
             _ => EventKind::Ignored,
         };

@@ -53,6 +53,9 @@ async fn every_paid_order_is_refunded_once_even_when_the_worker_is_killed_half_w
                 .filter(|q| *q != QueueName::Refunds)
                 .collect();
             c.orders.recovery_grace = Duration::ZERO;
+            // 500 sales, refunds and emails in one process: a production
+            // pool (the tests' default of 8 starves under this load).
+            c.database.pool_size = 32;
         })
         .start()
         .await;

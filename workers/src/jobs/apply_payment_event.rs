@@ -13,7 +13,7 @@ use boxoffice_core::{
     payments::{EventKind, ProviderEvent},
 };
 
-use super::{JobError, Perform};
+use super::{JobError, Perform, payout_job};
 use crate::{
     WorkerCtx,
     fulfil::{self, AfterCommit},
@@ -82,6 +82,24 @@ impl Perform for ApplyPaymentEvent {
                 .await?;
                 InboxEvent::mark_processed(&mut conn, row.id).await?;
                 tracing::error!(refund.id = %refund_id, "refund failed at the provider");
+                AfterCommit::default()
+            }
+            EventKind::TransferPaid {
+                transfer_id,
+                payout_id,
+            } => {
+                let after = payout_job::finish(&mut conn, *payout_id, transfer_id).await?;
+                InboxEvent::mark_processed(&mut conn, row.id).await?;
+                after
+            }
+            EventKind::TransferFailed { payout_id, .. } => {
+                payout_job::fail(
+                    &mut conn,
+                    *payout_id,
+                    "the provider reported the transfer failed",
+                )
+                .await?;
+                InboxEvent::mark_processed(&mut conn, row.id).await?;
                 AfterCommit::default()
             }
             EventKind::Ignored => {

@@ -3,6 +3,7 @@
 mod apply_payment_event;
 mod cancel_event;
 mod order_job;
+pub(crate) mod payout_job;
 mod refund_job;
 mod send_email;
 

@@ -87,6 +87,22 @@ pub struct RefundNotice {
     pub message: Option<String>,
 }
 
+/// "Your payout was sent", with a line per event.
+#[derive(Debug, Serialize)]
+pub struct PayoutStatement {
+    pub name: String,
+    pub amount: String,
+    pub destination: String,
+    pub payout_id: String,
+    pub lines: Vec<PayoutLineView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PayoutLineView {
+    pub event: String,
+    pub amount: String,
+}
+
 /// "The event is cancelled", to the holders of a free order.
 #[derive(Debug, Serialize)]
 pub struct EventCancelled {
@@ -98,12 +114,13 @@ pub struct EventCancelled {
 
 /// The kinds of email, each a `{kind}.subject.txt`, `{kind}.txt` and
 /// `{kind}.html` in the folder.
-pub const KINDS: [&str; 5] = [
+pub const KINDS: [&str; 6] = [
     "verify_email",
     "reset_password",
     "order_confirmation",
     "refund_notice",
     "event_cancelled",
+    "payout_statement",
 ];
 
 macro_rules! folder {
@@ -136,6 +153,9 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "event_cancelled.subject.txt",
         "event_cancelled.txt",
         "event_cancelled.html",
+        "payout_statement.subject.txt",
+        "payout_statement.txt",
+        "payout_statement.html",
     ) {
         env.add_template(name, source)
             .unwrap_or_else(|e| panic!("email template {name}: {e}"));
@@ -259,6 +279,27 @@ mod tests {
             };
             insta::assert_snapshot!(format!("kind_{kind}"), parts("refund_notice", &context));
         }
+    }
+
+    #[test]
+    fn payout_statement() {
+        let context = PayoutStatement {
+            name: "Ada <Organizer>".into(),
+            amount: "EUR 1,234.50".into(),
+            destination: "acct_123".into(),
+            payout_id: "0193a5c0-0000-7000-8000-000000000002".into(),
+            lines: vec![
+                PayoutLineView {
+                    event: "Rock & <Roll> Night".into(),
+                    amount: "EUR 1,300.00".into(),
+                },
+                PayoutLineView {
+                    event: "Jazz Brunch".into(),
+                    amount: "EUR -65.50".into(),
+                },
+            ],
+        };
+        insta::assert_snapshot!(parts("payout_statement", &context));
     }
 
     #[test]

@@ -36,7 +36,8 @@ pub async fn manager_view(
         &images,
         Audience::Manager,
         &state.services.media,
-    ))
+    )
+    .with_fee(&state.config().payments.platform_fee))
 }
 
 /// `POST /v1/events`: a draft, owned by the caller.
@@ -324,6 +325,7 @@ pub async fn list_mine(
                 .cloned()
                 .collect();
             EventView::new(e, &tiers, &images, Audience::Manager, &state.services.media)
+                .with_fee(&state.config().payments.platform_fee)
         })
         .collect();
     Ok(Json(Page { items, next_cursor }))

@@ -2,6 +2,7 @@
 //! public (no hidden tiers, no stock internals) and the event's managers.
 
 use boxoffice_core::{
+    fees::PlatformFee,
     media::MediaStore,
     models::{Event, EventImage, Tier},
 };
@@ -54,6 +55,30 @@ pub struct EventView {
     pub updated_at: DateTime<Utc>,
     pub images: Vec<ImageView>,
     pub tiers: Vec<TierView>,
+    /// Managers only: the platform's fee on this event's sales, shown
+    /// before they publish.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform_fee: Option<FeeView>,
+}
+
+/// The platform's fee on each paid order: a percentage of what was paid
+/// plus a fixed amount per ticket, rounded half to even.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FeeView {
+    /// Hundredths of a percent (250 = 2.5 %).
+    pub basis_points: i64,
+    /// In the event's currency.
+    pub fixed_per_ticket_minor: i64,
+    /// What a one-ticket order of each tier leaves the organizer.
+    pub net_per_ticket: Vec<TierNet>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TierNet {
+    pub tier_id: Uuid,
+    pub price_minor: i64,
+    pub fee_minor: i64,
+    pub net_minor: i64,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -194,6 +219,33 @@ impl EventView {
             updated_at: event.updated_at,
             images: images.iter().map(|i| ImageView::new(i, media)).collect(),
             tiers,
+            platform_fee: None,
         }
+    }
+
+    /// With the platform's fee, for the event's managers.
+    pub fn with_fee(mut self, fee: &PlatformFee) -> Self {
+        self.platform_fee = Some(FeeView {
+            basis_points: fee.basis_points,
+            fixed_per_ticket_minor: fee
+                .fixed_per_ticket
+                .get(&self.currency)
+                .copied()
+                .unwrap_or(0),
+            net_per_ticket: self
+                .tiers
+                .iter()
+                .map(|t| {
+                    let fee_minor = fee.fee(t.price_minor, 1, &self.currency);
+                    TierNet {
+                        tier_id: t.id,
+                        price_minor: t.price_minor,
+                        fee_minor,
+                        net_minor: t.price_minor - fee_minor,
+                    }
+                })
+                .collect(),
+        });
+        self
     }
 }

@@ -46,6 +46,7 @@ pub struct Params {
 }
 
 /// Where the server is and how to reach its database and sign tokens for it.
+#[derive(Clone)]
 pub struct Target {
     pub api_url: String,
     pub db: DbPool,
@@ -56,6 +57,10 @@ pub struct Target {
 
 #[derive(Debug, Serialize)]
 pub struct Report {
+    /// The drop's event, and a token of its organizer's (not reported).
+    pub event_id: String,
+    #[serde(skip)]
+    pub organizer_token: String,
     pub seats: i32,
     pub buyers: usize,
     pub concurrency: usize,
@@ -320,10 +325,19 @@ async fn make_buyers(
 }
 
 fn rss_mb(pid: u32) -> Option<f64> {
+    status_mb(pid, "VmRSS:")
+}
+
+/// The process's peak resident memory over its life (`VmHWM`).
+pub fn peak_rss_mb(pid: u32) -> Option<f64> {
+    status_mb(pid, "VmHWM:")
+}
+
+fn status_mb(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb: f64 = status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
+        .find(|l| l.starts_with(field))?
         .split_whitespace()
         .nth(1)?
         .parse()
@@ -646,6 +660,8 @@ async fn sell(target: &Target, http: &reqwest::Client, params: &Params) -> Resul
         .map_or(0.0, |s| s.ms / 1000.0)
         .max(1e-3);
     Ok(Report {
+        event_id: event_id.clone(),
+        organizer_token: organizer.clone(),
         seats: params.seats,
         buyers: params.buyers,
         concurrency: params.concurrency,

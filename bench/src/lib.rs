@@ -2,6 +2,7 @@
 //! baseline, measured in one run. `boxoffice-bench --help`.
 
 pub mod baseline;
+pub mod cancel;
 pub mod emails;
 pub mod hot_drop;
 pub mod queue;

@@ -42,6 +42,16 @@ enum Cmd {
         #[command(flatten)]
         drop: DropArgs,
     },
+    /// Cancel an event with `--orders` paid orders and time its refunds and
+    /// emails, with 1 and 2 worker processes, while a small drop sells.
+    Cancel {
+        #[arg(long, default_value_t = 10_000)]
+        orders: usize,
+        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        processes: Vec<usize>,
+        #[arg(long, default_value = "bench/results")]
+        out: PathBuf,
+    },
     /// Confirmation emails into a local SMTP sink with 1 and 2 worker processes.
     Emails {
         #[command(flatten)]
@@ -570,6 +580,51 @@ async fn main() -> Result<()> {
             let b = baseline::run(&pg_server(&config), &redis.0, redis.1)?;
             table(Some(&b), &[], &[]);
             println!("{}", serde_json::to_string_pretty(&b)?);
+            Ok(())
+        }
+        Cmd::Cancel {
+            orders,
+            processes,
+            out,
+        } => {
+            let mut runs = Vec::new();
+            for (run, &n) in processes.iter().enumerate() {
+                let sink = boxoffice_bench::smtp_sink::SmtpSink::counting().await;
+                let dev = DevServer::start(&config, None, run, Some(sink.port)).await?;
+                let mut extra = Vec::new();
+                for _ in 1..n {
+                    extra.push(dev.extra_workers(&config, "refunds,emails", Some(sink.port))?);
+                }
+                let target = hot_drop::Target {
+                    api_url: dev.api.clone(),
+                    db: dev.pool()?,
+                    jwt_secret: config.auth.jwt_secret.clone(),
+                    pid: Some(dev.server.0.id()),
+                };
+                let measured = boxoffice_bench::cancel::measure(&target, n, orders).await;
+                drop(extra);
+                drop(target);
+                dev.finish(&config).await;
+                let measured = measured?;
+                eprintln!(
+                    "cancel ×{n}: {} refunds in {:.1} s ({:.0}/s), emails out at {:.1} s, side drop POST p99 {:.0} → {:.0} ms, RSS {:?} MB",
+                    measured.paid_orders,
+                    measured.refunds_secs,
+                    measured.refunds_per_sec,
+                    measured.emails_secs,
+                    measured.side_drop_post_p99_ms_solo,
+                    measured.side_drop_post_p99_ms_during,
+                    measured.peak_rss_mb
+                );
+                runs.push(measured);
+            }
+            std::fs::create_dir_all(&out)?;
+            let file = out.join(format!(
+                "{}-cancel.json",
+                chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+            ));
+            std::fs::write(&file, serde_json::to_string_pretty(&runs)?)?;
+            println!("report: {}", file.display());
             Ok(())
         }
         Cmd::Emails { emails } => {

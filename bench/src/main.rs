@@ -269,7 +269,11 @@ impl DevServer {
         smtp_port: Option<u16>,
     ) -> Result<Server> {
         let mut command = Command::new(&self.exe);
-        command.arg("workers").env("WORKER_QUEUES", queues);
+        command
+            .arg("workers")
+            .env("WORKER_QUEUES", queues)
+            // The sandbox provider is the dev server's (`{PUBLIC_URL}/sandbox`).
+            .env("PUBLIC_URL", &self.api);
         Self::env(
             &mut command,
             config,

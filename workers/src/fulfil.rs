@@ -62,24 +62,27 @@ impl AfterCommit {
             )
             .await;
         }
+        // A refund's state before its order's: a client sees "refund
+        // succeeded", then "order refunded".
+        if !self.refunds_changed.is_empty()
+            && let Ok(mut conn) = services.db.get().await
+        {
+            for refund_id in self.refunds_changed {
+                if let Ok(refund) = Refund::find(&mut conn, refund_id).await {
+                    services.live.refund_status(&refund).await;
+                }
+            }
+        }
         for order in &self.published {
             services.live.order_status(order).await;
         }
-        if self.orders.is_empty()
-            && self.stock_changed.is_empty()
-            && self.refunds_changed.is_empty()
-        {
+        if self.orders.is_empty() && self.stock_changed.is_empty() {
             return;
         }
         if let Ok(mut conn) = services.db.get().await {
             for order_id in self.orders {
                 if let Ok(order) = Order::find(&mut conn, order_id).await {
                     services.live.order_status(&order).await;
-                }
-            }
-            for refund_id in self.refunds_changed {
-                if let Ok(refund) = Refund::find(&mut conn, refund_id).await {
-                    services.live.refund_status(&refund).await;
                 }
             }
             for event_id in self.stock_changed {

@@ -213,3 +213,39 @@ async fn an_order_placed_while_redis_is_down_is_not_lost() {
     assert_eq!(again["status"], "awaiting_payment");
     assert_eq!(app.count("orders").await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refunds_appear_on_the_order_stream() {
+    let app = crate::routes::refunds::paying_app().await;
+    let shop = app.shop(10, 1200).await;
+    let (buyer, order) = crate::routes::refunds::paid_order(&app, &shop, 1).await;
+    let id = order["id"].as_str().unwrap();
+    let stream = app
+        .client
+        .get(app.url(&format!("/v1/orders/{id}/live")))
+        .bearer_auth(&buyer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let (status, asked) =
+        crate::routes::refunds::refund(&app, &shop.organizer, id, Some("live"), None).await;
+    assert_eq!(status, 202, "{asked}");
+    // Requested, then succeeded, then the order refunded: as they happen.
+    let seen = read_until(stream, |m| {
+        m["type"] == "order.status" && m["status"] == "refunded"
+    })
+    .await;
+    let refund_states: Vec<&str> = seen
+        .iter()
+        .filter(|m| m["type"] == "order.refund")
+        .filter_map(|m| m["status"].as_str())
+        .collect();
+    assert!(refund_states.contains(&"succeeded"), "{seen:?}");
+    assert!(
+        seen.iter().any(|m| m["type"] == "order.refund"
+            && m["refund_id"] == asked["id"]
+            && m["amount_minor"] == 1200),
+        "{seen:?}"
+    );
+}

@@ -335,3 +335,58 @@ async fn a_refused_payout_is_reversed_and_paid_once_the_account_is_fixed() {
     assert_eq!(app.sandbox.transfers(), 1);
     ledger_checks(&app).await;
 }
+
+/// A payout written whose job never ran (lost between the commit and the
+/// push) is sent by the `open_payouts` sweep, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payout_whose_job_was_lost_is_sent_by_the_sweep() {
+    use diesel_async::AsyncConnection;
+
+    let app = app().await;
+    let org = app.organizer("patient@example.com").await;
+    let (id, tier) = event(&app, &org, "EUR", 2000).await;
+    sale(&app, &id, &tier, 1).await;
+    end(&app, &id).await;
+    let organizer_id: uuid::Uuid = app.get("/v1/auth/me", Some(&org)).await.1["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut conn = app.services.db.get().await.unwrap();
+    let written = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            boxoffice_core::models::Payout::create_due(
+                conn,
+                organizer_id,
+                "EUR",
+                "sandbox",
+                "acct_patient",
+                app.services.config.payments.payout_delay,
+            )
+            .await
+        })
+        .await
+        .unwrap()
+        .expect("a payout is due");
+    drop(conn);
+    assert_eq!(written.amount_minor, 2000 - (50 + 50));
+    assert_eq!(payouts(&app, &org).await[0]["status"], "pending");
+
+    assert_eq!(
+        boxoffice_scheduler::run_sweep(&app.services, "open_payouts")
+            .await
+            .unwrap(),
+        1
+    );
+    let paid = all_paid(&app, &org, 1).await;
+    assert_eq!(paid[0]["amount_minor"], 1900);
+    assert_eq!(app.sandbox.transfers(), 1);
+    assert_eq!(
+        boxoffice_scheduler::run_sweep(&app.services, "open_payouts")
+            .await
+            .unwrap(),
+        0,
+        "nothing left in flight"
+    );
+    ledger_checks(&app).await;
+}

@@ -3,7 +3,7 @@
 //! Cancelled events get every paid order refunded.
 
 use super::SweepError;
-use boxoffice_core::{Services, jobs::RefundJob, models::Event, queue::Schedule};
+use boxoffice_core::{Services, jobs::RefundJob, models::Event};
 
 pub async fn complete_ended(services: &Services) -> Result<usize, SweepError> {
     let mut conn = services.db.get().await?;
@@ -25,17 +25,9 @@ pub async fn cancelled(services: &Services) -> Result<usize, SweepError> {
     let mut conn = services.db.get().await?;
     let ids = Event::cancelled_with_unrefunded_orders(&mut conn).await?;
     drop(conn);
-    let jobs: Vec<RefundJob> = ids
+    let jobs = ids
         .into_iter()
         .map(|event_id| RefundJob::CancelEvent { event_id })
         .collect();
-    if jobs.is_empty() {
-        return Ok(0);
-    }
-    services
-        .queues
-        .push_many(&jobs, Schedule::recovery())
-        .await?;
-    tracing::info!(count = jobs.len(), "cancellations resumed");
-    Ok(jobs.len())
+    super::push(services, jobs, "cancellations").await
 }

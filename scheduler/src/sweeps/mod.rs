@@ -12,6 +12,24 @@ fn grace(services: &boxoffice_core::Services) -> chrono::Duration {
     chrono::Duration::from_std(services.config.orders.recovery_grace).unwrap_or_default()
 }
 
+/// Pushes recovered jobs (past the idempotency key the lost push may still
+/// hold).
+pub(super) async fn push<J: boxoffice_core::queue::Job>(
+    services: &boxoffice_core::Services,
+    jobs: Vec<J>,
+    what: &str,
+) -> Result<usize, SweepError> {
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    services
+        .queues
+        .push_many(&jobs, boxoffice_core::queue::Schedule::recovery())
+        .await?;
+    tracing::info!(count = jobs.len(), what, "re-enqueued");
+    Ok(jobs.len())
+}
+
 /// Why a sweep (or a tick) failed: the next tick tries again.
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {

@@ -2,27 +2,14 @@
 //! that pushes its job again. All the jobs are idempotent, so a sweep that
 //! races a slow (not lost) job is harmless.
 
-use super::{SweepError, grace};
+use super::{SweepError, grace, push};
 use boxoffice_core::{
     Services,
     jobs::{ApplyPaymentEvent, OrderJob, RefundJob},
     models::{InboxEvent, Order, Refund, Tier},
-    queue::{Job, Schedule},
 };
 
 const BATCH: i64 = 1_000;
-
-async fn push<J: Job>(services: &Services, jobs: Vec<J>, what: &str) -> Result<usize, SweepError> {
-    if jobs.is_empty() {
-        return Ok(0);
-    }
-    services
-        .queues
-        .push_many(&jobs, Schedule::recovery())
-        .await?;
-    tracing::info!(count = jobs.len(), what, "re-enqueued");
-    Ok(jobs.len())
-}
 
 /// Orders still `pending` (Redis was down when they were placed, or their
 /// job was lost), and reserved orders that never got a checkout.

@@ -11,7 +11,7 @@ use boxoffice_core::{
 };
 use diesel_async::AsyncConnection;
 
-use super::{SweepError, grace};
+use super::{SweepError, grace, push};
 
 /// Writes the payouts that are due and pushes their jobs. An organizer
 /// without a payout account is skipped (their balance waits, visible on
@@ -51,17 +51,9 @@ pub async fn open(services: &Services) -> Result<usize, SweepError> {
     let mut conn = services.db.get().await?;
     let ids = Payout::open(&mut conn, grace(services), 1_000).await?;
     drop(conn);
-    let jobs: Vec<PayoutJob> = ids
+    let jobs = ids
         .into_iter()
         .map(|payout_id| PayoutJob { payout_id })
         .collect();
-    if jobs.is_empty() {
-        return Ok(0);
-    }
-    services
-        .queues
-        .push_many(&jobs, Schedule::recovery())
-        .await?;
-    tracing::info!(count = jobs.len(), "payouts re-enqueued");
-    Ok(jobs.len())
+    push(services, jobs, "open payouts").await
 }

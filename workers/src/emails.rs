@@ -113,10 +113,12 @@ fn action(
 const LOCAL_START: &str = "to_char(events.starts_at AT TIME ZONE events.timezone, 'Dy DD Mon YYYY, HH24:MI') \
      || ' (' || events.timezone || ')'";
 
-async fn order_confirmation(services: &Services, order_id: Uuid) -> Result<Rendered, EmailError> {
-    let mut conn = services.db.get().await?;
-    // Three queries: every email of a drop renders one of these.
-    let (order, event, when): (Order, Event, String) = orders::table
+/// An order with its event and the event's local start, in one query.
+async fn order_with_event(
+    conn: &mut diesel_async::AsyncPgConnection,
+    order_id: Uuid,
+) -> Result<(Order, Event, String), EmailError> {
+    Ok(orders::table
         .inner_join(events::table)
         .filter(orders::id.eq(order_id))
         .select((
@@ -126,8 +128,14 @@ async fn order_confirmation(services: &Services, order_id: Uuid) -> Result<Rende
         ))
         .limit(1)
         .prepared()
-        .get_result(&mut conn)
-        .await?;
+        .get_result(conn)
+        .await?)
+}
+
+async fn order_confirmation(services: &Services, order_id: Uuid) -> Result<Rendered, EmailError> {
+    let mut conn = services.db.get().await?;
+    // Three queries: every email of a drop renders one of these.
+    let (order, event, when) = order_with_event(&mut conn, order_id).await?;
     let (items, tier_names): (Vec<OrderItem>, Vec<String>) = order_items::table
         .inner_join(ticket_tiers::table)
         .filter(order_items::order_id.eq(order.id))
@@ -281,16 +289,7 @@ async fn payout_statement(services: &Services, payout_id: Uuid) -> Result<Render
 
 async fn event_cancelled(services: &Services, order_id: Uuid) -> Result<Rendered, EmailError> {
     let mut conn = services.db.get().await?;
-    let (order, event, when): (Order, Event, String) = orders::table
-        .inner_join(events::table)
-        .filter(orders::id.eq(order_id))
-        .select((
-            Order::as_select(),
-            Event::as_select(),
-            diesel::dsl::sql::<sql_types::Text>(LOCAL_START),
-        ))
-        .get_result(&mut conn)
-        .await?;
+    let (order, event, when) = order_with_event(&mut conn, order_id).await?;
     drop(conn);
     let context = EventCancelled {
         event_title: event.title,

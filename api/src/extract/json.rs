@@ -27,13 +27,7 @@ where
         if !is_json(&req) {
             return Err(ApiError::UnsupportedMediaType(crate::error::SEND_JSON));
         }
-        let body = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::BadRequest("bad_request", e.body_text())
-            }
-        })?;
+        let body = body(req, state).await?;
         parse(&body).map(Json)
     }
 }
@@ -51,13 +45,7 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let json = is_json(&req);
-        let body = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::BadRequest("bad_request", e.body_text())
-            }
-        })?;
+        let body = body(req, state).await?;
         if body.is_empty() {
             return Ok(Self(T::default()));
         }
@@ -66,6 +54,17 @@ where
         }
         parse(&body).map(JsonOrEmpty)
     }
+}
+
+/// The request's body, within the size limit.
+async fn body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest("bad_request", e.body_text())
+        }
+    })
 }
 
 /// `application/json` or `application/<something>+json`.

@@ -212,6 +212,8 @@ async fn organizers_are_paid_once_what_their_ended_events_owe() {
         .unwrap()
         .parse()
         .unwrap();
+    let queue = boxoffice_core::queue::QueueName::Payouts;
+    let done_before = app.services.queues.counts(queue).await.unwrap().done;
     let again = [
         PayoutJob {
             payout_id: eur_payout,
@@ -225,7 +227,16 @@ async fn organizers_are_paid_once_what_their_ended_events_owe() {
         .push_many(&again, Schedule::recovery())
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Both duplicates have run.
+    eventually(Duration::from_secs(20), || async {
+        let done = app.services.queues.counts(queue).await.unwrap().done;
+        if done >= done_before + 2 {
+            Ok(())
+        } else {
+            Err(format!("{done} done"))
+        }
+    })
+    .await;
     assert_eq!(app.sandbox.transfers(), 2, "transferred once");
     app.smtp
         .wait_for("promoter@example.com", "Payout of", Duration::from_secs(20))

@@ -23,7 +23,7 @@ use boxoffice_core::{
 };
 use chrono::Utc;
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -251,99 +251,161 @@ pub async fn take_seats_again(
     Ok(Ok(()))
 }
 
-/// A refund the provider confirmed, recorded once: posted to the ledger;
-/// for a returned payment, the unfulfilled order marked refunded; for a
-/// refund of the order, its tickets voided (all of them once nothing is left
-/// paid), their seats back on sale while the event sells, the order
-/// `refunded` or `partially_refunded`; the buyer told.
-pub async fn finish_refund(
+/// Refunds the provider confirmed, `(refund, provider's refund id)`, each
+/// recorded once, in the caller's transaction with one statement per kind
+/// of row: posted to the ledger; for a returned payment, the unfulfilled
+/// order marked refunded; for a refund of the order, its tickets voided (all
+/// of them once nothing is left paid), their seats back on sale while the
+/// event sells, the order `refunded` or `partially_refunded`; the buyer
+/// told. A refund confirmed twice (its answer and its webhook, in one batch
+/// or two) is finished by the first and skipped by the second.
+pub async fn finish_refunds(
     conn: &mut AsyncPgConnection,
-    refund_id: Uuid,
-    provider_refund_id: &str,
+    done: &[(Uuid, &str)],
 ) -> Result<AfterCommit, JobError> {
     let mut after = AfterCommit::default();
-    conn.transaction::<_, JobError, _>(async |conn| {
-        let refund = Refund::lock(conn, refund_id).await?;
-        if !Refund::mark_succeeded(conn, refund.id, provider_refund_id).await? {
-            return Ok(());
+    let refunds = Refund::mark_succeeded_many(conn, done).await?;
+    if refunds.is_empty() {
+        return Ok(after);
+    }
+    after.refunds_changed = refunds.iter().map(|r| r.id).collect();
+    let order_ids = distinct(refunds.iter().map(|r| r.order_id));
+    let orders = Order::lock_many(conn, &order_ids).await?;
+    let payments =
+        Payment::find_many(conn, &distinct(refunds.iter().map(|r| r.payment_id))).await?;
+    let mut events = HashMap::new();
+    for order in orders.values() {
+        if !events.contains_key(&order.event_id) {
+            events.insert(order.event_id, Event::find(conn, order.event_id).await?);
         }
-        after.refunds_changed.push(refund.id);
-        let order = Order::lock(conn, refund.order_id).await?;
-        let event = Event::find(conn, order.event_id).await?;
-        let payment = Payment::find(conn, refund.payment_id).await?;
-        ledger::post(
-            conn,
-            &[Movement::Refund {
-                provider: &payment.provider,
-                organizer_id: event.organizer_id,
-                event_id: event.id,
-                amount_minor: refund.amount_minor,
-                currency: &refund.currency,
-                order_id: order.id,
-                payment_id: payment.id,
-                refund_id: refund.id,
-            }],
-        )
-        .await?;
-        let written = match refund.kind() {
-            RefundKind::Returned => Order::mark_refunded(conn, order.id).await?,
-            RefundKind::Order | RefundKind::EventCancelled => {
-                let refunds = Refund::for_order(conn, order.id).await?;
-                let given_back: i64 = refunds
-                    .iter()
-                    .filter(|r| {
-                        r.kind() != RefundKind::Returned && r.status() == RefundStatus::Succeeded
-                    })
-                    .map(|r| r.amount_minor)
-                    .sum();
-                let fully = given_back >= payment.amount_minor;
-                let voided = if fully {
-                    let all: Vec<Uuid> = Ticket::for_order(conn, order.id)
-                        .await?
-                        .into_iter()
-                        .map(|t| t.id)
-                        .collect();
-                    Ticket::void_many(conn, &all).await?
-                } else {
-                    Ticket::void_many(conn, &refund.ticket_ids).await?
-                };
-                if event.is_on_sale(Utc::now()) && !voided.is_empty() {
-                    let mut seats = HashMap::<(Uuid, Uuid), i32>::new();
-                    for ticket in &voided {
-                        *seats
-                            .entry((ticket.order_item_id, ticket.tier_id))
-                            .or_default() += 1;
-                    }
-                    let seats: Vec<(Uuid, Uuid, i32)> =
-                        seats.into_iter().map(|((i, t), n)| (i, t, n)).collect();
-                    Tier::return_seats(conn, &seats).await?;
-                    after.stock_changed.push(event.id);
-                }
-                Order::mark_refunded_part(conn, order.id, fully).await?
+    }
+    let found = |r: &Refund| -> Result<(&Order, &Event, &Payment), JobError> {
+        let order = orders
+            .get(&r.order_id)
+            .ok_or_else(|| JobError::new("a refund's order is gone"))?;
+        let payment = payments
+            .get(&r.payment_id)
+            .ok_or_else(|| JobError::new("a refund's payment is gone"))?;
+        Ok((order, &events[&order.event_id], payment))
+    };
+    let mut movements = Vec::with_capacity(refunds.len());
+    for refund in &refunds {
+        let (order, event, payment) = found(refund)?;
+        movements.push(Movement::Refund {
+            provider: &payment.provider,
+            organizer_id: event.organizer_id,
+            event_id: event.id,
+            amount_minor: refund.amount_minor,
+            currency: &refund.currency,
+            order_id: order.id,
+            payment_id: payment.id,
+            refund_id: refund.id,
+        });
+    }
+    ledger::post(conn, &movements).await?;
+
+    // Returned payments: their unfulfilled orders are refunded.
+    let returned = distinct(
+        refunds
+            .iter()
+            .filter(|r| r.kind() == RefundKind::Returned)
+            .map(|r| r.order_id),
+    );
+    after
+        .published
+        .extend(Order::mark_refunded(conn, &returned).await?);
+
+    // Refunds of orders: what each order has been given back in all (these
+    // refunds included) says whether it is refunded in full.
+    let of_orders: Vec<&Refund> = refunds
+        .iter()
+        .filter(|r| r.kind() != RefundKind::Returned)
+        .collect();
+    if !of_orders.is_empty() {
+        let ids = distinct(of_orders.iter().map(|r| r.order_id));
+        let mut given_back = HashMap::<Uuid, i64>::new();
+        for r in Refund::for_orders(conn, &ids).await? {
+            if r.kind() != RefundKind::Returned && r.status() == RefundStatus::Succeeded {
+                *given_back.entry(r.order_id).or_default() += r.amount_minor;
             }
-        };
-        if let Some(order) = written {
-            after.published.push(order);
         }
-        let buyer = User::find(conn, order.buyer_id).await?;
-        let dedupe = format!("refund_notice:{}", refund.id);
-        if let Some(email_id) = (NewEmail {
+        let (mut fully, mut partly) = (Vec::new(), Vec::new());
+        let mut to_void: Vec<Uuid> = Vec::new();
+        for refund in &of_orders {
+            let (order, _, payment) = found(refund)?;
+            if given_back.get(&order.id).copied().unwrap_or(0) >= payment.amount_minor {
+                fully.push(order.id);
+            } else {
+                partly.push(order.id);
+                to_void.extend(&refund.ticket_ids);
+            }
+        }
+        let (fully, partly) = (distinct(fully), distinct(partly));
+        // An order refunded in full in this batch is not also partly.
+        let partly: Vec<Uuid> = partly
+            .into_iter()
+            .filter(|id| !fully.contains(id))
+            .collect();
+        to_void.extend(Ticket::for_orders(conn, &fully).await?.iter().map(|t| t.id));
+        let voided = Ticket::void_many(conn, &distinct(to_void)).await?;
+        let mut seats = HashMap::<(Uuid, Uuid), i32>::new();
+        let now = Utc::now();
+        for ticket in &voided {
+            if events
+                .get(&ticket.event_id)
+                .is_some_and(|e| e.is_on_sale(now))
+            {
+                *seats
+                    .entry((ticket.order_item_id, ticket.tier_id))
+                    .or_default() += 1;
+                if !after.stock_changed.contains(&ticket.event_id) {
+                    after.stock_changed.push(ticket.event_id);
+                }
+            }
+        }
+        if !seats.is_empty() {
+            let seats: Vec<(Uuid, Uuid, i32)> =
+                seats.into_iter().map(|((i, t), n)| (i, t, n)).collect();
+            Tier::return_seats(conn, &seats).await?;
+        }
+        after
+            .published
+            .extend(Order::mark_refunded_part(conn, &fully, true).await?);
+        after
+            .published
+            .extend(Order::mark_refunded_part(conn, &partly, false).await?);
+    }
+
+    let buyers = User::find_many(conn, &distinct(orders.values().map(|o| o.buyer_id))).await?;
+    let dedupe: Vec<String> = refunds
+        .iter()
+        .map(|r| format!("refund_notice:{}", r.id))
+        .collect();
+    let mut emails = Vec::with_capacity(refunds.len());
+    for (refund, dedupe_key) in refunds.iter().zip(&dedupe) {
+        let (order, _, _) = found(refund)?;
+        let buyer = buyers
+            .get(&order.buyer_id)
+            .ok_or_else(|| JobError::new("a refund's buyer is gone"))?;
+        emails.push(NewEmail {
             id: Uuid::now_v7(),
-            dedupe_key: &dedupe,
+            dedupe_key,
             template: "refund_notice",
             to_address: &buyer.email,
             user_id: Some(buyer.id),
             params: serde_json::json!({ "refund_id": refund.id }),
-        })
-        .insert(conn)
-        .await?
-        {
-            after.emails.push(email_id);
-        }
-        Ok(())
-    })
-    .await?;
+        });
+    }
+    after.emails = NewEmail::insert_many(conn, &emails).await?;
     Ok(after)
+}
+
+/// Each id once, in a stable order (locks are taken in id order).
+fn distinct(ids: impl IntoIterator<Item = Uuid>) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = ids.into_iter().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 /// Whether an order's status leaves it payable by a late payment.

@@ -8,6 +8,7 @@ mod fulfil;
 pub mod jobs;
 mod mailer;
 mod pay;
+mod refunds;
 mod reserve;
 mod selling;
 mod settle;
@@ -38,6 +39,8 @@ pub struct WorkerCtx {
     pub checkouts: checkouts::Checkouts,
     /// Batches this process's payments (see `pay`).
     pub payer: pay::Payer,
+    /// Batches this process's confirmed refunds (see `refunds`).
+    pub refunds: refunds::RefundFinisher,
     /// Batches this process's email claims and sent marks.
     pub email_marks: email_marks::EmailMarks,
     /// Lets emails yield to this process's purchases and payments.
@@ -65,6 +68,7 @@ impl WorkerCtx {
             settler: settle::Settler::start(&services),
             checkouts: checkouts::Checkouts::start(&services),
             payer: pay::Payer::start(&services),
+            refunds: refunds::RefundFinisher::start(&services),
             email_marks: email_marks::EmailMarks::start(&services),
             selling: Arc::new(selling::Selling::new(
                 services.config.workers.emails_per_sec_while_selling,

@@ -536,47 +536,56 @@ impl Order {
         .await
     }
 
-    /// An order that was never fulfilled (`expired`, `cancelled`,
-    /// `rejected`) and whose payment went back: `refunded`. `None` if it was
-    /// in another state.
+    /// Orders that were never fulfilled (`expired`, `cancelled`,
+    /// `rejected`) and whose payment went back: `refunded`. Returns those
+    /// written (an order in another state is left as it is).
     pub async fn mark_refunded(
         conn: &mut AsyncPgConnection,
-        id: Uuid,
-    ) -> QueryResult<Option<Order>> {
-        diesel::update(orders::table.find(id).filter(orders::status.eq_any([
-            OrderStatus::Expired.as_str(),
-            OrderStatus::Cancelled.as_str(),
-            OrderStatus::Rejected.as_str(),
-        ])))
+        ids: &[Uuid],
+    ) -> QueryResult<Vec<Order>> {
+        diesel::update(
+            orders::table
+                .filter(orders::id.eq_any(ids))
+                .filter(orders::status.eq_any([
+                    OrderStatus::Expired.as_str(),
+                    OrderStatus::Cancelled.as_str(),
+                    OrderStatus::Rejected.as_str(),
+                ])),
+        )
         .set(orders::status.eq(OrderStatus::Refunded.as_str()))
         .returning(Order::as_returning())
-        .get_result(conn)
+        .get_results(conn)
         .await
-        .optional()
     }
 
-    /// A refund of the order's tickets or amount has succeeded: `paid` or
+    /// Refunds of the orders' tickets or amounts have succeeded: `paid` or
     /// `partially_refunded` → `refunded` (`fully`) or `partially_refunded`.
-    /// `None` if the order was in neither state.
+    /// Returns those written (an order in neither state is left as it is).
     pub async fn mark_refunded_part(
         conn: &mut AsyncPgConnection,
-        id: Uuid,
+        ids: &[Uuid],
         fully: bool,
-    ) -> QueryResult<Option<Order>> {
+    ) -> QueryResult<Vec<Order>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let to = if fully {
             OrderStatus::Refunded
         } else {
             OrderStatus::PartiallyRefunded
         };
-        diesel::update(orders::table.find(id).filter(orders::status.eq_any([
-            OrderStatus::Paid.as_str(),
-            OrderStatus::PartiallyRefunded.as_str(),
-        ])))
+        diesel::update(
+            orders::table
+                .filter(orders::id.eq_any(ids))
+                .filter(orders::status.eq_any([
+                    OrderStatus::Paid.as_str(),
+                    OrderStatus::PartiallyRefunded.as_str(),
+                ])),
+        )
         .set(orders::status.eq(to.as_str()))
         .returning(Order::as_returning())
-        .get_result(conn)
+        .get_results(conn)
         .await
-        .optional()
     }
 
     /// A free order of a cancelled event: `paid` → `cancelled` (there is

@@ -123,6 +123,21 @@ impl Payment {
             .await
     }
 
+    /// Payments by id.
+    pub async fn find_many(
+        conn: &mut AsyncPgConnection,
+        ids: &[Uuid],
+    ) -> QueryResult<std::collections::HashMap<Uuid, Payment>> {
+        Ok(payments::table
+            .filter(payments::id.eq_any(ids))
+            .select(Payment::as_select())
+            .load(conn)
+            .await?
+            .into_iter()
+            .map(|p: Payment| (p.id, p))
+            .collect())
+    }
+
     /// The payment that paid an order: its first one not given back as a
     /// duplicate or a late payment. `None` for a free or unpaid order.
     pub async fn of_order(
@@ -170,7 +185,7 @@ text_status!(
     }
 );
 
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable, Insertable)]
 #[diesel(table_name = refunds, check_for_backend(diesel::pg::Pg))]
 pub struct Refund {
     pub id: Uuid,
@@ -348,21 +363,50 @@ impl Refund {
             .await
     }
 
-    /// `requested`/`processing`/`failed` → `succeeded`; `false` if it already was.
-    pub async fn mark_succeeded(
+    /// `requested`/`processing`/`failed` → `succeeded`, for the refunds the
+    /// provider confirmed, `(refund, provider's refund id)`, in one
+    /// statement: returns those that moved now (locked until the commit), so
+    /// a refund confirmed twice (its answer and its webhook) is finished
+    /// once. Found by primary key alone (`= ANY`), each with its provider id
+    /// picked from the array by position: no join for a plan to get wrong.
+    pub async fn mark_succeeded_many(
+        conn: &mut AsyncPgConnection,
+        done: &[(Uuid, &str)],
+    ) -> QueryResult<Vec<Refund>> {
+        use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
+        if done.is_empty() {
+            return Ok(Vec::new());
+        }
+        diesel::sql_query(
+            "UPDATE refunds
+                SET status = 'succeeded', last_error = NULL,
+                    provider_refund_id = ($2::text[])[array_position($1::uuid[], id)]
+              WHERE id = ANY($1::uuid[]) AND status IN ('requested', 'processing', 'failed')
+          RETURNING *",
+        )
+        .bind::<Array<SqlUuid>, _>(done.iter().map(|d| d.0).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(done.iter().map(|d| d.1).collect::<Vec<_>>())
+        .prepared()
+        .load(conn)
+        .await
+    }
+
+    /// About to be sent to the provider: `processing`, as written; `None`
+    /// if it had succeeded already (or is unknown).
+    pub async fn start_sending(
         conn: &mut AsyncPgConnection,
         id: Uuid,
-        provider_refund_id: &str,
-    ) -> QueryResult<bool> {
-        let n = diesel::update(refunds::table.find(id).filter(Self::unfinished()))
+    ) -> QueryResult<Option<Refund>> {
+        diesel::update(refunds::table.find(id).filter(Self::unfinished()))
             .set((
-                refunds::status.eq(RefundStatus::Succeeded.as_str()),
-                refunds::provider_refund_id.eq(provider_refund_id),
+                refunds::status.eq(RefundStatus::Processing.as_str()),
+                refunds::provider_refund_id.eq(None::<String>),
                 refunds::last_error.eq(None::<String>),
             ))
-            .execute(conn)
-            .await?;
-        Ok(n == 1)
+            .returning(Refund::as_returning())
+            .get_result(conn)
+            .await
+            .optional()
     }
 
     /// Sent to the provider (with its refund id once it gave one); `false`

@@ -73,6 +73,21 @@ impl User {
             .await
     }
 
+    /// Users by id.
+    pub async fn find_many(
+        conn: &mut AsyncPgConnection,
+        ids: &[Uuid],
+    ) -> QueryResult<std::collections::HashMap<Uuid, User>> {
+        Ok(users::table
+            .filter(users::id.eq_any(ids))
+            .select(User::as_select())
+            .load(conn)
+            .await?
+            .into_iter()
+            .map(|u: User| (u.id, u))
+            .collect())
+    }
+
     /// The user an access token names, if the token is still good: same token
     /// version (no password reset or role change since), and its session
     /// (refresh-token family) still alive, so revoking a session ends its

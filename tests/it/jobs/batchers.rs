@@ -376,3 +376,58 @@ async fn email_claims_fall_back_to_one_by_one() {
     );
     assert!(fallbacks("email_marks") > before);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refund_finishes_fall_back_to_one_by_one() {
+    let app = crate::routes::refunds::paying_app().await;
+    let shop = app.shop(50, 1000).await;
+    let mut orders = Vec::new();
+    for _ in 0..5 {
+        let (buyer, order) = crate::routes::refunds::paid_order(&app, &shop, 1).await;
+        orders.push((buyer, order["id"].as_str().unwrap().to_owned()));
+    }
+    poison(
+        &app,
+        "refunds",
+        "BEFORE UPDATE",
+        "NEW.status = 'succeeded' AND OLD.status <> 'succeeded'",
+        &format!("NEW.order_id = '{}'", orders[3].1),
+    )
+    .await;
+    let before = fallbacks("refunds");
+    // The organizer refunds (the event's policy does not let buyers).
+    let ask = |i: usize| {
+        crate::routes::refunds::refund(&app, &shop.organizer, &orders[i].1, Some("r"), None)
+    };
+
+    let gate = Gate::close(&app).await;
+    assert_eq!(ask(0).await.0, 202);
+    gate.until_waiting(1).await;
+    assert_eq!(ask(1).await.0, 202);
+    gate.until_waiting(2).await;
+    for i in 2..5 {
+        assert_eq!(ask(i).await.0, 202);
+    }
+    all_fetched(&app, QueueName::Refunds).await;
+    let_them_gather().await;
+    gate.open().await;
+
+    for (i, (buyer, id)) in orders.iter().enumerate() {
+        if i != 3 {
+            app.wait_order(buyer, id, "refunded").await;
+        }
+    }
+    let poisoned = app
+        .scalar(&format!(
+            "SELECT count(*) AS n FROM refunds WHERE order_id = '{}' AND status = 'succeeded'",
+            orders[3].1
+        ))
+        .await;
+    assert_eq!(poisoned, 0);
+    assert_eq!(
+        app.scalar("SELECT count(*) AS n FROM refunds WHERE status = 'succeeded'")
+            .await,
+        4
+    );
+    assert!(fallbacks("refunds") > before);
+}

@@ -16,8 +16,9 @@ use boxoffice_core::{
 use super::{JobError, Perform, payout_job};
 use crate::{
     WorkerCtx,
-    fulfil::{self, AfterCommit},
+    fulfil::AfterCommit,
     pay::{PaymentEvent, PaymentKind},
+    refunds::Confirmed,
 };
 
 impl Perform for ApplyPaymentEvent {
@@ -64,8 +65,15 @@ impl Perform for ApplyPaymentEvent {
                 provider_refund_id,
                 refund_id,
             } => {
-                let after =
-                    fulfil::finish_refund(&mut conn, *refund_id, provider_refund_id).await?;
+                drop(conn);
+                let after = ctx
+                    .refunds
+                    .finish(Confirmed {
+                        refund_id: *refund_id,
+                        provider_refund_id: provider_refund_id.clone(),
+                    })
+                    .await?;
+                let mut conn = services.db.get().await?;
                 InboxEvent::mark_processed(&mut conn, row.id).await?;
                 after
             }

@@ -8,16 +8,13 @@
 
 use boxoffice_core::{
     jobs::RefundJob,
-    models::{Payment, Refund, RefundStatus},
+    models::{Payment, Refund},
     payments::{self, ProviderError, RefundRequest},
 };
 use uuid::Uuid;
 
 use super::{JobError, Perform, cancel_event};
-use crate::{
-    WorkerCtx,
-    fulfil::{self, AfterCommit},
-};
+use crate::{WorkerCtx, fulfil::AfterCommit, refunds::Confirmed};
 
 impl Perform for RefundJob {
     async fn perform(&self, ctx: &WorkerCtx, _attempt: u32) -> Result<(), JobError> {
@@ -31,22 +28,13 @@ impl Perform for RefundJob {
 async fn send(ctx: &WorkerCtx, refund_id: Uuid) -> Result<(), JobError> {
     let services = &ctx.services;
     let mut conn = services.db.get().await?;
-    let refund = Refund::find(&mut conn, refund_id).await?;
-    if refund.status() == RefundStatus::Succeeded {
-        return Ok(());
-    }
-    let payment = Payment::find(&mut conn, refund.payment_id).await?;
     // A durable commit before the provider hears of it (see `pay`).
-    Refund::mark_processing(&mut conn, refund.id, None).await?;
+    let Some(refund) = Refund::start_sending(&mut conn, refund_id).await? else {
+        return Ok(()); // succeeded already
+    };
+    let payment = Payment::find(&mut conn, refund.payment_id).await?;
     drop(conn);
-    if refund.status() == RefundStatus::Requested {
-        AfterCommit {
-            refunds_changed: vec![refund.id],
-            ..AfterCommit::default()
-        }
-        .run(ctx)
-        .await;
-    }
+    services.live.refund_status(&refund).await;
     let answer = services
         .provider
         .refund(&RefundRequest {
@@ -60,9 +48,15 @@ async fn send(ctx: &WorkerCtx, refund_id: Uuid) -> Result<(), JobError> {
     let mut conn = services.db.get().await?;
     match answer {
         Ok(result) if result.status == payments::RefundStatus::Succeeded => {
-            let after = fulfil::finish_refund(&mut conn, refund.id, &result.id).await?;
             drop(conn);
-            after.run(ctx).await;
+            ctx.refunds
+                .finish(Confirmed {
+                    refund_id: refund.id,
+                    provider_refund_id: result.id,
+                })
+                .await?
+                .run(ctx)
+                .await;
             tracing::info!(refund.id = %refund.id, "refund succeeded");
             Ok(())
         }

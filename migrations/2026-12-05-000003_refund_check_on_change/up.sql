@@ -1,0 +1,29 @@
+-- The over-refund check runs only where the sum it guards can grow: a new
+-- refund, a failed one sent again, a changed amount. A refund moving along
+-- `requested → processing → succeeded` counted already, and locking its
+-- payment and summing its siblings on each step (twice per refund) was a
+-- share of an event cancellation's database work.
+CREATE OR REPLACE FUNCTION refunds_within_payment() RETURNS trigger AS $$
+DECLARE
+    paid bigint;
+    taken bigint;
+BEGIN
+    IF NEW.status = 'failed' THEN
+        RETURN NEW;
+    END IF;
+    IF TG_OP = 'UPDATE' AND OLD.status <> 'failed' AND NEW.amount_minor = OLD.amount_minor THEN
+        RETURN NEW;
+    END IF;
+    SELECT amount_minor INTO paid FROM payments WHERE id = NEW.payment_id FOR UPDATE;
+    SELECT coalesce(sum(amount_minor), 0) INTO taken
+      FROM refunds
+     WHERE payment_id = NEW.payment_id AND id <> NEW.id AND status <> 'failed';
+    IF taken + NEW.amount_minor > paid THEN
+        RAISE EXCEPTION 'refunds of payment % would exceed its amount (% + % > %)',
+            NEW.payment_id, taken, NEW.amount_minor, paid
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'refunds_within_payment',
+                  TABLE = 'refunds';
+    END IF;
+    RETURN NEW;
+END;
+$$ LANGUAGE plpgsql;

@@ -274,10 +274,8 @@ pub async fn finish_refunds(
     let payments =
         Payment::find_many(conn, &distinct(refunds.iter().map(|r| r.payment_id))).await?;
     let mut events = HashMap::new();
-    for order in orders.values() {
-        if !events.contains_key(&order.event_id) {
-            events.insert(order.event_id, Event::find(conn, order.event_id).await?);
-        }
+    for event_id in distinct(orders.values().map(|o| o.event_id)) {
+        events.insert(event_id, Event::find(conn, event_id).await?);
     }
     let found = |r: &Refund| -> Result<(&Order, &Event, &Payment), JobError> {
         let order = orders

@@ -127,6 +127,7 @@ impl Modify for Bearer {
         (name = "orders", description = "Placing and following orders, refunds"),
         (name = "payouts", description = "Organizers' balances and payouts"),
         (name = "tickets", description = "Tickets and QR codes"),
+        (name = "emails", description = "Email preferences"),
         (name = "live", description = "Server-sent event streams"),
         (name = "webhooks", description = "Inbound payment provider events"),
         (name = "ops", description = "Queues, metrics, board (admin)"),

@@ -63,6 +63,7 @@ fn documented(state: &AppState) -> (OpenApiRouter<AppState>, OpenApiRouter<AppSt
         .routes(routes!(payouts::set_account))
         .routes(routes!(payouts::balance))
         .routes(routes!(payouts::list))
+        .routes(routes!(unsubscribe::unsubscribe))
         .routes(routes!(live::feed))
         .routes(routes!(live::event))
         .routes(routes!(orders::place))

@@ -53,6 +53,9 @@ pub struct SmtpSink {
     notify: Arc<Notify>,
     sessions: Arc<std::sync::atomic::AtomicUsize>,
     hang_up: Option<broadcast::Sender<()>>,
+    /// Recipient → the reply its `RCPT TO` gets instead of `250`, and how
+    /// many more times.
+    refusals: Arc<Mutex<std::collections::HashMap<String, (String, u32)>>>,
     pub port: u16,
 }
 
@@ -129,6 +132,10 @@ impl SmtpSink {
                     .trim()
                     .trim_matches(['<', '>'])
                     .to_owned();
+                if let Some(reply) = self.refusal(&addr) {
+                    write.write_all(format!("{reply}\r\n").as_bytes()).await?;
+                    continue;
+                }
                 to.push(addr);
                 b"250 OK\r\n"
             } else if command == "DATA" {
@@ -169,6 +176,26 @@ impl SmtpSink {
             };
             write.write_all(reply).await?;
         }
+    }
+
+    /// The next `times` messages to `address` are refused at `RCPT TO`
+    /// with `reply` (e.g. `550 5.1.1 no such mailbox`, or a `4xx` to make
+    /// the sender try again later).
+    pub fn refuse(&self, address: &str, reply: &str, times: u32) {
+        self.refusals
+            .lock()
+            .unwrap()
+            .insert(address.to_ascii_lowercase(), (reply.to_owned(), times));
+    }
+
+    fn refusal(&self, address: &str) -> Option<String> {
+        let mut refusals = self.refusals.lock().unwrap();
+        let (reply, left) = refusals.get_mut(&address.to_ascii_lowercase())?;
+        if *left == 0 {
+            return None;
+        }
+        *left -= 1;
+        Some(reply.clone())
     }
 
     /// SMTP sessions opened so far.

@@ -165,6 +165,8 @@ pub enum EmailTransportConfig {
 pub struct SmtpConfig {
     pub transport: EmailTransportConfig,
     pub from: String,
+    /// How long before an event's start its holders are reminded.
+    pub reminder_window: Duration,
 }
 
 impl SmtpConfig {
@@ -190,7 +192,15 @@ impl SmtpConfig {
             var("EMAIL_FROM").unwrap_or_else(|| "Boxoffice <tickets@boxoffice.localhost>".into());
         from.parse::<lettre::message::Mailbox>()
             .map_err(|e| bad("EMAIL_FROM", format!("not a mailbox: {e}")))?;
-        Ok(Self { transport, from })
+        let hours: u64 = parse("REMINDER_WINDOW_HOURS", 24)?;
+        if !(1..=720).contains(&hours) {
+            return Err(bad("REMINDER_WINDOW_HOURS", "must be between 1 and 720"));
+        }
+        Ok(Self {
+            transport,
+            from,
+            reminder_window: Duration::from_secs(hours * 3600),
+        })
     }
 }
 
@@ -469,6 +479,9 @@ pub struct WorkersConfig {
     /// Emails started per second while this process places orders or
     /// applies payments (0: no limit); see `workers::selling`.
     pub emails_per_sec_while_selling: u32,
+    /// An event cancellation's refunds started per second while this
+    /// process sells (0: no limit); see `workers::selling`.
+    pub refunds_per_sec_while_selling: u32,
 }
 
 impl WorkersConfig {
@@ -489,6 +502,7 @@ impl WorkersConfig {
                 .transpose()?,
             shutdown_timeout: parse_secs("WORKER_SHUTDOWN_TIMEOUT_SECS", 30)?,
             emails_per_sec_while_selling: parse("EMAILS_PER_SEC_WHILE_SELLING", 20)?,
+            refunds_per_sec_while_selling: parse("REFUNDS_PER_SEC_WHILE_SELLING", 50)?,
         })
     }
 }
@@ -509,6 +523,7 @@ impl WorkersConfig {
 /// | `IP_RATE_LIMIT` / `USER_RATE_LIMIT` | 1200 / 600 | requests per minute per client IP / per user on `/v1` (0: off) |
 /// | `SMTP_URL` | unset: `.eml` files in `EMAIL_OUTBOX_DIR` (`outbox`) | `smtp://user:pass@host:port`, `smtps://` for TLS |
 /// | `EMAIL_FROM` | `Boxoffice <tickets@boxoffice.localhost>` | sender |
+/// | `REMINDER_WINDOW_HOURS` | 24 | ticket holders are reminded this long before an event starts |
 /// | `JWT_SECRET` | a development value | signs access tokens and email tokens |
 /// | `ACCESS_TOKEN_TTL_SECS` / `REFRESH_TOKEN_TTL_SECS` | 900 / 2592000 | token lifetimes |
 /// | `LOGIN_RATE_LIMIT` / `LOGIN_RATE_WINDOW_SECS` | 10 / 60 | login attempts per account and per IP |
@@ -529,6 +544,7 @@ impl WorkersConfig {
 /// | `SANDBOX_WEBHOOK_SECRET` / `SANDBOX_API_KEY` | the first accepted secret / `PAYMENT_API_KEY` | the sandbox's side |
 /// | `WORKER_QUEUES` / `WORKER_CONCURRENCY` | all / per queue | what a workers process drains |
 /// | `EMAILS_PER_SEC_WHILE_SELLING` | 20 | emails a workers process starts per second while it also places orders or applies payments (0: no limit) |
+/// | `REFUNDS_PER_SEC_WHILE_SELLING` | 50 | an event cancellation's refunds a workers process starts per second while it also sells (0: no limit) |
 /// | `RUST_LOG` | `info` | log filter; `LOG_FORMAT=json` for JSON lines |
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -44,6 +44,15 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
 
+    email_suppressions (address) {
+        address -> Citext,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
     email_log (id) {
         id -> Uuid,
         dedupe_key -> Text,
@@ -109,6 +118,8 @@ diesel::table! {
         search -> Nullable<Tsvector>,
         min_price_minor -> Nullable<Int8>,
         cancel_message -> Nullable<Text>,
+        reminders -> Bool,
+        reminded_for -> Nullable<Timestamptz>,
     }
 }
 
@@ -447,6 +458,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     check_ins,
     discount_codes,
     email_log,
+    email_suppressions,
     event_images,
     events,
     ledger_entries,

@@ -213,6 +213,7 @@ pub async fn seed(conn: &mut AsyncPgConnection) -> Result<SeedReport, SeedError>
                         refund_until_hours: Some(48),
                         currency: spec.currency.into(),
                         max_tickets_per_buyer: Some(10),
+                        reminders: true,
                     },
                 };
                 let created = diesel::insert_into(events::table)

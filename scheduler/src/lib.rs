@@ -7,7 +7,7 @@
 mod leader;
 mod sweeps;
 
-pub use sweeps::SweepError;
+pub use sweeps::{SweepError, reminders::run_at as remind_at};
 
 use std::{str::FromStr, time::Duration};
 
@@ -37,6 +37,7 @@ fn entries() -> Vec<Entry> {
         ("cancelled_events", "*/30 * * * * *"),
         ("payouts", "0 * * * * *"),
         ("open_payouts", "*/30 * * * * *"),
+        ("reminders", "*/5 * * * * *"),
     ]
     .into_iter()
     .map(|(name, expr)| Entry {
@@ -59,6 +60,7 @@ pub async fn run_sweep(services: &Services, name: &str) -> Result<usize, SweepEr
         "cancelled_events" => sweeps::events::cancelled(services).await,
         "payouts" => sweeps::payouts::create_due(services).await,
         "open_payouts" => sweeps::payouts::open(services).await,
+        "reminders" => sweeps::reminders::run(services).await,
         other => Err(SweepError::Unknown(other.to_owned())),
     }
 }

@@ -7,5 +7,6 @@ mod cli;
 mod harness;
 mod jobs;
 mod queue;
+mod reminders;
 mod routes;
 mod scheduler;

@@ -4,11 +4,14 @@
 
 use boxoffice_core::{
     Services,
-    auth::tokens::email_token,
-    models::{EmailRow, Event, Order, OrderItem, Payout, Refund, RefundKind, Ticket, User},
+    auth::tokens::{UNSUBSCRIBE_TTL_DAYS, email_token, unsubscribe_token},
+    models::{
+        EmailRow, Event, EventStatus, Order, OrderItem, Payout, Refund, RefundKind, Suppression,
+        Ticket, TicketStatus, User,
+    },
     money,
     prepared::Prepare,
-    schema::{events, order_items, orders, payout_lines, ticket_tiers},
+    schema::{events, order_items, orders, payout_lines, ticket_tiers, tickets as tickets_table},
     tickets,
 };
 use diesel::{prelude::*, sql_types};
@@ -17,8 +20,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::templates::{
-    self, ActionEmail, Attachment, EventCancelled, OrderConfirmation, PayoutLineView,
-    PayoutStatement, RefundNotice, Rendered, TemplateError, TicketLine, ics,
+    self, ActionEmail, Attachment, EventCancelled, EventReminder, OrderConfirmation,
+    PayoutLineView, PayoutStatement, RefundNotice, Rendered, TemplateError, TicketLine, ics,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +40,11 @@ pub enum EmailError {
     Qr(#[from] boxoffice_core::tickets::QrPngError),
     #[error(transparent)]
     Template(#[from] TemplateError),
+    /// The email no longer has a reason to go (a reminder for an event
+    /// since cancelled, started or moved, for tickets since refunded, or to
+    /// an address that unsubscribed): skipped, not sent.
+    #[error("no longer to send: {0}")]
+    Obsolete(&'static str),
 }
 
 /// Loads what `email` needs and renders it.
@@ -66,6 +74,10 @@ pub async fn render(email: &EmailRow, services: &Services) -> Result<Rendered, E
             let p: OrderParams = serde_json::from_value(email.params.clone()).map_err(params)?;
             event_cancelled(services, p.order_id).await
         }
+        "event_reminder" => {
+            let p: ReminderParams = serde_json::from_value(email.params.clone()).map_err(params)?;
+            event_reminder(services, p).await
+        }
         other => Err(TemplateError::Unknown(other.to_owned()).into()),
     }
 }
@@ -84,6 +96,15 @@ struct OrderParams {
 #[derive(Deserialize)]
 struct RefundParams {
     refund_id: Uuid,
+}
+
+#[derive(Deserialize)]
+struct ReminderParams {
+    event_id: Uuid,
+    /// The start it reminds of: a moved event's old reminders are skipped.
+    starts_at: chrono::DateTime<chrono::Utc>,
+    /// The ticket holder's address (lower case), as on their tickets.
+    address: String,
 }
 
 #[derive(Deserialize)]
@@ -132,6 +153,82 @@ async fn order_with_event(
         .await?)
 }
 
+/// An event with its local start.
+async fn event_with_start(
+    conn: &mut diesel_async::AsyncPgConnection,
+    event_id: Uuid,
+) -> Result<(Event, String), EmailError> {
+    Ok(events::table
+        .filter(events::id.eq(event_id))
+        .select((
+            Event::as_select(),
+            diesel::dsl::sql::<sql_types::Text>(LOCAL_START),
+        ))
+        .limit(1)
+        .prepared()
+        .get_result(conn)
+        .await?)
+}
+
+/// The event's place, as one line.
+fn place(event: &Event) -> String {
+    [&event.venue_name, &event.address, &event.city]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Tickets as lines of the email, each with its QR code as an inline image.
+fn ticket_parts(
+    services: &Services,
+    issued: &[Ticket],
+    tier_name: impl Fn(Uuid) -> String,
+) -> Result<(Vec<TicketLine>, Vec<Attachment>), EmailError> {
+    let secret = services.jwt_secret();
+    let mut attachments = Vec::with_capacity(issued.len() + 1);
+    let mut lines = Vec::with_capacity(issued.len());
+    for (i, ticket) in issued.iter().enumerate() {
+        let payload = tickets::qr_payload(secret, ticket.id, &ticket.code);
+        let png = tickets::qr_png(&payload, 6)?;
+        let cid = format!("ticket-{}", i + 1);
+        lines.push(TicketLine {
+            number: i + 1,
+            tier: tier_name(ticket.tier_id),
+            attendee: ticket.attendee_name.clone(),
+            code: ticket.code.clone(),
+            cid: cid.clone(),
+        });
+        attachments.push(Attachment {
+            filename: format!("ticket-{}.png", i + 1),
+            content_type: "image/png".into(),
+            bytes: png,
+            inline_id: Some(cid),
+        });
+    }
+    Ok((lines, attachments))
+}
+
+/// The event as a calendar file.
+fn invite(event: &Event, uid: String, description: &str, location: &str, url: &str) -> Attachment {
+    let invite = ics::render(&ics::Invite {
+        uid,
+        title: &event.title,
+        description,
+        location,
+        url,
+        starts_at: event.starts_at,
+        ends_at: event.ends_at,
+    });
+    Attachment {
+        filename: "event.ics".into(),
+        content_type: "text/calendar; charset=utf-8; method=PUBLISH".into(),
+        bytes: invite.into_bytes(),
+        inline_id: None,
+    }
+}
+
 async fn order_confirmation(services: &Services, order_id: Uuid) -> Result<Rendered, EmailError> {
     let mut conn = services.db.get().await?;
     // Three queries: every email of a drop renders one of these.
@@ -148,7 +245,7 @@ async fn order_confirmation(services: &Services, order_id: Uuid) -> Result<Rende
     let issued = Ticket::for_order(&mut conn, order.id).await?;
     drop(conn);
 
-    let tier_name = |id: Uuid| {
+    let tier_name = |id: Uuid| -> String {
         items
             .iter()
             .zip(&tier_names)
@@ -156,12 +253,7 @@ async fn order_confirmation(services: &Services, order_id: Uuid) -> Result<Rende
             .map(|(_, name)| name.clone())
             .unwrap_or_default()
     };
-    let place = [&event.venue_name, &event.address, &event.city]
-        .iter()
-        .filter(|s| !s.is_empty())
-        .map(|s| s.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let place = place(&event);
     let order_url = format!("{}/orders/{}", services.config.http.public_url, order.id);
     let mut lines: Vec<String> = items
         .iter()
@@ -180,42 +272,14 @@ async fn order_confirmation(services: &Services, order_id: Uuid) -> Result<Rende
             money::format(order.discount_minor, &order.currency)
         ));
     }
-    let secret = services.jwt_secret();
-    let mut attachments = Vec::with_capacity(issued.len() + 1);
-    let mut ticket_lines = Vec::with_capacity(issued.len());
-    for (i, ticket) in issued.iter().enumerate() {
-        let payload = tickets::qr_payload(secret, ticket.id, &ticket.code);
-        let png = tickets::qr_png(&payload, 6)?;
-        let cid = format!("ticket-{}", i + 1);
-        ticket_lines.push(TicketLine {
-            number: i + 1,
-            tier: tier_name(ticket.tier_id),
-            attendee: ticket.attendee_name.clone(),
-            code: ticket.code.clone(),
-            cid: cid.clone(),
-        });
-        attachments.push(Attachment {
-            filename: format!("ticket-{}.png", i + 1),
-            content_type: "image/png".into(),
-            bytes: png,
-            inline_id: Some(cid),
-        });
-    }
-    let invite = ics::render(&ics::Invite {
-        uid: format!("{}-{}@boxoffice", event.id, order.id),
-        title: &event.title,
-        description: &format!("{} ticket(s), order {}", issued.len(), order.id),
-        location: &place,
-        url: &order_url,
-        starts_at: event.starts_at,
-        ends_at: event.ends_at,
-    });
-    attachments.push(Attachment {
-        filename: "event.ics".into(),
-        content_type: "text/calendar; charset=utf-8; method=PUBLISH".into(),
-        bytes: invite.into_bytes(),
-        inline_id: None,
-    });
+    let (ticket_lines, mut attachments) = ticket_parts(services, &issued, tier_name)?;
+    attachments.push(invite(
+        &event,
+        format!("{}-{}@boxoffice", event.id, order.id),
+        &format!("{} ticket(s), order {}", issued.len(), order.id),
+        &place,
+        &order_url,
+    ));
     let context = OrderConfirmation {
         event_title: event.title,
         when,
@@ -298,4 +362,86 @@ async fn event_cancelled(services: &Services, order_id: Uuid) -> Result<Rendered
         message: event.cancel_message.filter(|m| !m.is_empty()),
     };
     Ok(templates::render("event_cancelled", &context, Vec::new())?)
+}
+
+/// "Your event starts soon": the holder's own tickets with their QR codes
+/// and the event as a calendar file, unless it no longer has a reason to go.
+async fn event_reminder(services: &Services, p: ReminderParams) -> Result<Rendered, EmailError> {
+    let mut conn = services.db.get().await?;
+    let (event, when) = event_with_start(&mut conn, p.event_id).await?;
+    if event.status() != EventStatus::Published {
+        return Err(EmailError::Obsolete("the event is no longer published"));
+    }
+    if event.starts_at != p.starts_at {
+        return Err(EmailError::Obsolete("the event's start has moved"));
+    }
+    if event.starts_at <= chrono::Utc::now() {
+        return Err(EmailError::Obsolete("the event has started"));
+    }
+    if !event.reminders {
+        return Err(EmailError::Obsolete("the organizer turned reminders off"));
+    }
+    if Suppression::contains(&mut conn, &p.address).await? {
+        return Err(EmailError::Obsolete("the address unsubscribed"));
+    }
+    let (held, tier_names): (Vec<Ticket>, Vec<String>) = tickets_table::table
+        .inner_join(ticket_tiers::table)
+        .filter(tickets_table::event_id.eq(event.id))
+        .filter(
+            diesel::dsl::sql::<sql_types::Bool>("lower(tickets.attendee_email) = ")
+                .bind::<sql_types::Text, _>(&p.address),
+        )
+        .filter(tickets_table::status.ne(TicketStatus::Void.as_str()))
+        .order((
+            tickets_table::order_id,
+            tickets_table::seat_index,
+            tickets_table::id,
+        ))
+        .select((Ticket::as_select(), ticket_tiers::name))
+        .load::<(Ticket, String)>(&mut conn)
+        .await?
+        .into_iter()
+        .unzip();
+    drop(conn);
+    if held.is_empty() {
+        return Err(EmailError::Obsolete("no valid tickets left"));
+    }
+    let tier_name = |id: Uuid| -> String {
+        held.iter()
+            .zip(&tier_names)
+            .find(|(t, _)| t.tier_id == id)
+            .map(|(_, name)| name.clone())
+            .unwrap_or_default()
+    };
+    let public = &services.config.http.public_url;
+    let tickets_url = format!("{public}/tickets?event={}", event.id);
+    let place = place(&event);
+    let (ticket_lines, mut attachments) = ticket_parts(services, &held, tier_name)?;
+    attachments.push(invite(
+        &event,
+        format!("{}-{}@boxoffice", event.id, p.address),
+        &format!("{} ticket(s)", held.len()),
+        &place,
+        &tickets_url,
+    ));
+    let context = EventReminder {
+        event_title: event.title,
+        when,
+        place,
+        tickets: ticket_lines,
+        tickets_url,
+    };
+    let mut rendered = templates::render("event_reminder", &context, attachments)?;
+    rendered.unsubscribe = Some(unsubscribe_url(services, &p.address));
+    Ok(rendered)
+}
+
+/// The one-click unsubscribe link for `address` (RFC 8058).
+fn unsubscribe_url(services: &Services, address: &str) -> String {
+    let expires = chrono::Utc::now().timestamp() + UNSUBSCRIBE_TTL_DAYS * 86_400;
+    let token = unsubscribe_token(services.jwt_secret(), address, expires);
+    format!(
+        "{}/v1/unsubscribe?token={token}",
+        services.config.http.public_url
+    )
 }

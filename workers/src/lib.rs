@@ -72,6 +72,7 @@ impl WorkerCtx {
             email_marks: email_marks::EmailMarks::start(&services),
             selling: Arc::new(selling::Selling::new(
                 services.config.workers.emails_per_sec_while_selling,
+                services.config.workers.refunds_per_sec_while_selling,
             )),
             services,
             mailer: Arc::new(mailer),

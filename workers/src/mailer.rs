@@ -137,12 +137,26 @@ impl Mailer {
         let to: Mailbox = to
             .parse()
             .map_err(|e| MailError::Message(format!("bad recipient: {e}")))?;
-        let message = Message::builder()
+        let mut builder = Message::builder()
             .from(self.from().clone())
             .to(to)
             .subject(rendered.subject.clone())
             .message_id(Some(message_id.to_owned()))
-            .header(header::MIME_VERSION_1_0)
+            .header(header::MIME_VERSION_1_0);
+        if let Some(link) = &rendered.unsubscribe {
+            // RFC 8058: mail apps offer "unsubscribe" and POST
+            // `List-Unsubscribe=One-Click` to the link, no login needed.
+            builder = builder
+                .raw_header(header::HeaderValue::new(
+                    header::HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                    format!("<{link}>"),
+                ))
+                .raw_header(header::HeaderValue::new(
+                    header::HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                    "List-Unsubscribe=One-Click".to_owned(),
+                ));
+        }
+        let message = builder
             .multipart(body(rendered)?)
             .map_err(|e| MailError::Message(format!("build message: {e}")))?;
         match self {

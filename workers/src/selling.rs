@@ -1,4 +1,5 @@
-//! Confirmation emails yield to a sale in progress.
+//! Confirmation emails, and the refunds of a cancelled event, yield to a
+//! sale in progress.
 //!
 //! Why: an email costs the machine about what the rest of its sale costs
 //! (three queries, a QR code and a PNG per ticket, an SMTP conversation, two
@@ -17,6 +18,17 @@
 //! confirmations then mostly go out when its orders stop coming in, at
 //! full speed; the buyer sees the paid order and its tickets at once.
 
+//!
+//! The refunds of an event cancellation yield the same way
+//! (`REFUNDS_PER_SEC_WHILE_SELLING`, 50): sent at full speed, 10,000 of them
+//! took the CPU from another event's drop on the same box, whose `POST
+//! /orders` p99 went from 16 to 116 ms (docs/PERFORMANCE.md, "Event
+//! cancellation"). Refunds asked for one at a time are not paced.
+//!
+//! Selling means purchases jobs, and payments jobs applying a payment
+//! (taken in `jobs::apply_payment_event`): a refund's or a payout's webhook
+//! is no sale, or a cancellation would slow itself down.
+
 use std::{
     sync::{
         Mutex,
@@ -30,10 +42,26 @@ use tokio::time::Instant;
 pub struct Selling {
     /// Purchases and payments jobs running in this process.
     in_flight: AtomicUsize,
-    /// Time between two emails' starts while selling; `None`: no limit.
+    emails: Pace,
+    refunds: Pace,
+}
+
+/// One kind of work spread out while selling.
+struct Pace {
+    /// Time between two starts while selling; `None`: no limit.
     gap: Option<Duration>,
-    /// When the next email may start while selling.
+    /// When the next may start while selling.
     next: Mutex<Instant>,
+}
+
+impl Pace {
+    /// `per_sec`: the limit while selling (0: none).
+    fn new(per_sec: u32) -> Self {
+        Self {
+            gap: (per_sec > 0).then(|| Duration::from_secs(1) / per_sec),
+            next: Mutex::new(Instant::now()),
+        }
+    }
 }
 
 /// A purchases or payments job running; dropped when it ends.
@@ -46,12 +74,12 @@ impl Drop for SaleJob<'_> {
 }
 
 impl Selling {
-    /// `emails_per_sec`: the limit while selling (0: none).
-    pub fn new(emails_per_sec: u32) -> Self {
+    /// The limits per second while selling (0: none).
+    pub fn new(emails_per_sec: u32, refunds_per_sec: u32) -> Self {
         Self {
             in_flight: AtomicUsize::new(0),
-            gap: (emails_per_sec > 0).then(|| Duration::from_secs(1) / emails_per_sec),
-            next: Mutex::new(Instant::now()),
+            emails: Pace::new(emails_per_sec),
+            refunds: Pace::new(refunds_per_sec),
         }
     }
 
@@ -62,18 +90,26 @@ impl Selling {
 
     /// Waits for this email's turn: now, unless the process is selling.
     pub async fn email_turn(&self) {
-        if let Some(turn) = self.turn(Instant::now()) {
+        if let Some(turn) = self.turn(&self.emails, Instant::now()) {
             tokio::time::sleep_until(turn).await;
         }
     }
 
-    /// When an email asking at `now` may start; `None`: at once.
-    fn turn(&self, now: Instant) -> Option<Instant> {
-        let gap = self.gap?;
+    /// Waits for this cancellation refund's turn: now, unless the process
+    /// is selling.
+    pub async fn refund_turn(&self) {
+        if let Some(turn) = self.turn(&self.refunds, Instant::now()) {
+            tokio::time::sleep_until(turn).await;
+        }
+    }
+
+    /// When work paced by `pace` asking at `now` may start; `None`: at once.
+    fn turn(&self, pace: &Pace, now: Instant) -> Option<Instant> {
+        let gap = pace.gap?;
         if self.in_flight.load(Ordering::Relaxed) == 0 {
             return None;
         }
-        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = pace.next.lock().unwrap_or_else(|e| e.into_inner());
         let turn = (*next).max(now);
         *next = turn + gap;
         Some(turn)
@@ -86,27 +122,35 @@ mod tests {
 
     #[test]
     fn emails_are_spaced_only_while_selling() {
-        let selling = Selling::new(200);
+        let selling = Selling::new(200, 100);
+        let (emails, refunds) = (&selling.emails, &selling.refunds);
         let now = Instant::now();
-        assert_eq!(selling.turn(now), None, "nothing sold: at once");
+        assert_eq!(selling.turn(emails, now), None, "nothing sold: at once");
 
         let job = selling.job();
         let turns: Vec<Duration> = (0..4)
-            .map(|_| selling.turn(now).expect("spaced while selling") - now)
+            .map(|_| selling.turn(emails, now).expect("spaced while selling") - now)
             .collect();
         let ms = Duration::from_millis;
         assert_eq!(turns, [ms(0), ms(5), ms(10), ms(15)]);
         // Asking later than the next free turn starts at once.
-        assert_eq!(selling.turn(now + ms(100)), Some(now + ms(100)));
+        assert_eq!(selling.turn(emails, now + ms(100)), Some(now + ms(100)));
+        // Refunds keep their own pace.
+        let turns: Vec<Duration> = (0..3)
+            .map(|_| selling.turn(refunds, now).expect("spaced while selling") - now)
+            .collect();
+        assert_eq!(turns, [ms(0), ms(10), ms(20)]);
 
         drop(job);
-        assert_eq!(selling.turn(now), None, "the sale's jobs ended");
+        assert_eq!(selling.turn(emails, now), None, "the sale's jobs ended");
+        assert_eq!(selling.turn(refunds, now), None);
     }
 
     #[test]
     fn zero_means_no_limit() {
-        let selling = Selling::new(0);
+        let selling = Selling::new(0, 0);
         let _job = selling.job();
-        assert_eq!(selling.turn(Instant::now()), None);
+        assert_eq!(selling.turn(&selling.emails, Instant::now()), None);
+        assert_eq!(selling.turn(&selling.refunds, Instant::now()), None);
     }
 }

@@ -47,8 +47,8 @@ async fn deliver<J: Perform>(
 ) -> Result<(), BoxDynError> {
     let settings = J::QUEUE.settings();
     let started = std::time::Instant::now();
-    let _sale =
-        matches!(J::QUEUE, QueueName::Purchases | QueueName::Payments).then(|| ctx.selling.job());
+    // Payments jobs count as selling when they apply a payment (see there).
+    let _sale = matches!(J::QUEUE, QueueName::Purchases).then(|| ctx.selling.job());
     let result = run_with_retries(
         J::retry_policy(),
         settings.attempt_timeout,

@@ -15,4 +15,5 @@ pub mod refunds;
 pub mod sessions;
 pub mod tickets;
 pub mod tiers;
+pub mod unsubscribe;
 pub mod webhooks;

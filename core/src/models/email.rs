@@ -3,7 +3,10 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::{prepared::Prepare, schema::email_log};
+use crate::{
+    prepared::Prepare,
+    schema::{email_log, email_suppressions},
+};
 
 /// How long a claimed ("sending") email may stay claimed before another worker
 /// may take it over: longer than any SMTP conversation.
@@ -70,6 +73,44 @@ impl NewEmail<'_> {
         .await?;
         Ok(written.into_iter().map(|w| w.id).collect())
     }
+
+    /// Writes up to `limit` reminders of the event's start `starts_at`, one
+    /// per ticket holder (the attendee's address on each of their tickets
+    /// still valid), skipping holders reminded of this start already and
+    /// suppressed addresses; returns the ids written. One statement, so a
+    /// fan-out is many short ones: nothing holds a transaction for a whole
+    /// event. Exactly once per (event, start, holder) through the dedupe key,
+    /// whoever runs it and however often.
+    pub async fn write_reminders(
+        conn: &mut AsyncPgConnection,
+        event_id: Uuid,
+        starts_at: DateTime<Utc>,
+        limit: i64,
+    ) -> QueryResult<Vec<Uuid>> {
+        use diesel::sql_types::{BigInt, Timestamptz, Uuid as SqlUuid};
+        let written: Vec<super::IdRow> = diesel::sql_query(
+            "INSERT INTO email_log (id, dedupe_key, template, to_address, params)
+             SELECT gen_random_uuid(), h.key, 'event_reminder', h.address,
+                    jsonb_build_object('event_id', $1, 'starts_at', $2, 'address', h.address)
+               FROM (SELECT DISTINCT lower(attendee_email) AS address,
+                            'event_reminder:' || $1 || ':' || extract(epoch FROM $2)::bigint
+                                || ':' || lower(attendee_email) AS key
+                       FROM tickets
+                      WHERE event_id = $1 AND status <> 'void') h
+              WHERE NOT EXISTS (SELECT 1 FROM email_log e WHERE e.dedupe_key = h.key)
+                AND NOT EXISTS (SELECT 1 FROM email_suppressions s WHERE s.address = h.address)
+              ORDER BY h.address
+              LIMIT $3
+             ON CONFLICT (dedupe_key) DO NOTHING
+             RETURNING id",
+        )
+        .bind::<SqlUuid, _>(event_id)
+        .bind::<Timestamptz, _>(starts_at)
+        .bind::<BigInt, _>(limit)
+        .load(conn)
+        .await?;
+        Ok(written.into_iter().map(|r| r.id).collect())
+    }
 }
 
 impl EmailRow {
@@ -83,8 +124,9 @@ impl EmailRow {
     }
 
     /// Claims emails for sending; returns those claimed. One left out is
-    /// held by another worker or already sent: its caller must not send it.
-    /// A claim older than the lease is taken over (its worker died mid-send).
+    /// held by another worker, already sent, or ended (`failed`,
+    /// `skipped`): its caller must not send it. A claim older than the
+    /// lease is taken over (its worker died mid-send).
     pub async fn claim_many(
         conn: &mut AsyncPgConnection,
         ids: &[Uuid],
@@ -92,11 +134,9 @@ impl EmailRow {
         let stale = Utc::now() - chrono::Duration::seconds(SENDING_LEASE_SECS);
         diesel::update(
             email_log::table.filter(email_log::id.eq_any(ids)).filter(
-                email_log::status
-                    .eq_any(["pending", "failed"])
-                    .or(email_log::status
-                        .eq("sending")
-                        .and(email_log::updated_at.lt(stale))),
+                email_log::status.eq("pending").or(email_log::status
+                    .eq("sending")
+                    .and(email_log::updated_at.lt(stale))),
             ),
         )
         .set((
@@ -129,9 +169,39 @@ impl EmailRow {
         .await
     }
 
+    /// Failed for good (refused by the server, or it cannot be built):
+    /// `failed`, with why. Nothing sends it again unless ops resend it.
     pub async fn mark_failed(
         conn: &mut AsyncPgConnection,
         id: Uuid,
+        error: &str,
+    ) -> QueryResult<usize> {
+        Self::end_claim(conn, id, "failed", error).await
+    }
+
+    /// Not sent this time (the server or the network failed): `pending`
+    /// again with the error, for the job's retry or the sweep.
+    pub async fn mark_for_retry(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        error: &str,
+    ) -> QueryResult<usize> {
+        Self::end_claim(conn, id, "pending", error).await
+    }
+
+    /// No longer had a reason to go when its turn came: `skipped`, with why.
+    pub async fn mark_skipped(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        why: &str,
+    ) -> QueryResult<usize> {
+        Self::end_claim(conn, id, "skipped", why).await
+    }
+
+    async fn end_claim(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        status: &str,
         error: &str,
     ) -> QueryResult<usize> {
         diesel::update(
@@ -140,7 +210,7 @@ impl EmailRow {
                 .filter(email_log::status.eq("sending")),
         )
         .set((
-            email_log::status.eq("failed"),
+            email_log::status.eq(status),
             email_log::last_error.eq(error),
         ))
         .prepared()
@@ -171,5 +241,29 @@ impl EmailRow {
             .select(email_log::id)
             .load(conn)
             .await
+    }
+}
+
+/// Addresses that unsubscribed from reminders and organizers' messages
+/// (never from transactional email).
+pub struct Suppression;
+
+impl Suppression {
+    /// Adds the address; `false` if it was there already.
+    pub async fn add(conn: &mut AsyncPgConnection, address: &str) -> QueryResult<bool> {
+        let n = diesel::insert_into(email_suppressions::table)
+            .values(email_suppressions::address.eq(address))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub async fn contains(conn: &mut AsyncPgConnection, address: &str) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(
+            email_suppressions::table.filter(email_suppressions::address.eq(address)),
+        ))
+        .get_result(conn)
+        .await
     }
 }

@@ -45,6 +45,10 @@ pub struct Event {
     pub updated_at: DateTime<Utc>,
     pub min_price_minor: Option<i64>,
     pub cancel_message: Option<String>,
+    /// Ticket holders get a reminder before the start.
+    pub reminders: bool,
+    /// The start whose reminders have all been written (see `reminders`).
+    pub reminded_for: Option<DateTime<Utc>>,
 }
 
 /// Everything an organizer sets. Written whole on create and on update (the
@@ -70,6 +74,7 @@ pub struct EventFields {
     pub refund_until_hours: Option<i32>,
     pub currency: String,
     pub max_tickets_per_buyer: Option<i32>,
+    pub reminders: bool,
 }
 
 #[derive(Debug, Insertable)]
@@ -132,7 +137,47 @@ impl Event {
             refund_until_hours: self.refund_until_hours,
             currency: self.currency.clone(),
             max_tickets_per_buyer: self.max_tickets_per_buyer,
+            reminders: self.reminders,
         }
+    }
+
+    /// Published events with reminders on, starting after `now` and within
+    /// `window` of it, whose reminders for their current start are not all
+    /// written (none yet, or the start moved since): soonest first.
+    pub async fn due_for_reminders(
+        conn: &mut AsyncPgConnection,
+        now: DateTime<Utc>,
+        window: chrono::Duration,
+        limit: i64,
+    ) -> QueryResult<Vec<Event>> {
+        events::table
+            .filter(events::status.eq(EventStatus::Published.as_str()))
+            .filter(events::starts_at.gt(now))
+            .filter(events::starts_at.le(now + window))
+            .filter(events::reminders.eq(true))
+            .filter(events::reminded_for.is_distinct_from(events::starts_at.nullable()))
+            .order(events::starts_at)
+            .limit(limit)
+            .select(Event::as_select())
+            .load(conn)
+            .await
+    }
+
+    /// Every reminder for the start `starts_at` is written; a start moved
+    /// meanwhile is not marked (its reminders are still to write).
+    pub async fn mark_reminded(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        starts_at: DateTime<Utc>,
+    ) -> QueryResult<usize> {
+        diesel::update(
+            events::table
+                .find(id)
+                .filter(events::starts_at.eq(starts_at)),
+        )
+        .set(events::reminded_for.eq(starts_at))
+        .execute(conn)
+        .await
     }
 
     pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Event> {

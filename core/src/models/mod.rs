@@ -47,7 +47,7 @@ pub mod user_token;
 pub mod webhook_inbox;
 
 pub use discount::{Discount, DiscountFields, DiscountUnavailable, NewDiscount};
-pub use email::{EmailRow, NewEmail};
+pub use email::{EmailRow, NewEmail, Suppression};
 pub use event::{Event, EventFields, EventStatus, NewEvent};
 pub use event_image::EventImage;
 pub use event_search::{DateBound, EventSearch, Near, SearchHit, SearchSort, SortKey};

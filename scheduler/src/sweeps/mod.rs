@@ -5,6 +5,7 @@ pub mod emails;
 pub mod events;
 pub mod orders;
 pub mod payouts;
+pub mod reminders;
 
 /// How long a row may sit in an intermediate state before its job counts
 /// as lost (`RECOVERY_GRACE_SECS`).

@@ -37,6 +37,12 @@ impl Perform for ApplyPaymentEvent {
             order_id,
             kind,
         };
+        // A payment is part of a sale (`selling`); a refund or payout is not.
+        let _sale = matches!(
+            event.kind,
+            EventKind::PaymentSucceeded { .. } | EventKind::PaymentFailed { .. }
+        )
+        .then(|| ctx.selling.job());
         let after = match &event.kind {
             EventKind::PaymentSucceeded {
                 order_id,

@@ -70,6 +70,8 @@ impl From<crate::emails::EmailError> for JobError {
                 Self::Permanent(e.to_string())
             }
             EmailError::Database(_) | EmailError::Pool(_) => Self::Transient(e.to_string()),
+            // Not an error of the job: the email is skipped (`send_email`).
+            EmailError::Obsolete(why) => Self::Permanent(why.to_owned()),
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use boxoffice_core::{
     jobs::RefundJob,
-    models::{Payment, Refund},
+    models::{Payment, Refund, RefundKind},
     payments::{self, ProviderError, RefundRequest},
 };
 use uuid::Uuid;
@@ -35,6 +35,10 @@ async fn send(ctx: &WorkerCtx, refund_id: Uuid) -> Result<(), JobError> {
     let payment = Payment::find(&mut conn, refund.payment_id).await?;
     drop(conn);
     services.live.refund_status(&refund).await;
+    if refund.kind() == RefundKind::EventCancelled {
+        // Thousands at once: they yield to another event's sale.
+        ctx.selling.refund_turn().await;
+    }
     let answer = services
         .provider
         .refund(&RefundRequest {

@@ -9,7 +9,11 @@
 use boxoffice_core::{jobs::SendEmail, models::EmailRow};
 
 use super::{JobError, Perform};
-use crate::{WorkerCtx, emails};
+use crate::{
+    WorkerCtx,
+    emails::{self, EmailError},
+    mailer::MailError,
+};
 
 impl Perform for SendEmail {
     async fn perform(&self, ctx: &WorkerCtx, attempt: u32) -> Result<(), JobError> {
@@ -22,14 +26,27 @@ impl Perform for SendEmail {
         // talking SMTP: a slow mail server must not drain the pool.
         let rendered = match emails::render(&email, &ctx.services).await {
             Ok(rendered) => rendered,
+            Err(EmailError::Obsolete(why)) => {
+                email_outcome("skipped");
+                let mut conn = ctx.services.db.get().await?;
+                EmailRow::mark_skipped(&mut conn, email.id, why).await?;
+                tracing::info!(email.id = %email.id, template = %email.template, why, "email skipped");
+                return Ok(());
+            }
             Err(e) => {
                 let error = JobError::from(e);
-                if let JobError::Permanent(message) = &error {
+                let mut conn = ctx.services.db.get().await?;
+                match &error {
                     // Waiting cannot fix it: the row says so, and no sweep
                     // takes it up again.
-                    let mut conn = ctx.services.db.get().await?;
-                    EmailRow::mark_failed(&mut conn, email.id, message).await?;
-                }
+                    JobError::Permanent(message) => {
+                        EmailRow::mark_failed(&mut conn, email.id, message).await?
+                    }
+                    // Released at once, so the retry can claim it.
+                    JobError::Transient(message) => {
+                        EmailRow::mark_for_retry(&mut conn, email.id, message).await?
+                    }
+                };
                 return Err(error);
             }
         };
@@ -45,12 +62,21 @@ impl Perform for SendEmail {
                 tracing::info!(email.id = %email.id, template = %email.template, attempt, "email sent");
                 Ok(())
             }
-            Err(e) => {
+            Err(e @ (MailError::Refused(_) | MailError::Message(_))) => {
+                // The server's reply (5xx) or why it cannot be built: another
+                // attempt would fail the same way.
                 email_outcome("failed");
                 let mut conn = ctx.services.db.get().await?;
                 EmailRow::mark_failed(&mut conn, email.id, &e.to_string()).await?;
-                // Every failure is retried for now; `MailError` tells a
-                // refusal (5xx) from an outage for when they part ways.
+                tracing::warn!(email.id = %email.id, template = %email.template, error = %e, "email refused for good");
+                Err(JobError::permanent(format!("smtp: {e}")))
+            }
+            Err(e @ MailError::Unavailable(_)) => {
+                // A 4xx reply, a refused connection, a timeout: retried with
+                // the queue's backoff.
+                email_outcome("retried");
+                let mut conn = ctx.services.db.get().await?;
+                EmailRow::mark_for_retry(&mut conn, email.id, &e.to_string()).await?;
                 Err(JobError::new(format!("smtp: {e}")))
             }
         }

@@ -17,6 +17,9 @@ pub struct Rendered {
     pub text: String,
     pub html: String,
     pub attachments: Vec<Attachment>,
+    /// The one-click unsubscribe link of a marketing-class email
+    /// (`List-Unsubscribe`, RFC 8058); transactional email has none.
+    pub unsubscribe: Option<String>,
 }
 
 /// A file sent with the email; `inline_id` makes it an inline part the HTML
@@ -112,15 +115,26 @@ pub struct EventCancelled {
     pub message: Option<String>,
 }
 
+/// "Your event starts soon", to one ticket holder: their tickets.
+#[derive(Debug, Serialize)]
+pub struct EventReminder {
+    pub event_title: String,
+    pub when: String,
+    pub place: String,
+    pub tickets: Vec<TicketLine>,
+    pub tickets_url: String,
+}
+
 /// The kinds of email, each a `{kind}.subject.txt`, `{kind}.txt` and
 /// `{kind}.html` in the folder.
-pub const KINDS: [&str; 6] = [
+pub const KINDS: [&str; 7] = [
     "verify_email",
     "reset_password",
     "order_confirmation",
     "refund_notice",
     "event_cancelled",
     "payout_statement",
+    "event_reminder",
 ];
 
 macro_rules! folder {
@@ -156,6 +170,9 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "payout_statement.subject.txt",
         "payout_statement.txt",
         "payout_statement.html",
+        "event_reminder.subject.txt",
+        "event_reminder.txt",
+        "event_reminder.html",
     ) {
         env.add_template(name, source)
             .unwrap_or_else(|e| panic!("email template {name}: {e}"));
@@ -184,6 +201,7 @@ pub fn render<C: Serialize>(
         text: part("txt")?,
         html: part("html")?,
         attachments,
+        unsubscribe: None,
     })
 }
 
@@ -311,6 +329,28 @@ mod tests {
             message: Some("The venue flooded.".into()),
         };
         insta::assert_snapshot!(parts("event_cancelled", &context));
+    }
+
+    #[test]
+    fn event_reminder() {
+        let context = EventReminder {
+            event_title: "Rock & <Roll> Night".into(),
+            when: "Sun 14 Mar 2027, 10:30 (America/New_York)".into(),
+            place: "Halle 1, Hauptstraße 5, Berlin".into(),
+            tickets: (1..=2)
+                .map(|n| TicketLine {
+                    number: n,
+                    tier: "General".into(),
+                    attendee: "Ada <Lovelace>".into(),
+                    code: format!("CODE{n}"),
+                    cid: format!("ticket-{n}"),
+                })
+                .collect(),
+            tickets_url:
+                "https://boxoffice.example/tickets?event=0193a5c0-0000-7000-8000-000000000003"
+                    .into(),
+        };
+        insta::assert_snapshot!(parts("event_reminder", &context));
     }
 
     #[test]

@@ -98,6 +98,8 @@ pub struct EventInput {
     #[schema(value_type = Option<i32>)]
     #[serde(default, deserialize_with = "nullable")]
     pub max_tickets_per_buyer: Option<Option<i32>>,
+    /// Ticket holders get a reminder before the start (default on).
+    pub reminders: Option<bool>,
 }
 
 fn required<T>(value: Option<T>, field: &str, errors: &mut Vec<FieldError>) -> Option<T> {
@@ -150,6 +152,10 @@ impl EventInput {
             self.max_tickets_per_buyer,
             current.as_ref().and_then(|c| c.max_tickets_per_buyer),
         );
+        let reminders = self
+            .reminders
+            .or(current.as_ref().map(|c| c.reminders))
+            .unwrap_or(true);
         let cover_image_url = self
             .cover_image_url
             .unwrap_or_else(|| current.as_ref().and_then(|c| c.cover_image_url.clone()))
@@ -273,6 +279,7 @@ impl EventInput {
                 refund_until_hours,
                 currency,
                 max_tickets_per_buyer,
+                reminders,
             }),
             _ => Err(ApiError::Validation(errors)),
         }

@@ -45,6 +45,8 @@ pub struct EventView {
     pub cancel_message: Option<String>,
     pub currency: String,
     pub max_tickets_per_buyer: Option<i32>,
+    /// Ticket holders get a reminder before the start.
+    pub reminders: bool,
     /// Lowest price of the public tiers ("from €25").
     pub min_price_minor: Option<i64>,
     /// At least one visible tier is on sale with stock left.
@@ -211,6 +213,7 @@ impl EventView {
             cancel_message: event.cancel_message.clone(),
             currency: event.currency.clone(),
             max_tickets_per_buyer: event.max_tickets_per_buyer,
+            reminders: event.reminders,
             min_price_minor: event.min_price_minor,
             available: tiers.iter().any(|t| !t.hidden && t.sale_state == "on_sale"),
             published_at: event.published_at,

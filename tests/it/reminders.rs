@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use boxoffice_scheduler::remind_at;
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::{
     harness::{TestApp, eventually, shop::Shop},

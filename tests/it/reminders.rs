@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use boxoffice_scheduler::remind_at;
 use chrono::{DateTime, Utc};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::{
     harness::{TestApp, eventually, shop::Shop},
@@ -15,43 +15,16 @@ use crate::{
 
 /// A published event of `timezone` starting at `starts_at`, one tier.
 async fn event_at(app: &TestApp, starts_at: DateTime<Utc>, timezone: &str) -> Shop {
-    let organizer = app
-        .organizer(&format!(
-            "org-{}@example.com",
-            uuid::Uuid::new_v4().simple()
-        ))
-        .await;
-    let event = app
-        .create_event(
-            &organizer,
-            json!({
-                "starts_at": starts_at.to_rfc3339(),
-                "ends_at": (starts_at + chrono::Duration::hours(3)).to_rfc3339(),
-                "timezone": timezone,
-            }),
-        )
-        .await;
-    let event_id = event["id"].as_str().unwrap().to_owned();
-    let tier = app
-        .create_tier(
-            &organizer,
-            &event_id,
-            json!({"name": "General", "price_minor": 2500, "quantity": 50, "max_per_order": 10}),
-        )
-        .await;
-    let (status, body) = app
-        .post(
-            &format!("/v1/events/{event_id}/publish"),
-            json!({}),
-            Some(&organizer),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    Shop {
-        organizer,
-        event_id,
-        tier_id: tier["id"].as_str().unwrap().to_owned(),
-    }
+    app.shop_with(
+        50,
+        2500,
+        json!({
+            "starts_at": starts_at.to_rfc3339(),
+            "ends_at": (starts_at + chrono::Duration::hours(3)).to_rfc3339(),
+            "timezone": timezone,
+        }),
+    )
+    .await
 }
 
 async fn starts_at(app: &TestApp, shop: &Shop) -> DateTime<Utc> {
@@ -267,4 +240,133 @@ async fn cancelled_events_refunded_tickets_and_switched_off_reminders_are_skippe
             .count(),
         1
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_unsubscribe_link_stops_reminders_but_never_a_refund_email() {
+    let app = paying_app().await;
+    let shop = app.shop(50, 2500).await;
+    let (buyer, order) = paid_order(&app, &shop, 1).await;
+    let to = address(&app, &buyer).await;
+    let start = starts_at(&app, &shop).await;
+    assert_eq!(remind(&app, start - chrono::Duration::hours(23)).await, 1);
+    let reminder = app
+        .smtp
+        .wait_for(&to, "Reminder:", Duration::from_secs(20))
+        .await;
+    let link = header(&reminder, "List-Unsubscribe").unwrap();
+    let link = link.trim_matches(['<', '>']);
+    let path = &link[link.find("/v1/").unwrap()..];
+
+    // Forged and expired links are refused, and change nothing.
+    for (token, code) in [
+        ("not-a-token".to_owned(), "unsubscribe_link_invalid"),
+        (
+            path.split("token=").nth(1).unwrap().replacen('.', ".1", 1),
+            "unsubscribe_link_invalid",
+        ),
+        (
+            boxoffice_core::auth::tokens::unsubscribe_token(
+                app.services.jwt_secret(),
+                &to,
+                Utc::now().timestamp() - 1,
+            ),
+            "unsubscribe_link_expired",
+        ),
+    ] {
+        let (status, problem) = app
+            .send(
+                app.client
+                    .post(app.url(&format!("/v1/unsubscribe?token={token}"))),
+            )
+            .await;
+        assert_eq!(status, 400, "{problem}");
+        assert_eq!(problem["code"], code);
+    }
+    assert_eq!(app.count("email_suppressions").await, 0);
+
+    // One click, as a mail app does it (RFC 8058): a form POST, no login.
+    let one_click = || {
+        app.send(
+            app.client
+                .post(app.url(path))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("List-Unsubscribe=One-Click"),
+        )
+    };
+    let (status, body): (u16, Value) = one_click().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["address"], to.to_lowercase());
+    assert_eq!(body["newly_unsubscribed"], true);
+    let (status, body) = one_click().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["newly_unsubscribed"], false);
+
+    // The start moves: no reminder for this address any more.
+    let moved = start + chrono::Duration::days(1);
+    let (status, body) = app
+        .patch(
+            &format!("/v1/events/{}", shop.event_id),
+            json!({"starts_at": moved.to_rfc3339(), "ends_at": (moved + chrono::Duration::hours(3)).to_rfc3339()}),
+            Some(&shop.organizer),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(remind(&app, moved - chrono::Duration::hours(23)).await, 0);
+
+    // A refund is transactional: its email still goes.
+    let order_id = order["id"].as_str().unwrap();
+    let (status, body) = refund(&app, &shop.organizer, order_id, Some("r1"), None).await;
+    assert_eq!(status, 202, "{body}");
+    app.smtp
+        .wait_for(&to, "Refund for", Duration::from_secs(20))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_permanent_refusal_fails_the_email_and_a_transient_one_is_retried() {
+    let app = TestApp::builder().full().start().await;
+    app.smtp.refuse(
+        "bounce@example.com",
+        "550 5.1.1 mailbox unavailable",
+        u32::MAX,
+    );
+    app.smtp.refuse(
+        "later@example.com",
+        "451 4.7.1 greylisted, try again later",
+        1,
+    );
+    // Each registration sends a verification email.
+    app.register("bounce@example.com", "attendee").await;
+    app.register("later@example.com", "attendee").await;
+
+    let app = &app;
+    // status (sent 1, failed 2) × 100 + attempts.
+    let row = |to: &'static str| async move {
+        app.scalar(&format!(
+            "SELECT coalesce(max((CASE status WHEN 'sent' THEN 1 WHEN 'failed' THEN 2 ELSE 0 END) * 100
+                    + attempts), 0)::bigint AS n
+               FROM email_log WHERE to_address = '{to}'"
+        ))
+        .await
+    };
+    eventually(Duration::from_secs(20), || async {
+        match (
+            row("later@example.com").await,
+            row("bounce@example.com").await,
+        ) {
+            (102, 201) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let error = app
+        .scalar(
+            "SELECT count(*) AS n FROM email_log
+              WHERE to_address = 'bounce@example.com' AND last_error LIKE '%550%'",
+        )
+        .await;
+    assert_eq!(error, 1, "the server's reply is kept");
+    assert_eq!(app.smtp.count_to("bounce@example.com"), 0);
+    assert_eq!(app.smtp.count_to("later@example.com"), 1);
 }

@@ -15,13 +15,18 @@ pub struct Shop {
 impl TestApp {
     /// A published event with one tier of `seats` at `price_minor` EUR.
     pub async fn shop(&self, seats: i32, price_minor: i64) -> Shop {
+        self.shop_with(seats, price_minor, json!({})).await
+    }
+
+    /// `shop`, with the event's `fields` (as `create_event` takes them).
+    pub async fn shop_with(&self, seats: i32, price_minor: i64, fields: Value) -> Shop {
         let organizer = self
             .organizer(&format!(
                 "org-{}@example.com",
                 uuid::Uuid::new_v4().simple()
             ))
             .await;
-        let event = self.create_event(&organizer, json!({})).await;
+        let event = self.create_event(&organizer, fields).await;
         let event_id = event["id"].as_str().unwrap().to_owned();
         let tier = self
             .create_tier(

@@ -124,6 +124,7 @@ impl Modify for Bearer {
         (name = "events", description = "Events, images and search"),
         (name = "tiers", description = "Ticket tiers"),
         (name = "discounts", description = "Discount codes"),
+        (name = "messages", description = "Organizers' messages to ticket holders"),
         (name = "orders", description = "Placing and following orders, refunds"),
         (name = "payouts", description = "Organizers' balances and payouts"),
         (name = "tickets", description = "Tickets and QR codes"),
@@ -131,7 +132,7 @@ impl Modify for Bearer {
         (name = "live", description = "Server-sent event streams"),
         (name = "webhooks", description = "Inbound payment provider events"),
         (name = "ops", description = "Queues, metrics, board (admin)"),
-        (name = "admin", description = "User administration"),
+        (name = "admin", description = "Users and emails (admin)"),
         (name = "health", description = "Liveness and readiness"),
     ),
 )]

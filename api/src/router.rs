@@ -40,6 +40,8 @@ fn documented(state: &AppState) -> (OpenApiRouter<AppState>, OpenApiRouter<AppSt
         .routes(routes!(sessions::list))
         .routes(routes!(sessions::revoke))
         .routes(routes!(admin_users::update))
+        .routes(routes!(admin_emails::list))
+        .routes(routes!(admin_emails::resend))
         .routes(routes!(events::search::list, events::manage::create))
         .routes(routes!(
             events::detail::get,
@@ -53,6 +55,8 @@ fn documented(state: &AppState) -> (OpenApiRouter<AppState>, OpenApiRouter<AppSt
         .routes(routes!(tiers::update, tiers::delete))
         .routes(routes!(discounts::list, discounts::create))
         .routes(routes!(discounts::check, discounts::update))
+        .routes(routes!(messages::list, messages::create))
+        .routes(routes!(messages::get))
         // Images are the one body bigger than the JSON limit.
         .routes(with_layer(
             routes!(event_images::upload),
@@ -69,6 +73,7 @@ fn documented(state: &AppState) -> (OpenApiRouter<AppState>, OpenApiRouter<AppSt
         .routes(routes!(orders::place))
         .routes(routes!(orders::get))
         .routes(routes!(orders::cancel))
+        .routes(routes!(orders::resend_tickets))
         .routes(routes!(refunds::request))
         .routes(routes!(refunds::list))
         .routes(routes!(live::order))

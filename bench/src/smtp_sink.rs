@@ -17,6 +17,8 @@ use tokio::{
 pub struct Received {
     pub to: Vec<String>,
     pub raw: Vec<u8>,
+    /// When its `DATA` was accepted.
+    pub at: std::time::Instant,
 }
 
 impl Received {
@@ -161,6 +163,7 @@ impl SmtpSink {
                     self.messages.lock().unwrap().push(Received {
                         to: std::mem::take(&mut to),
                         raw,
+                        at: std::time::Instant::now(),
                     });
                 }
                 to.clear();

@@ -167,6 +167,29 @@ pub struct SmtpConfig {
     pub from: String,
     /// How long before an event's start its holders are reminded.
     pub reminder_window: Duration,
+    /// Emails per second the SMTP account takes, shared by every workers
+    /// process (`SMTP_SEND_RATE`; 0: no limit).
+    pub send_rate: u32,
+}
+
+impl SmtpConfig {
+    /// The account the send rate is kept for: the server and the user,
+    /// never the password.
+    pub fn account(&self) -> String {
+        match &self.transport {
+            EmailTransportConfig::Smtp(url) => url::Url::parse(url)
+                .map(|u| {
+                    format!(
+                        "{}@{}:{}",
+                        u.username(),
+                        u.host_str().unwrap_or_default(),
+                        u.port_or_known_default().unwrap_or_default()
+                    )
+                })
+                .unwrap_or_default(),
+            EmailTransportConfig::Outbox(_) => "outbox".into(),
+        }
+    }
 }
 
 impl SmtpConfig {
@@ -200,6 +223,7 @@ impl SmtpConfig {
             transport,
             from,
             reminder_window: Duration::from_secs(hours * 3600),
+            send_rate: parse("SMTP_SEND_RATE", 0)?,
         })
     }
 }

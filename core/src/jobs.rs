@@ -31,6 +31,17 @@ impl SendEmail {
             tracing::warn!(email.id = %email_id, error = %e, "could not enqueue email; the sweep will retry");
         }
     }
+
+    /// Pushes the job of an email sent before and set `pending` again (a
+    /// resend): past the idempotency key its first job left.
+    pub async fn enqueue_again(queues: &crate::queue::Queues, email_id: Uuid) {
+        if let Err(e) = queues
+            .push(&SendEmail { email_id }, crate::queue::Schedule::recovery())
+            .await
+        {
+            tracing::warn!(email.id = %email_id, error = %e, "could not enqueue a resend; the sweep will retry");
+        }
+    }
 }
 
 /// Work on one order in the purchases queue.

@@ -67,6 +67,7 @@ diesel::table! {
         created_at -> Timestamptz,
         sent_at -> Nullable<Timestamptz>,
         updated_at -> Timestamptz,
+        event_message_id -> Nullable<Uuid>,
     }
 }
 
@@ -81,6 +82,21 @@ diesel::table! {
         width -> Int4,
         height -> Int4,
         size_bytes -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    event_messages (id) {
+        id -> Uuid,
+        event_id -> Uuid,
+        sender_id -> Uuid,
+        subject -> Text,
+        body -> Text,
+        tier_ids -> Nullable<Array<Uuid>>,
+        fanned_out_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
     }
 }
@@ -120,6 +136,7 @@ diesel::table! {
         cancel_message -> Nullable<Text>,
         reminders -> Bool,
         reminded_for -> Nullable<Timestamptz>,
+        guest_emails -> Bool,
     }
 }
 
@@ -421,7 +438,10 @@ diesel::joinable!(check_ins -> events (event_id));
 diesel::joinable!(check_ins -> tickets (ticket_id));
 diesel::joinable!(check_ins -> users (scanned_by));
 diesel::joinable!(discount_codes -> events (event_id));
+diesel::joinable!(email_log -> event_messages (event_message_id));
 diesel::joinable!(email_log -> users (user_id));
+diesel::joinable!(event_messages -> events (event_id));
+diesel::joinable!(event_messages -> users (sender_id));
 diesel::joinable!(event_images -> events (event_id));
 diesel::joinable!(events -> users (organizer_id));
 diesel::joinable!(ledger_entries -> events (event_id));
@@ -460,6 +480,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     email_log,
     email_suppressions,
     event_images,
+    event_messages,
     events,
     ledger_entries,
     order_items,

@@ -214,6 +214,7 @@ pub async fn seed(conn: &mut AsyncPgConnection) -> Result<SeedReport, SeedError>
                         currency: spec.currency.into(),
                         max_tickets_per_buyer: Some(10),
                         reminders: true,
+                        guest_emails: true,
                     },
                 };
                 let created = diesel::insert_into(events::table)

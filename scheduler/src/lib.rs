@@ -38,6 +38,7 @@ fn entries() -> Vec<Entry> {
         ("payouts", "0 * * * * *"),
         ("open_payouts", "*/30 * * * * *"),
         ("reminders", "*/5 * * * * *"),
+        ("messages", "*/2 * * * * *"),
     ]
     .into_iter()
     .map(|(name, expr)| Entry {
@@ -61,6 +62,7 @@ pub async fn run_sweep(services: &Services, name: &str) -> Result<usize, SweepEr
         "payouts" => sweeps::payouts::create_due(services).await,
         "open_payouts" => sweeps::payouts::open(services).await,
         "reminders" => sweeps::reminders::run(services).await,
+        "messages" => sweeps::messages::run(services).await,
         other => Err(SweepError::Unknown(other.to_owned())),
     }
 }

@@ -4,8 +4,10 @@
 
 mod bench;
 mod cli;
+mod emails;
 mod harness;
 mod jobs;
+mod messages;
 mod queue;
 mod reminders;
 mod routes;

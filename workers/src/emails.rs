@@ -6,8 +6,8 @@ use boxoffice_core::{
     Services,
     auth::tokens::{UNSUBSCRIBE_TTL_DAYS, email_token, unsubscribe_token},
     models::{
-        EmailRow, Event, EventStatus, Order, OrderItem, Payout, Refund, RefundKind, Suppression,
-        Ticket, TicketStatus, User,
+        EmailRow, Event, EventMessage, EventStatus, Order, OrderItem, Payout, Refund, RefundKind,
+        Suppression, Ticket, TicketStatus, User,
     },
     money,
     prepared::Prepare,
@@ -20,8 +20,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::templates::{
-    self, ActionEmail, Attachment, EventCancelled, EventReminder, OrderConfirmation,
-    PayoutLineView, PayoutStatement, RefundNotice, Rendered, TemplateError, TicketLine, ics,
+    self, ActionEmail, Attachment, EventCancelled, EventMessageView, EventReminder, GuestTickets,
+    OrderConfirmation, PayoutLineView, PayoutStatement, RefundNotice, Rendered, TemplateError,
+    TicketLine, ics,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +75,14 @@ pub async fn render(email: &EmailRow, services: &Services) -> Result<Rendered, E
             let p: OrderParams = serde_json::from_value(email.params.clone()).map_err(params)?;
             event_cancelled(services, p.order_id).await
         }
+        "guest_tickets" => {
+            let p: GuestParams = serde_json::from_value(email.params.clone()).map_err(params)?;
+            guest_tickets(services, p).await
+        }
+        "event_message" => {
+            let p: MessageParams = serde_json::from_value(email.params.clone()).map_err(params)?;
+            event_message(services, p).await
+        }
         "event_reminder" => {
             let p: ReminderParams = serde_json::from_value(email.params.clone()).map_err(params)?;
             event_reminder(services, p).await
@@ -104,6 +113,19 @@ struct ReminderParams {
     /// The start it reminds of: a moved event's old reminders are skipped.
     starts_at: chrono::DateTime<chrono::Utc>,
     /// The ticket holder's address (lower case), as on their tickets.
+    address: String,
+}
+
+#[derive(Deserialize)]
+struct GuestParams {
+    order_id: Uuid,
+    /// The guest's address (lower case), as on their tickets.
+    address: String,
+}
+
+#[derive(Deserialize)]
+struct MessageParams {
+    message_id: Uuid,
     address: String,
 }
 
@@ -364,6 +386,117 @@ async fn event_cancelled(services: &Services, order_id: Uuid) -> Result<Rendered
     Ok(templates::render("event_cancelled", &context, Vec::new())?)
 }
 
+/// The tickets of `event_id` held by `address` (valid or checked in), with
+/// their tiers' names; `order_id` narrows them to one order.
+async fn held_tickets(
+    conn: &mut diesel_async::AsyncPgConnection,
+    event_id: Uuid,
+    order_id: Option<Uuid>,
+    address: &str,
+) -> Result<(Vec<Ticket>, Vec<String>), EmailError> {
+    let mut query = tickets_table::table
+        .inner_join(ticket_tiers::table)
+        .filter(tickets_table::event_id.eq(event_id))
+        .filter(
+            diesel::dsl::sql::<sql_types::Bool>("lower(tickets.attendee_email) = ")
+                .bind::<sql_types::Text, _>(address),
+        )
+        .filter(tickets_table::status.ne(TicketStatus::Void.as_str()))
+        .into_boxed();
+    if let Some(order_id) = order_id {
+        query = query.filter(tickets_table::order_id.eq(order_id));
+    }
+    Ok(query
+        .order((
+            tickets_table::order_id,
+            tickets_table::seat_index,
+            tickets_table::id,
+        ))
+        .select((Ticket::as_select(), ticket_tiers::name))
+        .load::<(Ticket, String)>(conn)
+        .await?
+        .into_iter()
+        .unzip())
+}
+
+/// A tier's name among tickets loaded with theirs.
+fn tier_names<'a>(held: &'a [Ticket], names: &'a [String]) -> impl Fn(Uuid) -> String + 'a {
+    move |id| {
+        held.iter()
+            .zip(names)
+            .find(|(t, _)| t.tier_id == id)
+            .map(|(_, name)| name.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// A named guest's own tickets of an order, from the buyer.
+async fn guest_tickets(services: &Services, p: GuestParams) -> Result<Rendered, EmailError> {
+    let mut conn = services.db.get().await?;
+    let (order, event, when) = order_with_event(&mut conn, p.order_id).await?;
+    if !event.guest_emails {
+        return Err(EmailError::Obsolete(
+            "the organizer turned guest emails off",
+        ));
+    }
+    let buyer = User::find(&mut conn, order.buyer_id).await?;
+    let (held, names) = held_tickets(&mut conn, event.id, Some(order.id), &p.address).await?;
+    drop(conn);
+    if held.is_empty() {
+        return Err(EmailError::Obsolete("no valid tickets left"));
+    }
+    let public = &services.config.http.public_url;
+    let tickets_url = format!("{public}/tickets?event={}", event.id);
+    let place = place(&event);
+    let (ticket_lines, mut attachments) = ticket_parts(services, &held, tier_names(&held, &names))?;
+    attachments.push(invite(
+        &event,
+        format!("{}-{}-{}@boxoffice", event.id, order.id, p.address),
+        &format!("{} ticket(s) from {}", held.len(), buyer.display_name),
+        &place,
+        &tickets_url,
+    ));
+    let context = GuestTickets {
+        buyer: buyer.display_name,
+        event_title: event.title,
+        when,
+        place,
+        tickets: ticket_lines,
+        tickets_url,
+    };
+    Ok(templates::render("guest_tickets", &context, attachments)?)
+}
+
+/// An organizer's message to one ticket holder, unless the address
+/// unsubscribed or its tickets are no longer valid.
+async fn event_message(services: &Services, p: MessageParams) -> Result<Rendered, EmailError> {
+    let mut conn = services.db.get().await?;
+    let message = EventMessage::find(&mut conn, p.message_id).await?;
+    let (event, when) = event_with_start(&mut conn, message.event_id).await?;
+    if Suppression::contains(&mut conn, &p.address).await? {
+        return Err(EmailError::Obsolete("the address unsubscribed"));
+    }
+    let (held, _) = held_tickets(&mut conn, event.id, None, &p.address).await?;
+    drop(conn);
+    if held.is_empty() {
+        return Err(EmailError::Obsolete("no valid tickets left"));
+    }
+    let context = EventMessageView {
+        event_title: event.title,
+        when,
+        subject: message.subject,
+        paragraphs: EventMessageView::paragraphs(&message.body),
+        body: message.body,
+        tickets_url: format!(
+            "{}/tickets?event={}",
+            services.config.http.public_url, event.id
+        ),
+    };
+    let mut rendered = templates::render("event_message", &context, Vec::new())?;
+    rendered.unsubscribe = Some(unsubscribe_url(services, &p.address));
+    Ok(rendered)
+}
+
 /// "Your event starts soon": the holder's own tickets with their QR codes
 /// and the event as a calendar file, unless it no longer has a reason to go.
 async fn event_reminder(services: &Services, p: ReminderParams) -> Result<Rendered, EmailError> {
@@ -384,39 +517,15 @@ async fn event_reminder(services: &Services, p: ReminderParams) -> Result<Render
     if Suppression::contains(&mut conn, &p.address).await? {
         return Err(EmailError::Obsolete("the address unsubscribed"));
     }
-    let (held, tier_names): (Vec<Ticket>, Vec<String>) = tickets_table::table
-        .inner_join(ticket_tiers::table)
-        .filter(tickets_table::event_id.eq(event.id))
-        .filter(
-            diesel::dsl::sql::<sql_types::Bool>("lower(tickets.attendee_email) = ")
-                .bind::<sql_types::Text, _>(&p.address),
-        )
-        .filter(tickets_table::status.ne(TicketStatus::Void.as_str()))
-        .order((
-            tickets_table::order_id,
-            tickets_table::seat_index,
-            tickets_table::id,
-        ))
-        .select((Ticket::as_select(), ticket_tiers::name))
-        .load::<(Ticket, String)>(&mut conn)
-        .await?
-        .into_iter()
-        .unzip();
+    let (held, names) = held_tickets(&mut conn, event.id, None, &p.address).await?;
     drop(conn);
     if held.is_empty() {
         return Err(EmailError::Obsolete("no valid tickets left"));
     }
-    let tier_name = |id: Uuid| -> String {
-        held.iter()
-            .zip(&tier_names)
-            .find(|(t, _)| t.tier_id == id)
-            .map(|(_, name)| name.clone())
-            .unwrap_or_default()
-    };
     let public = &services.config.http.public_url;
     let tickets_url = format!("{public}/tickets?event={}", event.id);
     let place = place(&event);
-    let (ticket_lines, mut attachments) = ticket_parts(services, &held, tier_name)?;
+    let (ticket_lines, mut attachments) = ticket_parts(services, &held, tier_names(&held, &names))?;
     attachments.push(invite(
         &event,
         format!("{}-{}@boxoffice", event.id, p.address),

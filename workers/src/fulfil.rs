@@ -109,8 +109,8 @@ pub struct Paying<'a> {
 pub struct Paid {
     /// As written.
     pub order: Order,
-    /// Its confirmation, if written now.
-    pub email: Option<Uuid>,
+    /// Its confirmation and its guests' ticket emails, those written now.
+    pub emails: Vec<Uuid>,
 }
 
 #[derive(Deserialize)]
@@ -173,23 +173,60 @@ pub async fn pay(
         }
     }
     Ticket::issue(conn, &issued).await?;
-    let dedupe: Vec<String> = paying
+    // The buyer's confirmation (every ticket), and each named guest's own
+    // email (their tickets only), once per order and address.
+    let mut guests_of: HashMap<Uuid, Vec<String>> = HashMap::new();
+    for t in &issued {
+        guests_of
+            .entry(t.order_id)
+            .or_default()
+            .push(t.attendee_email.to_lowercase());
+    }
+    let mut to_write: Vec<(usize, &str, String, String, serde_json::Value)> = Vec::new();
+    for (i, p) in paying.iter().enumerate() {
+        to_write.push((
+            i,
+            "order_confirmation",
+            format!("order_confirmation:{}", p.order.id),
+            p.buyer.email.clone(),
+            serde_json::json!({ "order_id": p.order.id }),
+        ));
+        let buyer = p.buyer.email.to_lowercase();
+        let mut guests = guests_of.remove(&p.order.id).unwrap_or_default();
+        guests.retain(|a| *a != buyer);
+        guests.sort();
+        guests.dedup();
+        for address in guests {
+            to_write.push((
+                i,
+                "guest_tickets",
+                format!("guest_tickets:{}:{address}", p.order.id),
+                address.clone(),
+                serde_json::json!({ "order_id": p.order.id, "address": address }),
+            ));
+        }
+    }
+    let emails: Vec<NewEmail<'_>> = to_write
         .iter()
-        .map(|p| format!("order_confirmation:{}", p.order.id))
-        .collect();
-    let emails: Vec<NewEmail<'_>> = paying
-        .iter()
-        .zip(&dedupe)
-        .map(|(p, dedupe_key)| NewEmail {
+        .map(|(i, template, dedupe_key, to, params)| NewEmail {
             id: Uuid::now_v7(),
             dedupe_key,
-            template: "order_confirmation",
-            to_address: &p.buyer.email,
-            user_id: Some(p.buyer.id),
-            params: serde_json::json!({ "order_id": p.order.id }),
+            template,
+            to_address: to,
+            user_id: (*template == "order_confirmation").then_some(paying[*i].buyer.id),
+            params: params.clone(),
         })
         .collect();
-    let new_emails = NewEmail::insert_many(conn, &emails).await?;
+    let new_emails: std::collections::HashSet<Uuid> = NewEmail::insert_many(conn, &emails)
+        .await?
+        .into_iter()
+        .collect();
+    let mut written_emails: Vec<Vec<Uuid>> = vec![Vec::new(); paying.len()];
+    for ((i, ..), e) in to_write.iter().zip(&emails) {
+        if new_emails.contains(&e.id) {
+            written_emails[*i].push(e.id);
+        }
+    }
     let sales: Vec<(Uuid, Uuid, i32)> = paying
         .iter()
         .filter(|p| p.held)
@@ -201,13 +238,13 @@ pub async fn pay(
     }
     paying
         .iter()
-        .zip(&emails)
-        .map(|(p, e)| {
+        .zip(written_emails)
+        .map(|(p, emails)| {
             Ok(Paid {
                 order: written
                     .remove(&p.order.id)
                     .ok_or_else(|| JobError::new("an order being paid was not payable"))?,
-                email: new_emails.contains(&e.id).then_some(e.id),
+                emails,
             })
         })
         .collect()

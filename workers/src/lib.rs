@@ -11,6 +11,7 @@ mod pay;
 mod refunds;
 mod reserve;
 mod selling;
+mod send_rate;
 mod settle;
 mod smtp_relay;
 mod supervisor;
@@ -31,6 +32,8 @@ pub use supervisor::run_queue;
 pub struct WorkerCtx {
     pub services: Services,
     pub mailer: Arc<Mailer>,
+    /// The SMTP account's send rate, if one is set.
+    pub send_rate: Option<Arc<send_rate::SendRate>>,
     /// Batches seat reservations of this process (see `reserve`).
     pub reserver: reserve::Reserver,
     /// Folds this process's payments into tier stock (see `settle`).
@@ -62,7 +65,14 @@ impl WorkerCtx {
         )?;
         let tally = boxoffice_core::queue::JobTally::new();
         tally.spawn_flusher(services.queues.clone());
+        let send_rate = send_rate::SendRate::new(
+            services.queues.clone(),
+            &services.config.smtp.account(),
+            services.config.smtp.send_rate,
+        )
+        .map(Arc::new);
         Ok(Self {
+            send_rate,
             tally,
             reserver: reserve::Reserver::start(services.clone()),
             settler: settle::Settler::start(&services),

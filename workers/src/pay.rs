@@ -359,9 +359,9 @@ async fn apply(
         .collect();
     let (indices, paying): (Vec<usize>, Vec<Paying<'_>>) = to_pay.into_iter().unzip();
     let paid = fulfil::pay(conn, &paying).await?;
-    for ((i, paying), Paid { order, email }) in indices.into_iter().zip(&paying).zip(paid) {
+    for ((i, paying), Paid { order, emails }) in indices.into_iter().zip(&paying).zip(paid) {
         let after = answers[i].as_mut().expect("a payment's answer");
-        after.emails.extend(email);
+        after.emails.extend(emails);
         after.sales |= paying.held;
         if !paying.held {
             after.stock_changed.push(order.event_id);

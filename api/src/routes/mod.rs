@@ -1,3 +1,4 @@
+pub mod admin_emails;
 pub mod admin_users;
 pub mod auth;
 pub mod board;
@@ -7,6 +8,7 @@ pub mod events;
 pub mod health;
 pub mod live;
 pub mod media;
+pub mod messages;
 pub mod metrics;
 pub mod ops;
 pub mod orders;

@@ -9,8 +9,8 @@ use axum::{
 use boxoffice_core::{
     jobs::{OrderJob, enqueue_or_log},
     models::{
-        Discount, Event, EventStatus, NewOrder, Order, OrderItem, OrderStatus, Placed, Refund,
-        RefundKind, RefundStatus, Tier, order,
+        Discount, EmailRow, Event, EventStatus, NewOrder, Order, OrderItem, OrderStatus, Placed,
+        Refund, RefundKind, RefundStatus, Tier, order,
     },
     queue::Schedule,
 };
@@ -24,6 +24,7 @@ use crate::{
     error::{ApiError, ApiResult, FieldError},
     extract::{AuthUser, Bearer, Json, Query},
     pagination::{self, Page},
+    rate_limit,
     routes::{events::parse_id, refunds::RefundView},
     state::AppState,
     validate,
@@ -506,4 +507,78 @@ pub async fn list_mine(
         items: views,
         next_cursor,
     }))
+}
+
+/// Resends of one order's tickets per hour.
+const TICKET_RESENDS_PER_HOUR: u32 = 3;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ResendView {
+    /// Where the tickets go: the buyer's address.
+    pub to: String,
+    /// `pending` (queued now) or `sending` (already on its way: not sent
+    /// twice).
+    pub status: String,
+}
+
+/// `POST /v1/orders/{id}/resend-tickets`: the order's confirmation with
+/// every ticket, sent again to the buyer. One that is still on its way is
+/// not sent twice.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/resend-tickets",
+    operation_id = "orders_resend_tickets",
+    tag = "orders",
+    summary = "Email the order's tickets again",
+    params(("id" = String, Path, description = "Order id")),
+    responses((status = 202, description = "Queued", body = ResendView), crate::openapi::problems::Unauthorized, crate::openapi::problems::NotFound, crate::openapi::problems::Conflict, crate::openapi::problems::RateLimited),
+    security(("bearer" = []))
+)]
+pub async fn resend_tickets(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<ResendView>)> {
+    let mut conn = state.db().await?;
+    let order = load_own(&mut conn, &user, &id).await?;
+    if !matches!(
+        order.status(),
+        OrderStatus::Paid | OrderStatus::PartiallyRefunded
+    ) {
+        return Err(ApiError::Conflict(
+            "order_not_paid",
+            format!("The order is {}: it has no tickets to send.", order.status),
+        ));
+    }
+    let key = format!("order_confirmation:{}", order.id);
+    let email = EmailRow::find_by_key(&mut conn, &key)
+        .await?
+        .ok_or_else(|| {
+            ApiError::Conflict(
+                "order_not_paid",
+                "The order's tickets are still being issued.".into(),
+            )
+        })?;
+    drop(conn);
+    rate_limit::hit(
+        &state,
+        &[(
+            &format!("resend-tickets:{}", order.id),
+            TICKET_RESENDS_PER_HOUR,
+        )],
+        std::time::Duration::from_secs(3600),
+    )
+    .await?;
+    let status = match crate::routes::admin_emails::resend_email(&state, email.id).await {
+        Ok(resent) => resent.status,
+        Err(ApiError::Conflict("email_in_flight", _)) => "sending".to_owned(),
+        Err(e) => return Err(e),
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ResendView {
+            to: email.to_address,
+            status,
+        }),
+    ))
 }

@@ -113,7 +113,87 @@ impl NewEmail<'_> {
     }
 }
 
+/// Which emails ops want to see (`None`: any).
+#[derive(Debug, Default)]
+pub struct EmailFilter<'a> {
+    /// The recipient, case-insensitively.
+    pub to: Option<&'a str>,
+    /// The template.
+    pub kind: Option<&'a str>,
+    pub status: Option<&'a str>,
+}
+
+/// The statuses of `email_log`.
+pub const EMAIL_STATUSES: [&str; 5] = ["pending", "sending", "sent", "failed", "skipped"];
+
 impl EmailRow {
+    /// Emails matching `filter`, newest first, after the `(created_at, id)`
+    /// cursor.
+    pub async fn list(
+        conn: &mut AsyncPgConnection,
+        filter: &EmailFilter<'_>,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> QueryResult<Vec<EmailRow>> {
+        let mut query = email_log::table.into_boxed();
+        if let Some(to) = filter.to {
+            query = query.filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>("lower(email_log.to_address) = ")
+                    .bind::<diesel::sql_types::Text, _>(to.to_lowercase()),
+            );
+        }
+        if let Some(kind) = filter.kind {
+            query = query.filter(email_log::template.eq(kind));
+        }
+        if let Some(status) = filter.status {
+            query = query.filter(email_log::status.eq(status));
+        }
+        if let Some((at, id)) = after {
+            query = query.filter(
+                email_log::created_at
+                    .lt(at)
+                    .or(email_log::created_at.eq(at).and(email_log::id.lt(id))),
+            );
+        }
+        query
+            .order((email_log::created_at.desc(), email_log::id.desc()))
+            .limit(limit)
+            .select(EmailRow::as_select())
+            .load(conn)
+            .await
+    }
+
+    pub async fn find_by_key(
+        conn: &mut AsyncPgConnection,
+        dedupe_key: &str,
+    ) -> QueryResult<Option<EmailRow>> {
+        email_log::table
+            .filter(email_log::dedupe_key.eq(dedupe_key))
+            .select(EmailRow::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// Sends an ended email (sent, failed or skipped) again: `pending`
+    /// once more, for a new job. `None` if it is still on its way
+    /// (`pending` or `sending`): a second resend does not send it twice.
+    pub async fn resend(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<EmailRow>> {
+        diesel::update(
+            email_log::table
+                .find(id)
+                .filter(email_log::status.eq_any(["sent", "failed", "skipped"])),
+        )
+        .set((
+            email_log::status.eq("pending"),
+            email_log::last_error.eq(None::<String>),
+        ))
+        .returning(EmailRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+    }
+
     pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<EmailRow>> {
         email_log::table
             .find(id)

@@ -49,6 +49,8 @@ pub struct Event {
     pub reminders: bool,
     /// The start whose reminders have all been written (see `reminders`).
     pub reminded_for: Option<DateTime<Utc>>,
+    /// Named guests get their own ticket email.
+    pub guest_emails: bool,
 }
 
 /// Everything an organizer sets. Written whole on create and on update (the
@@ -75,6 +77,7 @@ pub struct EventFields {
     pub currency: String,
     pub max_tickets_per_buyer: Option<i32>,
     pub reminders: bool,
+    pub guest_emails: bool,
 }
 
 #[derive(Debug, Insertable)]
@@ -138,6 +141,7 @@ impl Event {
             currency: self.currency.clone(),
             max_tickets_per_buyer: self.max_tickets_per_buyer,
             reminders: self.reminders,
+            guest_emails: self.guest_emails,
         }
     }
 

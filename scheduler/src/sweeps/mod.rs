@@ -3,6 +3,7 @@
 
 pub mod emails;
 pub mod events;
+pub mod messages;
 pub mod orders;
 pub mod payouts;
 pub mod reminders;
@@ -29,6 +30,31 @@ pub(super) async fn push<J: boxoffice_core::queue::Job>(
         .await?;
     tracing::info!(count = jobs.len(), what, "re-enqueued");
     Ok(jobs.len())
+}
+
+/// Emails written per statement by a fan-out (reminders, messages).
+const BATCH: i64 = 5_000;
+/// Time one fan-out tick spends writing at most (the rest waits for the
+/// next tick), so the scheduler's other entries never wait long.
+const TICK_BUDGET: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Pushes the jobs of emails a fan-out just wrote. A lost push leaves the
+/// rows `pending`: the email sweep pushes them again.
+async fn push_emails(services: &boxoffice_core::Services, ids: &[uuid::Uuid]) {
+    if ids.is_empty() {
+        return;
+    }
+    let jobs: Vec<boxoffice_core::jobs::SendEmail> = ids
+        .iter()
+        .map(|&email_id| boxoffice_core::jobs::SendEmail { email_id })
+        .collect();
+    if let Err(e) = services
+        .queues
+        .push_many(&jobs, boxoffice_core::queue::Schedule::now())
+        .await
+    {
+        tracing::warn!(error = %e, count = jobs.len(), "could not push emails; the email sweep will");
+    }
 }
 
 /// Why a sweep (or a tick) failed: the next tick tries again.

@@ -14,22 +14,17 @@
 //! catches up while the event has not started; a reminder whose event has
 //! started, moved or been cancelled by its turn is skipped when sent).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use boxoffice_core::{
     Services,
-    jobs::SendEmail,
     models::{Event, NewEmail},
-    queue::Schedule,
 };
 use chrono::{DateTime, Utc};
 
 use super::SweepError;
 
-/// Reminders per statement.
-const BATCH: i64 = 5_000;
-/// Time one tick spends writing at most (the rest waits for the next).
-const TICK_BUDGET: Duration = Duration::from_secs(1);
+use super::{BATCH, TICK_BUDGET};
 /// Events looked at per tick.
 const EVENTS_PER_TICK: i64 = 20;
 
@@ -49,14 +44,7 @@ pub async fn run_at(services: &Services, now: DateTime<Utc>) -> Result<usize, Sw
         loop {
             let ids =
                 NewEmail::write_reminders(&mut conn, event.id, event.starts_at, BATCH).await?;
-            let jobs: Vec<SendEmail> = ids.iter().map(|&email_id| SendEmail { email_id }).collect();
-            if !jobs.is_empty() {
-                // A lost push leaves the rows `pending`: the email sweep
-                // pushes them again.
-                if let Err(e) = services.queues.push_many(&jobs, Schedule::now()).await {
-                    tracing::warn!(error = %e, count = jobs.len(), "could not push reminders; the email sweep will");
-                }
-            }
+            super::push_emails(services, &ids).await;
             written += ids.len();
             if (ids.len() as i64) < BATCH {
                 Event::mark_reminded(&mut conn, event.id, event.starts_at).await?;

@@ -163,8 +163,8 @@ async fn confirm_free(ctx: &WorkerCtx, order_id: Uuid) -> Result<(), JobError> {
             buyer: &buyer,
             held: true,
         };
-        for Paid { order, email } in fulfil::pay(conn, &[paying]).await? {
-            after.emails.extend(email);
+        for Paid { order, emails } in fulfil::pay(conn, &[paying]).await? {
+            after.emails.extend(emails);
             after.published.push(order);
         }
         after.sales = true;

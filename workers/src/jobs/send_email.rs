@@ -50,6 +50,9 @@ impl Perform for SendEmail {
                 return Err(error);
             }
         };
+        if let Some(rate) = &ctx.send_rate {
+            rate.wait_turn().await;
+        }
         let message_id = format!("<{}@boxoffice>", email.id);
         match ctx
             .mailer

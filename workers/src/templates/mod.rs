@@ -125,9 +125,45 @@ pub struct EventReminder {
     pub tickets_url: String,
 }
 
+/// "{buyer} got you tickets": a named guest's own tickets of an order.
+#[derive(Debug, Serialize)]
+pub struct GuestTickets {
+    pub buyer: String,
+    pub event_title: String,
+    pub when: String,
+    pub place: String,
+    pub tickets: Vec<TicketLine>,
+    pub tickets_url: String,
+}
+
+/// An organizer's message to a ticket holder: their subject and plain text
+/// (escaped in the HTML part, paragraphs kept).
+#[derive(Debug, Serialize)]
+pub struct EventMessageView {
+    pub event_title: String,
+    pub when: String,
+    pub subject: String,
+    pub body: String,
+    /// The body split at blank lines, for the HTML part.
+    pub paragraphs: Vec<String>,
+    pub tickets_url: String,
+}
+
+impl EventMessageView {
+    /// Splits `body` into the HTML part's paragraphs (at blank lines).
+    pub fn paragraphs(body: &str) -> Vec<String> {
+        body.replace("\r\n", "\n")
+            .split("\n\n")
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
 /// The kinds of email, each a `{kind}.subject.txt`, `{kind}.txt` and
 /// `{kind}.html` in the folder.
-pub const KINDS: [&str; 7] = [
+pub const KINDS: [&str; 9] = [
     "verify_email",
     "reset_password",
     "order_confirmation",
@@ -135,6 +171,8 @@ pub const KINDS: [&str; 7] = [
     "event_cancelled",
     "payout_statement",
     "event_reminder",
+    "guest_tickets",
+    "event_message",
 ];
 
 macro_rules! folder {
@@ -173,6 +211,12 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "event_reminder.subject.txt",
         "event_reminder.txt",
         "event_reminder.html",
+        "guest_tickets.subject.txt",
+        "guest_tickets.txt",
+        "guest_tickets.html",
+        "event_message.subject.txt",
+        "event_message.txt",
+        "event_message.html",
     ) {
         env.add_template(name, source)
             .unwrap_or_else(|e| panic!("email template {name}: {e}"));
@@ -351,6 +395,46 @@ mod tests {
                     .into(),
         };
         insta::assert_snapshot!(parts("event_reminder", &context));
+    }
+
+    #[test]
+    fn guest_tickets() {
+        let context = GuestTickets {
+            buyer: "Ada <Lovelace>".into(),
+            event_title: "Rock & <Roll> Night".into(),
+            when: "Sat 05 Dec 2026, 20:00 (Europe/Berlin)".into(),
+            place: "Halle 1, Berlin".into(),
+            tickets: vec![TicketLine {
+                number: 1,
+                tier: "General".into(),
+                attendee: "Grace Hopper".into(),
+                code: "CODE1".into(),
+                cid: "ticket-1".into(),
+            }],
+            tickets_url:
+                "https://boxoffice.example/tickets?event=0193a5c0-0000-7000-8000-000000000003"
+                    .into(),
+        };
+        insta::assert_snapshot!(parts("guest_tickets", &context));
+    }
+
+    #[test]
+    fn event_message() {
+        let body = "Doors open at 19:00 <not 20:00>.\n\nBring <b>ID</b> & your ticket.\r\nSee you!";
+        let context = EventMessageView {
+            event_title: "Rock & <Roll> Night".into(),
+            when: "Sat 05 Dec 2026, 20:00 (Europe/Berlin)".into(),
+            subject: "Doors & <times>".into(),
+            body: body.into(),
+            paragraphs: EventMessageView::paragraphs(body),
+            tickets_url:
+                "https://boxoffice.example/tickets?event=0193a5c0-0000-7000-8000-000000000003"
+                    .into(),
+        };
+        let r = render("event_message", &context, Vec::new()).unwrap();
+        assert!(!r.html.contains("<b>ID</b>"), "{}", r.html);
+        assert!(r.html.contains("&lt;b&gt;ID&lt;&#x2f;b&gt;"), "{}", r.html);
+        insta::assert_snapshot!(parts("event_message", &context));
     }
 
     #[test]

@@ -100,6 +100,8 @@ pub struct EventInput {
     pub max_tickets_per_buyer: Option<Option<i32>>,
     /// Ticket holders get a reminder before the start (default on).
     pub reminders: Option<bool>,
+    /// Named guests get their own ticket email (default on).
+    pub guest_emails: Option<bool>,
 }
 
 fn required<T>(value: Option<T>, field: &str, errors: &mut Vec<FieldError>) -> Option<T> {
@@ -155,6 +157,10 @@ impl EventInput {
         let reminders = self
             .reminders
             .or(current.as_ref().map(|c| c.reminders))
+            .unwrap_or(true);
+        let guest_emails = self
+            .guest_emails
+            .or(current.as_ref().map(|c| c.guest_emails))
             .unwrap_or(true);
         let cover_image_url = self
             .cover_image_url
@@ -280,6 +286,7 @@ impl EventInput {
                 currency,
                 max_tickets_per_buyer,
                 reminders,
+                guest_emails,
             }),
             _ => Err(ApiError::Validation(errors)),
         }

@@ -47,6 +47,8 @@ pub struct EventView {
     pub max_tickets_per_buyer: Option<i32>,
     /// Ticket holders get a reminder before the start.
     pub reminders: bool,
+    /// Named guests get their own ticket email.
+    pub guest_emails: bool,
     /// Lowest price of the public tiers ("from €25").
     pub min_price_minor: Option<i64>,
     /// At least one visible tier is on sale with stock left.
@@ -214,6 +216,7 @@ impl EventView {
             currency: event.currency.clone(),
             max_tickets_per_buyer: event.max_tickets_per_buyer,
             reminders: event.reminders,
+            guest_emails: event.guest_emails,
             min_price_minor: event.min_price_minor,
             available: tiers.iter().any(|t| !t.hidden && t.sale_state == "on_sale"),
             published_at: event.published_at,

@@ -1,0 +1,5 @@
+DROP INDEX email_log_to_idx;
+DROP INDEX email_log_created_idx;
+ALTER TABLE email_log DROP COLUMN event_message_id;
+DROP TABLE event_messages;
+ALTER TABLE events DROP COLUMN guest_emails;

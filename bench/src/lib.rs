@@ -6,5 +6,6 @@ pub mod cancel;
 pub mod emails;
 pub mod hot_drop;
 pub mod queue;
+pub mod reminders;
 pub mod smtp_sink;
 pub mod stats;

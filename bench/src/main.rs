@@ -52,6 +52,18 @@ enum Cmd {
         #[arg(long, default_value = "bench/results")]
         out: PathBuf,
     },
+    /// An event with `--holders` ticket holders enters the reminder window:
+    /// time from the scheduler's tick to the last reminder accepted by the
+    /// SMTP sink, the other scheduler entries' delay, RSS; one `dev`
+    /// process (one workers process) per run.
+    Reminders {
+        #[arg(long, default_value_t = 50_000)]
+        holders: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[arg(long, default_value = "bench/results")]
+        out: PathBuf,
+    },
     /// Confirmation emails into a local SMTP sink with 1 and 2 worker processes.
     Emails {
         #[command(flatten)]
@@ -628,6 +640,50 @@ async fn main() -> Result<()> {
                 chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
             ));
             std::fs::write(&file, serde_json::to_string_pretty(&runs)?)?;
+            println!("report: {}", file.display());
+            Ok(())
+        }
+        Cmd::Reminders { holders, runs, out } => {
+            let mut measured = Vec::new();
+            for run in 0..runs {
+                let sink = boxoffice_bench::smtp_sink::SmtpSink::counting().await;
+                let dev = DevServer::start(&config, None, run, Some(sink.port)).await?;
+                let target = hot_drop::Target {
+                    api_url: dev.api.clone(),
+                    db: dev.pool()?,
+                    jwt_secret: config.auth.jwt_secret.clone(),
+                    pid: Some(dev.server.0.id()),
+                };
+                let one = boxoffice_bench::reminders::measure(&target, &sink, holders).await;
+                drop(target);
+                dev.finish(&config).await;
+                let one = one?;
+                eprintln!(
+                    "reminders: {} in {:.1} s from the first written ({:.0}/s), {} sent, {} twice; other ticks {} ({} over 2 s, all ≤ {} s); RSS {:?} MB",
+                    one.holders,
+                    one.tick_to_last_email_secs,
+                    one.reminders_per_sec,
+                    one.reminders_sent,
+                    one.reminded_twice,
+                    one.other_ticks,
+                    one.other_ticks_late_over_2s,
+                    one.other_ticks_worst_bucket,
+                    one.peak_rss_mb
+                );
+                measured.push(one);
+            }
+            let rates: Vec<f64> = measured.iter().map(|r| r.reminders_per_sec).collect();
+            println!(
+                "reminders/s, median of {}: {:.0}",
+                rates.len(),
+                median(rates.clone())
+            );
+            std::fs::create_dir_all(&out)?;
+            let file = out.join(format!(
+                "{}-reminders.json",
+                chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+            ));
+            std::fs::write(&file, serde_json::to_string_pretty(&measured)?)?;
             println!("report: {}", file.display());
             Ok(())
         }

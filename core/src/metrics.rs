@@ -23,9 +23,14 @@ pub struct Metrics {
     pub provider_duration: Family<Labels, Histogram>,
     pub emails: Family<Labels, Counter>,
     pub batch_fallbacks: Family<Labels, Counter>,
+    pub scheduler_tick_delay: Family<Labels, Histogram>,
     pub queue_jobs: Family<Labels, Gauge>,
     pub orders: Family<Labels, Gauge>,
     pub seats: Family<Labels, Gauge>,
+}
+
+fn tick_delay_buckets() -> Histogram {
+    Histogram::new([0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 60.0].into_iter())
 }
 
 fn latency_buckets() -> Histogram {
@@ -48,6 +53,7 @@ impl Metrics {
             provider_duration: Family::new_with_constructor(latency_buckets),
             emails: Family::default(),
             batch_fallbacks: Family::default(),
+            scheduler_tick_delay: Family::new_with_constructor(tick_delay_buckets),
             queue_jobs: Family::default(),
             orders: Family::default(),
             seats: Family::default(),
@@ -97,6 +103,11 @@ impl Metrics {
             "batch_fallbacks",
             "Batches that failed whole and were written item by item, by batcher",
             m.batch_fallbacks.clone(),
+        );
+        registry.register(
+            "scheduler_tick_delay_seconds",
+            "How late each scheduler entry ran after its due time, by schedule",
+            m.scheduler_tick_delay.clone(),
         );
         registry.register(
             "queue_jobs",

@@ -26,6 +26,13 @@ ALTER TABLE email_log ADD COLUMN event_message_id uuid REFERENCES event_messages
 CREATE INDEX email_log_event_message_idx ON email_log (event_message_id, status)
     WHERE event_message_id IS NOT NULL;
 
+-- A holder's tickets of an event, as each reminder and message looks them up
+-- when sent: without it every email of a 50,000-holder event would scan
+-- the event's tickets. It serves lookups by event alone too, so it replaces
+-- `tickets_event_idx`: a drop's ticket writes keep the same index count.
+CREATE INDEX tickets_event_holder_idx ON tickets (event_id, lower(attendee_email));
+DROP INDEX tickets_event_idx;
+
 -- Ops' list of emails: newest first, by recipient, kind or status.
 CREATE INDEX email_log_created_idx ON email_log (created_at DESC, id DESC);
 CREATE INDEX email_log_to_idx ON email_log (lower(to_address), created_at DESC, id DESC);

@@ -75,28 +75,53 @@ pub async fn run(services: Services, mut shutdown: watch::Receiver<bool>) {
         .iter()
         .map(|e| e.schedule.upcoming(Utc).next())
         .collect();
+    // Each tick runs as its own task: a long one (a fan-out spends up to a
+    // second per tick) never holds the others back. An entry whose previous
+    // tick is still running skips this one.
+    let mut running: Vec<Option<tokio::task::JoinHandle<()>>> =
+        entries.iter().map(|_| None).collect();
     tracing::info!(schedules = entries.len(), "scheduler started");
     loop {
         let is_leader = lock.acquire_or_renew().await;
         let now = Utc::now();
-        for (entry, due) in entries.iter().zip(next.iter_mut()) {
+        for ((entry, due), task) in entries.iter().zip(next.iter_mut()).zip(running.iter_mut()) {
             let Some(at) = *due else { continue };
             if at > now {
                 continue;
             }
             *due = entry.schedule.after(&now).next();
+            if task.as_ref().is_some_and(|t| !t.is_finished()) {
+                tracing::debug!(
+                    schedule = entry.name,
+                    "previous tick still running; skipped"
+                );
+                continue;
+            }
             if !is_leader || !lock.claim_tick(entry.name, at.timestamp()).await {
                 continue;
             }
-            match run_sweep(&services, entry.name).await {
-                Ok(n) => tracing::debug!(schedule = entry.name, handled = n, "tick"),
-                Err(e) => tracing::error!(schedule = entry.name, error = %e, "tick failed"),
-            }
+            let late = (Utc::now() - at).to_std().unwrap_or_default();
+            boxoffice_core::metrics::metrics()
+                .scheduler_tick_delay
+                .get_or_create(&boxoffice_core::metrics::labels([("schedule", entry.name)]))
+                .observe(late.as_secs_f64());
+            let services = services.clone();
+            let name = entry.name;
+            *task = Some(tokio::spawn(async move {
+                match run_sweep(&services, name).await {
+                    Ok(n) => tracing::debug!(schedule = name, handled = n, "tick"),
+                    Err(e) => tracing::error!(schedule = name, error = %e, "tick failed"),
+                }
+            }));
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             _ = async { let _ = shutdown.wait_for(|s| *s).await; } => break,
         }
+    }
+    // Ticks in flight finish (each is bounded) before the lock goes.
+    for task in running.into_iter().flatten() {
+        let _ = task.await;
     }
     lock.release().await;
     tracing::info!("scheduler stopped");

@@ -81,3 +81,34 @@ async fn a_small_hot_drop_sells_every_seat_once() {
     );
     assert!(report.peak_rss_mb.unwrap() > 0.0);
 }
+
+/// The reminders benchmark, small: the real scheduler loop picks the moved
+/// event up on its own tick and every holder gets one reminder.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_small_reminders_run_reminds_every_holder_once() {
+    let app = TestApp::builder()
+        .full()
+        .with_config(|c| c.sandbox.auto = Some((AutoOutcome::Pay, Duration::from_millis(50))))
+        .start()
+        .await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let scheduler = tokio::spawn(boxoffice_scheduler::run(app.services.clone(), stopped));
+    let target = Target {
+        api_url: app.url(""),
+        db: app.services.db.clone(),
+        jwt_secret: app.services.config.auth.jwt_secret.clone(),
+        pid: Some(std::process::id()),
+    };
+    let run = boxoffice_bench::reminders::measure(&target, &app.smtp, 300)
+        .await
+        .unwrap();
+    stop.send(true).unwrap();
+    scheduler.await.unwrap();
+    assert_eq!(run.holders, 300);
+    assert_eq!(run.reminders_sent, 300);
+    assert_eq!(run.reminded_twice, 0);
+    assert!(run.reminders_per_sec > 0.0);
+    // The other entries' ticks were read from the server's metrics.
+    assert!(run.other_ticks > 0, "{run:?}");
+    assert!(run.other_ticks_worst_bucket > 0.0, "{run:?}");
+}

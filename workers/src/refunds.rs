@@ -11,6 +11,7 @@
 use boxoffice_core::{
     Services,
     batch::{self, Answers, Batcher, Commit, Linger, Planning, Pool, Settings, Write},
+    models::InboxEvent,
 };
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
@@ -24,6 +25,9 @@ use crate::{
 pub struct Confirmed {
     pub refund_id: Uuid,
     pub provider_refund_id: String,
+    /// The provider's webhook that said so, marked processed in the same
+    /// transaction (`None`: the answer to our call).
+    pub inbox_id: Option<Uuid>,
 }
 
 #[derive(Clone)]
@@ -44,7 +48,8 @@ impl RefundFinisher {
             // Deferred: a finished refund is derived from the provider's
             // answer; a crash that loses it leaves the refund `processing`,
             // and the open-refunds sweep sends it again (idempotent at the
-            // provider) and finishes it again.
+            // provider) and finishes it again (and a webhook left
+            // unprocessed is applied again by the inbox sweep, a no-op).
             pool: Pool::Own(Planning::ByKey, Commit::Deferred),
         };
         Self(Batcher::start(services, settings, Finish))
@@ -72,8 +77,15 @@ impl Write for Finish {
             .iter()
             .map(|c| (c.refund_id, c.provider_refund_id.as_str()))
             .collect();
+        let webhooks: Vec<Uuid> = items.iter().filter_map(|c| c.inbox_id).collect();
         let after = conn
-            .transaction::<_, JobError, _>(async |conn| fulfil::finish_refunds(conn, &done).await)
+            .transaction::<_, JobError, _>(async |conn| {
+                let after = fulfil::finish_refunds(conn, &done).await?;
+                if !webhooks.is_empty() {
+                    InboxEvent::mark_processed_many(conn, &webhooks).await?;
+                }
+                Ok(after)
+            })
             .await?;
         let mut answers: Vec<Result<AfterCommit, JobError>> =
             items.iter().map(|_| Ok(AfterCommit::default())).collect();

@@ -72,16 +72,14 @@ impl Perform for ApplyPaymentEvent {
                 refund_id,
             } => {
                 drop(conn);
-                let after = ctx
-                    .refunds
+                // Marked processed in the finishing batch's transaction.
+                ctx.refunds
                     .finish(Confirmed {
                         refund_id: *refund_id,
                         provider_refund_id: provider_refund_id.clone(),
+                        inbox_id: Some(row.id),
                     })
-                    .await?;
-                let mut conn = services.db.get().await?;
-                InboxEvent::mark_processed(&mut conn, row.id).await?;
-                after
+                    .await?
             }
             EventKind::RefundFailed {
                 provider_refund_id,

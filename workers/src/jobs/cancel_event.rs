@@ -39,6 +39,11 @@ pub(super) async fn fan_out(ctx: &WorkerCtx, event_id: Uuid) -> Result<(), JobEr
     }
     let (found, written) = conn
         .transaction::<_, JobError, _>(async |conn| {
+            // One fan-out at a time per event (the job pushes itself, the
+            // `cancelled_events` sweep pushes it too): a second would pick
+            // the same orders and meet the first's refunds in the
+            // over-refund trigger, and fail, until retried.
+            Event::lock(conn, event_id).await?;
             let orders = Order::awaiting_cancellation_refund(conn, event_id, BATCH).await?;
             let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
             let payments = Payment::of_orders(conn, &ids).await?;

@@ -57,6 +57,7 @@ async fn send(ctx: &WorkerCtx, refund_id: Uuid) -> Result<(), JobError> {
                 .finish(Confirmed {
                     refund_id: refund.id,
                     provider_refund_id: result.id,
+                    inbox_id: None,
                 })
                 .await?
                 .run(ctx)

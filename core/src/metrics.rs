@@ -30,7 +30,7 @@ pub struct Metrics {
 }
 
 fn tick_delay_buckets() -> Histogram {
-    Histogram::new([0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 60.0].into_iter())
+    Histogram::new([0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 60.0])
 }
 
 fn latency_buckets() -> Histogram {

@@ -358,12 +358,80 @@ pub const DEV_SANDBOX_API_KEY: &str = "sk_sandbox_dev_only";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderKind {
     Sandbox,
+    Stripe,
+}
+
+impl ProviderKind {
+    /// Its name in URLs (`/v1/webhooks/payments/{name}`) and in rows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sandbox => "sandbox",
+            Self::Stripe => "stripe",
+        }
+    }
+}
+
+/// Stripe, set up when `STRIPE_SECRET_KEY` is.
+#[derive(Clone)]
+pub struct StripeConfig {
+    pub secret_key: String,
+    /// Endpoint secrets (`whsec_…`), several during a rotation.
+    pub webhook_secrets: Vec<String>,
+    pub api_url: String,
+}
+
+impl std::fmt::Debug for StripeConfig {
+    // Never print the key or the secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StripeConfig")
+            .field("api_url", &self.api_url)
+            .field("webhook_secrets", &self.webhook_secrets.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl StripeConfig {
+    fn from_env(env: AppEnv) -> Result<Option<Self>, ConfigError> {
+        let Some(secret_key) = var("STRIPE_SECRET_KEY") else {
+            return Ok(None);
+        };
+        let webhook_secrets: Vec<String> = var("STRIPE_WEBHOOK_SECRETS")
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if webhook_secrets.iter().any(|s| !s.starts_with("whsec_")) {
+            return Err(bad("STRIPE_WEBHOOK_SECRETS", "each must start with whsec_"));
+        }
+        if webhook_secrets.is_empty() && env == AppEnv::Production {
+            return Err(bad(
+                "STRIPE_WEBHOOK_SECRETS",
+                "required in production with STRIPE_SECRET_KEY (Stripe's webhooks cannot be verified without it)",
+            ));
+        }
+        let api_url = var("STRIPE_API_URL")
+            .unwrap_or_else(|| "https://api.stripe.com".into())
+            .trim_end_matches('/')
+            .to_owned();
+        url::Url::parse(&api_url).map_err(|e| bad("STRIPE_API_URL", e.to_string()))?;
+        Ok(Some(Self {
+            secret_key,
+            webhook_secrets,
+            api_url,
+        }))
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct PaymentsConfig {
+    /// The default provider: new checkouts go to it.
     pub provider: ProviderKind,
-    /// Base URL of the provider's API (the sandbox's by default).
+    /// The sandbox is set up (its webhooks accepted): when it is the
+    /// default, and outside production.
+    pub sandbox_enabled: bool,
+    pub stripe: Option<StripeConfig>,
+    /// Base URL of the sandbox's API (`PAYMENT_PROVIDER_URL`).
     pub provider_url: String,
     pub api_key: String,
     /// Secrets accepted on inbound webhooks; several during a rotation.
@@ -382,13 +450,22 @@ impl PaymentsConfig {
     pub fn from_env(env: AppEnv, http: &HttpConfig) -> Result<Self, ConfigError> {
         let provider = match var("PAYMENT_PROVIDER").as_deref() {
             None | Some("sandbox") => ProviderKind::Sandbox,
+            Some("stripe") => ProviderKind::Stripe,
             Some(other) => {
                 return Err(bad(
                     "PAYMENT_PROVIDER",
-                    format!("unknown provider {other:?} (known: sandbox)"),
+                    format!("unknown provider {other:?} (known: sandbox, stripe)"),
                 ));
             }
         };
+        let stripe = StripeConfig::from_env(env)?;
+        if provider == ProviderKind::Stripe && stripe.is_none() {
+            return Err(bad(
+                "STRIPE_SECRET_KEY",
+                "required with PAYMENT_PROVIDER=stripe",
+            ));
+        }
+        let sandbox_enabled = provider == ProviderKind::Sandbox || env != AppEnv::Production;
         let provider_url = var("PAYMENT_PROVIDER_URL")
             .unwrap_or_else(|| format!("{}/sandbox", http.public_url))
             .trim_end_matches('/')
@@ -406,6 +483,7 @@ impl PaymentsConfig {
                 .map_err(|e| bad("PAYMENT_WEBHOOK_SECRETS", e.to_string()))?;
         }
         if env == AppEnv::Production
+            && sandbox_enabled
             && (webhook_secrets.iter().any(|s| s == DEV_WEBHOOK_SECRET)
                 || api_key == DEV_SANDBOX_API_KEY)
         {
@@ -416,6 +494,8 @@ impl PaymentsConfig {
         }
         Ok(Self {
             provider,
+            sandbox_enabled,
+            stripe,
             provider_url,
             api_key,
             webhook_secrets,
@@ -558,7 +638,8 @@ impl WorkersConfig {
 /// | `MAX_IMAGE_BYTES` / `MAX_IMAGES_PER_EVENT` | 5 MiB / 12 | upload limits |
 /// | `RESERVATION_TTL_SECS` / `MAX_TICKETS_PER_ORDER` | 600 / 20 | how long seats are held while the buyer pays; order size |
 /// | `RECOVERY_GRACE_SECS` | 30 | age after which sweeps re-enqueue stuck orders, webhooks, refunds |
-/// | `PAYMENT_PROVIDER` | `sandbox` | the payment provider adapter |
+/// | `PAYMENT_PROVIDER` | `sandbox` | the default payment provider (`sandbox`, `stripe`) |
+/// | `STRIPE_SECRET_KEY` / `STRIPE_WEBHOOK_SECRETS` / `STRIPE_API_URL` | unset | Stripe, set up when the key is |
 /// | `PAYMENT_PROVIDER_URL` | `{PUBLIC_URL}/sandbox` | its API base URL |
 /// | `PAYMENT_API_KEY` | a development key | its secret API key |
 /// | `PAYMENT_WEBHOOK_SECRETS` | a development secret | comma-separated `whsec_...` secrets accepted on inbound webhooks (rotation) |

@@ -10,7 +10,7 @@ use crate::{
     health::WorkerHealth,
     live::Live,
     media::MediaStore,
-    payments::Provider,
+    payments::Providers,
     queue::{self, Queues},
 };
 
@@ -41,7 +41,8 @@ pub struct Services {
     pub event_cache: EventCache,
     pub media: MediaStore,
     pub live: Live,
-    pub provider: Provider,
+    /// The payment providers set up, and the default.
+    pub payments: Providers,
 }
 
 impl Services {
@@ -62,7 +63,7 @@ impl Services {
         );
         let live = Live::new(conn.clone(), &config.redis.namespace);
         let queues = Queues::new(conn, config.redis.namespace.clone());
-        let provider = Provider::from_config(&config.payments)?;
+        let payments = Providers::from_config(&config.payments)?;
         let media = MediaStore::from_config(&config.media)?;
         Ok(Self {
             config: Arc::new(config),
@@ -72,7 +73,7 @@ impl Services {
             event_cache,
             media,
             live,
-            provider,
+            payments,
         })
     }
 

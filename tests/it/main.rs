@@ -12,3 +12,4 @@ mod queue;
 mod reminders;
 mod routes;
 mod scheduler;
+mod stripe;

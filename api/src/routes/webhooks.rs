@@ -41,9 +41,10 @@ pub async fn receive(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let services = &state.services;
-    if provider != services.provider.name() {
+    // Every provider set up takes its webhooks, the default or not.
+    let Some(adapter) = services.payments.named(&provider) else {
         return Err(ApiError::NotFound);
-    }
+    };
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge
@@ -57,8 +58,7 @@ pub async fn receive(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let event = services
-        .provider
+    let event = adapter
         .verify_webhook(&header, &body, Utc::now().timestamp())
         .map_err(|e| {
             tracing::warn!(provider = %provider, error = %e, "webhook refused");

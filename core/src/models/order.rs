@@ -202,6 +202,36 @@ impl Order {
         Order::items_of(conn, &[order_id]).await
     }
 
+    /// The order's lines as a provider's checkout shows them: tier, unit
+    /// price, quantity.
+    pub async fn checkout_lines(
+        conn: &mut AsyncPgConnection,
+        order_id: Uuid,
+    ) -> QueryResult<Vec<crate::payments::CheckoutLine>> {
+        use crate::schema::ticket_tiers;
+        let rows: Vec<(String, i64, i32)> = order_items::table
+            .inner_join(ticket_tiers::table)
+            .filter(order_items::order_id.eq(order_id))
+            .order(order_items::id)
+            .select((
+                ticket_tiers::name,
+                order_items::unit_price_minor,
+                order_items::quantity,
+            ))
+            .load(conn)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(name, unit_amount_minor, quantity)| crate::payments::CheckoutLine {
+                    name,
+                    unit_amount_minor,
+                    quantity,
+                },
+            )
+            .collect())
+    }
+
     /// The orders' items, in id order. Sorted here, not by the statement:
     /// with `ORDER BY id` the planner walked the whole primary key of
     /// `order_items` in order and filtered the batch's orders in (34,000

@@ -4,6 +4,7 @@
 
 pub mod sandbox;
 pub mod signature;
+pub mod stripe;
 
 use std::time::Duration;
 
@@ -18,7 +19,12 @@ pub struct CheckoutRequest {
     /// Our order id: the provider's reference and idempotency key, so a
     /// retried call returns the same checkout.
     pub order_id: Uuid,
+    pub event_id: Uuid,
     pub amount_minor: i64,
+    /// A line per tier, for providers that show them (`Provider::itemizes`);
+    /// empty otherwise, or when a discount makes the lines not add up to
+    /// the amount.
+    pub lines: Vec<CheckoutLine>,
     pub currency: String,
     pub description: String,
     pub customer_email: String,
@@ -26,6 +32,42 @@ pub struct CheckoutRequest {
     pub return_url: String,
     /// When the checkout stops accepting payment (the reservation's end).
     pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CheckoutLine {
+    pub name: String,
+    pub unit_amount_minor: i64,
+    pub quantity: i32,
+}
+
+impl CheckoutRequest {
+    /// The lines if they add up to the amount, else one line of the total.
+    pub fn lines_or_total(&self) -> Vec<CheckoutLine> {
+        let sum: i64 = self
+            .lines
+            .iter()
+            .map(|l| l.unit_amount_minor * i64::from(l.quantity))
+            .sum();
+        if !self.lines.is_empty() && sum == self.amount_minor {
+            self.lines.clone()
+        } else {
+            vec![CheckoutLine {
+                name: self.description.clone(),
+                unit_amount_minor: self.amount_minor,
+                quantity: 1,
+            }]
+        }
+    }
+}
+
+/// What the provider says of a payment a webhook reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentCheck {
+    Paid,
+    /// Not (or not yet, or not this order's, or not this amount): the
+    /// webhook is not acted on.
+    NotPaid(String),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -152,29 +194,80 @@ pub enum SetupError {
     WebhookSecret(#[from] signature::SecretError),
 }
 
-/// The adapter chosen by config.
+/// Every provider set up by config, and the default one (new checkouts go
+/// to it). The others still take their webhooks, refunds and payouts, so
+/// orders in flight survive a switch of the default.
+#[derive(Clone)]
+pub struct Providers {
+    all: Vec<Provider>,
+    default: usize,
+}
+
+impl Providers {
+    pub fn from_config(config: &PaymentsConfig) -> Result<Self, SetupError> {
+        let mut all = Vec::new();
+        if config.sandbox_enabled {
+            all.push(Provider::Sandbox(sandbox::SandboxClient::new(config)?));
+        }
+        if let Some(stripe) = &config.stripe {
+            all.push(Provider::Stripe(stripe::StripeClient::new(
+                stripe,
+                config.provider_timeout,
+                config.webhook_tolerance,
+            )?));
+        }
+        let default = all
+            .iter()
+            .position(|p| p.name() == config.provider.as_str())
+            .expect("config refuses a default provider that is not set up");
+        Ok(Self { all, default })
+    }
+
+    /// Where new checkouts go.
+    pub fn default_provider(&self) -> &Provider {
+        &self.all[self.default]
+    }
+
+    /// The provider of that name, if set up (a checkout, payment, refund or
+    /// payout row names the one it went to).
+    pub fn named(&self, name: &str) -> Option<&Provider> {
+        self.all.iter().find(|p| p.name() == name)
+    }
+
+    /// The provider of that name, or an error to retry: a row naming one
+    /// that is not set up waits (with the job's backoff, then in the dead
+    /// set) until it is configured again.
+    pub fn for_row(&self, name: &str) -> Result<&Provider, ProviderError> {
+        self.named(name)
+            .ok_or_else(|| ProviderError::Transient(format!("provider {name:?} is not configured")))
+    }
+}
+
+/// One provider's adapter.
 #[derive(Clone)]
 pub enum Provider {
     Sandbox(sandbox::SandboxClient),
+    Stripe(stripe::StripeClient),
 }
 
 impl Provider {
-    pub fn from_config(config: &PaymentsConfig) -> Result<Self, SetupError> {
-        match config.provider {
-            ProviderKind::Sandbox => Ok(Self::Sandbox(sandbox::SandboxClient::new(config)?)),
+    /// The path segment of its inbound webhook URL, and its name in rows.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Sandbox(_) => ProviderKind::Sandbox.as_str(),
+            Self::Stripe(_) => ProviderKind::Stripe.as_str(),
         }
     }
 
-    /// The path segment of its inbound webhook URL.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Sandbox(_) => "sandbox",
-        }
+    /// It shows the buyer a line per tier (`CheckoutRequest::lines`).
+    pub fn itemizes(&self) -> bool {
+        matches!(self, Self::Stripe(_))
     }
 
     pub async fn create_checkout(&self, req: &CheckoutRequest) -> Result<Checkout, ProviderError> {
         match self {
             Self::Sandbox(c) => c.create_checkout(req).await,
+            Self::Stripe(c) => c.create_checkout(req).await,
         }
     }
 
@@ -183,12 +276,34 @@ impl Provider {
     pub async fn expire_checkout(&self, checkout_id: &str) -> Result<(), ProviderError> {
         match self {
             Self::Sandbox(c) => c.expire_checkout(checkout_id).await,
+            Self::Stripe(c) => c.expire_checkout(checkout_id).await,
+        }
+    }
+
+    /// Before a reported payment is applied: asks the provider whether the
+    /// checkout is paid, for this order and amount (a valid signature
+    /// proves where a webhook came from, not that it is current). The
+    /// sandbox's own webhooks are taken as they are.
+    pub async fn confirm_payment(
+        &self,
+        checkout_id: &str,
+        order_id: Uuid,
+        amount_minor: i64,
+        currency: &str,
+    ) -> Result<PaymentCheck, ProviderError> {
+        match self {
+            Self::Sandbox(_) => Ok(PaymentCheck::Paid),
+            Self::Stripe(c) => {
+                c.confirm_payment(checkout_id, order_id, amount_minor, currency)
+                    .await
+            }
         }
     }
 
     pub async fn refund(&self, req: &RefundRequest) -> Result<RefundResult, ProviderError> {
         match self {
             Self::Sandbox(c) => c.refund(req).await,
+            Self::Stripe(c) => c.refund(req).await,
         }
     }
 
@@ -196,6 +311,7 @@ impl Provider {
     pub async fn transfer(&self, req: &TransferRequest) -> Result<TransferResult, ProviderError> {
         match self {
             Self::Sandbox(c) => c.transfer(req).await,
+            Self::Stripe(c) => c.transfer(req).await,
         }
     }
 
@@ -208,8 +324,37 @@ impl Provider {
     ) -> Result<ProviderEvent, WebhookError> {
         match self {
             Self::Sandbox(c) => c.verify_webhook(header, body, now),
+            Self::Stripe(c) => c.verify_webhook(header, body, now),
         }
     }
+}
+
+/// Counts a provider call and its time in `/metrics`.
+pub(crate) fn observe(
+    provider: &'static str,
+    operation: &'static str,
+    sent: &Result<reqwest::Response, reqwest::Error>,
+    started: std::time::Instant,
+) {
+    let outcome = match sent {
+        Ok(r) if r.status().is_success() => "ok",
+        Ok(_) => "refused",
+        Err(_) => "error",
+    };
+    let m = crate::metrics::metrics();
+    m.provider_requests
+        .get_or_create(&crate::metrics::labels([
+            ("provider", provider),
+            ("operation", operation),
+            ("outcome", outcome),
+        ]))
+        .inc();
+    m.provider_duration
+        .get_or_create(&crate::metrics::labels([
+            ("provider", provider),
+            ("operation", operation),
+        ]))
+        .observe(started.elapsed().as_secs_f64());
 }
 
 /// Maps a reqwest failure to retry-or-not.

@@ -137,12 +137,6 @@ impl SandboxClient {
             .json(body)
             .send()
             .await;
-        let outcome = match &sent {
-            Ok(r) if r.status().is_success() => "ok",
-            Ok(_) => "refused",
-            Err(_) => "error",
-        };
-        let m = crate::metrics::metrics();
         let operation = if path.contains("refund") {
             "refund"
         } else if path.contains("transfer") {
@@ -152,19 +146,7 @@ impl SandboxClient {
         } else {
             "checkout"
         };
-        m.provider_requests
-            .get_or_create(&crate::metrics::labels([
-                ("provider", "sandbox"),
-                ("operation", operation),
-                ("outcome", outcome),
-            ]))
-            .inc();
-        m.provider_duration
-            .get_or_create(&crate::metrics::labels([
-                ("provider", "sandbox"),
-                ("operation", operation),
-            ]))
-            .observe(started.elapsed().as_secs_f64());
+        super::observe("sandbox", operation, &sent, started);
         let response = sent.map_err(super::transport_error)?;
         let status = response.status();
         if status.is_success() {

@@ -18,7 +18,7 @@ use super::{SweepError, grace, push};
 /// `GET /v1/organizer/balance`).
 pub async fn create_due(services: &Services) -> Result<usize, SweepError> {
     let delay = services.config.payments.payout_delay;
-    let provider = services.provider.name();
+    let provider = services.payments.default_provider().name();
     let mut conn = services.db.get().await?;
     let mut jobs = Vec::new();
     for (organizer_id, currency) in Payout::due(&mut conn, delay).await? {

@@ -10,7 +10,7 @@
 use boxoffice_core::{
     jobs::ApplyPaymentEvent,
     models::{InboxEvent, Refund},
-    payments::{EventKind, ProviderEvent},
+    payments::{EventKind, PaymentCheck, ProviderEvent},
 };
 
 use super::{JobError, Perform, payout_job};
@@ -45,15 +45,32 @@ impl Perform for ApplyPaymentEvent {
         .then(|| ctx.selling.job());
         let after = match &event.kind {
             EventKind::PaymentSucceeded {
+                checkout_id,
                 order_id,
                 payment_id,
                 amount_minor,
                 currency,
-                ..
             } => {
                 // With the other payment events of the moment (the batch
                 // marks the webhook processed); no connection held meanwhile.
                 drop(conn);
+                let provider = services
+                    .payments
+                    .for_row(&row.provider)
+                    .map_err(|e| JobError::new(format!("confirm payment: {e}")))?;
+                match provider
+                    .confirm_payment(checkout_id, *order_id, *amount_minor, currency)
+                    .await
+                {
+                    Ok(PaymentCheck::Paid) => {}
+                    Ok(PaymentCheck::NotPaid(why)) => {
+                        tracing::warn!(order.id = %order_id, provider = %row.provider, why, "a reported payment the provider does not confirm; not applied");
+                        let mut conn = services.db.get().await?;
+                        InboxEvent::mark_processed(&mut conn, row.id).await?;
+                        return Ok(());
+                    }
+                    Err(e) => return Err(JobError::new(format!("confirm payment: {e}"))),
+                }
                 let kind = PaymentKind::Paid {
                     payment_id: payment_id.clone(),
                     amount_minor: *amount_minor,

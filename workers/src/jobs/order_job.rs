@@ -104,8 +104,21 @@ async fn open_checkout(
     if order.total_minor == 0 {
         return confirm_free(ctx, order.id).await;
     }
+    let provider = services.payments.default_provider();
+    // Only a provider that shows them needs the tiers' lines: the sandbox's
+    // checkout (a drop's) costs no query for them.
+    let lines = if provider.itemizes() {
+        let mut conn = services.db.get().await?;
+        let lines = Order::checkout_lines(&mut conn, order.id).await?;
+        drop(conn);
+        lines
+    } else {
+        Vec::new()
+    };
     let request = CheckoutRequest {
         order_id: order.id,
+        event_id: order.event_id,
+        lines,
         amount_minor: order.total_minor,
         currency: order.currency.clone(),
         description: format!(
@@ -119,8 +132,7 @@ async fn open_checkout(
             .map(|t| t.timestamp())
             .unwrap_or_default(),
     };
-    let checkout = services
-        .provider
+    let checkout = provider
         .create_checkout(&request)
         .await
         .map_err(|e| JobError::new(format!("create checkout: {e}")))?;
@@ -128,7 +140,7 @@ async fn open_checkout(
         .checkouts
         .record(NewCheckout {
             order_id: order.id,
-            provider: services.provider.name(),
+            provider: provider.name(),
             checkout_id: checkout.id,
             url: checkout.url,
         })
@@ -241,7 +253,11 @@ async fn close_checkout(ctx: &WorkerCtx, order_id: Uuid) -> Result<(), JobError>
     if order.status() != OrderStatus::Cancelled {
         return Ok(());
     }
-    match services.provider.expire_checkout(checkout_id).await {
+    let provider = services
+        .payments
+        .for_row(order.provider.as_deref().unwrap_or_default())
+        .map_err(|e| JobError::new(format!("close checkout: {e}")))?;
+    match provider.expire_checkout(checkout_id).await {
         Ok(()) => {
             tracing::info!(order.id = %order_id, "checkout closed");
             Ok(())

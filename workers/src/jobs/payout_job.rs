@@ -28,7 +28,9 @@ impl Perform for PayoutJob {
         Payout::mark_processing(&mut conn, payout.id).await?;
         drop(conn);
         let answer = services
-            .provider
+            .payments
+            .for_row(&payout.provider)
+            .map_err(|e| JobError::new(format!("transfer: {e}")))?
             .transfer(&TransferRequest {
                 payout_id: payout.id,
                 destination: payout.destination.clone(),

@@ -40,7 +40,9 @@ async fn send(ctx: &WorkerCtx, refund_id: Uuid) -> Result<(), JobError> {
         ctx.selling.refund_turn().await;
     }
     let answer = services
-        .provider
+        .payments
+        .for_row(&payment.provider)
+        .map_err(|e| JobError::new(format!("refund: {e}")))?
         .refund(&RefundRequest {
             refund_id: refund.id,
             payment_id: payment.provider_payment_id.clone(),

@@ -1,0 +1,277 @@
+//! Boxoffice against Stripe: a local fake speaking Stripe's documented API
+//! over real HTTP stands in for it (`harness::fake_stripe`), with the app
+//! configured exactly as a user would (`PAYMENT_PROVIDER=stripe`).
+
+use std::time::Duration;
+
+use boxoffice_core::config::{ProviderKind, StripeConfig};
+use serde_json::{Value, json};
+
+use crate::{
+    harness::{
+        TestApp, eventually,
+        fake_stripe::{FakeStripe, SECRET_KEY, WEBHOOK_SECRET},
+    },
+    routes::refunds::refund,
+};
+
+async fn stripe_app() -> (TestApp, FakeStripe) {
+    let fake = FakeStripe::start().await;
+    let api_url = fake.url.clone();
+    let app = TestApp::builder()
+        .full()
+        .with_config(move |c| {
+            c.payments.provider = ProviderKind::Stripe;
+            c.payments.stripe = Some(StripeConfig {
+                secret_key: SECRET_KEY.into(),
+                webhook_secrets: vec!["whsec_old_one".into(), WEBHOOK_SECRET.into()],
+                api_url,
+            });
+        })
+        .start()
+        .await;
+    fake.send_webhooks_to(app.url("/v1/webhooks/payments/stripe"));
+    (app, fake)
+}
+
+/// A buyer's order of `seats`, with its checkout open at Stripe; returns
+/// (buyer, order id, session id).
+async fn checkout(
+    app: &TestApp,
+    fake: &FakeStripe,
+    shop: &crate::harness::shop::Shop,
+    seats: i32,
+) -> (String, String, String) {
+    let (buyer, _, _) = app
+        .register(
+            &format!("buyer-{}@example.com", uuid::Uuid::new_v4().simple()),
+            "attendee",
+        )
+        .await;
+    let (status, order) = app
+        .order(
+            &buyer,
+            &shop.event_id,
+            "k1",
+            json!({"items": [{"tier_id": shop.tier_id, "quantity": seats}]}),
+        )
+        .await;
+    assert_eq!(status, 202, "{order}");
+    let id = order["id"].as_str().unwrap().to_owned();
+    let order = eventually(Duration::from_secs(20), || async {
+        let (_, order) = app.get(&format!("/v1/orders/{id}"), Some(&buyer)).await;
+        order["checkout_url"]
+            .as_str()
+            .is_some()
+            .then(|| order.clone())
+            .ok_or(order.to_string())
+    })
+    .await;
+    let url = order["checkout_url"].as_str().unwrap();
+    let session = url.rsplit('/').next().unwrap().to_owned();
+    assert!(url.starts_with(&fake.url), "{url}");
+    (buyer, id, session)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_purchase_goes_through_stripe_checkout_and_its_confirmed_webhook() {
+    let (app, fake) = stripe_app().await;
+    let shop = app.shop(50, 2500).await;
+    let (buyer, order_id, session) = checkout(&app, &fake, &shop, 2).await;
+
+    // The session as Stripe documents it: form fields, a line per tier,
+    // the order as reference and idempotency key.
+    let seen = fake.seen();
+    let create = seen
+        .iter()
+        .find(|s| s.method == "POST" && s.path == "/v1/checkout/sessions")
+        .expect("a session created");
+    assert_eq!(
+        create.idempotency_key.as_deref(),
+        Some(format!("checkout:{order_id}").as_str())
+    );
+    let form = &create.form;
+    assert_eq!(form["mode"], "payment");
+    assert_eq!(form["client_reference_id"], order_id);
+    assert_eq!(form["metadata[order_id]"], order_id);
+    assert_eq!(form["metadata[event_id]"], shop.event_id);
+    assert_eq!(form["payment_intent_data[metadata][order_id]"], order_id);
+    assert_eq!(form["line_items[0][price_data][currency]"], "eur");
+    assert_eq!(form["line_items[0][price_data][unit_amount]"], "2500");
+    assert_eq!(
+        form["line_items[0][price_data][product_data][name]"],
+        "General"
+    );
+    assert_eq!(form["line_items[0][quantity]"], "2");
+    assert!(form["success_url"].ends_with(&format!("/orders/{order_id}")));
+
+    assert_eq!(fake.pay(&session).await, 200);
+    app.wait_order(&buyer, &order_id, "paid").await;
+    // Applied only after the session was read back from the API.
+    assert!(
+        fake.seen()
+            .iter()
+            .any(|s| s.method == "GET" && s.path == format!("/v1/checkout/sessions/{session}"))
+    );
+    let tickets = app
+        .scalar(&format!(
+            "SELECT count(*) AS n FROM tickets WHERE order_id = '{order_id}'"
+        ))
+        .await;
+    assert_eq!(tickets, 2);
+    let provider = app
+        .scalar(&format!(
+            "SELECT count(*) AS n FROM payments
+              WHERE order_id = '{order_id}' AND provider = 'stripe' AND provider_payment_id = 'pi_{}'",
+            &session[3..]
+        ))
+        .await;
+    assert_eq!(provider, 1);
+
+    // The organizer refunds it: one refund at Stripe, on the payment
+    // intent, idempotent on our refund id; finished once though Stripe
+    // also tells it as `charge.refunded`.
+    let (status, body) = refund(&app, &shop.organizer, &order_id, Some("r1"), None).await;
+    assert_eq!(status, 202, "{body}");
+    let refund_id = body["id"].as_str().unwrap().to_owned();
+    app.wait_order(&buyer, &order_id, "refunded").await;
+    let refunds: Vec<_> = fake
+        .seen()
+        .into_iter()
+        .filter(|s| s.path == "/v1/refunds")
+        .collect();
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(
+        refunds[0].idempotency_key.as_deref(),
+        Some(format!("refund:{refund_id}").as_str())
+    );
+    assert_eq!(
+        refunds[0].form["payment_intent"],
+        format!("pi_{}", &session[3..])
+    );
+    assert_eq!(refunds[0].form["amount"], "5000");
+    assert_eq!(refunds[0].form["metadata[refund_id]"], refund_id);
+    eventually(Duration::from_secs(10), || async {
+        let applied = app
+            .scalar("SELECT count(*) AS n FROM webhook_inbox WHERE event_type = 'charge.refunded' AND processed_at IS NOT NULL")
+            .await;
+        (applied == 1).then_some(()).ok_or(format!("{applied}"))
+    })
+    .await;
+    let succeeded = app
+        .scalar(&format!("SELECT count(*) AS n FROM refunds WHERE order_id = '{order_id}' AND status = 'succeeded'"))
+        .await;
+    assert_eq!(succeeded, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_stale_or_unconfirmed_webhooks_pay_nothing() {
+    let (app, fake) = stripe_app().await;
+    let shop = app.shop(50, 2500).await;
+    let (buyer, order_id, session) = checkout(&app, &fake, &shop, 1).await;
+    let paid_object = |s: &str| -> Value {
+        json!({"id": s, "object": "checkout.session", "client_reference_id": order_id,
+               "payment_status": "paid", "status": "complete", "payment_intent": "pi_forged",
+               "amount_total": 2500, "currency": "eur"})
+    };
+    // A wrong secret, a stale and a future timestamp: 401, nothing stored.
+    for (secret, skew) in [
+        ("whsec_wrong", 0),
+        (WEBHOOK_SECRET, -400),
+        (WEBHOOK_SECRET, 400),
+    ] {
+        let status = fake
+            .webhook_signed(
+                "checkout.session.completed",
+                paid_object(&session),
+                secret,
+                skew,
+            )
+            .await;
+        assert_eq!(status, 401, "{secret} {skew}");
+    }
+    assert_eq!(app.count("webhook_inbox").await, 0);
+
+    // Correctly signed, but Stripe says the session is still open: stored,
+    // read back, not applied.
+    assert_eq!(
+        fake.webhook("checkout.session.completed", paid_object(&session))
+            .await,
+        200
+    );
+    eventually(Duration::from_secs(10), || async {
+        let processed = app
+            .scalar("SELECT count(*) AS n FROM webhook_inbox WHERE processed_at IS NOT NULL")
+            .await;
+        (processed == 1).then_some(()).ok_or(format!("{processed}"))
+    })
+    .await;
+    let (_, order) = app
+        .get(&format!("/v1/orders/{order_id}"), Some(&buyer))
+        .await;
+    assert_eq!(order["status"], "awaiting_payment", "{order}");
+    assert_eq!(app.count("payments").await, 0);
+
+    // Webhooks of a provider that is not set up are not found; the
+    // sandbox's (set up outside production) are still taken, so orders in
+    // flight survive a switch of the default.
+    let (status, _) = app
+        .send(
+            app.client
+                .post(app.url("/v1/webhooks/payments/paystack"))
+                .body("{}"),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = app
+        .send(
+            app.client
+                .post(app.url("/v1/webhooks/payments/sandbox"))
+                .body("{}"),
+        )
+        .await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stripe_outages_are_retried_and_its_refusals_are_not() {
+    let (app, fake) = stripe_app().await;
+    let shop = app.shop(50, 2500).await;
+    // Two 500s, then Stripe answers: the checkout is opened by a retry.
+    fake.fail_next(2, 500);
+    let (buyer, order_id, session) = checkout(&app, &fake, &shop, 1).await;
+    assert!(fake.session(&session).is_some());
+    let attempts = fake
+        .seen()
+        .iter()
+        .filter(|s| s.path == "/v1/checkout/sessions")
+        .count();
+    assert_eq!(attempts, 3);
+    assert_eq!(fake.pay(&session).await, 200);
+    app.wait_order(&buyer, &order_id, "paid").await;
+
+    // A 4xx refusal is final: the refund fails with Stripe's reason, once.
+    fake.fail_next(1, 400);
+    let (status, body) = refund(&app, &shop.organizer, &order_id, Some("r1"), None).await;
+    assert_eq!(status, 202, "{body}");
+    eventually(Duration::from_secs(20), || async {
+        let failed = app
+            .scalar(&format!(
+                "SELECT count(*) AS n FROM refunds
+                  WHERE order_id = '{order_id}' AND status = 'failed' AND last_error LIKE '%fake outage%'"
+            ))
+            .await;
+        (failed == 1).then_some(()).ok_or(format!("{failed}"))
+    })
+    .await;
+    let calls = fake
+        .seen()
+        .iter()
+        .filter(|s| s.path == "/v1/refunds")
+        .count();
+    assert_eq!(calls, 1, "not retried");
+    let (_, order) = app
+        .get(&format!("/v1/orders/{order_id}"), Some(&buyer))
+        .await;
+    assert_eq!(order["status"], "paid");
+}

@@ -439,6 +439,9 @@ pub struct PaymentsConfig {
     /// How old (or how far ahead) a webhook timestamp may be.
     pub webhook_tolerance: Duration,
     pub provider_timeout: Duration,
+    /// Each provider's circuit breaker (`PAYMENT_BREAKER_OPEN_SECS`: how
+    /// long it stays open).
+    pub breaker: crate::payments::breaker::BreakerSettings,
     /// `PLATFORM_FEE_PERCENT` and `PLATFORM_FEE_FIXED`.
     pub platform_fee: crate::fees::PlatformFee,
     /// How long after an event ends its money is paid out
@@ -501,6 +504,10 @@ impl PaymentsConfig {
             webhook_secrets,
             webhook_tolerance: parse_secs("PAYMENT_WEBHOOK_TOLERANCE_SECS", 300)?,
             provider_timeout: parse_secs("PAYMENT_PROVIDER_TIMEOUT_SECS", 15)?,
+            breaker: crate::payments::breaker::BreakerSettings {
+                open_for: parse_secs("PAYMENT_BREAKER_OPEN_SECS", 30)?,
+                ..Default::default()
+            },
             platform_fee: crate::fees::PlatformFee::parse(
                 var("PLATFORM_FEE_PERCENT").as_deref().unwrap_or("0"),
                 var("PLATFORM_FEE_FIXED").as_deref().unwrap_or(""),

@@ -24,6 +24,8 @@ pub struct Metrics {
     pub emails: Family<Labels, Counter>,
     pub batch_fallbacks: Family<Labels, Counter>,
     pub scheduler_tick_delay: Family<Labels, Histogram>,
+    pub provider_circuit: Family<Labels, Gauge>,
+    pub provider_circuit_opens: Family<Labels, Counter>,
     pub queue_jobs: Family<Labels, Gauge>,
     pub orders: Family<Labels, Gauge>,
     pub seats: Family<Labels, Gauge>,
@@ -54,6 +56,8 @@ impl Metrics {
             emails: Family::default(),
             batch_fallbacks: Family::default(),
             scheduler_tick_delay: Family::new_with_constructor(tick_delay_buckets),
+            provider_circuit: Family::default(),
+            provider_circuit_opens: Family::default(),
             queue_jobs: Family::default(),
             orders: Family::default(),
             seats: Family::default(),
@@ -103,6 +107,16 @@ impl Metrics {
             "batch_fallbacks",
             "Batches that failed whole and were written item by item, by batcher",
             m.batch_fallbacks.clone(),
+        );
+        registry.register(
+            "payment_provider_circuit",
+            "Each provider's circuit breaker in this process: 0 closed, 1 open, 2 half-open",
+            m.provider_circuit.clone(),
+        );
+        registry.register(
+            "payment_provider_circuit_opens",
+            "Times a provider's circuit opened in this process",
+            m.provider_circuit_opens.clone(),
         );
         registry.register(
             "scheduler_tick_delay_seconds",

@@ -16,11 +16,18 @@ use crate::{
 };
 
 async fn stripe_app() -> (TestApp, FakeStripe) {
+    stripe_app_with(|_| {}).await
+}
+
+async fn stripe_app_with(
+    tweak: impl FnOnce(&mut boxoffice_core::Config) + 'static,
+) -> (TestApp, FakeStripe) {
     let fake = FakeStripe::start().await;
     let api_url = fake.url.clone();
     let app = TestApp::builder()
         .full()
         .with_config(move |c| {
+            tweak(c);
             c.payments.provider = ProviderKind::Stripe;
             c.payments.stripe = Some(StripeConfig {
                 secret_key: SECRET_KEY.into(),
@@ -274,4 +281,50 @@ async fn stripe_outages_are_retried_and_its_refusals_are_not() {
         .get(&format!("/v1/orders/{order_id}"), Some(&buyer))
         .await;
     assert_eq!(order["status"], "paid");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_outage_opens_the_circuit_defers_the_jobs_and_a_probe_closes_it() {
+    let (app, fake) =
+        stripe_app_with(|c| c.payments.breaker.open_for = Duration::from_secs(1)).await;
+    let shop = app.shop(50, 2500).await;
+    // Five failures in a row open the circuit; the jobs that meet it open
+    // are pushed again for later, without calling Stripe or spending an
+    // attempt; after a second one probe finds Stripe back and closes it.
+    fake.fail_next(5, 503);
+    let (a, b, c) = tokio::join!(
+        checkout(&app, &fake, &shop, 1),
+        checkout(&app, &fake, &shop, 1),
+        checkout(&app, &fake, &shop, 1)
+    );
+    let sessions = [a.2, b.2, c.2];
+    assert!(sessions.iter().all(|s| fake.session(s).is_some()));
+    let calls = fake
+        .seen()
+        .iter()
+        .filter(|s| s.path == "/v1/checkout/sessions")
+        .count();
+    assert_eq!(calls, 5 + 3, "no call while the circuit was open");
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("boxoffice_payment_provider_circuit{provider=\"stripe\"} 0"),
+        "{text}"
+    );
+    let opens: u64 = text
+        .lines()
+        .find(|l| {
+            l.starts_with("boxoffice_payment_provider_circuit_opens_total{provider=\"stripe\"}")
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(opens >= 1, "{text}");
 }

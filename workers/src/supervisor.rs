@@ -70,6 +70,26 @@ async fn deliver<J: Perform>(
         },
     )
     .await;
+    // Deferred: pushed again to run later (past its idempotency key), and
+    // this delivery ends; if the push fails the delivery fails, and apalis
+    // delivers it again.
+    let result = match result {
+        Ok(Some(delay)) => ctx
+            .services
+            .queues
+            .push(
+                &job,
+                boxoffice_core::queue::Schedule {
+                    delay: Some(delay),
+                    ignore_idempotency_key: true,
+                },
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| -> BoxDynError { format!("defer: {e}").into() }),
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
+    };
     let queue = J::QUEUE.as_str();
     let outcome = if result.is_ok() { "ok" } else { "failed" };
     let m = boxoffice_core::metrics::metrics();

@@ -2,6 +2,7 @@
 //! as it would to Stripe; the built-in sandbox is simply the default one.
 //! Which adapter runs is chosen by config (`PAYMENT_PROVIDER`).
 
+pub mod breaker;
 pub mod sandbox;
 pub mod signature;
 pub mod stripe;
@@ -175,6 +176,11 @@ pub enum ProviderError {
     /// Retrying will not help: the provider refused the request.
     #[error("provider refused: {0}")]
     Rejected(String),
+    /// Not called: the provider's circuit is open after repeated failures
+    /// (`breaker`). The job waits this long and tries again, no attempt
+    /// spent.
+    #[error("provider circuit open; again in {retry_in:?}")]
+    CircuitOpen { retry_in: std::time::Duration },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -205,17 +211,24 @@ pub struct Providers {
 
 impl Providers {
     pub fn from_config(config: &PaymentsConfig) -> Result<Self, SetupError> {
-        let mut all = Vec::new();
+        let mut adapters = Vec::new();
         if config.sandbox_enabled {
-            all.push(Provider::Sandbox(sandbox::SandboxClient::new(config)?));
+            adapters.push(Adapter::Sandbox(sandbox::SandboxClient::new(config)?));
         }
         if let Some(stripe) = &config.stripe {
-            all.push(Provider::Stripe(stripe::StripeClient::new(
+            adapters.push(Adapter::Stripe(stripe::StripeClient::new(
                 stripe,
                 config.provider_timeout,
                 config.webhook_tolerance,
             )?));
         }
+        let all: Vec<Provider> = adapters
+            .into_iter()
+            .map(|adapter| Provider {
+                breaker: std::sync::Arc::new(breaker::Breaker::new(adapter.name(), config.breaker)),
+                adapter,
+            })
+            .collect();
         let default = all
             .iter()
             .position(|p| p.name() == config.provider.as_str())
@@ -243,41 +256,67 @@ impl Providers {
     }
 }
 
-/// One provider's adapter.
+/// One provider's API client.
 #[derive(Clone)]
-pub enum Provider {
+enum Adapter {
     Sandbox(sandbox::SandboxClient),
     Stripe(stripe::StripeClient),
 }
 
-impl Provider {
-    /// The path segment of its inbound webhook URL, and its name in rows.
-    pub fn name(&self) -> &'static str {
+impl Adapter {
+    fn name(&self) -> &'static str {
         match self {
             Self::Sandbox(_) => ProviderKind::Sandbox.as_str(),
             Self::Stripe(_) => ProviderKind::Stripe.as_str(),
         }
     }
+}
+
+/// One provider: its client behind its circuit breaker (every call to
+/// its API goes through the breaker; verifying a webhook calls nothing).
+#[derive(Clone)]
+pub struct Provider {
+    adapter: Adapter,
+    breaker: std::sync::Arc<breaker::Breaker>,
+}
+
+impl Provider {
+    /// The path segment of its inbound webhook URL, and its name in rows.
+    pub fn name(&self) -> &'static str {
+        self.adapter.name()
+    }
 
     /// It shows the buyer a line per tier (`CheckoutRequest::lines`).
     pub fn itemizes(&self) -> bool {
-        matches!(self, Self::Stripe(_))
+        matches!(self.adapter, Adapter::Stripe(_))
+    }
+
+    pub fn circuit(&self) -> breaker::CircuitState {
+        self.breaker.state()
     }
 
     pub async fn create_checkout(&self, req: &CheckoutRequest) -> Result<Checkout, ProviderError> {
-        match self {
-            Self::Sandbox(c) => c.create_checkout(req).await,
-            Self::Stripe(c) => c.create_checkout(req).await,
-        }
+        self.breaker
+            .call(async {
+                match &self.adapter {
+                    Adapter::Sandbox(c) => c.create_checkout(req).await,
+                    Adapter::Stripe(c) => c.create_checkout(req).await,
+                }
+            })
+            .await
     }
 
     /// Closes an open checkout so that it can no longer be paid. Refused
     /// (`Rejected`) if it was paid already.
     pub async fn expire_checkout(&self, checkout_id: &str) -> Result<(), ProviderError> {
-        match self {
-            Self::Sandbox(c) => c.expire_checkout(checkout_id).await,
-            Self::Stripe(c) => c.expire_checkout(checkout_id).await,
-        }
+        self.breaker
+            .call(async {
+                match &self.adapter {
+                    Adapter::Sandbox(c) => c.expire_checkout(checkout_id).await,
+                    Adapter::Stripe(c) => c.expire_checkout(checkout_id).await,
+                }
+            })
+            .await
     }
 
     /// Before a reported payment is applied: asks the provider whether the
@@ -291,28 +330,37 @@ impl Provider {
         amount_minor: i64,
         currency: &str,
     ) -> Result<PaymentCheck, ProviderError> {
-        match self {
-            Self::Sandbox(_) => Ok(PaymentCheck::Paid),
-            Self::Stripe(c) => {
-                c.confirm_payment(checkout_id, order_id, amount_minor, currency)
+        match &self.adapter {
+            Adapter::Sandbox(_) => Ok(PaymentCheck::Paid),
+            Adapter::Stripe(c) => {
+                self.breaker
+                    .call(c.confirm_payment(checkout_id, order_id, amount_minor, currency))
                     .await
             }
         }
     }
 
     pub async fn refund(&self, req: &RefundRequest) -> Result<RefundResult, ProviderError> {
-        match self {
-            Self::Sandbox(c) => c.refund(req).await,
-            Self::Stripe(c) => c.refund(req).await,
-        }
+        self.breaker
+            .call(async {
+                match &self.adapter {
+                    Adapter::Sandbox(c) => c.refund(req).await,
+                    Adapter::Stripe(c) => c.refund(req).await,
+                }
+            })
+            .await
     }
 
     /// Sends a payout to the organizer's account, once per payout id.
     pub async fn transfer(&self, req: &TransferRequest) -> Result<TransferResult, ProviderError> {
-        match self {
-            Self::Sandbox(c) => c.transfer(req).await,
-            Self::Stripe(c) => c.transfer(req).await,
-        }
+        self.breaker
+            .call(async {
+                match &self.adapter {
+                    Adapter::Sandbox(c) => c.transfer(req).await,
+                    Adapter::Stripe(c) => c.transfer(req).await,
+                }
+            })
+            .await
     }
 
     /// Verifies the signature over the raw body, then parses the event.
@@ -322,9 +370,9 @@ impl Provider {
         body: &[u8],
         now: i64,
     ) -> Result<ProviderEvent, WebhookError> {
-        match self {
-            Self::Sandbox(c) => c.verify_webhook(header, body, now),
-            Self::Stripe(c) => c.verify_webhook(header, body, now),
+        match &self.adapter {
+            Adapter::Sandbox(c) => c.verify_webhook(header, body, now),
+            Adapter::Stripe(c) => c.verify_webhook(header, body, now),
         }
     }
 }

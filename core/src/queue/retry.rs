@@ -55,10 +55,17 @@ pub trait AttemptError: std::fmt::Display {
     /// Another attempt would fail the same way (a payload that cannot be
     /// read, a refusal): the job goes to the dead set at once.
     fn is_permanent(&self) -> bool;
+
+    /// Not attempted at all: the job should run again after this long,
+    /// without spending an attempt (e.g. a provider's circuit is open).
+    fn deferred(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// Runs `attempt` until it succeeds, fails permanently, or the policy is
-/// spent.
+/// spent; `Ok(Some(delay))` when an attempt asked to be deferred (the
+/// caller pushes the job again with that delay and ends this delivery).
 ///
 /// `stop_early` is checked between attempts: on shutdown the job returns a
 /// plain error, so apalis puts it back on the queue instead of the dead set.
@@ -67,7 +74,7 @@ pub async fn run_with_retries<F, Fut, E>(
     attempt_timeout: Duration,
     stop_early: impl Fn() -> bool,
     mut attempt: F,
-) -> Result<(), BoxDynError>
+) -> Result<Option<Duration>, BoxDynError>
 where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<(), E>>,
@@ -76,7 +83,11 @@ where
     let mut n = 1;
     loop {
         let (error, permanent) = match tokio::time::timeout(attempt_timeout, attempt(n)).await {
-            Ok(Ok(())) => return Ok(()),
+            Ok(Ok(())) => return Ok(None),
+            Ok(Err(e)) if e.deferred().is_some() => {
+                tracing::info!(attempt = n, error = %e, "job deferred");
+                return Ok(e.deferred());
+            }
             Ok(Err(e)) => (e.to_string(), e.is_permanent()),
             Err(_) => (
                 format!("attempt timed out after {attempt_timeout:?}"),

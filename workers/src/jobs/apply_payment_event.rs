@@ -57,7 +57,7 @@ impl Perform for ApplyPaymentEvent {
                 let provider = services
                     .payments
                     .for_row(&row.provider)
-                    .map_err(|e| JobError::new(format!("confirm payment: {e}")))?;
+                    .map_err(|e| JobError::provider("confirm payment", e))?;
                 match provider
                     .confirm_payment(checkout_id, *order_id, *amount_minor, currency)
                     .await
@@ -69,7 +69,7 @@ impl Perform for ApplyPaymentEvent {
                         InboxEvent::mark_processed(&mut conn, row.id).await?;
                         return Ok(());
                     }
-                    Err(e) => return Err(JobError::new(format!("confirm payment: {e}"))),
+                    Err(e) => return Err(JobError::provider("confirm payment", e)),
                 }
                 let kind = PaymentKind::Paid {
                     payment_id: payment_id.clone(),

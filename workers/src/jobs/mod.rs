@@ -24,6 +24,10 @@ pub enum JobError {
     /// cannot be read, a refusal): the job goes to the dead set at once.
     #[error("{0}")]
     Permanent(String),
+    /// Not attempted: run again after this long, no attempt spent (the
+    /// provider's circuit is open).
+    #[error("deferred for {0:?}: {1}")]
+    Deferred(std::time::Duration, String),
 }
 
 impl JobError {
@@ -35,11 +39,30 @@ impl JobError {
     pub fn permanent(message: impl Into<String>) -> Self {
         Self::Permanent(message.into())
     }
+
+    /// A provider call that did not succeed, in `context`: deferred while
+    /// its circuit is open, retried otherwise (a caller that handles
+    /// refusals matches them first).
+    pub fn provider(context: &str, e: boxoffice_core::payments::ProviderError) -> Self {
+        match e {
+            boxoffice_core::payments::ProviderError::CircuitOpen { retry_in } => {
+                Self::Deferred(retry_in, format!("{context}: {e}"))
+            }
+            e => Self::Transient(format!("{context}: {e}")),
+        }
+    }
 }
 
 impl boxoffice_core::queue::AttemptError for JobError {
     fn is_permanent(&self) -> bool {
         matches!(self, JobError::Permanent(_))
+    }
+
+    fn deferred(&self) -> Option<std::time::Duration> {
+        match self {
+            JobError::Deferred(after, _) => Some(*after),
+            _ => None,
+        }
     }
 }
 

@@ -135,7 +135,7 @@ async fn open_checkout(
     let checkout = provider
         .create_checkout(&request)
         .await
-        .map_err(|e| JobError::new(format!("create checkout: {e}")))?;
+        .map_err(|e| JobError::provider("create checkout", e))?;
     let written = ctx
         .checkouts
         .record(NewCheckout {
@@ -256,7 +256,7 @@ async fn close_checkout(ctx: &WorkerCtx, order_id: Uuid) -> Result<(), JobError>
     let provider = services
         .payments
         .for_row(order.provider.as_deref().unwrap_or_default())
-        .map_err(|e| JobError::new(format!("close checkout: {e}")))?;
+        .map_err(|e| JobError::provider("close checkout", e))?;
     match provider.expire_checkout(checkout_id).await {
         Ok(()) => {
             tracing::info!(order.id = %order_id, "checkout closed");
@@ -266,6 +266,6 @@ async fn close_checkout(ctx: &WorkerCtx, order_id: Uuid) -> Result<(), JobError>
             tracing::info!(order.id = %order_id, reason = %e, "checkout not closed (paid or gone)");
             Ok(())
         }
-        Err(e) => Err(JobError::new(format!("close checkout: {e}"))),
+        Err(e) => Err(JobError::provider("close checkout", e)),
     }
 }

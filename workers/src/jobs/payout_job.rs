@@ -30,7 +30,7 @@ impl Perform for PayoutJob {
         let answer = services
             .payments
             .for_row(&payout.provider)
-            .map_err(|e| JobError::new(format!("transfer: {e}")))?
+            .map_err(|e| JobError::provider("transfer", e))?
             .transfer(&TransferRequest {
                 payout_id: payout.id,
                 destination: payout.destination.clone(),
@@ -62,7 +62,7 @@ impl Perform for PayoutJob {
                 fail(&mut conn, payout.id, &e).await?;
                 Err(JobError::permanent(format!("transfer refused: {e}")))
             }
-            Err(e) => Err(JobError::new(format!("transfer: {e}"))),
+            Err(e) => Err(JobError::provider("transfer", e)),
         }
     }
 }

@@ -42,7 +42,7 @@ async fn send(ctx: &WorkerCtx, refund_id: Uuid) -> Result<(), JobError> {
     let answer = services
         .payments
         .for_row(&payment.provider)
-        .map_err(|e| JobError::new(format!("refund: {e}")))?
+        .map_err(|e| JobError::provider("refund", e))?
         .refund(&RefundRequest {
             refund_id: refund.id,
             payment_id: payment.provider_payment_id.clone(),
@@ -88,7 +88,7 @@ async fn send(ctx: &WorkerCtx, refund_id: Uuid) -> Result<(), JobError> {
             failed(ctx, refund.id).await;
             Err(JobError::permanent(format!("refund refused: {e}")))
         }
-        Err(e) => Err(JobError::new(format!("refund: {e}"))),
+        Err(e) => Err(JobError::provider("refund", e)),
     }
 }
 

@@ -43,7 +43,7 @@ impl Perform for SendEmail {
                         EmailRow::mark_failed(&mut conn, email.id, message).await?
                     }
                     // Released at once, so the retry can claim it.
-                    JobError::Transient(message) => {
+                    JobError::Transient(message) | JobError::Deferred(_, message) => {
                         EmailRow::mark_for_retry(&mut conn, email.id, message).await?
                     }
                 };

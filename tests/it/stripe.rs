@@ -328,3 +328,56 @@ async fn an_outage_opens_the_circuit_defers_the_jobs_and_a_probe_closes_it() {
         .unwrap_or(0);
     assert!(opens >= 1, "{text}");
 }
+
+/// Everything logged, at debug level, by every part of the process.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_reaches_the_logs_in_a_full_flow() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter("debug")
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
+    let (app, fake) = stripe_app().await;
+    let shop = app.shop(50, 2500).await;
+    let (buyer, order_id, session) = checkout(&app, &fake, &shop, 1).await;
+    // A refusal, a forged webhook, then the real payment and a refund.
+    assert_eq!(
+        fake.webhook_signed("checkout.session.completed", json!({}), "whsec_wrong", 0)
+            .await,
+        401
+    );
+    assert_eq!(fake.pay(&session).await, 200);
+    app.wait_order(&buyer, &order_id, "paid").await;
+    fake.fail_next(1, 400);
+    let (status, _) = refund(&app, &shop.organizer, &order_id, Some("r1"), None).await;
+    assert_eq!(status, 202);
+    let (status, _) = refund(&app, &shop.organizer, &order_id, Some("r2"), None).await;
+    assert!(status == 202 || status == 409, "{status}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(text.contains(&order_id), "the flow was logged");
+    for secret in [
+        SECRET_KEY,
+        WEBHOOK_SECRET,
+        "whsec_old_one",
+        &app.services.config.auth.jwt_secret,
+    ] {
+        assert!(!text.contains(secret), "{secret} in the logs");
+    }
+}

@@ -381,6 +381,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         payout_account -> Nullable<Text>,
+        payment_provider -> Nullable<Text>,
     }
 }
 

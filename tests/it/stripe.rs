@@ -381,3 +381,71 @@ async fn no_secret_reaches_the_logs_in_a_full_flow() {
         assert!(!text.contains(secret), "{secret} in the logs");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_organizer_can_take_payments_with_another_provider_than_the_default() {
+    let (app, fake) = stripe_app().await;
+    let on_sandbox = app.shop(50, 2500).await;
+    let on_stripe = app.shop(50, 2500).await;
+    let account = |provider: Value| json!({"account_id": "acct_123", "provider": provider});
+    let (status, problem) = app
+        .send(
+            app.client
+                .put(app.url("/v1/organizer/payout-account"))
+                .bearer_auth(&on_sandbox.organizer)
+                .json(&account("paypal".into())),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(crate::harness::blames(&problem, "provider"), "{problem}");
+    let (status, body) = app
+        .send(
+            app.client
+                .put(app.url("/v1/organizer/payout-account"))
+                .bearer_auth(&on_sandbox.organizer)
+                .json(&account("sandbox".into())),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["provider"], "sandbox");
+
+    // The default's organizer: Stripe.
+    let (_, _, session) = checkout(&app, &fake, &on_stripe, 1).await;
+    assert!(fake.session(&session).is_some());
+    // The sandbox's organizer: the sandbox's checkout, nothing at Stripe.
+    let before = fake.seen().len();
+    let (buyer, _, _) = app.register("sandboxer@example.com", "attendee").await;
+    let (status, order) = app
+        .order(
+            &buyer,
+            &on_sandbox.event_id,
+            "k1",
+            json!({"items": [{"tier_id": on_sandbox.tier_id, "quantity": 1}]}),
+        )
+        .await;
+    assert_eq!(status, 202, "{order}");
+    let id = order["id"].as_str().unwrap().to_owned();
+    let order = eventually(Duration::from_secs(20), || async {
+        let (_, order) = app.get(&format!("/v1/orders/{id}"), Some(&buyer)).await;
+        order["checkout_url"]
+            .as_str()
+            .is_some()
+            .then(|| order.clone())
+            .ok_or(order.to_string())
+    })
+    .await;
+    assert!(
+        order["checkout_url"]
+            .as_str()
+            .unwrap()
+            .contains("/sandbox/"),
+        "{order}"
+    );
+    assert_eq!(fake.seen().len(), before);
+    let provider = app
+        .scalar(&format!(
+            "SELECT count(*) AS n FROM orders WHERE id = '{id}' AND provider = 'sandbox'"
+        ))
+        .await;
+    assert_eq!(provider, 1);
+}

@@ -59,6 +59,7 @@ pub struct Reserved {
     pub order: Order,
     pub buyer_email: String,
     pub event_title: String,
+    pub organizer_id: Uuid,
     pub seats: i32,
 }
 
@@ -416,6 +417,7 @@ async fn decide(
                 Verdict::Reserved { .. } => Decision::Reserved(Box::new(Reserved {
                     buyer_email: emails.get(&order.buyer_id).cloned().unwrap_or_default(),
                     event_title: counters.events[&order.event_id].title.clone(),
+                    organizer_id: counters.events[&order.event_id].organizer_id,
                     seats: items.iter().map(|i| i.quantity).sum(),
                     order: written,
                 })),

@@ -20,11 +20,17 @@ use crate::{
 pub struct PayoutAccountRequest {
     /// The recipient id the payment provider gave the organizer's account.
     pub account_id: String,
+    /// The provider of that account (one set up on this platform, e.g.
+    /// `stripe`): it takes the organizer's checkouts and payouts. Absent:
+    /// the platform's default.
+    pub provider: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PayoutAccountView {
     pub account_id: Option<String>,
+    /// `null`: the platform's default provider.
+    pub provider: Option<String>,
 }
 
 /// `PUT /v1/organizer/payout-account`
@@ -54,11 +60,22 @@ pub async fn set_account(
             "must be the provider's recipient id: 1–255 characters, no spaces",
         )]));
     }
+    let names = state.services.payments.names();
+    if let Some(provider) = &req.provider
+        && !names.contains(&provider.as_str())
+    {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "provider",
+            format!("must be one of the providers set up: {}", names.join(", ")),
+        )]));
+    }
     let mut conn = state.db().await?;
-    let user = User::set_payout_account(&mut conn, user.id(), account).await?;
-    tracing::info!(user.id = %user.id, "payout account set");
+    let user =
+        User::set_payout_account(&mut conn, user.id(), account, req.provider.as_deref()).await?;
+    tracing::info!(user.id = %user.id, provider = ?user.payment_provider, "payout account set");
     Ok(Json(PayoutAccountView {
         account_id: user.payout_account,
+        provider: user.payment_provider,
     }))
 }
 

@@ -57,12 +57,26 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
     /// Where payouts go: the provider's recipient id.
     pub payout_account: Option<String>,
+    /// The organizer's payment provider (`None`: the platform's default).
+    pub payment_provider: Option<String>,
 }
 
 impl User {
     pub fn role(&self) -> Role {
         // The CHECK constraint admits only the three known roles.
         self.role.parse().unwrap_or(Role::Attendee)
+    }
+
+    /// The organizer's payment provider, if they chose one.
+    pub async fn payment_provider(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+    ) -> QueryResult<Option<String>> {
+        users::table
+            .find(id)
+            .select(users::payment_provider)
+            .first(conn)
+            .await
     }
 
     pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<User> {
@@ -169,14 +183,19 @@ impl User {
             .await
     }
 
-    /// Where the organizer's payouts go from now on.
+    /// Where the organizer's payouts go from now on, and at which provider
+    /// (`None`: the platform's default), which takes their checkouts too.
     pub async fn set_payout_account(
         conn: &mut AsyncPgConnection,
         id: Uuid,
         account: &str,
+        provider: Option<&str>,
     ) -> QueryResult<User> {
         diesel::update(users::table.find(id))
-            .set(users::payout_account.eq(account))
+            .set((
+                users::payout_account.eq(account),
+                users::payment_provider.eq(provider),
+            ))
             .returning(User::as_returning())
             .get_result(conn)
             .await

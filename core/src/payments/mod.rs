@@ -241,6 +241,24 @@ impl Providers {
         &self.all[self.default]
     }
 
+    /// Several providers are set up (an organizer may use another than the
+    /// default).
+    pub fn several(&self) -> bool {
+        self.all.len() > 1
+    }
+
+    /// The names of the providers set up.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.all.iter().map(Provider::name).collect()
+    }
+
+    /// An organizer's choice if it is set up, else the default.
+    pub fn for_organizer(&self, chosen: Option<&str>) -> &Provider {
+        chosen
+            .and_then(|name| self.named(name))
+            .unwrap_or_else(|| self.default_provider())
+    }
+
     /// The provider of that name, if set up (a checkout, payment, refund or
     /// payout row names the one it went to).
     pub fn named(&self, name: &str) -> Option<&Provider> {

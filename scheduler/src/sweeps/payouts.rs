@@ -18,7 +18,6 @@ use super::{SweepError, grace, push};
 /// `GET /v1/organizer/balance`).
 pub async fn create_due(services: &Services) -> Result<usize, SweepError> {
     let delay = services.config.payments.payout_delay;
-    let provider = services.payments.default_provider().name();
     let mut conn = services.db.get().await?;
     let mut jobs = Vec::new();
     for (organizer_id, currency) in Payout::due(&mut conn, delay).await? {
@@ -27,6 +26,11 @@ pub async fn create_due(services: &Services) -> Result<usize, SweepError> {
             tracing::debug!(organizer.id = %organizer_id, "payout due but no payout account");
             continue;
         };
+        // Their own provider if they chose one, else the platform's.
+        let provider = services
+            .payments
+            .for_organizer(organizer.payment_provider.as_deref())
+            .name();
         let payout = conn
             .transaction::<_, diesel::result::Error, _>(async |conn| {
                 Payout::create_due(conn, organizer_id, &currency, provider, &account, delay).await

@@ -47,6 +47,7 @@ async fn place(ctx: &WorkerCtx, order_id: Uuid) -> Result<(), JobError> {
                 order,
                 &reserved.buyer_email,
                 &reserved.event_title,
+                reserved.organizer_id,
                 reserved.seats,
             )
             .await
@@ -72,7 +73,15 @@ async fn place(ctx: &WorkerCtx, order_id: Uuid) -> Result<(), JobError> {
                     .sum();
                 drop(conn);
                 schedule_expiry(ctx, &order).await;
-                open_checkout(ctx, &order, &buyer.email, &event.title, seats).await?;
+                open_checkout(
+                    ctx,
+                    &order,
+                    &buyer.email,
+                    &event.title,
+                    event.organizer_id,
+                    seats,
+                )
+                .await?;
             }
             Ok(())
         }
@@ -98,13 +107,22 @@ async fn open_checkout(
     order: &Order,
     buyer_email: &str,
     event_title: &str,
+    organizer_id: Uuid,
     seats: i32,
 ) -> Result<(), JobError> {
     let services = &ctx.services;
     if order.total_minor == 0 {
         return confirm_free(ctx, order.id).await;
     }
-    let provider = services.payments.default_provider();
+    // The organizer's own provider, if they chose one (read only when more
+    // than one is set up: a drop on one provider costs no query for it).
+    let provider = if services.payments.several() {
+        let mut conn = services.db.get().await?;
+        let chosen = User::payment_provider(&mut conn, organizer_id).await?;
+        services.payments.for_organizer(chosen.as_deref())
+    } else {
+        services.payments.default_provider()
+    };
     // Only a provider that shows them needs the tiers' lines: the sandbox's
     // checkout (a drop's) costs no query for them.
     let lines = if provider.itemizes() {

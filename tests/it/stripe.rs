@@ -449,3 +449,61 @@ async fn an_organizer_can_take_payments_with_another_provider_than_the_default()
         .await;
     assert_eq!(provider, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_organizer_is_paid_out_by_a_stripe_transfer() {
+    let (app, fake) = stripe_app().await;
+    let shop = app.shop(50, 2500).await;
+    let (buyer, order_id, session) = checkout(&app, &fake, &shop, 2).await;
+    assert_eq!(fake.pay(&session).await, 200);
+    app.wait_order(&buyer, &order_id, "paid").await;
+    let (status, body) = app
+        .send(
+            app.client
+                .put(app.url("/v1/organizer/payout-account"))
+                .bearer_auth(&shop.organizer)
+                .json(&json!({"account_id": "acct_1Organizer"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    app.sql(&format!(
+        "UPDATE events SET starts_at = now() - interval '3 days 3 hours',
+                ends_at = now() - interval '3 days', status = 'completed'
+          WHERE id = '{}'",
+        shop.event_id
+    ))
+    .await;
+    assert_eq!(
+        boxoffice_scheduler::run_sweep(&app.services, "payouts")
+            .await
+            .unwrap(),
+        1
+    );
+    let payout = eventually(Duration::from_secs(20), || async {
+        let (_, page) = app
+            .get("/v1/organizer/payouts", Some(&shop.organizer))
+            .await;
+        let first = page["items"][0].clone();
+        (first["status"] == "paid")
+            .then_some(first)
+            .ok_or(page.to_string())
+    })
+    .await;
+    let transfers: Vec<_> = fake
+        .seen()
+        .into_iter()
+        .filter(|s| s.path == "/v1/transfers")
+        .collect();
+    assert_eq!(transfers.len(), 1);
+    let t = &transfers[0];
+    let payout_id = payout["id"].as_str().unwrap();
+    assert_eq!(
+        t.idempotency_key.as_deref(),
+        Some(format!("transfer:{payout_id}").as_str())
+    );
+    assert_eq!(t.form["destination"], "acct_1Organizer");
+    assert_eq!(t.form["currency"], "eur");
+    assert_eq!(t.form["amount"], payout["amount_minor"].to_string());
+    assert_eq!(t.form["metadata[payout_id]"], payout_id);
+    assert_eq!(payout["amount_minor"], 5000, "no platform fee configured");
+}

@@ -41,11 +41,10 @@ async fn stripe_app_with(
     (app, fake)
 }
 
-/// A buyer's order of `seats`, with its checkout open at Stripe; returns
-/// (buyer, order id, session id).
-async fn checkout(
+/// A new buyer's order of `seats`, once its checkout is open at whichever
+/// provider; returns (buyer, order id, checkout URL).
+async fn order_with_checkout(
     app: &TestApp,
-    fake: &FakeStripe,
     shop: &crate::harness::shop::Shop,
     seats: i32,
 ) -> (String, String, String) {
@@ -65,18 +64,27 @@ async fn checkout(
         .await;
     assert_eq!(status, 202, "{order}");
     let id = order["id"].as_str().unwrap().to_owned();
-    let order = eventually(Duration::from_secs(20), || async {
+    let url = eventually(Duration::from_secs(20), || async {
         let (_, order) = app.get(&format!("/v1/orders/{id}"), Some(&buyer)).await;
         order["checkout_url"]
             .as_str()
-            .is_some()
-            .then(|| order.clone())
+            .map(str::to_owned)
             .ok_or(order.to_string())
     })
     .await;
-    let url = order["checkout_url"].as_str().unwrap();
-    let session = url.rsplit('/').next().unwrap().to_owned();
+    (buyer, id, url)
+}
+
+/// `order_with_checkout` at Stripe; returns (buyer, order id, session id).
+async fn checkout(
+    app: &TestApp,
+    fake: &FakeStripe,
+    shop: &crate::harness::shop::Shop,
+    seats: i32,
+) -> (String, String, String) {
+    let (buyer, id, url) = order_with_checkout(app, shop, seats).await;
     assert!(url.starts_with(&fake.url), "{url}");
+    let session = url.rsplit('/').next().unwrap().to_owned();
     (buyer, id, session)
 }
 
@@ -414,33 +422,8 @@ async fn an_organizer_can_take_payments_with_another_provider_than_the_default()
     assert!(fake.session(&session).is_some());
     // The sandbox's organizer: the sandbox's checkout, nothing at Stripe.
     let before = fake.seen().len();
-    let (buyer, _, _) = app.register("sandboxer@example.com", "attendee").await;
-    let (status, order) = app
-        .order(
-            &buyer,
-            &on_sandbox.event_id,
-            "k1",
-            json!({"items": [{"tier_id": on_sandbox.tier_id, "quantity": 1}]}),
-        )
-        .await;
-    assert_eq!(status, 202, "{order}");
-    let id = order["id"].as_str().unwrap().to_owned();
-    let order = eventually(Duration::from_secs(20), || async {
-        let (_, order) = app.get(&format!("/v1/orders/{id}"), Some(&buyer)).await;
-        order["checkout_url"]
-            .as_str()
-            .is_some()
-            .then(|| order.clone())
-            .ok_or(order.to_string())
-    })
-    .await;
-    assert!(
-        order["checkout_url"]
-            .as_str()
-            .unwrap()
-            .contains("/sandbox/"),
-        "{order}"
-    );
+    let (_, id, url) = order_with_checkout(&app, &on_sandbox, 1).await;
+    assert!(url.contains("/sandbox/"), "{url}");
     assert_eq!(fake.seen().len(), before);
     let provider = app
         .scalar(&format!(

@@ -430,6 +430,44 @@ fn tier_names<'a>(held: &'a [Ticket], names: &'a [String]) -> impl Fn(Uuid) -> S
     }
 }
 
+/// Where a holder sees their tickets of an event.
+fn tickets_url(services: &Services, event_id: Uuid) -> String {
+    format!(
+        "{}/tickets?event={event_id}",
+        services.config.http.public_url
+    )
+}
+
+/// A holder's tickets as an email shows them: where to see them, the
+/// place, a line and an inline QR code each, and the event as a calendar
+/// file (`uid`, `description`).
+struct HolderTickets {
+    tickets_url: String,
+    place: String,
+    lines: Vec<TicketLine>,
+    attachments: Vec<Attachment>,
+}
+
+fn holder_tickets(
+    services: &Services,
+    event: &Event,
+    held: &[Ticket],
+    names: &[String],
+    uid: String,
+    description: &str,
+) -> Result<HolderTickets, EmailError> {
+    let tickets_url = tickets_url(services, event.id);
+    let place = place(event);
+    let (lines, mut attachments) = ticket_parts(services, held, tier_names(held, names))?;
+    attachments.push(invite(event, uid, description, &place, &tickets_url));
+    Ok(HolderTickets {
+        tickets_url,
+        place,
+        lines,
+        attachments,
+    })
+}
+
 /// A named guest's own tickets of an order, from the buyer.
 async fn guest_tickets(services: &Services, p: GuestParams) -> Result<Rendered, EmailError> {
     let mut conn = services.db.get().await?;
@@ -445,26 +483,27 @@ async fn guest_tickets(services: &Services, p: GuestParams) -> Result<Rendered, 
     if held.is_empty() {
         return Err(EmailError::Obsolete("no valid tickets left"));
     }
-    let public = &services.config.http.public_url;
-    let tickets_url = format!("{public}/tickets?event={}", event.id);
-    let place = place(&event);
-    let (ticket_lines, mut attachments) = ticket_parts(services, &held, tier_names(&held, &names))?;
-    attachments.push(invite(
+    let parts = holder_tickets(
+        services,
         &event,
+        &held,
+        &names,
         format!("{}-{}-{}@boxoffice", event.id, order.id, p.address),
         &format!("{} ticket(s) from {}", held.len(), buyer.display_name),
-        &place,
-        &tickets_url,
-    ));
+    )?;
     let context = GuestTickets {
         buyer: buyer.display_name,
         event_title: event.title,
         when,
-        place,
-        tickets: ticket_lines,
-        tickets_url,
+        place: parts.place,
+        tickets: parts.lines,
+        tickets_url: parts.tickets_url,
     };
-    Ok(templates::render("guest_tickets", &context, attachments)?)
+    Ok(templates::render(
+        "guest_tickets",
+        &context,
+        parts.attachments,
+    )?)
 }
 
 /// An organizer's message to one ticket holder, unless the address
@@ -487,10 +526,7 @@ async fn event_message(services: &Services, p: MessageParams) -> Result<Rendered
         subject: message.subject,
         paragraphs: EventMessageView::paragraphs(&message.body),
         body: message.body,
-        tickets_url: format!(
-            "{}/tickets?event={}",
-            services.config.http.public_url, event.id
-        ),
+        tickets_url: tickets_url(services, event.id),
     };
     let mut rendered = templates::render("event_message", &context, Vec::new())?;
     rendered.unsubscribe = Some(unsubscribe_url(services, &p.address));
@@ -522,25 +558,22 @@ async fn event_reminder(services: &Services, p: ReminderParams) -> Result<Render
     if held.is_empty() {
         return Err(EmailError::Obsolete("no valid tickets left"));
     }
-    let public = &services.config.http.public_url;
-    let tickets_url = format!("{public}/tickets?event={}", event.id);
-    let place = place(&event);
-    let (ticket_lines, mut attachments) = ticket_parts(services, &held, tier_names(&held, &names))?;
-    attachments.push(invite(
+    let parts = holder_tickets(
+        services,
         &event,
+        &held,
+        &names,
         format!("{}-{}@boxoffice", event.id, p.address),
         &format!("{} ticket(s)", held.len()),
-        &place,
-        &tickets_url,
-    ));
+    )?;
     let context = EventReminder {
         event_title: event.title,
         when,
-        place,
-        tickets: ticket_lines,
-        tickets_url,
+        place: parts.place,
+        tickets: parts.lines,
+        tickets_url: parts.tickets_url,
     };
-    let mut rendered = templates::render("event_reminder", &context, attachments)?;
+    let mut rendered = templates::render("event_reminder", &context, parts.attachments)?;
     rendered.unsubscribe = Some(unsubscribe_url(services, &p.address));
     Ok(rendered)
 }

@@ -92,6 +92,13 @@ impl FakeStripe {
         }
     }
 
+    /// A new object id: `{prefix}_test_{n}`.
+    fn next_id(&self, prefix: &str) -> String {
+        let mut inner = self.inner.lock().unwrap();
+        inner.next += 1;
+        format!("{prefix}_test_{}", inner.next)
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.inner.lock().unwrap().seen.clone()
     }
@@ -284,11 +291,7 @@ async fn create_session(
         total += amount.parse::<i64>().unwrap() * quantity;
         i += 1;
     }
-    let id = {
-        let mut inner = fake.inner.lock().unwrap();
-        inner.next += 1;
-        format!("cs_test_{}", inner.next)
-    };
+    let id = fake.next_id("cs");
     let session = json!({
         "id": id,
         "object": "checkout.session",
@@ -392,11 +395,7 @@ async fn create_refund(
         Ok(ok) => ok,
         Err(answer) => return *answer,
     };
-    let id = {
-        let mut inner = fake.inner.lock().unwrap();
-        inner.next += 1;
-        format!("re_test_{}", inner.next)
-    };
+    let id = fake.next_id("re");
     let refund = json!({
         "id": id,
         "object": "refund",
@@ -435,11 +434,7 @@ async fn create_transfer(
         Ok(ok) => ok,
         Err(answer) => return *answer,
     };
-    let id = {
-        let mut inner = fake.inner.lock().unwrap();
-        inner.next += 1;
-        format!("tr_test_{}", inner.next)
-    };
+    let id = fake.next_id("tr");
     let transfer = json!({
         "id": id,
         "object": "transfer",

@@ -40,7 +40,8 @@ struct N {
     n: i64,
 }
 
-async fn count(target: &Target, sql: &str) -> Result<i64> {
+/// One `… AS n` bigint of the target's database.
+pub(crate) async fn count(target: &Target, sql: &str) -> Result<i64> {
     let mut conn = target.db.get().await?;
     let rows: Vec<N> = diesel::sql_query(sql).load(&mut conn).await?;
     Ok(<[N]>::first(&rows).map_or(0, |r| r.n))

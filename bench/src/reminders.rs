@@ -9,11 +9,11 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use diesel::{QueryableByName, sql_types};
 use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
 use crate::{
+    cancel::count,
     hot_drop::{self, Target},
     smtp_sink::SmtpSink,
 };
@@ -38,18 +38,6 @@ pub struct Run {
     pub other_ticks_worst_bucket: f64,
     /// The `dev` process's peak (API, workers and scheduler in one).
     pub peak_rss_mb: Option<f64>,
-}
-
-#[derive(QueryableByName)]
-struct N {
-    #[diesel(sql_type = sql_types::BigInt)]
-    n: i64,
-}
-
-async fn count(target: &Target, sql: &str) -> Result<i64> {
-    let mut conn = target.db.get().await?;
-    let rows: Vec<N> = diesel::sql_query(sql).load(&mut conn).await?;
-    Ok(<[N]>::first(&rows).map_or(0, |r| r.n))
 }
 
 /// Per schedule other than `reminders`: (bucket bound, cumulative count)

@@ -86,9 +86,24 @@ async function showJobs(queue) {
 
 $("retry-all").onclick = () => openQueue && api("POST", "/v1/ops/queues/" + openQueue + "/jobs/all/retry").then(() => showJobs(openQueue));
 
+function renderCircuits(circuits) {
+  const body = $("circuits");
+  body.replaceChildren();
+  const now = Date.now() / 1000;
+  for (const c of circuits) {
+    const tr = document.createElement("tr");
+    tr.append(cell(c.provider), cell(c.process), cell(c.state.replace("_", "-"), c.state === "closed" ? "" : "dead"),
+      cell(age(now - c.reported_at) + " ago"));
+    body.append(tr);
+  }
+}
+
 async function refresh() {
   if (!token) return;
-  try { render(await api("GET", "/v1/ops/queues")); } catch (e) { $("updated").textContent = String(e); }
+  try {
+    render(await api("GET", "/v1/ops/queues"));
+    renderCircuits(await api("GET", "/v1/ops/providers"));
+  } catch (e) { $("updated").textContent = String(e); }
 }
 
 $("login-form").onsubmit = async (event) => {

@@ -86,6 +86,7 @@ fn documented(state: &AppState) -> (OpenApiRouter<AppState>, OpenApiRouter<AppSt
             DefaultBodyLimit::max(webhooks::MAX_WEBHOOK_BYTES),
         ))
         .routes(routes!(ops::list))
+        .routes(routes!(ops::providers))
         .routes(routes!(ops::get))
         .routes(routes!(ops::jobs))
         .routes(routes!(ops::retry))

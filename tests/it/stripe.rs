@@ -326,6 +326,28 @@ async fn an_outage_opens_the_circuit_defers_the_jobs_and_a_probe_closes_it() {
         text.contains("boxoffice_payment_provider_circuit{provider=\"stripe\"} 0"),
         "{text}"
     );
+    // Ops see each worker process's breakers (the board shows the same).
+    let admin = app.admin().await;
+    let (status, _) = app.get("/v1/ops/providers", Some(&a.0)).await;
+    assert_eq!(status, 403);
+    let circuits = eventually(Duration::from_secs(10), || async {
+        let (_, list) = app.get("/v1/ops/providers", Some(&admin)).await;
+        let stripe: Vec<Value> = list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["provider"] == "stripe")
+            .cloned()
+            .collect();
+        (!stripe.is_empty())
+            .then_some(stripe)
+            .ok_or(list.to_string())
+    })
+    .await;
+    assert!(
+        circuits.iter().all(|c| c["state"] == "closed"),
+        "{circuits:?}"
+    );
     let opens: u64 = text
         .lines()
         .find(|l| {

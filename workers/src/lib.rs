@@ -65,6 +65,10 @@ impl WorkerCtx {
         )?;
         let tally = boxoffice_core::queue::JobTally::new();
         tally.spawn_flusher(services.queues.clone());
+        boxoffice_core::payments::circuits::spawn_reporter(
+            services.queues.clone(),
+            services.payments.clone(),
+        );
         let send_rate = send_rate::SendRate::new(
             services.queues.clone(),
             &services.config.smtp.account(),

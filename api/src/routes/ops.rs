@@ -41,6 +41,28 @@ pub async fn list(
     Ok(Json(all))
 }
 
+/// `GET /v1/ops/providers`: each worker process's circuit breaker per
+/// payment provider (processes heard from in the last 30 s).
+#[utoipa::path(
+    get,
+    path = "/v1/ops/providers",
+    operation_id = "ops_providers",
+    tag = "ops",
+    summary = "Payment providers' circuit breakers, per worker process",
+    responses((status = 200, description = "States", body = Vec<boxoffice_core::payments::circuits::CircuitView>), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::Unavailable, crate::openapi::problems::RateLimited),
+    security(("bearer" = []))
+)]
+pub async fn providers(
+    State(state): State<AppState>,
+    _: RequireAdmin,
+) -> ApiResult<Json<Vec<boxoffice_core::payments::circuits::CircuitView>>> {
+    Ok(Json(
+        boxoffice_core::payments::circuits::read(&state.services.queues)
+            .await
+            .map_err(queue_error)?,
+    ))
+}
+
 /// `GET /v1/ops/queues/{queue}`
 #[utoipa::path(
     get,

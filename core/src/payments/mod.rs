@@ -3,6 +3,7 @@
 //! Which adapter runs is chosen by config (`PAYMENT_PROVIDER`).
 
 pub mod breaker;
+pub mod circuits;
 pub mod sandbox;
 pub mod signature;
 pub mod stripe;
@@ -239,6 +240,10 @@ impl Providers {
     /// Where new checkouts go.
     pub fn default_provider(&self) -> &Provider {
         &self.all[self.default]
+    }
+
+    pub fn all(&self) -> &[Provider] {
+        &self.all
     }
 
     /// Several providers are set up (an organizer may use another than the

@@ -359,6 +359,7 @@ pub const DEV_SANDBOX_API_KEY: &str = "sk_sandbox_dev_only";
 pub enum ProviderKind {
     Sandbox,
     Stripe,
+    Paystack,
 }
 
 impl ProviderKind {
@@ -367,6 +368,7 @@ impl ProviderKind {
         match self {
             Self::Sandbox => "sandbox",
             Self::Stripe => "stripe",
+            Self::Paystack => "paystack",
         }
     }
 }
@@ -387,6 +389,40 @@ impl std::fmt::Debug for StripeConfig {
             .field("api_url", &self.api_url)
             .field("webhook_secrets", &self.webhook_secrets.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// Paystack, set up when `PAYSTACK_SECRET_KEY` is (it signs Paystack's
+/// webhooks too).
+#[derive(Clone)]
+pub struct PaystackConfig {
+    pub secret_key: String,
+    pub api_url: String,
+}
+
+impl std::fmt::Debug for PaystackConfig {
+    // Never print the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaystackConfig")
+            .field("api_url", &self.api_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PaystackConfig {
+    fn from_env() -> Result<Option<Self>, ConfigError> {
+        let Some(secret_key) = var("PAYSTACK_SECRET_KEY") else {
+            return Ok(None);
+        };
+        let api_url = var("PAYSTACK_API_URL")
+            .unwrap_or_else(|| "https://api.paystack.co".into())
+            .trim_end_matches('/')
+            .to_owned();
+        url::Url::parse(&api_url).map_err(|e| bad("PAYSTACK_API_URL", e.to_string()))?;
+        Ok(Some(Self {
+            secret_key,
+            api_url,
+        }))
     }
 }
 
@@ -431,6 +467,7 @@ pub struct PaymentsConfig {
     /// default, and outside production.
     pub sandbox_enabled: bool,
     pub stripe: Option<StripeConfig>,
+    pub paystack: Option<PaystackConfig>,
     /// Base URL of the sandbox's API (`PAYMENT_PROVIDER_URL`).
     pub provider_url: String,
     pub api_key: String,
@@ -454,13 +491,21 @@ impl PaymentsConfig {
         let provider = match var("PAYMENT_PROVIDER").as_deref() {
             None | Some("sandbox") => ProviderKind::Sandbox,
             Some("stripe") => ProviderKind::Stripe,
+            Some("paystack") => ProviderKind::Paystack,
             Some(other) => {
                 return Err(bad(
                     "PAYMENT_PROVIDER",
-                    format!("unknown provider {other:?} (known: sandbox, stripe)"),
+                    format!("unknown provider {other:?} (known: sandbox, stripe, paystack)"),
                 ));
             }
         };
+        let paystack = PaystackConfig::from_env()?;
+        if provider == ProviderKind::Paystack && paystack.is_none() {
+            return Err(bad(
+                "PAYSTACK_SECRET_KEY",
+                "required with PAYMENT_PROVIDER=paystack",
+            ));
+        }
         let stripe = StripeConfig::from_env(env)?;
         if provider == ProviderKind::Stripe && stripe.is_none() {
             return Err(bad(
@@ -499,6 +544,7 @@ impl PaymentsConfig {
             provider,
             sandbox_enabled,
             stripe,
+            paystack,
             provider_url,
             api_key,
             webhook_secrets,
@@ -645,8 +691,9 @@ impl WorkersConfig {
 /// | `MAX_IMAGE_BYTES` / `MAX_IMAGES_PER_EVENT` | 5 MiB / 12 | upload limits |
 /// | `RESERVATION_TTL_SECS` / `MAX_TICKETS_PER_ORDER` | 600 / 20 | how long seats are held while the buyer pays; order size |
 /// | `RECOVERY_GRACE_SECS` | 30 | age after which sweeps re-enqueue stuck orders, webhooks, refunds |
-/// | `PAYMENT_PROVIDER` | `sandbox` | the default payment provider (`sandbox`, `stripe`) |
+/// | `PAYMENT_PROVIDER` | `sandbox` | the default payment provider (`sandbox`, `stripe`, `paystack`) |
 /// | `STRIPE_SECRET_KEY` / `STRIPE_WEBHOOK_SECRETS` / `STRIPE_API_URL` | unset | Stripe, set up when the key is |
+/// | `PAYSTACK_SECRET_KEY` / `PAYSTACK_API_URL` | unset | Paystack, set up when the key is |
 /// | `PAYMENT_PROVIDER_URL` | `{PUBLIC_URL}/sandbox` | its API base URL |
 /// | `PAYMENT_API_KEY` | a development key | its secret API key |
 /// | `PAYMENT_WEBHOOK_SECRETS` | a development secret | comma-separated `whsec_...` secrets accepted on inbound webhooks (rotation) |

@@ -8,6 +8,7 @@ mod emails;
 mod harness;
 mod jobs;
 mod messages;
+mod paystack;
 mod queue;
 mod reminders;
 mod routes;

@@ -1,5 +1,6 @@
 pub mod app;
 pub mod db;
+pub mod fake_paystack;
 pub mod fake_stripe;
 pub mod proxy;
 pub mod shop;

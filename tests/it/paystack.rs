@@ -43,30 +43,7 @@ async fn initialized(
     shop: &Shop,
     seats: i32,
 ) -> (String, String) {
-    let (buyer, _, _) = app
-        .register(
-            &format!("buyer-{}@example.com", uuid::Uuid::new_v4().simple()),
-            "attendee",
-        )
-        .await;
-    let (status, order) = app
-        .order(
-            &buyer,
-            &shop.event_id,
-            "k1",
-            json!({"items": [{"tier_id": shop.tier_id, "quantity": seats}]}),
-        )
-        .await;
-    assert_eq!(status, 202, "{order}");
-    let id = order["id"].as_str().unwrap().to_owned();
-    let url = eventually(Duration::from_secs(20), || async {
-        let (_, order) = app.get(&format!("/v1/orders/{id}"), Some(&buyer)).await;
-        order["checkout_url"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or(order.to_string())
-    })
-    .await;
+    let (buyer, id, url) = app.order_with_checkout(shop, seats).await;
     assert!(url.starts_with(&fake.url), "{url}");
     (buyer, id)
 }

@@ -41,48 +41,14 @@ async fn stripe_app_with(
     (app, fake)
 }
 
-/// A new buyer's order of `seats`, once its checkout is open at whichever
-/// provider; returns (buyer, order id, checkout URL).
-async fn order_with_checkout(
-    app: &TestApp,
-    shop: &crate::harness::shop::Shop,
-    seats: i32,
-) -> (String, String, String) {
-    let (buyer, _, _) = app
-        .register(
-            &format!("buyer-{}@example.com", uuid::Uuid::new_v4().simple()),
-            "attendee",
-        )
-        .await;
-    let (status, order) = app
-        .order(
-            &buyer,
-            &shop.event_id,
-            "k1",
-            json!({"items": [{"tier_id": shop.tier_id, "quantity": seats}]}),
-        )
-        .await;
-    assert_eq!(status, 202, "{order}");
-    let id = order["id"].as_str().unwrap().to_owned();
-    let url = eventually(Duration::from_secs(20), || async {
-        let (_, order) = app.get(&format!("/v1/orders/{id}"), Some(&buyer)).await;
-        order["checkout_url"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or(order.to_string())
-    })
-    .await;
-    (buyer, id, url)
-}
-
-/// `order_with_checkout` at Stripe; returns (buyer, order id, session id).
+/// `TestApp::order_with_checkout` at Stripe; returns (buyer, order id, session id).
 async fn checkout(
     app: &TestApp,
     fake: &FakeStripe,
     shop: &crate::harness::shop::Shop,
     seats: i32,
 ) -> (String, String, String) {
-    let (buyer, id, url) = order_with_checkout(app, shop, seats).await;
+    let (buyer, id, url) = app.order_with_checkout(shop, seats).await;
     assert!(url.starts_with(&fake.url), "{url}");
     let session = url.rsplit('/').next().unwrap().to_owned();
     (buyer, id, session)
@@ -444,7 +410,7 @@ async fn an_organizer_can_take_payments_with_another_provider_than_the_default()
     assert!(fake.session(&session).is_some());
     // The sandbox's organizer: the sandbox's checkout, nothing at Stripe.
     let before = fake.seen().len();
-    let (_, id, url) = order_with_checkout(&app, &on_sandbox, 1).await;
+    let (_, id, url) = app.order_with_checkout(&on_sandbox, 1).await;
     assert!(url.contains("/sandbox/"), "{url}");
     assert_eq!(fake.seen().len(), before);
     let provider = app

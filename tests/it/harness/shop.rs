@@ -50,6 +50,36 @@ impl TestApp {
         }
     }
 
+    /// A new buyer's order of `seats` in `shop`, once its checkout is open
+    /// at whichever provider; returns (buyer, order id, checkout URL).
+    pub async fn order_with_checkout(&self, shop: &Shop, seats: i32) -> (String, String, String) {
+        let (buyer, _, _) = self
+            .register(
+                &format!("buyer-{}@example.com", uuid::Uuid::new_v4().simple()),
+                "attendee",
+            )
+            .await;
+        let (status, order) = self
+            .order(
+                &buyer,
+                &shop.event_id,
+                "k1",
+                json!({"items": [{"tier_id": shop.tier_id, "quantity": seats}]}),
+            )
+            .await;
+        assert_eq!(status, 202, "{order}");
+        let id = order["id"].as_str().unwrap().to_owned();
+        let url = eventually(Duration::from_secs(20), || async {
+            let (_, order) = self.get(&format!("/v1/orders/{id}"), Some(&buyer)).await;
+            order["checkout_url"]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or(order.to_string())
+        })
+        .await;
+        (buyer, id, url)
+    }
+
     /// Places an order with an Idempotency-Key.
     pub async fn order(&self, token: &str, event_id: &str, key: &str, body: Value) -> (u16, Value) {
         self.send(

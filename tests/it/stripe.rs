@@ -364,7 +364,19 @@ async fn no_secret_reaches_the_logs_in_a_full_flow() {
     assert_eq!(status, 202);
     let (status, _) = refund(&app, &shop.organizer, &order_id, Some("r2"), None).await;
     assert!(status == 202 || status == 409, "{status}");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Every refund asked for has ended (the refused one failed).
+    eventually(Duration::from_secs(20), || async {
+        let open = app
+            .scalar(&format!(
+                "SELECT count(*) AS n FROM refunds
+                  WHERE order_id = '{order_id}' AND status IN ('requested', 'processing')"
+            ))
+            .await;
+        (open == 0)
+            .then_some(())
+            .ok_or(format!("{open} refunds open"))
+    })
+    .await;
 
     let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
     assert!(text.contains(&order_id), "the flow was logged");

@@ -26,22 +26,7 @@ pub(crate) async fn paying_app() -> TestApp {
 
 /// A buyer and their paid order of `seats` seats; returns (buyer, order).
 pub(crate) async fn paid_order(app: &TestApp, shop: &Shop, seats: i32) -> (String, Value) {
-    let (buyer, _, _) = app
-        .register(
-            &format!("buyer-{}@example.com", uuid::Uuid::new_v4().simple()),
-            "attendee",
-        )
-        .await;
-    let (status, order) = app
-        .order(
-            &buyer,
-            &shop.event_id,
-            "k1",
-            json!({"items": [{"tier_id": shop.tier_id, "quantity": seats}]}),
-        )
-        .await;
-    assert_eq!(status, 202, "{order}");
-    let id = order["id"].as_str().unwrap().to_owned();
+    let (buyer, id, _) = app.order_with_checkout(shop, seats).await;
     let order = app.wait_order(&buyer, &id, "paid").await;
     (buyer, order)
 }

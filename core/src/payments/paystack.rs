@@ -376,6 +376,28 @@ mod tests {
         );
     }
 
+    /// Vectors from a separate implementation (`scripts/fixtures/`).
+    #[test]
+    fn the_independent_vectors_get_their_verdicts() {
+        let fixtures: Value =
+            serde_json::from_str(include_str!("fixtures/paystack_signatures.json")).unwrap();
+        let key = fixtures["key"].as_str().unwrap();
+        let cases = fixtures["cases"].as_array().unwrap();
+        assert!(cases.len() >= 5);
+        for case in cases {
+            let name = case["name"].as_str().unwrap();
+            let body = case["body"].as_str().unwrap().as_bytes();
+            let offered = case["signature"].as_str().unwrap();
+            let verdict = verify_signature(key, Some(offered), body);
+            if case["valid"] == true {
+                assert_eq!(verdict, Ok(()), "{name}");
+                assert_eq!(sign(key, body), offered, "{name}");
+            } else {
+                assert_eq!(verdict, Err(SignatureError::Mismatch), "{name}");
+            }
+        }
+    }
+
     #[test]
     fn events_map_onto_what_the_workers_apply() {
         let order = Uuid::now_v7();

@@ -585,6 +585,41 @@ mod tests {
         }
     }
 
+    /// Every vector Stripe's own library made (`scripts/fixtures/`): our
+    /// verdict is the library's, except that we also refuse a timestamp
+    /// from beyond the tolerance in the future.
+    #[test]
+    fn the_vectors_of_stripes_library_get_its_verdicts() {
+        let fixtures: Value =
+            serde_json::from_str(include_str!("fixtures/stripe_signatures.json")).unwrap();
+        let cases = fixtures["cases"].as_array().unwrap();
+        assert!(cases.len() >= 10);
+        for case in cases {
+            let name = case["name"].as_str().unwrap();
+            let secrets: Vec<&str> = case["secrets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap())
+                .collect();
+            let ours = check(
+                &secrets,
+                case["header"].as_str().unwrap(),
+                case["body"].as_str().unwrap().as_bytes(),
+                case["now"].as_i64().unwrap(),
+            );
+            let expected = match (name, case["stripe"].as_str().unwrap()) {
+                ("future timestamp", "accepted") => Err(SignatureError::Stale),
+                (_, "accepted") => Ok(()),
+                (_, "timestamp_outside_tolerance") => Err(SignatureError::Stale),
+                (_, "signature_mismatch") => Err(SignatureError::Mismatch),
+                (_, "no_v1_signature") => Err(SignatureError::Missing),
+                (_, other) => panic!("{name}: unknown verdict {other}"),
+            };
+            assert_eq!(ours, expected, "{name}");
+        }
+    }
+
     #[test]
     fn any_v1_and_any_secret_of_a_rotation_passes() {
         let several = format!("t={T},v1={},v1={V1}", "0".repeat(64));

@@ -225,6 +225,27 @@ impl From<boxoffice_core::auth::password::HashError> for ApiError {
     }
 }
 
+/// A payment provider call made while answering: unavailable (503) when it
+/// is worth retrying; a refusal is said in general terms (the provider's
+/// words may name our account) and logged in full.
+impl From<boxoffice_core::payments::ProviderError> for ApiError {
+    fn from(e: boxoffice_core::payments::ProviderError) -> Self {
+        use boxoffice_core::payments::ProviderError::*;
+        match e {
+            Rejected(detail) => {
+                tracing::info!(%detail, "payment provider refused");
+                ApiError::Unprocessable(
+                    "provider_refused",
+                    "The payment provider refused the request.".into(),
+                )
+            }
+            e @ (Transient(_) | CircuitOpen { .. } | RateLimited { .. }) => {
+                ApiError::Unavailable(format!("payment provider: {e}"))
+            }
+        }
+    }
+}
+
 impl From<redis::RedisError> for ApiError {
     fn from(e: redis::RedisError) -> Self {
         ApiError::Unavailable(format!("redis: {e}"))

@@ -65,6 +65,7 @@ fn documented(state: &AppState) -> (OpenApiRouter<AppState>, OpenApiRouter<AppSt
         .routes(routes!(event_images::delete))
         .routes(routes!(events::manage::list_mine))
         .routes(routes!(payouts::set_account))
+        .routes(routes!(banks::list))
         .routes(routes!(payouts::balance))
         .routes(routes!(payouts::list))
         .routes(routes!(unsubscribe::unsubscribe))

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::{
     harness::{
         TestApp, eventually,
-        fake_paystack::{FakePaystack, SECRET_KEY},
+        fake_paystack::{self, FakePaystack, SECRET_KEY},
         shop::Shop,
     },
     routes::refunds::refund,
@@ -144,4 +144,167 @@ async fn forged_or_unconfirmed_paystack_webhooks_pay_nothing() {
         .await;
     assert_eq!(order["status"], "awaiting_payment");
     assert_eq!(app.count("payments").await, 0);
+}
+
+/// A valid bank account for the fake: GTBank, a resolvable number.
+fn gtbank() -> serde_json::Value {
+    json!({"bank_code": "058", "account_number": "0123456789",
+           "account_name": "Ada Lovelace", "currency": "NGN"})
+}
+
+/// The organizer picks a bank from the list (both of Paystack's cursor
+/// pages, inactive banks left out, then from the cache), Boxoffice
+/// registers the account as a recipient, and the payout is one transfer
+/// referenced by the payout id: found again when its first answer was
+/// lost, not sent twice; `transfer.success` marks it paid.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_organizer_registers_a_bank_account_and_is_paid_by_one_transfer() {
+    let (app, fake) = paystack_app().await;
+    let shop = app.shop(50, 2500).await;
+
+    let (status, banks) = app
+        .get("/v1/payments/banks?currency=ngn", Some(&shop.organizer))
+        .await;
+    assert_eq!(status, 200, "{banks}");
+    assert_eq!(banks["provider"], "paystack");
+    assert_eq!(banks["currency"], "NGN");
+    let codes: Vec<&str> = banks["banks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["044", "058"]);
+    assert_eq!(banks["banks"][0]["type"], "nuban");
+    let (_, again) = app
+        .get("/v1/payments/banks?currency=NGN", Some(&shop.organizer))
+        .await;
+    assert_eq!(again, banks);
+    let bank_calls = fake.seen().iter().filter(|s| s.path == "/bank").count();
+    assert_eq!(bank_calls, 2, "two pages once, then the cache");
+    let (buyer, _, _) = app.register("banks-buyer@example.com", "attendee").await;
+    let (status, _) = app
+        .get("/v1/payments/banks?currency=NGN", Some(&buyer))
+        .await;
+    assert_eq!(status, 403);
+    let (status, problem) = app
+        .get("/v1/payments/banks?currency=naira", Some(&shop.organizer))
+        .await;
+    assert_eq!(
+        (status, problem["errors"][0]["field"].as_str()),
+        (422, Some("currency"))
+    );
+
+    // Bad accounts are refused field by field and change nothing.
+    let with = |field: &str, value: &str| {
+        let mut bank = gtbank();
+        bank[field] = value.into();
+        json!({ "bank": bank })
+    };
+    let refusals = [
+        (with("bank_code", "990"), "bank.bank_code"),
+        (with("bank_code", "999"), "bank.bank_code"),
+        (with("account_number", "12ab"), "bank.account_number"),
+        (with("account_name", " "), "bank.account_name"),
+        (with("currency", "N"), "bank.currency"),
+        (
+            with("account_number", fake_paystack::UNKNOWN_ACCOUNT),
+            "bank.account_number",
+        ),
+        (
+            json!({"bank": gtbank(), "account_id": "RCP_x"}),
+            "account_id",
+        ),
+        (json!({}), "account_id"),
+        (json!({"bank": gtbank(), "provider": "sandbox"}), "provider"),
+    ];
+    for (body, field) in refusals {
+        let (status, problem) = app
+            .send(
+                app.client
+                    .put(app.url("/v1/organizer/payout-account"))
+                    .bearer_auth(&shop.organizer)
+                    .json(&body),
+            )
+            .await;
+        assert_eq!(
+            (status, problem["errors"][0]["field"].as_str()),
+            (422, Some(field)),
+            "{body}: {problem}"
+        );
+    }
+    assert_eq!(
+        app.scalar("SELECT count(*) AS n FROM users WHERE payout_account IS NOT NULL")
+            .await,
+        0
+    );
+
+    let (status, account) = app
+        .send(
+            app.client
+                .put(app.url("/v1/organizer/payout-account"))
+                .bearer_auth(&shop.organizer)
+                .json(&json!({ "bank": gtbank() })),
+        )
+        .await;
+    assert_eq!(status, 200, "{account}");
+    assert_eq!(account["provider"], "paystack");
+    let recipient = account["account_id"].as_str().unwrap().to_owned();
+    assert!(recipient.starts_with("RCP_"), "{recipient}");
+    let made = fake
+        .seen()
+        .into_iter()
+        .find(|s| s.path == "/transferrecipient" && s.body["account_number"] == "0123456789")
+        .unwrap();
+    assert_eq!(made.body["type"], "nuban");
+    assert_eq!(made.body["bank_code"], "058");
+    assert_eq!(made.body["name"], "Ada Lovelace");
+    assert_eq!(made.body["currency"], "NGN");
+
+    let (buyer, order_id) = initialized(&app, &fake, &shop, 2).await;
+    assert_eq!(fake.pay(&order_id).await, 200);
+    app.wait_order(&buyer, &order_id, "paid").await;
+    fake.lose_next_transfer_answer();
+    app.sql(&format!(
+        "UPDATE events SET starts_at = now() - interval '3 days 3 hours',
+                ends_at = now() - interval '3 days', status = 'completed'
+          WHERE id = '{}'",
+        shop.event_id
+    ))
+    .await;
+    assert_eq!(
+        boxoffice_scheduler::run_sweep(&app.services, "payouts")
+            .await
+            .unwrap(),
+        1
+    );
+    let payout_id = eventually(Duration::from_secs(20), || async {
+        let verified = fake
+            .seen()
+            .into_iter()
+            .find(|s| s.path.starts_with("/transfer/verify/"));
+        verified
+            .map(|s| s.path.trim_start_matches("/transfer/verify/").to_owned())
+            .ok_or_else(|| "no lookup yet".to_owned())
+    })
+    .await;
+    let transfers = fake.transfers();
+    assert_eq!(transfers.len(), 1, "{transfers:?}");
+    assert_eq!(transfers[0]["reference"], payout_id.as_str());
+    assert_eq!(transfers[0]["recipient"], recipient.as_str());
+    assert_eq!(transfers[0]["amount"], 5000);
+    let posts = fake.seen().iter().filter(|s| s.path == "/transfer").count();
+    assert_eq!(posts, 2, "the lost answer's retry was refused, then found");
+
+    assert_eq!(fake.complete_transfer(&payout_id).await, 200);
+    eventually(Duration::from_secs(20), || async {
+        let (_, page) = app
+            .get("/v1/organizer/payouts", Some(&shop.organizer))
+            .await;
+        let first = &page["items"][0];
+        (first["status"] == "paid" && first["id"] == payout_id.as_str())
+            .then_some(())
+            .ok_or(page.to_string())
+    })
+    .await;
 }

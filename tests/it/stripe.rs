@@ -257,6 +257,34 @@ async fn stripe_outages_are_retried_and_its_refusals_are_not() {
     assert_eq!(order["status"], "paid");
 }
 
+/// A 429 with `Retry-After` is waited out (not the short retry backoff),
+/// and the refund then goes through.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_limit_is_waited_out_as_stripe_asks() {
+    let (app, fake) = stripe_app().await;
+    let shop = app.shop(50, 2500).await;
+    let (buyer, order_id, session) = checkout(&app, &fake, &shop, 1).await;
+    assert_eq!(fake.pay(&session).await, 200);
+    app.wait_order(&buyer, &order_id, "paid").await;
+
+    fake.throttle_next(3);
+    let (status, body) = refund(&app, &shop.organizer, &order_id, Some("r1"), None).await;
+    assert_eq!(status, 202, "{body}");
+    app.wait_order(&buyer, &order_id, "refunded").await;
+    let calls: Vec<_> = fake
+        .seen()
+        .into_iter()
+        .filter(|s| s.path == "/v1/refunds")
+        .collect();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    let waited = calls[1].at - calls[0].at;
+    assert!(
+        waited >= Duration::from_millis(2900),
+        "retried after {waited:?}, not after Retry-After"
+    );
+    assert_eq!(calls[0].idempotency_key, calls[1].idempotency_key);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_outage_opens_the_circuit_defers_the_jobs_and_a_probe_closes_it() {
     let (app, fake) =

@@ -1,6 +1,7 @@
 pub mod admin_emails;
 pub mod admin_users;
 pub mod auth;
+pub mod banks;
 pub mod board;
 pub mod discounts;
 pub mod event_images;

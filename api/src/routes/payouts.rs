@@ -3,7 +3,10 @@
 //! `organizer_id`.
 
 use axum::extract::State;
-use boxoffice_core::models::{EventBalance, Payout, PayoutLine, Role, User};
+use boxoffice_core::{
+    models::{EventBalance, Payout, PayoutLine, Role, User},
+    payments::{BankAccount, ProviderError},
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -18,12 +21,30 @@ use crate::{
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PayoutAccountRequest {
-    /// The recipient id the payment provider gave the organizer's account.
-    pub account_id: String,
+    /// The recipient id the payment provider gave the organizer's account
+    /// (Stripe: a connected account `acct_…`; Paystack: a recipient
+    /// `RCP_…`). Either this or `bank`.
+    pub account_id: Option<String>,
+    /// A bank account for Boxoffice to register with a provider that takes
+    /// them (Paystack; banks from `GET /v1/payments/banks`). Either this or
+    /// `account_id`.
+    pub bank: Option<BankAccountRequest>,
     /// The provider of that account (one set up on this platform, e.g.
     /// `stripe`): it takes the organizer's checkouts and payouts. Absent:
-    /// the platform's default.
+    /// the platform's default, or with `bank` the provider that takes it.
     pub provider: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BankAccountRequest {
+    /// A `code` from `GET /v1/payments/banks`.
+    pub bank_code: String,
+    pub account_number: String,
+    /// The name the account is held in.
+    pub account_name: String,
+    /// ISO 4217: the currency the account is paid in.
+    pub currency: String,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -50,18 +71,44 @@ pub async fn set_account(
     Json(req): Json<PayoutAccountRequest>,
 ) -> ApiResult<Json<PayoutAccountView>> {
     user.require(Role::Organizer)?;
-    let account = req.account_id.trim();
-    if account.is_empty()
-        || account.len() > 255
-        || account.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "account_id",
-            "must be the provider's recipient id: 1–255 characters, no spaces",
-        )]));
-    }
+    let (account, provider) = match (req.account_id.as_deref(), req.bank) {
+        (Some(account), None) => (account_id(account)?, req.provider),
+        (None, Some(bank)) => {
+            let provider =
+                crate::routes::banks::bank_provider(&state, req.provider.as_deref(), "provider")?;
+            let account = bank_account(bank)?;
+            let banks = provider.banks(&account.currency).await?;
+            if !banks.iter().any(|b| b.code == account.bank_code) {
+                return Err(ApiError::Validation(vec![FieldError::new(
+                    "bank.bank_code",
+                    format!(
+                        "not a bank {} pays {} into (GET /v1/payments/banks)",
+                        provider.name(),
+                        account.currency
+                    ),
+                )]));
+            }
+            let recipient = match provider.register_bank_account(&account).await {
+                Err(ProviderError::Rejected(detail)) => {
+                    tracing::info!(user.id = %user.id(), %detail, "bank account refused");
+                    return Err(ApiError::Validation(vec![FieldError::new(
+                        "bank.account_number",
+                        "the provider could not verify this account at this bank",
+                    )]));
+                }
+                other => other?,
+            };
+            (recipient, Some(provider.name().to_owned()))
+        }
+        _ => {
+            return Err(ApiError::Validation(vec![FieldError::new(
+                "account_id",
+                "give either account_id or bank",
+            )]));
+        }
+    };
     let names = state.services.payments.names();
-    if let Some(provider) = &req.provider
+    if let Some(provider) = &provider
         && !names.contains(&provider.as_str())
     {
         return Err(ApiError::Validation(vec![FieldError::new(
@@ -71,12 +118,63 @@ pub async fn set_account(
     }
     let mut conn = state.db().await?;
     let user =
-        User::set_payout_account(&mut conn, user.id(), account, req.provider.as_deref()).await?;
+        User::set_payout_account(&mut conn, user.id(), &account, provider.as_deref()).await?;
     tracing::info!(user.id = %user.id, provider = ?user.payment_provider, "payout account set");
     Ok(Json(PayoutAccountView {
         account_id: user.payout_account,
         provider: user.payment_provider,
     }))
+}
+
+/// A recipient id as providers write them, or a 422.
+fn account_id(raw: &str) -> ApiResult<String> {
+    let account = raw.trim();
+    if account.is_empty()
+        || account.len() > 255
+        || account.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "account_id",
+            "must be the provider's recipient id: 1–255 characters, no spaces",
+        )]));
+    }
+    Ok(account.to_owned())
+}
+
+/// A bank account's fields, checked before the provider is asked.
+fn bank_account(bank: BankAccountRequest) -> ApiResult<BankAccount> {
+    let mut errors = Vec::new();
+    let currency = crate::routes::banks::currency(&bank.currency, "bank.currency");
+    if let Err(ApiError::Validation(e)) = &currency {
+        errors.extend(e.iter().cloned());
+    }
+    let code = bank.bank_code.trim();
+    if code.is_empty() || code.len() > 32 || code.chars().any(char::is_whitespace) {
+        errors.push(FieldError::new("bank.bank_code", "must be a bank's code"));
+    }
+    let number = bank.account_number.trim();
+    if !(6..=20).contains(&number.len()) || !number.bytes().all(|b| b.is_ascii_digit()) {
+        errors.push(FieldError::new(
+            "bank.account_number",
+            "must be the account's number: 6–20 digits",
+        ));
+    }
+    let name = bank.account_name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        errors.push(FieldError::new(
+            "bank.account_name",
+            "must be the name the account is held in: 1–100 characters",
+        ));
+    }
+    match currency {
+        Ok(currency) if errors.is_empty() => Ok(BankAccount {
+            bank_code: code.to_owned(),
+            account_number: number.to_owned(),
+            account_name: name.to_owned(),
+            currency,
+        }),
+        _ => Err(ApiError::Validation(errors)),
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -100,7 +100,7 @@ impl Breaker {
         let started = Instant::now();
         let result = call.await;
         let failed = match &result {
-            Err(ProviderError::Transient(_)) => true,
+            Err(ProviderError::Transient(_) | ProviderError::RateLimited { .. }) => true,
             _ => started.elapsed() > self.settings.slow,
         };
         self.record(failed);

@@ -9,7 +9,7 @@ pub mod sandbox;
 pub mod signature;
 pub mod stripe;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -129,6 +129,27 @@ pub struct TransferResult {
     pub status: TransferStatus,
 }
 
+/// A bank organizers can be paid into.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Bank {
+    pub name: String,
+    /// What a bank account names it by.
+    pub code: String,
+    pub currency: String,
+    /// The provider's kind of account (Paystack: `nuban`, `ghipss`,
+    /// `basa`, `mobile_money`).
+    pub kind: String,
+}
+
+/// An organizer's bank account, to be registered as a payout recipient.
+#[derive(Debug, Clone)]
+pub struct BankAccount {
+    pub bank_code: String,
+    pub account_number: String,
+    pub account_name: String,
+    pub currency: String,
+}
+
 /// A provider event, verified and reduced to what Boxoffice acts on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderEvent {
@@ -183,6 +204,10 @@ pub enum ProviderError {
     /// spent.
     #[error("provider circuit open; again in {retry_in:?}")]
     CircuitOpen { retry_in: std::time::Duration },
+    /// The provider answered 429 with a `Retry-After`: the job waits that
+    /// long, no attempt spent (the breaker counts it as a failure).
+    #[error("provider rate limited; again in {retry_in:?}")]
+    RateLimited { retry_in: std::time::Duration },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -233,7 +258,7 @@ impl Providers {
         let all: Vec<Provider> = adapters
             .into_iter()
             .map(|adapter| Provider {
-                breaker: std::sync::Arc::new(breaker::Breaker::new(adapter.name(), config.breaker)),
+                breaker: Arc::new(breaker::Breaker::new(adapter.name(), config.breaker)),
                 adapter,
             })
             .collect();
@@ -309,7 +334,7 @@ impl Adapter {
 #[derive(Clone)]
 pub struct Provider {
     adapter: Adapter,
-    breaker: std::sync::Arc<breaker::Breaker>,
+    breaker: Arc<breaker::Breaker>,
 }
 
 impl Provider {
@@ -403,6 +428,44 @@ impl Provider {
             .await
     }
 
+    /// It pays organizers into bank accounts it registers itself
+    /// ([`Self::banks`], [`Self::register_bank_account`]); the others take
+    /// an account id made on their side.
+    pub fn lists_banks(&self) -> bool {
+        matches!(self.adapter, Adapter::Paystack(_))
+    }
+
+    /// The banks organizers in `currency` can be paid into (cached).
+    pub async fn banks(&self, currency: &str) -> Result<Arc<Vec<Bank>>, ProviderError> {
+        match &self.adapter {
+            Adapter::Paystack(c) => self.breaker.call(c.banks(currency)).await,
+            _ => Ok(Arc::default()),
+        }
+    }
+
+    /// Registers an organizer's bank account with the provider; the answer
+    /// is the recipient id their payouts go to. The bank code must be one
+    /// of [`Self::banks`] (the caller checks, to say which field is wrong).
+    pub async fn register_bank_account(
+        &self,
+        account: &BankAccount,
+    ) -> Result<String, ProviderError> {
+        let Adapter::Paystack(c) = &self.adapter else {
+            return Err(ProviderError::Rejected(format!(
+                "{} takes no bank accounts",
+                self.name()
+            )));
+        };
+        let banks = self.banks(&account.currency).await?;
+        let bank = banks
+            .iter()
+            .find(|b| b.code == account.bank_code)
+            .ok_or_else(|| ProviderError::Rejected("unknown bank code".into()))?;
+        self.breaker
+            .call(c.create_recipient(account, &bank.kind))
+            .await
+    }
+
     /// Verifies the signature over the raw body, then parses the event.
     pub fn verify_webhook(
         &self,
@@ -456,6 +519,32 @@ pub(crate) fn transport_error(e: reqwest::Error) -> ProviderError {
         // reqwest's Display never includes headers (where the key is).
         e.to_string()
     })
+}
+
+/// A provider's answer that is not a success: 5xx and 429 are worth
+/// retrying (a 429's `Retry-After` is honoured, up to five minutes),
+/// anything else is final.
+pub(crate) fn failure(
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    detail: &str,
+) -> ProviderError {
+    use reqwest::StatusCode;
+    if status == StatusCode::TOO_MANY_REQUESTS
+        && let Some(seconds) = headers
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        return ProviderError::RateLimited {
+            retry_in: Duration::from_secs(seconds.clamp(1, 300)),
+        };
+    }
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        ProviderError::Transient(format!("{status} {detail}"))
+    } else {
+        ProviderError::Rejected(format!("{status} {detail}"))
+    }
 }
 
 pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, SetupError> {

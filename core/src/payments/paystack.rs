@@ -5,7 +5,8 @@
 //!
 //! Paystack has no idempotency keys. A transaction's and a transfer's
 //! `reference` are ours (order id, payout id) and unique at Paystack, so a
-//! retry cannot make a second one. A refund carries our refund id in its
+//! retry cannot make a second one (a transfer retry after a lost answer
+//! finds the first by its reference). A refund carries our refund id in its
 //! `merchant_note`; before asking for one we look for it among the
 //! transaction's refunds, so a retry finds the first instead of refunding
 //! twice, and a refund that stays pending is finished by the open-refunds
@@ -13,8 +14,14 @@
 //! closing a checkout does nothing, and a payment that still arrives for a
 //! cancelled order is given back (`pay`).
 
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
 use hmac::{Hmac, KeyInit, Mac};
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use sha2::Sha512;
@@ -22,9 +29,9 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::{
-    Checkout, CheckoutRequest, EventKind, PaymentCheck, ProviderError, ProviderEvent,
-    RefundRequest, RefundResult, RefundStatus, TransferRequest, TransferResult, TransferStatus,
-    WebhookError, signature::SignatureError,
+    Bank, BankAccount, Checkout, CheckoutRequest, EventKind, PaymentCheck, ProviderError,
+    ProviderEvent, RefundRequest, RefundResult, RefundStatus, TransferRequest, TransferResult,
+    TransferStatus, WebhookError, signature::SignatureError,
 };
 use crate::config::PaystackConfig;
 
@@ -33,7 +40,18 @@ pub struct PaystackClient {
     http: reqwest::Client,
     base: String,
     secret_key: String,
+    /// Bank lists per currency, kept for [`BANKS_TTL`]: they change
+    /// rarely and organizers' forms ask for them often.
+    banks: Arc<Mutex<HashMap<String, CachedBanks>>>,
 }
+
+/// A currency's banks and when they were fetched.
+type CachedBanks = (Instant, Arc<Vec<Bank>>);
+
+const BANKS_TTL: Duration = Duration::from_secs(3600);
+/// Bank lists are a few hundred long; a list longer than this many pages
+/// is a loop, not banks.
+const MAX_BANK_PAGES: usize = 20;
 
 /// How our refund id is written in a refund's `merchant_note`.
 fn refund_note(refund_id: Uuid) -> String {
@@ -53,6 +71,7 @@ impl PaystackClient {
             http: super::client(timeout)?,
             base: config.api_url.clone(),
             secret_key: config.secret_key.clone(),
+            banks: Arc::default(),
         })
     }
 
@@ -64,6 +83,19 @@ impl PaystackClient {
         body: Option<&Value>,
         operation: &'static str,
     ) -> Result<R, ProviderError> {
+        let answer = self.call_answer(method, path, body, operation).await?;
+        serde_json::from_value(answer["data"].clone())
+            .map_err(|e| ProviderError::Transient(format!("unexpected answer: {e}")))
+    }
+
+    /// One call; the whole answer (`data` and `meta`).
+    async fn call_answer(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        operation: &'static str,
+    ) -> Result<Value, ProviderError> {
         let started = std::time::Instant::now();
         let mut request = self
             .http
@@ -76,20 +108,16 @@ impl PaystackClient {
         super::observe("paystack", operation, &sent, started);
         let response = sent.map_err(super::transport_error)?;
         let status = response.status();
+        let headers = response.headers().clone();
         let answer: Value = response
             .json()
             .await
             .map_err(|e| ProviderError::Transient(format!("unreadable answer ({status}): {e}")))?;
         if status.is_success() && answer["status"] == true {
-            return serde_json::from_value(answer["data"].clone())
-                .map_err(|e| ProviderError::Transient(format!("unexpected answer: {e}")));
+            return Ok(answer);
         }
         let message = answer["message"].as_str().unwrap_or_default();
-        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-            Err(ProviderError::Transient(format!("{status} {message}")))
-        } else {
-            Err(ProviderError::Rejected(format!("{status} {message}")))
-        }
+        Err(super::failure(status, &headers, message))
     }
 
     pub async fn create_checkout(&self, req: &CheckoutRequest) -> Result<Checkout, ProviderError> {
@@ -190,8 +218,11 @@ impl PaystackClient {
         })
     }
 
+    /// Sends a payout, referenced by the payout id. Paystack refuses a
+    /// reference it has seen: when an earlier attempt's answer was lost,
+    /// that refusal is answered with the transfer the attempt made.
     pub async fn transfer(&self, req: &TransferRequest) -> Result<TransferResult, ProviderError> {
-        let data: Value = self
+        let sent = self
             .call(
                 Method::POST,
                 "/transfer",
@@ -205,7 +236,18 @@ impl PaystackClient {
                 })),
                 "transfer",
             )
-            .await?;
+            .await;
+        let data: Value = match sent {
+            Err(ProviderError::Rejected(why)) if why.to_ascii_lowercase().contains("reference") => {
+                let path = format!("/transfer/verify/{}", req.payout_id);
+                match self.call(Method::GET, &path, None, "transfer").await {
+                    // No transfer of ours: the refusal was about something else.
+                    Err(ProviderError::Rejected(_)) => return Err(ProviderError::Rejected(why)),
+                    found => found?,
+                }
+            }
+            other => other?,
+        };
         let status = match data["status"].as_str() {
             Some("success") => TransferStatus::Paid,
             Some("failed" | "reversed") => TransferStatus::Failed,
@@ -218,6 +260,81 @@ impl PaystackClient {
                 .to_owned(),
             status,
         })
+    }
+
+    /// The banks organizers in `currency` can be paid into (`GET /bank`,
+    /// every cursor page), from the cache when it is fresh.
+    pub async fn banks(&self, currency: &str) -> Result<Arc<Vec<Bank>>, ProviderError> {
+        if let Some((at, banks)) = self.banks.lock().expect("banks cache").get(currency)
+            && at.elapsed() < BANKS_TTL
+        {
+            return Ok(banks.clone());
+        }
+        let mut banks = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_BANK_PAGES {
+            let mut path = format!("/bank?currency={currency}&perPage=100&use_cursor=true");
+            if let Some(next) = &cursor {
+                path.push_str("&next=");
+                path.push_str(
+                    &url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>(),
+                );
+            }
+            let answer = self.call_answer(Method::GET, &path, None, "banks").await?;
+            let page: Vec<Value> = serde_json::from_value(answer["data"].clone())
+                .map_err(|e| ProviderError::Transient(format!("unexpected answer: {e}")))?;
+            banks.extend(
+                page.iter()
+                    .filter(|b| b["active"] != false)
+                    .filter_map(|b| {
+                        Some(Bank {
+                            name: b["name"].as_str()?.to_owned(),
+                            code: b["code"].as_str()?.to_owned(),
+                            currency: b["currency"].as_str().unwrap_or(currency).to_owned(),
+                            kind: b["type"].as_str().unwrap_or("nuban").to_owned(),
+                        })
+                    }),
+            );
+            cursor = answer["meta"]["next"].as_str().map(str::to_owned);
+            if cursor.is_none() {
+                break;
+            }
+        }
+        let banks = Arc::new(banks);
+        self.banks
+            .lock()
+            .expect("banks cache")
+            .insert(currency.to_owned(), (Instant::now(), banks.clone()));
+        Ok(banks)
+    }
+
+    /// Registers an organizer's bank account as a transfer recipient
+    /// (`POST /transferrecipient`); its `recipient_code` is where their
+    /// payouts go. Paystack answers an account it knows with the
+    /// recipient it made before, so a retry makes no second one.
+    pub async fn create_recipient(
+        &self,
+        account: &BankAccount,
+        kind: &str,
+    ) -> Result<String, ProviderError> {
+        let data: Value = self
+            .call(
+                Method::POST,
+                "/transferrecipient",
+                Some(&json!({
+                    "type": kind,
+                    "name": account.account_name,
+                    "account_number": account.account_number,
+                    "bank_code": account.bank_code,
+                    "currency": account.currency,
+                })),
+                "recipient",
+            )
+            .await?;
+        data["recipient_code"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| ProviderError::Transient("no recipient_code".into()))
     }
 
     pub fn verify_webhook(

@@ -1,7 +1,6 @@
 //! The sandbox provider's API as seen from Boxoffice (its server side lives in
 //! the `boxoffice-sandbox` crate; both share the wire types below).
 
-use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -155,16 +154,13 @@ impl SandboxClient {
                 .await
                 .map_err(|e| ProviderError::Transient(format!("unreadable answer: {e}")));
         }
+        let headers = response.headers().clone();
         let detail = response
             .json::<ErrorBody>()
             .await
             .map(|b| b.error)
             .unwrap_or_default();
-        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-            Err(ProviderError::Transient(format!("{status} {detail}")))
-        } else {
-            Err(ProviderError::Rejected(format!("{status} {detail}")))
-        }
+        Err(super::failure(status, &headers, &detail))
     }
 
     pub async fn create_checkout(&self, req: &CheckoutRequest) -> Result<Checkout, ProviderError> {

@@ -132,11 +132,7 @@ impl StripeClient {
                 .await
                 .map_err(|e| ProviderError::Transient(format!("unreadable answer: {e}")));
         }
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let headers = response.headers().clone();
         let detail = response
             .json::<ErrorBody>()
             .await
@@ -151,17 +147,10 @@ impl StripeClient {
             })
             .unwrap_or_default();
         // 409: another request with this idempotency key is in flight.
-        if status.is_server_error()
-            || status == StatusCode::TOO_MANY_REQUESTS
-            || status == StatusCode::CONFLICT
-        {
-            let wait = retry_after
-                .map(|s| format!(" (retry after {s} s)"))
-                .unwrap_or_default();
-            Err(ProviderError::Transient(format!("{status} {detail}{wait}")))
-        } else {
-            Err(ProviderError::Rejected(format!("{status} {detail}")))
+        if status == StatusCode::CONFLICT {
+            return Err(ProviderError::Transient(format!("{status} {detail}")));
         }
+        Err(super::failure(status, &headers, &detail))
     }
 
     pub async fn create_checkout(&self, req: &CheckoutRequest) -> Result<Checkout, ProviderError> {

@@ -34,6 +34,39 @@ struct Inner {
     next: u64,
     /// New refunds stay `pending` (Paystack's usual first answer).
     refunds_pending: bool,
+    recipients: Vec<Value>,
+    transfers: Vec<Value>,
+    /// The next transfer is made but its answer lost (a 502 instead).
+    lose_next_transfer_answer: bool,
+}
+
+/// An account number Paystack cannot resolve at any bank.
+pub const UNKNOWN_ACCOUNT: &str = "0000000000";
+
+/// Paystack's NGN banks, two cursor pages; one inactive.
+fn bank_page(currency: &str, cursor: Option<&str>) -> (Value, Value) {
+    let bank = |name: &str, code: &str, active: bool| {
+        json!({"name": name, "slug": name.to_lowercase().replace(' ', "-"), "code": code,
+               "longcode": "", "country": "Nigeria", "currency": "NGN", "type": "nuban",
+               "active": active, "is_deleted": false})
+    };
+    match (currency, cursor) {
+        ("NGN", None) => (
+            json!([
+                bank("Access Bank", "044", true),
+                bank("Closed Bank", "990", false)
+            ]),
+            json!({"next": "YmFuazoy", "previous": null, "perPage": 100}),
+        ),
+        ("NGN", Some("YmFuazoy")) => (
+            json!([bank("Guaranty Trust Bank", "058", true)]),
+            json!({"next": null, "previous": "YmFuazox", "perPage": 100}),
+        ),
+        _ => (
+            json!([]),
+            json!({"next": null, "previous": null, "perPage": 100}),
+        ),
+    }
 }
 
 #[derive(Clone)]
@@ -68,6 +101,10 @@ impl FakePaystack {
             .route("/transaction/initialize", post(initialize))
             .route("/transaction/verify/{reference}", get(verify))
             .route("/refund", post(create_refund).get(list_refunds))
+            .route("/bank", get(list_banks))
+            .route("/transferrecipient", post(create_recipient))
+            .route("/transfer", post(create_transfer))
+            .route("/transfer/verify/{reference}", get(verify_transfer))
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         fake
@@ -79,6 +116,30 @@ impl FakePaystack {
 
     pub fn refunds_stay_pending(&self) {
         self.inner.lock().unwrap().refunds_pending = true;
+    }
+
+    /// The next transfer is made at Paystack but the app gets a 502.
+    pub fn lose_next_transfer_answer(&self) {
+        self.inner.lock().unwrap().lose_next_transfer_answer = true;
+    }
+
+    pub fn transfers(&self) -> Vec<Value> {
+        self.inner.lock().unwrap().transfers.clone()
+    }
+
+    /// Paystack completes the transfer `reference` and says so.
+    pub async fn complete_transfer(&self, reference: &str) -> u16 {
+        let data = {
+            let mut inner = self.inner.lock().unwrap();
+            let t = inner
+                .transfers
+                .iter_mut()
+                .find(|t| t["reference"] == reference)
+                .expect("a transfer");
+            t["status"] = "success".into();
+            t.clone()
+        };
+        self.webhook("transfer.success", data, SECRET_KEY).await
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -284,4 +345,142 @@ async fn create_refund(
     });
     inner.refunds.push(refund.clone());
     answer(StatusCode::OK, refund)
+}
+
+async fn list_banks(
+    State(fake): State<FakePaystack>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(answer) = accept(&fake, "GET", "/bank".into(), &headers, json!(query), &[]) {
+        return *answer;
+    }
+    let currency = query.get("currency").map(String::as_str).unwrap_or("NGN");
+    let (data, meta) = bank_page(currency, query.get("next").map(String::as_str));
+    (
+        StatusCode::OK,
+        Json(json!({"status": true, "message": "Banks retrieved", "data": data, "meta": meta})),
+    )
+        .into_response()
+}
+
+async fn create_recipient(
+    State(fake): State<FakePaystack>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let body = match accept(
+        &fake,
+        "POST",
+        "/transferrecipient".into(),
+        &headers,
+        body,
+        &["type", "name", "account_number", "bank_code"],
+    ) {
+        Ok(body) => body,
+        Err(answer) => return *answer,
+    };
+    if body["account_number"] == UNKNOWN_ACCOUNT {
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Could not resolve account name. Check parameters or try again.",
+        );
+    }
+    let mut inner = fake.inner.lock().unwrap();
+    // A known account is answered with its recipient, as Paystack does.
+    if let Some(known) = inner.recipients.iter().find(|r| {
+        r["details"]["account_number"] == body["account_number"]
+            && r["details"]["bank_code"] == body["bank_code"]
+    }) {
+        return answer(StatusCode::OK, known.clone());
+    }
+    inner.next += 1;
+    let recipient = json!({
+        "id": inner.next,
+        "recipient_code": format!("RCP_fake{}", inner.next),
+        "type": body["type"],
+        "name": body["name"],
+        "currency": body["currency"],
+        "active": true,
+        "details": {"account_number": body["account_number"], "bank_code": body["bank_code"]},
+    });
+    inner.recipients.push(recipient.clone());
+    answer(StatusCode::CREATED, recipient)
+}
+
+async fn create_transfer(
+    State(fake): State<FakePaystack>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let body = match accept(
+        &fake,
+        "POST",
+        "/transfer".into(),
+        &headers,
+        body,
+        &["source", "amount", "recipient", "reference"],
+    ) {
+        Ok(body) => body,
+        Err(answer) => return *answer,
+    };
+    let mut inner = fake.inner.lock().unwrap();
+    if !inner
+        .recipients
+        .iter()
+        .any(|r| r["recipient_code"] == body["recipient"])
+    {
+        return refuse(StatusCode::BAD_REQUEST, "Recipient specified is invalid");
+    }
+    if inner
+        .transfers
+        .iter()
+        .any(|t| t["reference"] == body["reference"])
+    {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "Transfer reference already exists. Please use a unique reference",
+        );
+    }
+    inner.next += 1;
+    let transfer = json!({
+        "id": inner.next,
+        "transfer_code": format!("TRF_fake{}", inner.next),
+        "reference": body["reference"],
+        "amount": body["amount"],
+        "currency": body["currency"],
+        "recipient": body["recipient"],
+        "status": "pending",
+    });
+    inner.transfers.push(transfer.clone());
+    if std::mem::take(&mut inner.lose_next_transfer_answer) {
+        return refuse(StatusCode::BAD_GATEWAY, "upstream timed out");
+    }
+    answer(StatusCode::OK, transfer)
+}
+
+async fn verify_transfer(
+    State(fake): State<FakePaystack>,
+    Path(reference): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(answer) = accept(
+        &fake,
+        "GET",
+        format!("/transfer/verify/{reference}"),
+        &headers,
+        json!({}),
+        &[],
+    ) {
+        return *answer;
+    }
+    let inner = fake.inner.lock().unwrap();
+    match inner
+        .transfers
+        .iter()
+        .find(|t| t["reference"] == reference.as_str())
+    {
+        Some(t) => answer(StatusCode::OK, t.clone()),
+        None => refuse(StatusCode::NOT_FOUND, "Transfer not found"),
+    }
 }

@@ -29,6 +29,7 @@ pub struct Seen {
     pub path: String,
     pub idempotency_key: Option<String>,
     pub form: HashMap<String, String>,
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -37,8 +38,9 @@ struct Inner {
     sessions: HashMap<String, Value>,
     /// Idempotency key → (the request's form, the answer).
     replies: HashMap<String, (HashMap<String, String>, Value)>,
-    /// Answers to give instead of the next ones: (status, body).
-    failures: Vec<(u16, Value)>,
+    /// Answers to give instead of the next ones: (status, body), and a
+    /// `Retry-After` to send with it.
+    failures: Vec<((u16, Value), Option<u64>)>,
     webhook_url: Option<String>,
     next: u64,
 }
@@ -88,8 +90,16 @@ impl FakeStripe {
         for _ in 0..n {
             inner
                 .failures
-                .push(error(status, "api_error", "fake outage"));
+                .push((error(status, "api_error", "fake outage"), None));
         }
+    }
+
+    /// The next call is answered 429 with `Retry-After: {secs}`.
+    pub fn throttle_next(&self, secs: u64) {
+        self.inner.lock().unwrap().failures.push((
+            error(429, "rate_limit_error", "Too many requests"),
+            Some(secs),
+        ));
     }
 
     /// A new object id: `{prefix}_test_{n}`.
@@ -210,9 +220,17 @@ fn accept(
         path,
         idempotency_key: key.clone(),
         form: form.clone(),
+        at: std::time::Instant::now(),
     });
     if !inner.failures.is_empty() {
-        return Err(reply(inner.failures.remove(0)));
+        let (failure, retry_after) = inner.failures.remove(0);
+        let mut response = reply(failure);
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert("retry-after", secs.to_string().parse().unwrap());
+        }
+        return Err(response);
     }
     if let Some(missing) = required.iter().find(|f| !form.contains_key(**f)) {
         return Err(reply(error(

@@ -25,7 +25,7 @@ pub enum JobError {
     #[error("{0}")]
     Permanent(String),
     /// Not attempted: run again after this long, no attempt spent (the
-    /// provider's circuit is open).
+    /// provider's circuit is open, or it asked us to wait).
     #[error("deferred for {0:?}: {1}")]
     Deferred(std::time::Duration, String),
 }
@@ -45,7 +45,8 @@ impl JobError {
     /// refusals matches them first).
     pub fn provider(context: &str, e: boxoffice_core::payments::ProviderError) -> Self {
         match e {
-            boxoffice_core::payments::ProviderError::CircuitOpen { retry_in } => {
+            boxoffice_core::payments::ProviderError::CircuitOpen { retry_in }
+            | boxoffice_core::payments::ProviderError::RateLimited { retry_in } => {
                 Self::Deferred(retry_in, format!("{context}: {e}"))
             }
             e => Self::Transient(format!("{context}: {e}")),

@@ -146,6 +146,47 @@ async fn forged_or_unconfirmed_paystack_webhooks_pay_nothing() {
     assert_eq!(app.count("payments").await, 0);
 }
 
+/// The answer to a transaction's initialization is lost: Paystack then
+/// refuses the order's reference as a duplicate, the order takes a fresh
+/// one, and the buyer pays that one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_initialize_answer_gets_a_fresh_reference_not_a_failed_order() {
+    let (app, fake) = paystack_app().await;
+    let shop = app.shop(50, 2500).await;
+    fake.lose_next_initialize_answer();
+    let (buyer, order_id) = initialized(&app, &fake, &shop, 1).await;
+    let references = fake.references();
+    assert_eq!(
+        references,
+        [order_id.clone(), format!("{order_id}-r1")],
+        "the lost one, then a fresh one"
+    );
+    let refused = fake
+        .seen()
+        .iter()
+        .filter(|s| s.path == "/transaction/initialize")
+        .count();
+    assert_eq!(refused, 3, "lost, refused as a duplicate, made again");
+    assert_eq!(fake.pay(&references[1]).await, 200);
+    app.wait_order(&buyer, &order_id, "paid").await;
+    let payments = app
+        .scalar(&format!(
+            "SELECT count(*) AS n FROM payments WHERE order_id = '{order_id}'"
+        ))
+        .await;
+    assert_eq!(payments, 1);
+    // The refund names the transaction the buyer paid.
+    let (status, body) = refund(&app, &shop.organizer, &order_id, Some("r1"), None).await;
+    assert_eq!(status, 202, "{body}");
+    app.wait_order(&buyer, &order_id, "refunded").await;
+    let asked = fake
+        .seen()
+        .into_iter()
+        .find(|s| s.method == "POST" && s.path == "/refund")
+        .unwrap();
+    assert_eq!(asked.body["transaction"], references[1].as_str());
+}
+
 /// A valid bank account for the fake: GTBank, a resolvable number.
 fn gtbank() -> serde_json::Value {
     json!({"bank_code": "058", "account_number": "0123456789",

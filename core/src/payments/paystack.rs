@@ -48,6 +48,9 @@ pub struct PaystackClient {
 /// A currency's banks and when they were fetched.
 type CachedBanks = (Instant, Arc<Vec<Bank>>);
 
+/// References one order's transactions may take (`create_checkout`).
+const MAX_REFERENCES: usize = 4;
+
 const BANKS_TTL: Duration = Duration::from_secs(3600);
 /// Bank lists are a few hundred long; a list longer than this many pages
 /// is a loop, not banks.
@@ -120,29 +123,48 @@ impl PaystackClient {
         Err(super::failure(status, &headers, message))
     }
 
+    /// Initializes the order's transaction, referenced by the order id.
+    /// Paystack refuses a reference twice: when an earlier attempt's answer
+    /// was lost (its page never reached the buyer, so it cannot be paid),
+    /// the order takes a fresh reference, `{order id}-r{n}`.
     pub async fn create_checkout(&self, req: &CheckoutRequest) -> Result<Checkout, ProviderError> {
-        let data: Value = self
-            .call(
-                Method::POST,
-                "/transaction/initialize",
-                Some(&json!({
-                    "email": req.customer_email,
-                    "amount": req.amount_minor,
-                    "currency": req.currency,
-                    "reference": req.order_id,
-                    "callback_url": req.return_url,
-                    "metadata": {"order_id": req.order_id, "event_id": req.event_id},
-                })),
-                "checkout",
-            )
-            .await?;
-        let url = data["authorization_url"]
-            .as_str()
-            .ok_or_else(|| ProviderError::Transient("no authorization_url".into()))?;
-        Ok(Checkout {
-            id: req.order_id.to_string(),
-            url: url.to_owned(),
-        })
+        let mut refused = String::new();
+        for n in 0..MAX_REFERENCES {
+            let reference = match n {
+                0 => req.order_id.to_string(),
+                n => format!("{}-r{n}", req.order_id),
+            };
+            let sent = self
+                .call::<Value>(
+                    Method::POST,
+                    "/transaction/initialize",
+                    Some(&json!({
+                        "email": req.customer_email,
+                        "amount": req.amount_minor,
+                        "currency": req.currency,
+                        "reference": reference,
+                        "callback_url": req.return_url,
+                        "metadata": {"order_id": req.order_id, "event_id": req.event_id},
+                    })),
+                    "checkout",
+                )
+                .await;
+            let data = match sent {
+                Err(ProviderError::Rejected(why)) if why.contains("Duplicate") => {
+                    refused = why;
+                    continue;
+                }
+                other => other?,
+            };
+            let url = data["authorization_url"]
+                .as_str()
+                .ok_or_else(|| ProviderError::Transient("no authorization_url".into()))?;
+            return Ok(Checkout {
+                id: reference,
+                url: url.to_owned(),
+            });
+        }
+        Err(ProviderError::Rejected(refused))
     }
 
     /// Asks Paystack whether the transaction `reference` succeeded, for
@@ -391,7 +413,9 @@ pub fn parse_event(body: &[u8]) -> Result<ProviderEvent, WebhookError> {
     // Paystack's events carry no id of their own: the event, its object's
     // id and reference name one delivery of one fact.
     let id = format!("{event_type}:{}:{reference}", data["id"]);
-    let ours = |r: &str| r.parse::<Uuid>().ok();
+    // Our references: an order's or a payout's id, an order's maybe with
+    // a `-r{n}` suffix (`create_checkout`).
+    let ours = |r: &str| r.get(..36)?.parse::<Uuid>().ok();
     let kind = match event_type.as_str() {
         "charge.success" => match ours(&reference) {
             Some(order_id) => EventKind::PaymentSucceeded {
@@ -532,6 +556,25 @@ mod tests {
                 amount_minor: 5000,
                 currency: "NGN".into(),
             }
+        );
+        // A fresh reference taken after a lost answer is still the order's.
+        let again = format!("{order}-r1");
+        let charge = json!({"id": 43, "reference": again, "amount": 5000, "currency": "NGN", "status": "success"});
+        assert_eq!(
+            parse_event(&event("charge.success", charge)).unwrap().kind,
+            EventKind::PaymentSucceeded {
+                checkout_id: again.clone(),
+                order_id: order,
+                payment_id: again,
+                amount_minor: 5000,
+                currency: "NGN".into(),
+            }
+        );
+        let charge =
+            json!({"id": 44, "reference": "by-hand-ref", "amount": 5000, "currency": "NGN"});
+        assert_eq!(
+            parse_event(&event("charge.success", charge)).unwrap().kind,
+            EventKind::Ignored
         );
         let processed = json!({"id": 7, "transaction_reference": order, "status": "processed",
                                "merchant_note": refund_note(refund)});

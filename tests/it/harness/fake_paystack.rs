@@ -38,6 +38,8 @@ struct Inner {
     transfers: Vec<Value>,
     /// The next transfer is made but its answer lost (a 502 instead).
     lose_next_transfer_answer: bool,
+    /// The same for the next transaction initialized.
+    lose_next_initialize_answer: bool,
 }
 
 /// An account number Paystack cannot resolve at any bank.
@@ -116,6 +118,22 @@ impl FakePaystack {
 
     pub fn refunds_stay_pending(&self) {
         self.inner.lock().unwrap().refunds_pending = true;
+    }
+
+    /// The next transaction is initialized at Paystack but the app gets
+    /// a 502.
+    pub fn lose_next_initialize_answer(&self) {
+        self.inner.lock().unwrap().lose_next_initialize_answer = true;
+    }
+
+    /// The references of the transactions initialized, in order.
+    pub fn references(&self) -> Vec<String> {
+        let inner = self.inner.lock().unwrap();
+        inner
+            .transactions
+            .iter()
+            .map(|t| t["reference"].as_str().unwrap().to_owned())
+            .collect()
     }
 
     /// The next transfer is made at Paystack but the app gets a 502.
@@ -250,6 +268,9 @@ async fn initialize(
         "status": "abandoned",
         "metadata": body["metadata"],
     }));
+    if std::mem::take(&mut inner.lose_next_initialize_answer) {
+        return refuse(StatusCode::BAD_GATEWAY, "upstream timed out");
+    }
     answer(
         StatusCode::OK,
         json!({

@@ -257,6 +257,28 @@ async fn stripe_outages_are_retried_and_its_refusals_are_not() {
     assert_eq!(order["status"], "paid");
 }
 
+/// A Stripe that does not answer: the call is cut at the provider
+/// timeout (the app hangs up, so the stalled request is never handled)
+/// and retried, and the order gets its session without waiting the stall
+/// out.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stripe_that_does_not_answer_is_cut_at_the_timeout_and_retried() {
+    let (app, fake) =
+        stripe_app_with(|c| c.payments.provider_timeout = Duration::from_secs(1)).await;
+    let shop = app.shop(50, 2500).await;
+    fake.stall_next(Duration::from_secs(6));
+    let started = std::time::Instant::now();
+    let (buyer, order_id, session) = checkout(&app, &fake, &shop, 1).await;
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(6),
+        "{took:?}: cut at the timeout, not held by the stall"
+    );
+    assert_eq!(fake.pay(&session).await, 200);
+    app.wait_order(&buyer, &order_id, "paid").await;
+    assert_eq!(fake.session_count(), 1);
+}
+
 /// A 429 with `Retry-After` is waited out (not the short retry backoff),
 /// and the refund then goes through.
 #[tokio::test(flavor = "multi_thread")]

@@ -43,6 +43,8 @@ struct Inner {
     failures: Vec<((u16, Value), Option<u64>)>,
     webhook_url: Option<String>,
     next: u64,
+    /// The next request waits this long before it is handled.
+    stall_next: Option<std::time::Duration>,
 }
 
 #[derive(Clone)]
@@ -73,6 +75,7 @@ impl FakeStripe {
             .route("/v1/checkout/sessions/{id}/expire", post(expire_session))
             .route("/v1/refunds", post(create_refund))
             .route("/v1/transfers", post(create_transfer))
+            .layer(axum::middleware::from_fn_with_state(fake.clone(), stall))
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         fake
@@ -94,6 +97,12 @@ impl FakeStripe {
         }
     }
 
+    /// The next request is handled only after `wait` (never, if the
+    /// caller hangs up first).
+    pub fn stall_next(&self, wait: std::time::Duration) {
+        self.inner.lock().unwrap().stall_next = Some(wait);
+    }
+
     /// The next call is answered 429 with `Retry-After: {secs}`.
     pub fn throttle_next(&self, secs: u64) {
         self.inner.lock().unwrap().failures.push((
@@ -111,6 +120,10 @@ impl FakeStripe {
 
     pub fn seen(&self) -> Vec<Seen> {
         self.inner.lock().unwrap().seen.clone()
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.inner.lock().unwrap().sessions.len()
     }
 
     pub fn session(&self, id: &str) -> Option<Value> {
@@ -464,4 +477,17 @@ async fn create_transfer(
     });
     remember(&fake, key, form, &transfer);
     axum::Json(transfer).into_response()
+}
+
+/// Holds a request back when `stall_next` asked for it.
+async fn stall(
+    State(fake): State<FakeStripe>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let wait = fake.inner.lock().unwrap().stall_next.take();
+    if let Some(wait) = wait {
+        tokio::time::sleep(wait).await;
+    }
+    next.run(request).await
 }

@@ -127,6 +127,7 @@ impl Modify for Bearer {
         (name = "messages", description = "Organizers' messages to ticket holders"),
         (name = "orders", description = "Placing and following orders, refunds"),
         (name = "payouts", description = "Organizers' balances and payouts"),
+        (name = "check-in", description = "Door staff, scans and who is in"),
         (name = "tickets", description = "Tickets and QR codes"),
         (name = "emails", description = "Email preferences"),
         (name = "live", description = "Server-sent event streams"),

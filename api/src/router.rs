@@ -57,6 +57,10 @@ fn documented(state: &AppState) -> (OpenApiRouter<AppState>, OpenApiRouter<AppSt
         .routes(routes!(discounts::check, discounts::update))
         .routes(routes!(messages::list, messages::create))
         .routes(routes!(messages::get))
+        .routes(routes!(staff::list, staff::grant))
+        .routes(routes!(staff::revoke))
+        .routes(routes!(check_ins::list, check_ins::scan))
+        .routes(routes!(check_ins::undo))
         // Images are the one body bigger than the JSON limit.
         .routes(with_layer(
             routes!(event_images::upload),

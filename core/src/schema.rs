@@ -14,7 +14,20 @@ diesel::table! {
         ticket_id -> Uuid,
         event_id -> Uuid,
         scanned_by -> Nullable<Uuid>,
-        gate -> Nullable<Text>,
+        device -> Nullable<Text>,
+        created_at -> Timestamptz,
+        undone_at -> Nullable<Timestamptz>,
+        undone_by -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    event_staff (event_id, user_id) {
+        event_id -> Uuid,
+        user_id -> Uuid,
+        granted_by -> Uuid,
         created_at -> Timestamptz,
     }
 }
@@ -437,11 +450,11 @@ diesel::table! {
 
 diesel::joinable!(check_ins -> events (event_id));
 diesel::joinable!(check_ins -> tickets (ticket_id));
-diesel::joinable!(check_ins -> users (scanned_by));
 diesel::joinable!(discount_codes -> events (event_id));
 diesel::joinable!(email_log -> event_messages (event_message_id));
 diesel::joinable!(email_log -> users (user_id));
 diesel::joinable!(event_messages -> events (event_id));
+diesel::joinable!(event_staff -> events (event_id));
 diesel::joinable!(event_messages -> users (sender_id));
 diesel::joinable!(event_images -> events (event_id));
 diesel::joinable!(events -> users (organizer_id));
@@ -482,6 +495,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     email_suppressions,
     event_images,
     event_messages,
+    event_staff,
     events,
     ledger_entries,
     order_items,

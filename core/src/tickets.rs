@@ -60,6 +60,48 @@ pub fn verify_qr_payload(secret: &[u8], payload: &str) -> Option<(Uuid, String)>
     bool::from(expected.as_bytes().ct_eq(sig.as_bytes())).then(|| (id, code.to_owned()))
 }
 
+/// Why a scan names no ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ScanError {
+    /// A QR payload whose signature is not ours: forged or altered.
+    #[error("the QR payload's signature does not match")]
+    Forged,
+    /// Neither a QR payload nor a ticket code.
+    #[error("neither a ticket's QR payload nor its code")]
+    Unreadable,
+}
+
+/// What a door scanner read: a signed QR payload, or a ticket code typed
+/// in (any case, spaces and dashes ignored, Crockford's look-alikes `O`,
+/// `I`, `L` read as digits).
+pub fn read_scan(secret: &[u8], raw: &str) -> Result<crate::models::Scanned, ScanError> {
+    let raw = raw.trim();
+    if raw.starts_with("BOX1.") {
+        let (id, code) = verify_qr_payload(secret, raw).ok_or(ScanError::Forged)?;
+        return Ok(crate::models::Scanned {
+            code,
+            ticket_id: Some(id),
+        });
+    }
+    let code: String = raw
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-'))
+        .map(|c| match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            c => c,
+        })
+        .collect();
+    if code.len() == 26 && code.bytes().all(|b| CROCKFORD.contains(&b)) {
+        Ok(crate::models::Scanned {
+            code,
+            ticket_id: None,
+        })
+    } else {
+        Err(ScanError::Unreadable)
+    }
+}
+
 /// The payload as a PNG QR code (black on white, 4-module quiet zone), one
 /// bit per pixel: every confirmation email renders one per ticket, and at
 /// eight bits per pixel filtering and compressing the image was the largest
@@ -109,6 +151,37 @@ pub enum QrPngError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scans_read_payloads_and_typed_codes_and_refuse_the_rest() {
+        let secret = b"secret";
+        let id = Uuid::now_v7();
+        let code = new_code();
+        let payload = qr_payload(secret, id, &code);
+        let scanned = read_scan(secret, &payload).unwrap();
+        assert_eq!(
+            (scanned.ticket_id, scanned.code.as_str()),
+            (Some(id), code.as_str())
+        );
+        assert_eq!(
+            read_scan(b"other", &payload).unwrap_err(),
+            ScanError::Forged
+        );
+        let typed = format!(" {}-{} ", &code[..13], &code[13..]).to_lowercase();
+        let scanned = read_scan(secret, &typed).unwrap();
+        assert_eq!(
+            (scanned.ticket_id, scanned.code.as_str()),
+            (None, code.as_str())
+        );
+        let looks_alike = "O".repeat(26);
+        assert_eq!(
+            read_scan(secret, &looks_alike).unwrap().code,
+            "0".repeat(26)
+        );
+        for garbage in ["", "hello", "U".repeat(26).as_str(), "BOX1.x.y.z"] {
+            assert!(read_scan(secret, garbage).is_err(), "{garbage:?}");
+        }
+    }
 
     #[test]
     fn codes_are_long_random_and_distinct() {

@@ -30,6 +30,7 @@ macro_rules! text_status {
     };
 }
 
+pub mod check_in;
 pub mod discount;
 pub mod email;
 pub mod event;
@@ -47,6 +48,7 @@ pub mod user;
 pub mod user_token;
 pub mod webhook_inbox;
 
+pub use check_in::{Admission, CheckInRow, Refusal, Scanned, Staff, TierCount};
 pub use discount::{Discount, DiscountFields, DiscountUnavailable, NewDiscount};
 pub use email::{EMAIL_STATUSES, EmailFilter, EmailRow, NewEmail, Suppression};
 pub use event::{Event, EventFields, EventStatus, NewEvent};

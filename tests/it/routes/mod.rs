@@ -2,6 +2,7 @@ mod admin_users;
 mod auth;
 mod bad_input;
 mod cancellation;
+mod check_ins;
 mod discounts;
 mod event_detail;
 mod event_images;

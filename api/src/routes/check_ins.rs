@@ -1,0 +1,271 @@
+//! Check-in at the door: a scan admits a ticket once; every other outcome
+//! has its own problem code, so a door app can say why without parsing
+//! text. Owners, admins and the event's door staff scan; only owners and
+//! admins undo.
+
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+};
+use boxoffice_core::{
+    models::{Admission, Event, Refusal, Staff, check_in},
+    tickets::{self, ScanError},
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{
+    error::{ApiError, ApiResult, FieldError},
+    extract::{AuthUser, Json, Query},
+    pagination,
+    routes::events::{load_managed, parse_id},
+    state::AppState,
+};
+
+const DEVICE_MAX: usize = 100;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScanRequest {
+    /// The QR payload as scanned (`BOX1.…`), or the ticket code typed in.
+    pub code: String,
+    /// The scanner's label (a gate, a phone), up to 100 characters.
+    pub device: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AdmissionView {
+    pub check_in_id: Uuid,
+    pub ticket_id: Uuid,
+    pub tier_id: Uuid,
+    pub tier_name: String,
+    pub attendee_name: String,
+    pub checked_in_at: DateTime<Utc>,
+}
+
+impl From<Admission> for AdmissionView {
+    fn from(a: Admission) -> Self {
+        Self {
+            check_in_id: a.id,
+            ticket_id: a.ticket_id,
+            tier_id: a.tier_id,
+            tier_name: a.tier_name,
+            attendee_name: a.attendee_name,
+            checked_in_at: a.created_at,
+        }
+    }
+}
+
+/// The event, if `user` may scan its tickets: its owner, an admin, or
+/// its door staff (anyone else: 404, so ids leak nothing).
+async fn load_scannable(
+    conn: &mut diesel_async::AsyncPgConnection,
+    user: &AuthUser,
+    raw_id: &str,
+) -> ApiResult<Event> {
+    let event = Event::find(conn, parse_id(raw_id)?).await?;
+    if user.can_manage(event.organizer_id) || Staff::is_staff(conn, event.id, user.id()).await? {
+        Ok(event)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// The problem a refused scan answers with.
+fn refusal(r: Refusal) -> ApiError {
+    match r {
+        Refusal::Unknown => {
+            ApiError::Unprocessable("ticket_unknown", "No ticket has this code.".into())
+        }
+        Refusal::OtherEvent => ApiError::Unprocessable(
+            "ticket_other_event",
+            "This ticket is for another event.".into(),
+        ),
+        Refusal::Refunded => ApiError::Unprocessable(
+            "ticket_refunded",
+            "This ticket was refunded; it no longer admits anyone.".into(),
+        ),
+        Refusal::Void => ApiError::Unprocessable(
+            "ticket_void",
+            "This ticket is void; it no longer admits anyone.".into(),
+        ),
+        Refusal::AlreadyIn { at, by, device } => ApiError::Conflict(
+            "already_checked_in",
+            format!(
+                "Already checked in at {}{}{}.",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                by.map(|b| format!(" by {b}")).unwrap_or_default(),
+                device.map(|d| format!(" on {d}")).unwrap_or_default(),
+            ),
+        ),
+    }
+}
+
+/// `POST /v1/events/{id}/check-ins`
+#[utoipa::path(
+    post,
+    path = "/v1/events/{id}/check-ins",
+    operation_id = "check_ins_scan",
+    tag = "check-in",
+    summary = "Scan a ticket at the door",
+    description = "Admits a valid ticket once. Refusals: `already_checked_in` (409, with when, by whom and on which device), `ticket_signature_invalid`, `ticket_unreadable`, `ticket_unknown`, `ticket_other_event`, `ticket_refunded`, `ticket_void` (422). Two scanners scanning one ticket at once: exactly one is admitted.",
+    params(("id" = String, Path, description = "Event id")),
+    request_body = ScanRequest,
+    responses((status = 201, description = "Admitted", body = AdmissionView), crate::openapi::problems::Unauthorized, crate::openapi::problems::NotFound, crate::openapi::problems::Conflict, crate::openapi::problems::Unprocessable, crate::openapi::problems::BadRequest, crate::openapi::problems::UnsupportedMediaType, crate::openapi::problems::RateLimited),
+    security(("bearer" = []))
+)]
+pub async fn scan(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(event_id): Path<String>,
+    Json(req): Json<ScanRequest>,
+) -> ApiResult<(StatusCode, Json<AdmissionView>)> {
+    let device = req
+        .device
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty());
+    if device.is_some_and(|d| d.chars().count() > DEVICE_MAX || d.chars().any(char::is_control)) {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "device",
+            format!("must be one line of at most {DEVICE_MAX} characters"),
+        )]));
+    }
+    let mut conn = state.db().await?;
+    let event = load_scannable(&mut conn, &user, &event_id).await?;
+    let scanned =
+        tickets::read_scan(state.services.jwt_secret(), &req.code).map_err(|e| match e {
+            ScanError::Forged => ApiError::Unprocessable(
+                "ticket_signature_invalid",
+                "The QR code's signature is not Boxoffice's: forged or altered.".into(),
+            ),
+            ScanError::Unreadable => ApiError::Unprocessable(
+                "ticket_unreadable",
+                "Neither a ticket's QR code nor its code.".into(),
+            ),
+        })?;
+    match check_in::admit(&mut conn, event.id, &scanned, user.id(), device).await? {
+        Ok(admission) => {
+            tracing::info!(event.id = %event.id, ticket.id = %admission.ticket_id, "checked in");
+            Ok((StatusCode::CREATED, Json(admission.into())))
+        }
+        Err(r) => Err(refusal(r)),
+    }
+}
+
+/// `DELETE /v1/events/{id}/check-ins/{ticket_id}`
+#[utoipa::path(
+    delete,
+    path = "/v1/events/{id}/check-ins/{ticket_id}",
+    operation_id = "check_ins_undo",
+    tag = "check-in",
+    summary = "Undo a mistaken check-in: the ticket can be scanned again",
+    params(("id" = String, Path, description = "Event id"), ("ticket_id" = String, Path, description = "Ticket id")),
+    responses((status = 204, description = "Undone"), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::NotFound, crate::openapi::problems::RateLimited),
+    security(("bearer" = []))
+)]
+pub async fn undo(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((event_id, ticket_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let mut conn = state.db().await?;
+    let event = load_managed(&mut conn, &user, &event_id).await?;
+    let ticket_id = parse_id(&ticket_id)?;
+    if check_in::undo(&mut conn, event.id, ticket_id, user.id()).await? {
+        tracing::info!(event.id = %event.id, ticket.id = %ticket_id, "check-in undone");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// 1–100, default 20.
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CheckInsView {
+    /// Per tier: tickets that admit (not void) and how many are in.
+    pub tiers: Vec<TierCountView>,
+    /// Standing check-ins, newest first.
+    pub items: Vec<CheckInView>,
+    /// Pass as `cursor` for the next page of `items`.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TierCountView {
+    pub tier_id: Uuid,
+    pub name: String,
+    pub tickets: i64,
+    pub checked_in: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CheckInView {
+    pub id: Uuid,
+    pub ticket_id: Uuid,
+    pub tier_id: Uuid,
+    pub attendee_name: String,
+    pub device: Option<String>,
+    /// The operator's email.
+    pub scanned_by: Option<String>,
+    pub checked_in_at: DateTime<Utc>,
+}
+
+/// `GET /v1/events/{id}/check-ins`
+#[utoipa::path(
+    get,
+    path = "/v1/events/{id}/check-ins",
+    operation_id = "check_ins_list",
+    tag = "check-in",
+    summary = "Who is in: counts per tier and the check-ins, newest first",
+    params(("id" = String, Path, description = "Event id"), ListParams),
+    responses((status = 200, description = "Check-ins", body = CheckInsView), crate::openapi::problems::Unauthorized, crate::openapi::problems::NotFound, crate::openapi::problems::BadRequest, crate::openapi::problems::Unprocessable, crate::openapi::problems::RateLimited),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(event_id): Path<String>,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Json<CheckInsView>> {
+    let limit = pagination::limit_only(params.limit)?;
+    let after = pagination::created_after(params.cursor.as_deref())?;
+    let mut conn = state.db().await?;
+    let event = load_scannable(&mut conn, &user, &event_id).await?;
+    let tiers = check_in::counts(&mut conn, event.id).await?;
+    let rows = check_in::list(&mut conn, event.id, after, limit + 1).await?;
+    let (rows, next_cursor) = pagination::created_page(rows, limit, |r| (r.created_at, r.id));
+    Ok(Json(CheckInsView {
+        tiers: tiers
+            .into_iter()
+            .map(|t| TierCountView {
+                tier_id: t.tier_id,
+                name: t.name,
+                tickets: t.tickets,
+                checked_in: t.checked_in,
+            })
+            .collect(),
+        items: rows
+            .into_iter()
+            .map(|r| CheckInView {
+                id: r.id,
+                ticket_id: r.ticket_id,
+                tier_id: r.tier_id,
+                attendee_name: r.attendee_name,
+                device: r.device,
+                scanned_by: r.scanned_by,
+                checked_in_at: r.created_at,
+            })
+            .collect(),
+        next_cursor,
+    }))
+}

@@ -1,0 +1,328 @@
+//! Scans at the door: a ticket is admitted once (until the check-in is
+//! undone), by one statement whose row lock makes concurrent scanners of
+//! one ticket agree on a single success.
+
+use chrono::{DateTime, Utc};
+use diesel::{
+    prelude::*,
+    sql_types::{Nullable, Text, Timestamptz, Uuid as SqlUuid},
+};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::{OrderStatus, TicketStatus};
+use crate::schema::event_staff;
+
+/// What the scanner read: a ticket code, and the ticket id when it came
+/// from a signed QR payload.
+#[derive(Debug, Clone)]
+pub struct Scanned {
+    pub code: String,
+    pub ticket_id: Option<Uuid>,
+}
+
+/// A ticket let in.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Admission {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub ticket_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub tier_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub tier_name: String,
+    #[diesel(sql_type = Text)]
+    pub attendee_name: String,
+    #[diesel(sql_type = Timestamptz)]
+    pub created_at: DateTime<Utc>,
+}
+
+/// Why a scan let nobody in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// No ticket has this code (or this id and code).
+    Unknown,
+    OtherEvent,
+    /// Given back: its order was refunded.
+    Refunded,
+    /// Void for another reason (a cancelled event).
+    Void,
+    AlreadyIn {
+        at: DateTime<Utc>,
+        by: Option<String>,
+        device: Option<String>,
+    },
+}
+
+#[derive(QueryableByName)]
+struct TicketState {
+    #[diesel(sql_type = SqlUuid)]
+    event_id: Uuid,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Text)]
+    order_status: String,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    checked_in_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Text>)]
+    scanned_by: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    device: Option<String>,
+}
+
+/// One check-in, for lists.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct CheckInRow {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub ticket_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub tier_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub attendee_name: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub device: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub scanned_by: Option<String>,
+    #[diesel(sql_type = Timestamptz)]
+    pub created_at: DateTime<Utc>,
+}
+
+/// A tier's tickets and how many are in.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct TierCount {
+    #[diesel(sql_type = SqlUuid)]
+    pub tier_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    /// Valid or checked in (void tickets do not come).
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub tickets: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub checked_in: i64,
+}
+
+#[derive(QueryableByName)]
+struct Undone {
+    #[diesel(sql_type = SqlUuid)]
+    #[allow(dead_code)]
+    ticket_id: Uuid,
+}
+
+pub async fn admit(
+    conn: &mut AsyncPgConnection,
+    event_id: Uuid,
+    scanned: &Scanned,
+    operator: Uuid,
+    device: Option<&str>,
+) -> QueryResult<Result<Admission, Refusal>> {
+    // The UPDATE locks the ticket: a second scanner waits for the first
+    // to commit, then finds it no longer `valid`.
+    let admitted: Option<Admission> = diesel::sql_query(
+        "WITH t AS (
+             UPDATE tickets SET status = 'checked_in'
+              WHERE code = $1 AND ($2::uuid IS NULL OR id = $2)
+                AND event_id = $3 AND status = 'valid'
+          RETURNING id, tier_id, attendee_name
+         ), c AS (
+             INSERT INTO check_ins (id, ticket_id, event_id, scanned_by, device)
+             SELECT $4, t.id, $3, $5, $6 FROM t
+          RETURNING id, ticket_id, created_at
+         )
+         SELECT c.id, c.ticket_id, t.tier_id, tt.name AS tier_name, t.attendee_name, c.created_at
+           FROM c JOIN t ON t.id = c.ticket_id JOIN ticket_tiers tt ON tt.id = t.tier_id",
+    )
+    .bind::<Text, _>(&scanned.code)
+    .bind::<Nullable<SqlUuid>, _>(scanned.ticket_id)
+    .bind::<SqlUuid, _>(event_id)
+    .bind::<SqlUuid, _>(Uuid::now_v7())
+    .bind::<SqlUuid, _>(operator)
+    .bind::<Nullable<Text>, _>(device)
+    .get_result(conn)
+    .await
+    .optional()?;
+    if let Some(admission) = admitted {
+        return Ok(Ok(admission));
+    }
+    let state: Option<TicketState> = diesel::sql_query(
+        "SELECT t.event_id, t.status, o.status AS order_status,
+                c.created_at AS checked_in_at, u.email AS scanned_by, c.device
+           FROM tickets t JOIN orders o ON o.id = t.order_id
+           LEFT JOIN check_ins c ON c.ticket_id = t.id AND c.undone_at IS NULL
+           LEFT JOIN users u ON u.id = c.scanned_by
+          WHERE t.code = $1 AND ($2::uuid IS NULL OR t.id = $2)",
+    )
+    .bind::<Text, _>(&scanned.code)
+    .bind::<Nullable<SqlUuid>, _>(scanned.ticket_id)
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(Err(match state {
+        None => Refusal::Unknown,
+        Some(s) if s.event_id != event_id => Refusal::OtherEvent,
+        Some(s) if TicketStatus::parse(&s.status) == Some(TicketStatus::CheckedIn) => {
+            Refusal::AlreadyIn {
+                at: s.checked_in_at.unwrap_or_default(),
+                by: s.scanned_by,
+                device: s.device,
+            }
+        }
+        Some(s)
+            if matches!(
+                OrderStatus::parse(&s.order_status),
+                Some(OrderStatus::Refunded | OrderStatus::PartiallyRefunded)
+            ) =>
+        {
+            Refusal::Refunded
+        }
+        // A `valid` ticket here was voided between the statements.
+        Some(_) => Refusal::Void,
+    }))
+}
+
+/// Undoes a ticket's check-in: it may be scanned again. `false` if it was
+/// not checked in.
+pub async fn undo(
+    conn: &mut AsyncPgConnection,
+    event_id: Uuid,
+    ticket_id: Uuid,
+    by: Uuid,
+) -> QueryResult<bool> {
+    let undone: Option<Undone> = diesel::sql_query(
+        "WITH c AS (
+             UPDATE check_ins SET undone_at = now(), undone_by = $3
+              WHERE ticket_id = $1 AND event_id = $2 AND undone_at IS NULL
+          RETURNING ticket_id
+         ), t AS (
+             UPDATE tickets SET status = 'valid'
+              WHERE id IN (SELECT ticket_id FROM c) AND status = 'checked_in'
+         )
+         SELECT ticket_id FROM c",
+    )
+    .bind::<SqlUuid, _>(ticket_id)
+    .bind::<SqlUuid, _>(event_id)
+    .bind::<SqlUuid, _>(by)
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(undone.is_some())
+}
+
+/// Tickets and check-ins per tier of the event.
+pub async fn counts(conn: &mut AsyncPgConnection, event_id: Uuid) -> QueryResult<Vec<TierCount>> {
+    diesel::sql_query(
+        "SELECT tt.id AS tier_id, tt.name,
+                count(t.id) FILTER (WHERE t.status <> 'void') AS tickets,
+                count(t.id) FILTER (WHERE t.status = 'checked_in') AS checked_in
+           FROM ticket_tiers tt LEFT JOIN tickets t ON t.tier_id = tt.id
+          WHERE tt.event_id = $1
+          GROUP BY tt.id, tt.name, tt.sort_order
+          ORDER BY tt.sort_order, tt.id",
+    )
+    .bind::<SqlUuid, _>(event_id)
+    .load(conn)
+    .await
+}
+
+/// The event's standing check-ins, newest first, after `(created_at, id)`.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    event_id: Uuid,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> QueryResult<Vec<CheckInRow>> {
+    let (at, id) = after.unzip();
+    diesel::sql_query(
+        "SELECT c.id, c.ticket_id, t.tier_id, t.attendee_name, c.device,
+                u.email AS scanned_by, c.created_at
+           FROM check_ins c JOIN tickets t ON t.id = c.ticket_id
+           LEFT JOIN users u ON u.id = c.scanned_by
+          WHERE c.event_id = $1 AND c.undone_at IS NULL
+            AND ($2::timestamptz IS NULL OR (c.created_at, c.id) < ($2, $3))
+          ORDER BY c.created_at DESC, c.id DESC
+          LIMIT $4",
+    )
+    .bind::<SqlUuid, _>(event_id)
+    .bind::<Nullable<Timestamptz>, _>(at)
+    .bind::<Nullable<SqlUuid>, _>(id)
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .load(conn)
+    .await
+}
+
+/// A user an organizer lets scan one event's tickets.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = event_staff, check_for_backend(diesel::pg::Pg))]
+pub struct Staff {
+    pub event_id: Uuid,
+    pub user_id: Uuid,
+    pub granted_by: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Staff {
+    /// Grants the door role (again: no change).
+    pub async fn grant(
+        conn: &mut AsyncPgConnection,
+        event_id: Uuid,
+        user_id: Uuid,
+        granted_by: Uuid,
+    ) -> QueryResult<Staff> {
+        diesel::insert_into(event_staff::table)
+            .values((
+                event_staff::event_id.eq(event_id),
+                event_staff::user_id.eq(user_id),
+                event_staff::granted_by.eq(granted_by),
+            ))
+            .on_conflict((event_staff::event_id, event_staff::user_id))
+            .do_nothing()
+            .execute(conn)
+            .await?;
+        event_staff::table
+            .find((event_id, user_id))
+            .select(Staff::as_select())
+            .get_result(conn)
+            .await
+    }
+
+    pub async fn revoke(
+        conn: &mut AsyncPgConnection,
+        event_id: Uuid,
+        user_id: Uuid,
+    ) -> QueryResult<bool> {
+        let n = diesel::delete(event_staff::table.find((event_id, user_id)))
+            .execute(conn)
+            .await?;
+        Ok(n > 0)
+    }
+
+    pub async fn is_staff(
+        conn: &mut AsyncPgConnection,
+        event_id: Uuid,
+        user_id: Uuid,
+    ) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(
+            event_staff::table.find((event_id, user_id)),
+        ))
+        .get_result(conn)
+        .await
+    }
+
+    /// The event's staff with their emails, oldest grant first.
+    pub async fn for_event(
+        conn: &mut AsyncPgConnection,
+        event_id: Uuid,
+    ) -> QueryResult<Vec<(Staff, String)>> {
+        event_staff::table
+            .inner_join(
+                crate::schema::users::table.on(crate::schema::users::id.eq(event_staff::user_id)),
+            )
+            .filter(event_staff::event_id.eq(event_id))
+            .order(event_staff::created_at)
+            .select((Staff::as_select(), crate::schema::users::email))
+            .load(conn)
+            .await
+    }
+}

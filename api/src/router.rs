@@ -61,6 +61,8 @@ fn documented(state: &AppState) -> (OpenApiRouter<AppState>, OpenApiRouter<AppSt
         .routes(routes!(staff::revoke))
         .routes(routes!(check_ins::list, check_ins::scan))
         .routes(routes!(check_ins::undo))
+        .routes(routes!(check_ins::door_list))
+        .routes(routes!(check_ins::batch))
         // Images are the one body bigger than the JSON limit.
         .routes(with_layer(
             routes!(event_images::upload),

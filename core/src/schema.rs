@@ -18,6 +18,7 @@ diesel::table! {
         created_at -> Timestamptz,
         undone_at -> Nullable<Timestamptz>,
         undone_by -> Nullable<Uuid>,
+        client_nonce -> Nullable<Text>,
     }
 }
 

@@ -21,6 +21,32 @@ pub struct Scanned {
     pub ticket_id: Option<Uuid>,
 }
 
+/// Who scanned, where, and for an offline door app's upload, when and
+/// under which nonce.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanBy<'a> {
+    pub operator: Uuid,
+    pub device: Option<&'a str>,
+    /// When it was scanned, if earlier than now (offline uploads).
+    pub at: Option<DateTime<Utc>>,
+    pub nonce: Option<&'a str>,
+}
+
+/// A ticket as door apps keep it offline.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct DoorTicket {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub code: String,
+    #[diesel(sql_type = SqlUuid)]
+    pub tier_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    #[diesel(sql_type = Timestamptz)]
+    pub updated_at: DateTime<Utc>,
+}
+
 /// A ticket let in.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct Admission {
@@ -115,8 +141,7 @@ pub async fn admit(
     conn: &mut AsyncPgConnection,
     event_id: Uuid,
     scanned: &Scanned,
-    operator: Uuid,
-    device: Option<&str>,
+    by: ScanBy<'_>,
 ) -> QueryResult<Result<Admission, Refusal>> {
     // The UPDATE locks the ticket: a second scanner waits for the first
     // to commit, then finds it no longer `valid`.
@@ -127,8 +152,8 @@ pub async fn admit(
                 AND event_id = $3 AND status = 'valid'
           RETURNING id, tier_id, attendee_name
          ), c AS (
-             INSERT INTO check_ins (id, ticket_id, event_id, scanned_by, device)
-             SELECT $4, t.id, $3, $5, $6 FROM t
+             INSERT INTO check_ins (id, ticket_id, event_id, scanned_by, device, created_at, client_nonce)
+             SELECT $4, t.id, $3, $5, $6, least(coalesce($7, now()), now()), $8 FROM t
           RETURNING id, ticket_id, created_at
          )
          SELECT c.id, c.ticket_id, t.tier_id, tt.name AS tier_name, t.attendee_name, c.created_at
@@ -138,8 +163,10 @@ pub async fn admit(
     .bind::<Nullable<SqlUuid>, _>(scanned.ticket_id)
     .bind::<SqlUuid, _>(event_id)
     .bind::<SqlUuid, _>(Uuid::now_v7())
-    .bind::<SqlUuid, _>(operator)
-    .bind::<Nullable<Text>, _>(device)
+    .bind::<SqlUuid, _>(by.operator)
+    .bind::<Nullable<Text>, _>(by.device)
+    .bind::<Nullable<Timestamptz>, _>(by.at)
+    .bind::<Nullable<Text>, _>(by.nonce)
     .get_result(conn)
     .await
     .optional()?;
@@ -180,6 +207,50 @@ pub async fn admit(
         // A `valid` ticket here was voided between the statements.
         Some(_) => Refusal::Void,
     }))
+}
+
+/// The ticket an offline scan with this nonce admitted, if it was
+/// uploaded before.
+pub async fn by_nonce(
+    conn: &mut AsyncPgConnection,
+    event_id: Uuid,
+    nonce: &str,
+) -> QueryResult<Option<Uuid>> {
+    crate::schema::check_ins::table
+        .filter(crate::schema::check_ins::event_id.eq(event_id))
+        .filter(crate::schema::check_ins::client_nonce.eq(nonce))
+        .select(crate::schema::check_ins::ticket_id)
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The event's tickets changed after `(updated_at, id)` and at least
+/// `settle` ago (so a transaction still committing cannot slip in behind
+/// a door app's cursor), oldest change first.
+pub async fn door_list(
+    conn: &mut AsyncPgConnection,
+    event_id: Uuid,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    settle: std::time::Duration,
+    limit: i64,
+) -> QueryResult<Vec<DoorTicket>> {
+    let (at, id) = after.unzip();
+    diesel::sql_query(
+        "SELECT id, code, tier_id, status, updated_at FROM tickets
+          WHERE event_id = $1
+            AND ($2::timestamptz IS NULL OR (updated_at, id) > ($2, $3))
+            AND updated_at < now() - make_interval(secs => $4)
+          ORDER BY updated_at, id
+          LIMIT $5",
+    )
+    .bind::<SqlUuid, _>(event_id)
+    .bind::<Nullable<Timestamptz>, _>(at)
+    .bind::<Nullable<SqlUuid>, _>(id)
+    .bind::<diesel::sql_types::Double, _>(settle.as_secs_f64())
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .load(conn)
+    .await
 }
 
 /// Undoes a ticket's check-in: it may be scanned again. `false` if it was

@@ -48,7 +48,7 @@ pub mod user;
 pub mod user_token;
 pub mod webhook_inbox;
 
-pub use check_in::{Admission, CheckInRow, Refusal, Scanned, Staff, TierCount};
+pub use check_in::{Admission, CheckInRow, DoorTicket, Refusal, ScanBy, Scanned, Staff, TierCount};
 pub use discount::{Discount, DiscountFields, DiscountUnavailable, NewDiscount};
 pub use email::{EMAIL_STATUSES, EmailFilter, EmailRow, NewEmail, Suppression};
 pub use event::{Event, EventFields, EventStatus, NewEvent};

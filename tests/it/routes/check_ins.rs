@@ -248,3 +248,141 @@ async fn concurrent_scans_of_one_ticket_admit_it_once() {
         2
     );
 }
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A door app syncs the ticket list, scans offline, uploads: the first
+/// upload of a ticket admits it at its scan time, another device's scan of
+/// it is a conflict, a nonce uploaded twice is a duplicate; the next sync
+/// brings only what changed.
+#[tokio::test(flavor = "multi_thread")]
+async fn offline_door_apps_sync_the_list_and_upload_their_scans() {
+    let app = paying_app().await;
+    let shop = app.shop(20, 1500).await;
+    let (buyer, order) = paid_order(&app, &shop, 3).await;
+    let tickets = tickets_of(&app, &buyer, order["id"].as_str().unwrap()).await;
+    let list_url = format!("/v1/events/{}/check-in-list", shop.event_id);
+
+    // Changes settle for 2 s before they are listed.
+    let first = crate::harness::eventually(std::time::Duration::from_secs(10), || async {
+        let (status, list) = app.get(&list_url, Some(&shop.organizer)).await;
+        (status == 200 && list["items"].as_array().map(Vec::len) == Some(3))
+            .then_some(list.clone())
+            .ok_or(format!("{status} {list}"))
+    })
+    .await;
+    let hashes: Vec<&str> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["code_sha256"].as_str().unwrap())
+        .collect();
+    for t in &tickets {
+        assert!(hashes.contains(&sha256_hex(t["code"].as_str().unwrap()).as_str()));
+    }
+    assert!(
+        first["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["status"] == "valid")
+    );
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+
+    let scanned_at = "2026-01-01T18:00:00Z";
+    let p = |i: usize| tickets[i]["qr_payload"].as_str().unwrap().to_owned();
+    let upload = json!({"scans": [
+        {"nonce": "a-1", "code": p(0), "scanned_at": scanned_at, "device": "phone A"},
+        {"nonce": "b-1", "code": p(0), "scanned_at": "2026-01-01T18:00:05Z", "device": "phone B"},
+        {"nonce": "a-2", "code": p(1), "scanned_at": scanned_at},
+        {"nonce": "a-3", "code": "garbage", "scanned_at": scanned_at},
+    ]});
+    let batch_url = format!("/v1/events/{}/check-ins:batch", shop.event_id);
+    let (status, outcomes) = app
+        .post(&batch_url, upload.clone(), Some(&shop.organizer))
+        .await;
+    assert_eq!(status, 200, "{outcomes}");
+    let got: Vec<&str> = outcomes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        got,
+        ["admitted", "conflict", "admitted", "ticket_unreadable"]
+    );
+    assert!(
+        outcomes[1]["detail"].as_str().unwrap().contains("phone A"),
+        "{outcomes}"
+    );
+    // The same upload again (a retry after a lost answer) changes nothing.
+    let (_, again) = app.post(&batch_url, upload, Some(&shop.organizer)).await;
+    let got: Vec<&str> = again
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        got,
+        ["duplicate", "conflict", "duplicate", "ticket_unreadable"]
+    );
+    assert_eq!(app.count("check_ins").await, 2);
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT count(*) AS n FROM check_ins WHERE created_at = '{scanned_at}'"
+        ))
+        .await,
+        2,
+        "admitted at the time they were scanned"
+    );
+
+    // The next sync lists only the two tickets let in.
+    let next = crate::harness::eventually(std::time::Duration::from_secs(10), || async {
+        let (_, list) = app
+            .get(&format!("{list_url}?since={cursor}"), Some(&shop.organizer))
+            .await;
+        (list["items"].as_array().map(Vec::len) == Some(2))
+            .then_some(list.clone())
+            .ok_or(list.to_string())
+    })
+    .await;
+    assert!(
+        next["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["status"] == "checked_in")
+    );
+
+    // Bad uploads are refused whole.
+    for (body, field) in [
+        (json!({"scans": []}), "scans"),
+        (
+            json!({"scans": [{"nonce": "", "code": p(2), "scanned_at": scanned_at}]}),
+            "scans[0].nonce",
+        ),
+        (
+            json!({"scans": [{"nonce": "f", "code": p(2), "scanned_at": "2099-01-01T00:00:00Z"}]}),
+            "scans[0].scanned_at",
+        ),
+    ] {
+        let (status, problem) = app.post(&batch_url, body, Some(&shop.organizer)).await;
+        assert_eq!(
+            (status, problem["errors"][0]["field"].as_str()),
+            (422, Some(field))
+        );
+    }
+    assert_eq!(app.count("check_ins").await, 2);
+    let (status, _) = app
+        .get(&format!("{list_url}?since=nonsense"), Some(&shop.organizer))
+        .await;
+    assert_eq!(status, 400);
+}

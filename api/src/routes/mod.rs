@@ -1,5 +1,6 @@
 pub mod admin_emails;
 pub mod admin_users;
+pub mod attendees;
 pub mod auth;
 pub mod banks;
 pub mod board;

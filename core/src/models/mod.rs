@@ -30,6 +30,7 @@ macro_rules! text_status {
     };
 }
 
+pub mod attendee;
 pub mod check_in;
 pub mod discount;
 pub mod email;
@@ -48,6 +49,7 @@ pub mod user;
 pub mod user_token;
 pub mod webhook_inbox;
 
+pub use attendee::{Attendee, AttendeeFilter};
 pub use check_in::{Admission, CheckInRow, DoorTicket, Refusal, ScanBy, Scanned, Staff, TierCount};
 pub use discount::{Discount, DiscountFields, DiscountUnavailable, NewDiscount};
 pub use email::{EMAIL_STATUSES, EmailFilter, EmailRow, NewEmail, Suppression};

@@ -1,4 +1,5 @@
 mod admin_users;
+mod attendees;
 mod auth;
 mod bad_input;
 mod cancellation;

@@ -64,6 +64,7 @@ fn documented(state: &AppState) -> (OpenApiRouter<AppState>, OpenApiRouter<AppSt
         .routes(routes!(check_ins::door_list))
         .routes(routes!(check_ins::batch))
         .routes(routes!(attendees::list))
+        .routes(routes!(stats::event))
         // Images are the one body bigger than the JSON limit.
         .routes(with_layer(
             routes!(event_images::upload),

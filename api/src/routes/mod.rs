@@ -19,6 +19,7 @@ pub mod payouts;
 pub mod refunds;
 pub mod sessions;
 pub mod staff;
+pub mod stats;
 pub mod tickets;
 pub mod tiers;
 pub mod unsubscribe;

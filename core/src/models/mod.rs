@@ -38,6 +38,7 @@ pub mod event;
 pub mod event_image;
 pub mod event_message;
 pub mod event_search;
+pub mod event_stats;
 pub mod ledger;
 pub mod order;
 pub mod payment;

@@ -18,5 +18,6 @@ mod payouts;
 pub(crate) mod refunds;
 mod search;
 mod sessions;
+mod stats;
 mod tiers;
 pub(crate) mod webhooks;

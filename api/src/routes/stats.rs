@@ -1,0 +1,145 @@
+//! How an event sells, for its organizer: tiers, money, conversion and
+//! sales over time (`models::event_stats`).
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use boxoffice_core::models::event_stats;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{
+    error::{ApiError, ApiResult, FieldError},
+    extract::{AuthUser, Json, Query},
+    routes::events::load_managed,
+    state::AppState,
+};
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct StatsParams {
+    /// Sales over time in `hour` or `day` buckets (default) of the
+    /// event's time zone.
+    pub interval: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventStatsView {
+    pub event_id: Uuid,
+    pub currency: String,
+    pub timezone: String,
+    pub tiers: Vec<TierStatsView>,
+    pub money: MoneyView,
+    /// Orders per status (`pending`, `paid`, `expired`, `rejected`, …).
+    pub orders: BTreeMap<String, i64>,
+    /// Paid orders over time, oldest bucket first.
+    pub sales: Vec<SalesBucketView>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TierStatsView {
+    pub tier_id: Uuid,
+    pub name: String,
+    pub quantity: i64,
+    pub sold: i64,
+    pub held: i64,
+    pub remaining: i64,
+    pub gross_minor: i64,
+    pub checked_in: i64,
+}
+
+/// Charged amounts from the orders; the rest from the ledger, so they
+/// agree with balances and payouts.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MoneyView {
+    pub gross_minor: i64,
+    pub discounts_minor: i64,
+    pub collected_minor: i64,
+    pub refunded_minor: i64,
+    pub fees_minor: i64,
+    /// What the organizer earned: collected − refunded − fees.
+    pub net_minor: i64,
+    pub paid_out_minor: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SalesBucketView {
+    /// Local start of the bucket in the event's time zone.
+    pub starts: String,
+    pub orders: i64,
+    pub tickets: i64,
+    pub amount_minor: i64,
+}
+
+/// `GET /v1/events/{id}/stats`
+#[utoipa::path(
+    get,
+    path = "/v1/events/{id}/stats",
+    operation_id = "events_stats",
+    tag = "events",
+    summary = "How the event sells: tiers, money, orders by status, sales over time",
+    params(("id" = String, Path, description = "Event id"), StatsParams),
+    responses((status = 200, description = "Stats", body = EventStatsView), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::NotFound, crate::openapi::problems::BadRequest, crate::openapi::problems::Unprocessable, crate::openapi::problems::RateLimited),
+    security(("bearer" = []))
+)]
+pub async fn event(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(event_id): Path<String>,
+    Query(params): Query<StatsParams>,
+) -> ApiResult<Json<EventStatsView>> {
+    let bucket = match params.interval.as_deref() {
+        None | Some("day") => "day",
+        Some("hour") => "hour",
+        Some(_) => {
+            return Err(ApiError::Validation(vec![FieldError::new(
+                "interval",
+                "must be `hour` or `day`",
+            )]));
+        }
+    };
+    let mut conn = state.db().await?;
+    let event = load_managed(&mut conn, &user, &event_id).await?;
+    let tiers = event_stats::tiers(&mut conn, event.id).await?;
+    let money = event_stats::money(&mut conn, event.id).await?;
+    let orders = event_stats::conversion(&mut conn, event.id).await?;
+    let sales = event_stats::sales(&mut conn, event.id, bucket).await?;
+    Ok(Json(EventStatsView {
+        event_id: event.id,
+        currency: event.currency.clone(),
+        timezone: event.timezone.clone(),
+        tiers: tiers
+            .into_iter()
+            .map(|t| TierStatsView {
+                tier_id: t.tier_id,
+                name: t.name,
+                quantity: t.quantity,
+                sold: t.sold,
+                held: t.held,
+                remaining: (t.quantity - t.sold - t.held).max(0),
+                gross_minor: t.gross_minor,
+                checked_in: t.checked_in,
+            })
+            .collect(),
+        money: MoneyView {
+            gross_minor: money.gross_minor,
+            discounts_minor: money.discounts_minor,
+            collected_minor: money.collected_minor,
+            refunded_minor: money.refunded_minor,
+            fees_minor: money.fees_minor,
+            net_minor: money.net_minor,
+            paid_out_minor: money.paid_out_minor,
+        },
+        orders: orders.into_iter().map(|s| (s.status, s.orders)).collect(),
+        sales: sales
+            .into_iter()
+            .map(|b| SalesBucketView {
+                starts: b.starts,
+                orders: b.orders,
+                tickets: b.tickets,
+                amount_minor: b.amount_minor,
+            })
+            .collect(),
+    }))
+}

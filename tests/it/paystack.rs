@@ -13,7 +13,7 @@ use crate::{
         fake_paystack::{self, FakePaystack, SECRET_KEY},
         shop::Shop,
     },
-    routes::refunds::refund,
+    routes::{payouts, refunds::refund},
 };
 
 async fn paystack_app() -> (TestApp, FakePaystack) {
@@ -306,19 +306,8 @@ async fn an_organizer_registers_a_bank_account_and_is_paid_by_one_transfer() {
     assert_eq!(fake.pay(&order_id).await, 200);
     app.wait_order(&buyer, &order_id, "paid").await;
     fake.lose_next_transfer_answer();
-    app.sql(&format!(
-        "UPDATE events SET starts_at = now() - interval '3 days 3 hours',
-                ends_at = now() - interval '3 days', status = 'completed'
-          WHERE id = '{}'",
-        shop.event_id
-    ))
-    .await;
-    assert_eq!(
-        boxoffice_scheduler::run_sweep(&app.services, "payouts")
-            .await
-            .unwrap(),
-        1
-    );
+    payouts::end(&app, &shop.event_id).await;
+    assert_eq!(payouts::payouts_now(&app).await, 1);
     let payout_id = eventually(Duration::from_secs(20), || async {
         let verified = fake
             .seen()

@@ -12,7 +12,7 @@ use crate::{
         TestApp, eventually,
         fake_stripe::{FakeStripe, SECRET_KEY, WEBHOOK_SECRET},
     },
-    routes::refunds::refund,
+    routes::{payouts, refunds::refund},
 };
 
 async fn stripe_app() -> (TestApp, FakeStripe) {
@@ -499,19 +499,8 @@ async fn an_organizer_is_paid_out_by_a_stripe_transfer() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    app.sql(&format!(
-        "UPDATE events SET starts_at = now() - interval '3 days 3 hours',
-                ends_at = now() - interval '3 days', status = 'completed'
-          WHERE id = '{}'",
-        shop.event_id
-    ))
-    .await;
-    assert_eq!(
-        boxoffice_scheduler::run_sweep(&app.services, "payouts")
-            .await
-            .unwrap(),
-        1
-    );
+    payouts::end(&app, &shop.event_id).await;
+    assert_eq!(payouts::payouts_now(&app).await, 1);
     let payout = eventually(Duration::from_secs(20), || async {
         let (_, page) = app
             .get("/v1/organizer/payouts", Some(&shop.organizer))

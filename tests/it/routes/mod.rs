@@ -14,7 +14,7 @@ mod openapi;
 mod ops;
 mod orders;
 mod oversell;
-mod payouts;
+pub(crate) mod payouts;
 pub(crate) mod refunds;
 mod search;
 mod sessions;

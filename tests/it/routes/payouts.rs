@@ -68,7 +68,8 @@ async fn sale(app: &TestApp, event_id: &str, tier_id: &str, seats: i32) -> Value
         .await
 }
 
-async fn end(app: &TestApp, event_id: &str) {
+/// The event ended three days ago (past the payout delay).
+pub(crate) async fn end(app: &TestApp, event_id: &str) {
     app.sql(&format!(
         "UPDATE events SET starts_at = now() - interval '3 days 3 hours', ends_at = now() - interval '3 days', status = 'completed'
           WHERE id = '{event_id}'"
@@ -76,7 +77,8 @@ async fn end(app: &TestApp, event_id: &str) {
     .await;
 }
 
-async fn payouts_now(app: &TestApp) -> usize {
+/// Runs the payouts sweep now; returns the payouts it made.
+pub(crate) async fn payouts_now(app: &TestApp) -> usize {
     boxoffice_scheduler::run_sweep(&app.services, "payouts")
         .await
         .unwrap()

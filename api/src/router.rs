@@ -65,6 +65,8 @@ fn documented(state: &AppState) -> (OpenApiRouter<AppState>, OpenApiRouter<AppSt
         .routes(routes!(check_ins::batch))
         .routes(routes!(attendees::list))
         .routes(routes!(stats::event))
+        .routes(routes!(stats::organizer))
+        .routes(routes!(stats::admin))
         // Images are the one body bigger than the JSON limit.
         .routes(with_layer(
             routes!(event_images::upload),

@@ -143,3 +143,188 @@ pub async fn event(
             .collect(),
     }))
 }
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OrganizerStatsView {
+    pub organizer_id: Uuid,
+    /// Per currency, over all events.
+    pub totals: Vec<CurrencyTotals>,
+    /// Newest start first.
+    pub events: Vec<EventSummaryView>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CurrencyTotals {
+    pub currency: String,
+    pub sold: i64,
+    pub collected_minor: i64,
+    pub refunded_minor: i64,
+    pub net_minor: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventSummaryView {
+    pub event_id: Uuid,
+    pub title: String,
+    pub status: String,
+    pub currency: String,
+    pub sold: i64,
+    pub collected_minor: i64,
+    pub refunded_minor: i64,
+    pub net_minor: i64,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizerStatsParams {
+    /// Admins only: another organizer's.
+    pub organizer_id: Option<Uuid>,
+}
+
+/// `GET /v1/organizer/stats`
+#[utoipa::path(
+    get,
+    path = "/v1/organizer/stats",
+    operation_id = "organizer_stats",
+    tag = "events",
+    summary = "How the caller's events sell, each and in total per currency",
+    params(OrganizerStatsParams),
+    responses((status = 200, description = "Stats", body = OrganizerStatsView), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::BadRequest, crate::openapi::problems::RateLimited),
+    security(("bearer" = []))
+)]
+pub async fn organizer(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(params): Query<OrganizerStatsParams>,
+) -> ApiResult<Json<OrganizerStatsView>> {
+    user.require(boxoffice_core::models::Role::Organizer)?;
+    let organizer_id = match params.organizer_id {
+        Some(id) if user.is_admin() => id,
+        Some(_) => return Err(ApiError::Forbidden),
+        None => user.id(),
+    };
+    let mut conn = state.db().await?;
+    let events = event_stats::organizer(&mut conn, organizer_id).await?;
+    let mut totals: BTreeMap<String, CurrencyTotals> = BTreeMap::new();
+    for e in &events {
+        let t = totals
+            .entry(e.currency.clone())
+            .or_insert_with(|| CurrencyTotals {
+                currency: e.currency.clone(),
+                sold: 0,
+                collected_minor: 0,
+                refunded_minor: 0,
+                net_minor: 0,
+            });
+        t.sold += e.sold;
+        t.collected_minor += e.collected_minor;
+        t.refunded_minor += e.refunded_minor;
+        t.net_minor += e.net_minor;
+    }
+    Ok(Json(OrganizerStatsView {
+        organizer_id,
+        totals: totals.into_values().collect(),
+        events: events
+            .into_iter()
+            .map(|e| EventSummaryView {
+                event_id: e.event_id,
+                title: e.title,
+                status: e.status,
+                currency: e.currency,
+                sold: e.sold,
+                collected_minor: e.collected_minor,
+                refunded_minor: e.refunded_minor,
+                net_minor: e.net_minor,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AdminStatsView {
+    /// Orders per status, platform-wide (`rejected`: payment failed or
+    /// declined).
+    pub orders: BTreeMap<String, i64>,
+    pub revenue: Vec<RevenueView>,
+    /// Per queue: pending, scheduled, running, dead.
+    pub queues: Vec<QueueHealth>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RevenueView {
+    pub currency: String,
+    pub collected_minor: i64,
+    pub refunded_minor: i64,
+    /// The platform's fees, net of fees given back.
+    pub fees_minor: i64,
+    /// Refunded / collected, 0 when nothing was collected.
+    pub refund_rate: f64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct QueueHealth {
+    pub queue: String,
+    pub pending: u64,
+    pub scheduled: u64,
+    pub running: u64,
+    pub dead: u64,
+    pub workers: u64,
+    pub oldest_pending_age_secs: Option<f64>,
+}
+
+/// `GET /v1/admin/stats`
+#[utoipa::path(
+    get,
+    path = "/v1/admin/stats",
+    operation_id = "admin_stats",
+    tag = "ops",
+    summary = "The platform at a glance: orders by status, revenue and refund rate per currency, queue health",
+    responses((status = 200, description = "Stats", body = AdminStatsView), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::Unavailable, crate::openapi::problems::RateLimited),
+    security(("bearer" = []))
+)]
+pub async fn admin(
+    State(state): State<AppState>,
+    _: crate::extract::RequireAdmin,
+) -> ApiResult<Json<AdminStatsView>> {
+    let mut conn = state.db().await?;
+    let orders = event_stats::platform_orders(&mut conn).await?;
+    let revenue = event_stats::platform_revenue(&mut conn).await?;
+    drop(conn);
+    let mut queues = Vec::new();
+    for q in boxoffice_core::queue::QueueName::ALL {
+        let s = state
+            .services
+            .queues
+            .stats(q)
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("queue: {e}")))?;
+        queues.push(QueueHealth {
+            queue: q.to_string(),
+            pending: s.counts.pending,
+            scheduled: s.counts.scheduled,
+            running: s.counts.running,
+            dead: s.counts.dead,
+            workers: s.counts.workers,
+            oldest_pending_age_secs: s.oldest_pending_age_secs,
+        });
+    }
+    Ok(Json(AdminStatsView {
+        orders: orders.into_iter().map(|s| (s.status, s.orders)).collect(),
+        revenue: revenue
+            .into_iter()
+            .map(|r| RevenueView {
+                refund_rate: if r.collected_minor > 0 {
+                    r.refunded_minor as f64 / r.collected_minor as f64
+                } else {
+                    0.0
+                },
+                currency: r.currency,
+                collected_minor: r.collected_minor,
+                refunded_minor: r.refunded_minor,
+                fees_minor: r.fees_minor,
+            })
+            .collect(),
+        queues,
+    }))
+}

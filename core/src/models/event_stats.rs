@@ -159,3 +159,94 @@ pub async fn sales(
     .load(conn)
     .await
 }
+
+/// One event of an organizer's, summed.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct EventSummary {
+    #[diesel(sql_type = SqlUuid)]
+    pub event_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub title: String,
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    #[diesel(sql_type = Text)]
+    pub currency: String,
+    #[diesel(sql_type = BigInt)]
+    pub sold: i64,
+    #[diesel(sql_type = BigInt)]
+    pub collected_minor: i64,
+    #[diesel(sql_type = BigInt)]
+    pub refunded_minor: i64,
+    #[diesel(sql_type = BigInt)]
+    pub net_minor: i64,
+}
+
+/// Every event of the organizer's, newest start first; money from the
+/// ledger, as in [`money`].
+pub async fn organizer(
+    conn: &mut AsyncPgConnection,
+    organizer_id: Uuid,
+) -> QueryResult<Vec<EventSummary>> {
+    diesel::sql_query(
+        "SELECT e.id AS event_id, e.title, e.status, e.currency::text AS currency,
+                coalesce(s.sold, 0)::bigint AS sold,
+                coalesce(l.collected, 0)::bigint AS collected_minor,
+                coalesce(l.refunded, 0)::bigint AS refunded_minor,
+                coalesce(l.net, 0)::bigint AS net_minor
+           FROM events e
+           LEFT JOIN (SELECT tt.event_id, sum(ts.sold) AS sold
+                        FROM tier_stock ts JOIN ticket_tiers tt ON tt.id = ts.tier_id
+                        JOIN events o ON o.id = tt.event_id AND o.organizer_id = $1
+                       GROUP BY tt.event_id) s ON s.event_id = e.id
+           LEFT JOIN (SELECT l.event_id,
+                             sum(l.amount_minor) FILTER (WHERE l.account LIKE 'cash:%'
+                                 AND l.payment_id IS NOT NULL AND l.refund_id IS NULL) AS collected,
+                             -sum(l.amount_minor) FILTER (WHERE l.account LIKE 'cash:%'
+                                 AND l.refund_id IS NOT NULL) AS refunded,
+                             -sum(l.amount_minor) FILTER (WHERE l.account LIKE 'organizer:%'
+                                 AND l.payout_id IS NULL) AS net
+                        FROM ledger_entries l JOIN events o ON o.id = l.event_id AND o.organizer_id = $1
+                       GROUP BY l.event_id) l ON l.event_id = e.id
+          WHERE e.organizer_id = $1
+          ORDER BY e.starts_at DESC, e.id",
+    )
+    .bind::<SqlUuid, _>(organizer_id)
+    .load(conn)
+    .await
+}
+
+/// The platform's money per currency, from the ledger.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct CurrencyRevenue {
+    #[diesel(sql_type = Text)]
+    pub currency: String,
+    #[diesel(sql_type = BigInt)]
+    pub collected_minor: i64,
+    #[diesel(sql_type = BigInt)]
+    pub refunded_minor: i64,
+    #[diesel(sql_type = BigInt)]
+    pub fees_minor: i64,
+}
+
+pub async fn platform_revenue(conn: &mut AsyncPgConnection) -> QueryResult<Vec<CurrencyRevenue>> {
+    diesel::sql_query(
+        "SELECT currency::text AS currency,
+                coalesce(sum(amount_minor) FILTER (WHERE account LIKE 'cash:%'
+                         AND payment_id IS NOT NULL AND refund_id IS NULL), 0)::bigint AS collected_minor,
+                coalesce(-sum(amount_minor) FILTER (WHERE account LIKE 'cash:%'
+                         AND refund_id IS NOT NULL), 0)::bigint AS refunded_minor,
+                coalesce(-sum(amount_minor) FILTER (WHERE account = 'platform:revenue'), 0)::bigint AS fees_minor
+           FROM ledger_entries GROUP BY currency ORDER BY currency",
+    )
+    .load(conn)
+    .await
+}
+
+/// Orders per status, platform-wide.
+pub async fn platform_orders(conn: &mut AsyncPgConnection) -> QueryResult<Vec<StatusCount>> {
+    diesel::sql_query(
+        "SELECT status, count(*) AS orders FROM orders GROUP BY status ORDER BY status",
+    )
+    .load(conn)
+    .await
+}

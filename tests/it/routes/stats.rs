@@ -101,6 +101,49 @@ async fn stats_match_hand_figures_and_the_ledger() {
         currency["payable_minor"].as_i64().unwrap() + currency["pending_minor"].as_i64().unwrap();
     assert_eq!(json!(owed), money["net_minor"], "{balance}");
 
+    // Across the organizer's events, and platform-wide for admins.
+    let (status, mine) = app.get("/v1/organizer/stats", Some(&shop.organizer)).await;
+    assert_eq!(status, 200, "{mine}");
+    assert_eq!(mine["events"].as_array().unwrap().len(), 1);
+    assert_eq!(mine["events"][0]["net_minor"], money["net_minor"]);
+    assert_eq!(mine["totals"][0]["sold"], 3);
+    assert_eq!(mine["totals"][0]["collected_minor"], 5800);
+    let admin = app.admin().await;
+    let (status, platform) = app.get("/v1/admin/stats", Some(&admin)).await;
+    assert_eq!(status, 200, "{platform}");
+    assert_eq!(platform["orders"]["paid"], 1);
+    let revenue = &platform["revenue"][0];
+    assert_eq!(
+        (
+            &revenue["collected_minor"],
+            &revenue["refunded_minor"],
+            &revenue["fees_minor"]
+        ),
+        (&json!(5800), &json!(1000), &json!(295))
+    );
+    let rate = revenue["refund_rate"].as_f64().unwrap();
+    assert!((rate - 1000.0 / 5800.0).abs() < 1e-9, "{rate}");
+    assert!(
+        platform["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|q| q["queue"] == "purchases"),
+        "{platform}"
+    );
+    let (status, _) = app.get("/v1/admin/stats", Some(&shop.organizer)).await;
+    assert_eq!(status, 403);
+    let (status, _) = app
+        .get(
+            &format!(
+                "/v1/organizer/stats?organizer_id={}",
+                uuid_of(&app, &admin).await
+            ),
+            Some(&shop.organizer),
+        )
+        .await;
+    assert_eq!(status, 403, "only admins read another organizer's");
+
     let (status, hourly) = app
         .get(&format!("{url}?interval=hour"), Some(&shop.organizer))
         .await;
@@ -123,4 +166,10 @@ async fn stats_match_hand_figures_and_the_ledger() {
     assert_eq!(status, 404);
     let (status, _) = app.get(&url, Some(&buyer_b)).await;
     assert_eq!(status, 403);
+}
+
+/// The user id behind a token.
+async fn uuid_of(app: &TestApp, token: &str) -> String {
+    let (_, me) = app.get("/v1/auth/me", Some(token)).await;
+    me["id"].as_str().unwrap().to_owned()
 }

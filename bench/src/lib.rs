@@ -3,6 +3,7 @@
 
 pub mod baseline;
 pub mod cancel;
+pub mod checkin;
 pub mod emails;
 pub mod hot_drop;
 pub mod queue;

@@ -64,6 +64,20 @@ enum Cmd {
         #[arg(long, default_value = "bench/results")]
         out: PathBuf,
     },
+    /// Check-in at a `--tickets`-ticket event from `--scanners` concurrent
+    /// scanners, every ticket scanned twice at once: scans/s, p99, double
+    /// admissions; then stats and attendee search p99. One `dev` process
+    /// per run.
+    Checkin {
+        #[arg(long, default_value_t = 50_000)]
+        tickets: usize,
+        #[arg(long, default_value_t = 50)]
+        scanners: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[arg(long, default_value = "bench/results")]
+        out: PathBuf,
+    },
     /// Confirmation emails into a local SMTP sink with 1 and 2 worker processes.
     Emails {
         #[command(flatten)]
@@ -687,6 +701,51 @@ async fn main() -> Result<()> {
             println!("report: {}", file.display());
             Ok(())
         }
+        Cmd::Checkin {
+            tickets,
+            scanners,
+            runs,
+            out,
+        } => {
+            let mut measured = Vec::new();
+            for run in 0..runs {
+                let dev = DevServer::start(&config, None, run, None).await?;
+                let target = hot_drop::Target {
+                    api_url: dev.api.clone(),
+                    db: dev.pool()?,
+                    jwt_secret: config.auth.jwt_secret.clone(),
+                    pid: Some(dev.server.0.id()),
+                };
+                let one = boxoffice_bench::checkin::measure(&target, tickets, scanners).await;
+                drop(target);
+                dev.finish(&config).await;
+                let one = one?;
+                eprintln!(
+                    "checkin: {} scans of {} tickets at {:.0}/s, p99 {:.1} ms, {} admitted, {} twice, {} errors; stats p99 {:.1} ms, search p99 {:.1} ms; RSS {:?} MB",
+                    one.scans,
+                    one.tickets,
+                    one.scans_per_sec,
+                    one.scan_ms.p99,
+                    one.admitted,
+                    one.double_admissions,
+                    one.errors,
+                    one.stats_ms.p99,
+                    one.search_ms.p99,
+                    one.peak_rss_mb
+                );
+                measured.push(one);
+            }
+            let rates: Vec<f64> = measured.iter().map(|r| r.scans_per_sec).collect();
+            println!("scans/s, median of {}: {:.0}", rates.len(), median(rates));
+            std::fs::create_dir_all(&out)?;
+            let file = out.join(format!(
+                "{}-checkin.json",
+                chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+            ));
+            std::fs::write(&file, serde_json::to_string_pretty(&measured)?)?;
+            println!("report: {}", file.display());
+            Ok(())
+        }
         Cmd::Emails { emails } => {
             let runs = email_runs(&config, &emails, None).await?;
             println!("{}", serde_json::to_string_pretty(&runs)?);
@@ -817,7 +876,8 @@ fn stadium_table(base: f64, small: &[hot_drop::Report], stadium: &[hot_drop::Rep
     println!("baseline: {base:.0} tps hot row");
     println!("| figure | hot drop | stadium |");
     println!("|---|---|---|");
-    let rows: [(&str, &dyn Fn(&hot_drop::Report) -> f64); 9] = [
+    type Figure<'a> = (&'a str, &'a dyn Fn(&hot_drop::Report) -> f64);
+    let rows: [Figure<'_>; 9] = [
         ("decided/s", &|r| r.decided_per_sec),
         ("decided/s ÷ baseline", &|r| r.decided_per_sec / base),
         ("decided p99 ms", &|r| r.time_to_decided_ms.p99),

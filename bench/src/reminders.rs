@@ -104,7 +104,11 @@ fn other_ticks(before: &str, after: &str) -> (u64, u64, f64) {
     (ticks, late, worst)
 }
 
-pub async fn measure(target: &Target, sink: &SmtpSink, holders: usize) -> Result<Run> {
+/// A sold event with `holders` ticket holders: a small drop sells real
+/// orders, and tickets are added beside them (as the purchase writes them,
+/// each to its own address, codes `BENCH{n}`) up to `holders`. Returns the
+/// sale and the holders.
+pub async fn big_event(target: &Target, holders: usize) -> Result<(hot_drop::Report, i64)> {
     let sale = hot_drop::run(
         target,
         &hot_drop::Params {
@@ -150,7 +154,12 @@ pub async fn measure(target: &Target, sink: &SmtpSink, holders: usize) -> Result
             .execute(&mut conn)
             .await?;
     }
-    let holders = sold + more;
+    Ok((sale, sold + more))
+}
+
+pub async fn measure(target: &Target, sink: &SmtpSink, holders: usize) -> Result<Run> {
+    let (sale, holders) = big_event(target, holders).await?;
+    let event = &sale.event_id;
     eprintln!("reminders: {holders} holders");
 
     let http = reqwest::Client::new();

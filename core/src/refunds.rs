@@ -201,7 +201,8 @@ mod tests {
         let ids: Vec<Uuid> = all.iter().map(|t| t.id).collect();
         let earlier = [refunded(&paid, 900, vec![ids[0]], RefundStatus::Succeeded)];
         let failed = [refunded(&paid, 900, vec![ids[0]], RefundStatus::Failed)];
-        let cases: Vec<(&str, &[Refund], Ask, Result<Plan, Refusal>)> = vec![
+        type Case<'a> = (&'a str, &'a [Refund], Ask, Result<Plan, Refusal>);
+        let cases: Vec<Case<'_>> = vec![
             (
                 "whole",
                 &[],

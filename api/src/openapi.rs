@@ -132,6 +132,7 @@ impl Modify for Bearer {
         (name = "emails", description = "Email preferences"),
         (name = "live", description = "Server-sent event streams"),
         (name = "webhooks", description = "Inbound payment provider events"),
+        (name = "webhook-endpoints", description = "Organizers' outgoing webhooks: endpoints, deliveries, redelivery"),
         (name = "ops", description = "Queues, metrics, board (admin)"),
         (name = "admin", description = "Users and emails (admin)"),
         (name = "health", description = "Liveness and readiness"),

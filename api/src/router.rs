@@ -78,6 +78,16 @@ fn documented(state: &AppState) -> (OpenApiRouter<AppState>, OpenApiRouter<AppSt
         .routes(routes!(banks::list))
         .routes(routes!(payouts::balance))
         .routes(routes!(payouts::list))
+        .routes(routes!(webhook_endpoints::list, webhook_endpoints::create))
+        .routes(routes!(
+            webhook_endpoints::get,
+            webhook_endpoints::update,
+            webhook_endpoints::delete
+        ))
+        .routes(routes!(webhook_endpoints::rotate_secret))
+        .routes(routes!(webhook_endpoints::deliveries))
+        .routes(routes!(webhook_endpoints::redeliver))
+        .routes(routes!(webhook_endpoints::test))
         .routes(routes!(unsubscribe::unsubscribe))
         .routes(routes!(live::feed))
         .routes(routes!(live::event))

@@ -664,6 +664,69 @@ impl WorkersConfig {
     }
 }
 
+/// Outgoing webhooks.
+#[derive(Debug, Clone)]
+pub struct WebhooksConfig {
+    /// Loopback receivers (`WEBHOOKS_ALLOW_LOOPBACK`): local testing only,
+    /// refused in production.
+    pub allow_loopback: bool,
+    /// Plain-HTTP receivers: outside production only.
+    pub allow_http: bool,
+    /// The waits before the 2nd, 3rd, … attempt; spent, the delivery is
+    /// `exhausted` (`WEBHOOK_RETRY_SCHEDULE_SECS`).
+    pub retry_schedule: Vec<Duration>,
+    /// An endpoint failing this long without a success is disabled and its
+    /// owner emailed (`WEBHOOK_DISABLE_AFTER_SECS`, 3 days).
+    pub disable_after: Duration,
+    /// One attempt's whole time (`WEBHOOK_TIMEOUT_SECS`); connecting gets 5 s.
+    pub timeout: Duration,
+    /// Attempts in flight to one endpoint at once, across all workers
+    /// (`WEBHOOK_ENDPOINT_CONCURRENCY`): a slow receiver holds at most this
+    /// many worker slots.
+    pub endpoint_concurrency: i64,
+}
+
+impl WebhooksConfig {
+    pub fn from_env(env: AppEnv) -> Result<Self, ConfigError> {
+        let allow_loopback = parse("WEBHOOKS_ALLOW_LOOPBACK", false)?;
+        if allow_loopback && env == AppEnv::Production {
+            return Err(bad("WEBHOOKS_ALLOW_LOOPBACK", "refused in production"));
+        }
+        let raw = var("WEBHOOK_RETRY_SCHEDULE_SECS")
+            .unwrap_or_else(|| "5,300,1800,7200,18000,36000,36000".to_owned());
+        let retry_schedule = raw
+            .split(',')
+            .map(|s| s.trim().parse::<u64>().map(Duration::from_secs))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                bad(
+                    "WEBHOOK_RETRY_SCHEDULE_SECS",
+                    format!("cannot parse {raw:?}: {e}"),
+                )
+            })?;
+        let endpoint_concurrency = parse("WEBHOOK_ENDPOINT_CONCURRENCY", 4)?;
+        if endpoint_concurrency < 1 {
+            return Err(bad("WEBHOOK_ENDPOINT_CONCURRENCY", "must be at least 1"));
+        }
+        Ok(Self {
+            allow_loopback,
+            allow_http: env != AppEnv::Production,
+            retry_schedule,
+            disable_after: parse_secs("WEBHOOK_DISABLE_AFTER_SECS", 3 * 24 * 3600)?,
+            timeout: parse_secs("WEBHOOK_TIMEOUT_SECS", 15)?,
+            endpoint_concurrency,
+        })
+    }
+
+    /// Where deliveries may go.
+    pub fn policy(&self) -> crate::webhooks::guard::Policy {
+        crate::webhooks::guard::Policy {
+            allow_http: self.allow_http,
+            allow_loopback: self.allow_loopback,
+        }
+    }
+}
+
 /// The whole configuration.
 ///
 /// | variable | default | meaning |
@@ -704,6 +767,9 @@ impl WorkersConfig {
 /// | `WORKER_QUEUES` / `WORKER_CONCURRENCY` | all / per queue | what a workers process drains |
 /// | `EMAILS_PER_SEC_WHILE_SELLING` | 20 | emails a workers process starts per second while it also places orders or applies payments (0: no limit) |
 /// | `REFUNDS_PER_SEC_WHILE_SELLING` | 50 | an event cancellation's refunds a workers process starts per second while it also sells (0: no limit) |
+/// | `WEBHOOKS_ALLOW_LOOPBACK` | `false` | outgoing webhooks may go to 127.0.0.1 / ::1 (local testing; refused in production) |
+/// | `WEBHOOK_RETRY_SCHEDULE_SECS` | `5,300,1800,7200,18000,36000,36000` | waits between a delivery's attempts |
+/// | `WEBHOOK_DISABLE_AFTER_SECS` / `WEBHOOK_TIMEOUT_SECS` / `WEBHOOK_ENDPOINT_CONCURRENCY` | 259200 / 15 / 4 | failing this long disables an endpoint; one attempt's time; attempts in flight per endpoint |
 /// | `RUST_LOG` | `info` | log filter; `LOG_FORMAT=json` for JSON lines |
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -719,6 +785,7 @@ pub struct Config {
     pub payments: PaymentsConfig,
     pub sandbox: SandboxConfig,
     pub workers: WorkersConfig,
+    pub webhooks: WebhooksConfig,
 }
 
 impl Config {
@@ -749,6 +816,7 @@ impl Config {
             sandbox,
             http,
             workers: WorkersConfig::from_env()?,
+            webhooks: WebhooksConfig::from_env(env)?,
         })
     }
 }

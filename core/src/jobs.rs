@@ -141,3 +141,28 @@ pub async fn enqueue_or_log<J: Job>(
         tracing::warn!(?job, error = %e, "enqueue failed; the sweep will retry");
     }
 }
+
+/// Send one attempt of an outgoing webhook delivery. Pushed by the
+/// scheduler's relay for a new delivery, by the job itself (delayed) for
+/// the next attempt, by a redelivery and by the lost-delivery sweep; the
+/// claim in Postgres makes any duplicate a no-op, so it carries no key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeliverWebhook {
+    pub delivery_id: Uuid,
+    /// Times this attempt found its endpoint at its in-flight cap: each
+    /// time it waits twice as long (up to 4 s), so a slow endpoint's
+    /// backlog does not keep the queue busy asking.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub busy: u8,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
+}
+
+impl Job for DeliverWebhook {
+    const QUEUE: QueueName = QueueName::Webhooks;
+    fn idempotency_key(&self) -> Option<String> {
+        None
+    }
+}

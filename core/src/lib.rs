@@ -24,6 +24,7 @@ pub mod seed;
 pub mod services;
 pub mod telemetry;
 pub mod tickets;
+pub mod webhooks;
 
 pub use config::Config;
 pub use services::Services;

@@ -405,14 +405,15 @@ diesel::table! {
     webhook_deliveries (id) {
         id -> Uuid,
         endpoint_id -> Uuid,
-        event_type -> Text,
-        payload -> Jsonb,
+        event_id -> Uuid,
         status -> Text,
         attempts -> Int4,
         next_attempt_at -> Nullable<Timestamptz>,
+        queued_at -> Nullable<Timestamptz>,
         last_status_code -> Nullable<Int4>,
         last_error -> Nullable<Text>,
-        dedupe_key -> Text,
+        last_latency_ms -> Nullable<Int4>,
+        delivered_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
     }
@@ -431,6 +432,24 @@ diesel::table! {
         disabled_reason -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        description -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_until -> Nullable<Timestamptz>,
+        failing_since -> Nullable<Timestamptz>,
+        disabled_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    webhook_events (id) {
+        id -> Uuid,
+        organizer_id -> Uuid,
+        #[sql_name = "type"]
+        type_ -> Text,
+        data -> Jsonb,
+        created_at -> Timestamptz,
     }
 }
 
@@ -487,6 +506,8 @@ diesel::joinable!(tickets -> users (owner_id));
 diesel::joinable!(tier_stock -> ticket_tiers (tier_id));
 diesel::joinable!(user_tokens -> users (user_id));
 diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
+diesel::joinable!(webhook_deliveries -> webhook_events (event_id));
+diesel::joinable!(webhook_events -> users (organizer_id));
 diesel::joinable!(webhook_endpoints -> users (organizer_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -514,5 +535,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     webhook_deliveries,
     webhook_endpoints,
+    webhook_events,
     webhook_inbox,
 );

@@ -39,6 +39,8 @@ fn entries() -> Vec<Entry> {
         ("open_payouts", "*/30 * * * * *"),
         ("reminders", "*/5 * * * * *"),
         ("messages", "*/2 * * * * *"),
+        ("webhook_relay", "* * * * * *"),
+        ("lost_webhooks", "*/30 * * * * *"),
     ]
     .into_iter()
     .map(|(name, expr)| Entry {
@@ -63,6 +65,8 @@ pub async fn run_sweep(services: &Services, name: &str) -> Result<usize, SweepEr
         "open_payouts" => sweeps::payouts::open(services).await,
         "reminders" => sweeps::reminders::run(services).await,
         "messages" => sweeps::messages::run(services).await,
+        "webhook_relay" => sweeps::webhooks::relay(services).await,
+        "lost_webhooks" => sweeps::webhooks::lost(services).await,
         other => Err(SweepError::Unknown(other.to_owned())),
     }
 }

@@ -20,9 +20,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::templates::{
-    self, ActionEmail, Attachment, EventCancelled, EventMessageView, EventReminder, GuestTickets,
-    OrderConfirmation, PayoutLineView, PayoutStatement, RefundNotice, Rendered, TemplateError,
-    TicketLine, ics,
+    self, ActionEmail, Attachment, EndpointDisabled, EventCancelled, EventMessageView,
+    EventReminder, GuestTickets, OrderConfirmation, PayoutLineView, PayoutStatement, RefundNotice,
+    Rendered, TemplateError, TicketLine, ics,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +70,10 @@ pub async fn render(email: &EmailRow, services: &Services) -> Result<Rendered, E
         "payout_statement" => {
             let p: PayoutParams = serde_json::from_value(email.params.clone()).map_err(params)?;
             payout_statement(services, p.payout_id).await
+        }
+        "webhook_endpoint_disabled" => {
+            let p: EndpointParams = serde_json::from_value(email.params.clone()).map_err(params)?;
+            endpoint_disabled(services, p.endpoint_id).await
         }
         "event_cancelled" => {
             let p: OrderParams = serde_json::from_value(email.params.clone()).map_err(params)?;
@@ -132,6 +136,11 @@ struct MessageParams {
 #[derive(Deserialize)]
 struct PayoutParams {
     payout_id: Uuid,
+}
+
+#[derive(Deserialize)]
+struct EndpointParams {
+    endpoint_id: Uuid,
 }
 
 /// A one-time token's email: the template's name is the token's purpose and
@@ -371,6 +380,33 @@ async fn payout_statement(services: &Services, payout_id: Uuid) -> Result<Render
             .collect(),
     };
     Ok(templates::render("payout_statement", &context, Vec::new())?)
+}
+
+async fn endpoint_disabled(services: &Services, endpoint_id: Uuid) -> Result<Rendered, EmailError> {
+    use boxoffice_core::schema::webhook_endpoints as endpoints;
+    let mut conn = services.db.get().await?;
+    let (organizer_id, url, reason): (Uuid, String, Option<String>) = endpoints::table
+        .find(endpoint_id)
+        .select((
+            endpoints::organizer_id,
+            endpoints::url,
+            endpoints::disabled_reason,
+        ))
+        .first(&mut conn)
+        .await?;
+    let organizer = User::find(&mut conn, organizer_id).await?;
+    drop(conn);
+    let context = EndpointDisabled {
+        name: organizer.display_name,
+        url,
+        reason: reason.unwrap_or_else(|| "it was disabled".to_owned()),
+        endpoint_id: endpoint_id.to_string(),
+    };
+    Ok(templates::render(
+        "webhook_endpoint_disabled",
+        &context,
+        Vec::new(),
+    )?)
 }
 
 async fn event_cancelled(services: &Services, order_id: Uuid) -> Result<Rendered, EmailError> {

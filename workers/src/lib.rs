@@ -17,7 +17,7 @@ mod smtp_relay;
 mod supervisor;
 mod templates;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use boxoffice_core::{Services, queue::QueueName};
 use tokio::sync::watch;
@@ -50,6 +50,8 @@ pub struct WorkerCtx {
     pub selling: Arc<selling::Selling>,
     /// Outcomes per queue, flushed to Redis for the ops views.
     pub tally: boxoffice_core::queue::JobTally,
+    /// Sends outgoing webhooks, through the SSRF guard.
+    pub webhooks: reqwest::Client,
 }
 
 impl WorkerCtx {
@@ -75,7 +77,12 @@ impl WorkerCtx {
             services.config.smtp.send_rate,
         )
         .map(Arc::new);
+        let hooks = &services.config.webhooks;
+        let webhooks = hooks
+            .policy()
+            .client(Duration::from_secs(5), hooks.timeout)?;
         Ok(Self {
+            webhooks,
             send_rate,
             tally,
             reserver: reserve::Reserver::start(services.clone()),
@@ -142,8 +149,13 @@ pub async fn run(
                     shutdown,
                 ));
             }
-            // Its jobs arrive with outgoing webhooks; nothing pushes to it yet.
-            other => tracing::debug!(queue = %other, "no job handlers for this queue yet"),
+            QueueName::Webhooks => {
+                tasks.spawn(run_queue::<boxoffice_core::jobs::DeliverWebhook>(
+                    ctx,
+                    concurrency,
+                    shutdown,
+                ));
+            }
         }
     }
     tracing::info!(queues = ?workers.queues, "workers started");

@@ -38,6 +38,9 @@ pub enum MailSetupError {
     Url(&'static str),
     #[error("SMTP_URL: {0}")]
     Transport(#[from] lettre::transport::smtp::Error),
+    /// Not mail, but set up beside it: the outgoing webhooks' HTTP client.
+    #[error("webhook client: {0}")]
+    WebhookClient(#[from] reqwest::Error),
 }
 
 /// How long one SMTP conversation may take.

@@ -23,4 +23,5 @@ pub mod stats;
 pub mod tickets;
 pub mod tiers;
 pub mod unsubscribe;
+pub mod webhook_endpoints;
 pub mod webhooks;

@@ -48,6 +48,7 @@ pub mod ticket;
 pub mod tier;
 pub mod user;
 pub mod user_token;
+pub mod webhook;
 pub mod webhook_inbox;
 
 pub use attendee::{Attendee, AttendeeFilter};
@@ -67,6 +68,10 @@ pub use ticket::{Ticket, TicketStatus};
 pub use tier::{NewTier, SaleState, Tier, TierFields};
 pub use user::{AccessSession, NewUser, Role, User};
 pub use user_token::{TokenPurpose, UserToken};
+pub use webhook::{
+    Attempt, Claim, Claimed, Delivery, DeliveryRow, DeliveryStatus, EndpointChanges, NewEndpoint,
+    Recorded, WebhookEndpoint,
+};
 pub use webhook_inbox::InboxEvent;
 
 /// A row's id, as a raw statement's `RETURNING id` gives it.

@@ -103,8 +103,10 @@ impl QueueName {
                 attempt_timeout: Duration::from_secs(30),
                 retry: retry(5, 1_000, 60_000),
             },
+            // Wide: an attempt mostly waits on the receiver, and one slow
+            // receiver holds at most WEBHOOK_ENDPOINT_CONCURRENCY slots.
             Self::Webhooks => QueueSettings {
-                concurrency: 16,
+                concurrency: 64,
                 fetch_batch: 50,
                 attempt_timeout: Duration::from_secs(30),
                 retry: retry(5, 1_000, 60_000),

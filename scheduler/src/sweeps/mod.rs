@@ -7,6 +7,7 @@ pub mod messages;
 pub mod orders;
 pub mod payouts;
 pub mod reminders;
+pub mod webhooks;
 
 /// How long a row may sit in an intermediate state before its job counts
 /// as lost (`RECOVERY_GRACE_SECS`).

@@ -20,4 +20,5 @@ mod search;
 mod sessions;
 mod stats;
 mod tiers;
+mod webhook_endpoints;
 pub(crate) mod webhooks;

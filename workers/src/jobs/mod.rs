@@ -2,6 +2,7 @@
 
 mod apply_payment_event;
 mod cancel_event;
+mod deliver_webhook;
 mod order_job;
 pub(crate) mod payout_job;
 mod refund_job;

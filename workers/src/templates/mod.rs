@@ -106,6 +106,15 @@ pub struct PayoutLineView {
     pub amount: String,
 }
 
+/// "Your webhook endpoint was disabled", to its owner.
+#[derive(Debug, Serialize)]
+pub struct EndpointDisabled {
+    pub name: String,
+    pub url: String,
+    pub reason: String,
+    pub endpoint_id: String,
+}
+
 /// "The event is cancelled", to the holders of a free order.
 #[derive(Debug, Serialize)]
 pub struct EventCancelled {
@@ -163,7 +172,7 @@ impl EventMessageView {
 
 /// The kinds of email, each a `{kind}.subject.txt`, `{kind}.txt` and
 /// `{kind}.html` in the folder.
-pub const KINDS: [&str; 9] = [
+pub const KINDS: [&str; 10] = [
     "verify_email",
     "reset_password",
     "order_confirmation",
@@ -173,6 +182,7 @@ pub const KINDS: [&str; 9] = [
     "event_reminder",
     "guest_tickets",
     "event_message",
+    "webhook_endpoint_disabled",
 ];
 
 macro_rules! folder {
@@ -217,6 +227,9 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "event_message.subject.txt",
         "event_message.txt",
         "event_message.html",
+        "webhook_endpoint_disabled.subject.txt",
+        "webhook_endpoint_disabled.txt",
+        "webhook_endpoint_disabled.html",
     ) {
         env.add_template(name, source)
             .unwrap_or_else(|e| panic!("email template {name}: {e}"));
@@ -362,6 +375,17 @@ mod tests {
             ],
         };
         insta::assert_snapshot!(parts("payout_statement", &context));
+    }
+
+    #[test]
+    fn webhook_endpoint_disabled() {
+        let context = EndpointDisabled {
+            name: "Ada <Organizer>".into(),
+            url: "https://hooks.example.com/boxoffice?a=1&b=2".into(),
+            reason: "the endpoint answered 410 Gone".into(),
+            endpoint_id: "0193a5c0-0000-7000-8000-000000000003".into(),
+        };
+        insta::assert_snapshot!(parts("webhook_endpoint_disabled", &context));
     }
 
     #[test]

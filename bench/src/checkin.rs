@@ -42,6 +42,12 @@ pub struct Run {
     pub double_admissions: i64,
     pub stats_ms: Summary,
     pub search_ms: Summary,
+    /// The whole attendee list as CSV, streamed: rows, seconds, and how far
+    /// the server's RSS rose above where it stood before (sampled every
+    /// 20 ms).
+    pub csv_rows: usize,
+    pub csv_secs: f64,
+    pub csv_rss_growth_mb: Option<f64>,
     pub peak_rss_mb: Option<f64>,
 }
 
@@ -158,6 +164,42 @@ pub async fn measure(target: &Target, tickets: usize, scanners: usize) -> Result
     if stats.len() < 50 || search.len() < 50 {
         bail!("stats or search failed");
     }
+
+    let rss_before = target.pid.and_then(hot_drop::rss_mb);
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (pid, sampling) = (target.pid, sampling.clone());
+        tokio::spawn(async move {
+            let mut high: Option<f64> = None;
+            while std::sync::atomic::AtomicBool::load(&sampling, Ordering::Relaxed) {
+                if let Some(mb) = pid.and_then(hot_drop::rss_mb) {
+                    high = Some(high.map_or(mb, |h| h.max(mb)));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            high
+        })
+    };
+    let sent = Instant::now();
+    let mut response = http
+        .get(format!("{api}/v1/events/{event}/attendees?format=csv"))
+        .bearer_auth(&sale.organizer_token)
+        .timeout(Duration::from_secs(300))
+        .send()
+        .await?
+        .error_for_status()?;
+    let mut newlines = 0;
+    while let Some(chunk) = response.chunk().await? {
+        newlines += chunk.iter().filter(|b| **b == b'\n').count();
+    }
+    let csv_secs = sent.elapsed().as_secs_f64();
+    sampling.store(false, Ordering::Relaxed);
+    let rss_high = sampler.await?;
+    // The header line is not an attendee.
+    let csv_rows = newlines.saturating_sub(1);
+    if csv_rows as i64 != holders {
+        bail!("{csv_rows} CSV rows for {holders} holders");
+    }
     Ok(Run {
         tickets: holders,
         scanners,
@@ -170,6 +212,9 @@ pub async fn measure(target: &Target, tickets: usize, scanners: usize) -> Result
         double_admissions,
         stats_ms: summarize(stats),
         search_ms: summarize(search),
+        csv_rows,
+        csv_secs,
+        csv_rss_growth_mb: rss_before.zip(rss_high).map(|(b, h)| (h - b).max(0.0)),
         peak_rss_mb: target.pid.and_then(hot_drop::peak_rss_mb),
     })
 }

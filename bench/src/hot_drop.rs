@@ -324,7 +324,7 @@ async fn make_buyers(
     Ok(out)
 }
 
-fn rss_mb(pid: u32) -> Option<f64> {
+pub fn rss_mb(pid: u32) -> Option<f64> {
     status_mb(pid, "VmRSS:")
 }
 

@@ -10,3 +10,4 @@ pub mod queue;
 pub mod reminders;
 pub mod smtp_sink;
 pub mod stats;
+pub mod webhooks;

@@ -78,6 +78,18 @@ enum Cmd {
         #[arg(long, default_value = "bench/results")]
         out: PathBuf,
     },
+    /// Outgoing webhooks: `--deliveries` to nine fast local endpoints and
+    /// `--slow` to one that answers after 5 s. One `dev` process per run.
+    Webhooks {
+        #[arg(long, default_value_t = 10_000)]
+        deliveries: usize,
+        #[arg(long, default_value_t = 200)]
+        slow: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[arg(long, default_value = "bench/results")]
+        out: PathBuf,
+    },
     /// Confirmation emails into a local SMTP sink with 1 and 2 worker processes.
     Emails {
         #[command(flatten)]
@@ -280,6 +292,8 @@ impl DevServer {
                 std::env::var("BENCH_POOL_SIZE").unwrap_or_else(|_| "32".into()),
             )
             .env("JWT_SECRET", &config.auth.jwt_secret)
+            // The webhooks bench's receiver is on this machine.
+            .env("WEBHOOKS_ALLOW_LOOPBACK", "true")
             .env_remove("APP_ENV");
         match smtp_port {
             Some(port) => command.env("SMTP_URL", format!("smtp://127.0.0.1:{port}")),
@@ -721,7 +735,7 @@ async fn main() -> Result<()> {
                 dev.finish(&config).await;
                 let one = one?;
                 eprintln!(
-                    "checkin: {} scans of {} tickets at {:.0}/s, p99 {:.1} ms, {} admitted, {} twice, {} errors; stats p99 {:.1} ms, search p99 {:.1} ms; RSS {:?} MB",
+                    "checkin: {} scans of {} tickets at {:.0}/s, p99 {:.1} ms, {} admitted, {} twice, {} errors; stats p99 {:.1} ms, search p99 {:.1} ms; CSV {} rows in {:.2} s, RSS +{:?} MB; RSS {:?} MB",
                     one.scans,
                     one.tickets,
                     one.scans_per_sec,
@@ -731,6 +745,9 @@ async fn main() -> Result<()> {
                     one.errors,
                     one.stats_ms.p99,
                     one.search_ms.p99,
+                    one.csv_rows,
+                    one.csv_secs,
+                    one.csv_rss_growth_mb,
                     one.peak_rss_mb
                 );
                 measured.push(one);
@@ -740,6 +757,48 @@ async fn main() -> Result<()> {
             std::fs::create_dir_all(&out)?;
             let file = out.join(format!(
                 "{}-checkin.json",
+                chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+            ));
+            std::fs::write(&file, serde_json::to_string_pretty(&measured)?)?;
+            println!("report: {}", file.display());
+            Ok(())
+        }
+        Cmd::Webhooks {
+            deliveries,
+            slow,
+            runs,
+            out,
+        } => {
+            let mut measured = Vec::new();
+            for run in 0..runs {
+                let dev = DevServer::start(&config, None, run, None).await?;
+                let target = hot_drop::Target {
+                    api_url: dev.api.clone(),
+                    db: dev.pool()?,
+                    jwt_secret: config.auth.jwt_secret.clone(),
+                    pid: Some(dev.server.0.id()),
+                };
+                let one = boxoffice_bench::webhooks::measure(&target, deliveries, slow).await;
+                drop(target);
+                dev.finish(&config).await;
+                let one = one?;
+                eprintln!(
+                    "webhooks: {} deliveries at {:.0}/s ({:.2} s); slow endpoint {} received, at most {} at once; {} duplicates; RSS {:?} MB",
+                    one.deliveries,
+                    one.per_sec,
+                    one.seconds,
+                    one.slow_received,
+                    one.slow_max_in_flight,
+                    one.duplicates,
+                    one.peak_rss_mb
+                );
+                measured.push(one);
+            }
+            let rates: Vec<f64> = measured.iter().map(|r| r.per_sec).collect();
+            println!("deliveries/s, median of {}: {:.0}", rates.len(), median(rates));
+            std::fs::create_dir_all(&out)?;
+            let file = out.join(format!(
+                "{}-webhooks.json",
                 chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
             ));
             std::fs::write(&file, serde_json::to_string_pretty(&measured)?)?;

@@ -795,7 +795,11 @@ async fn main() -> Result<()> {
                 measured.push(one);
             }
             let rates: Vec<f64> = measured.iter().map(|r| r.per_sec).collect();
-            println!("deliveries/s, median of {}: {:.0}", rates.len(), median(rates));
+            println!(
+                "deliveries/s, median of {}: {:.0}",
+                rates.len(),
+                median(rates)
+            );
             std::fs::create_dir_all(&out)?;
             let file = out.join(format!(
                 "{}-webhooks.json",

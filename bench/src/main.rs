@@ -267,6 +267,16 @@ impl DevServer {
         })
     }
 
+    /// The load generator's view of this server.
+    fn target(&self, config: &Config) -> Result<hot_drop::Target> {
+        Ok(hot_drop::Target {
+            api_url: self.api.clone(),
+            db: self.pool()?,
+            jwt_secret: config.auth.jwt_secret.clone(),
+            pid: Some(self.server.0.id()),
+        })
+    }
+
     /// What every process of the run shares.
     fn env(
         command: &mut Command,
@@ -639,12 +649,7 @@ async fn main() -> Result<()> {
                 for _ in 1..n {
                     extra.push(dev.extra_workers(&config, "refunds,emails", Some(sink.port))?);
                 }
-                let target = hot_drop::Target {
-                    api_url: dev.api.clone(),
-                    db: dev.pool()?,
-                    jwt_secret: config.auth.jwt_secret.clone(),
-                    pid: Some(dev.server.0.id()),
-                };
+                let target = dev.target(&config)?;
                 let measured = boxoffice_bench::cancel::measure(&target, n, orders).await;
                 drop(extra);
                 drop(target);
@@ -662,13 +667,7 @@ async fn main() -> Result<()> {
                 );
                 runs.push(measured);
             }
-            std::fs::create_dir_all(&out)?;
-            let file = out.join(format!(
-                "{}-cancel.json",
-                chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-            ));
-            std::fs::write(&file, serde_json::to_string_pretty(&runs)?)?;
-            println!("report: {}", file.display());
+            save_report(&out, "cancel", &runs)?;
             Ok(())
         }
         Cmd::Reminders { holders, runs, out } => {
@@ -676,12 +675,7 @@ async fn main() -> Result<()> {
             for run in 0..runs {
                 let sink = boxoffice_bench::smtp_sink::SmtpSink::counting().await;
                 let dev = DevServer::start(&config, None, run, Some(sink.port)).await?;
-                let target = hot_drop::Target {
-                    api_url: dev.api.clone(),
-                    db: dev.pool()?,
-                    jwt_secret: config.auth.jwt_secret.clone(),
-                    pid: Some(dev.server.0.id()),
-                };
+                let target = dev.target(&config)?;
                 let one = boxoffice_bench::reminders::measure(&target, &sink, holders).await;
                 drop(target);
                 dev.finish(&config).await;
@@ -706,13 +700,7 @@ async fn main() -> Result<()> {
                 rates.len(),
                 median(rates.clone())
             );
-            std::fs::create_dir_all(&out)?;
-            let file = out.join(format!(
-                "{}-reminders.json",
-                chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-            ));
-            std::fs::write(&file, serde_json::to_string_pretty(&measured)?)?;
-            println!("report: {}", file.display());
+            save_report(&out, "reminders", &measured)?;
             Ok(())
         }
         Cmd::Checkin {
@@ -724,12 +712,7 @@ async fn main() -> Result<()> {
             let mut measured = Vec::new();
             for run in 0..runs {
                 let dev = DevServer::start(&config, None, run, None).await?;
-                let target = hot_drop::Target {
-                    api_url: dev.api.clone(),
-                    db: dev.pool()?,
-                    jwt_secret: config.auth.jwt_secret.clone(),
-                    pid: Some(dev.server.0.id()),
-                };
+                let target = dev.target(&config)?;
                 let one = boxoffice_bench::checkin::measure(&target, tickets, scanners).await;
                 drop(target);
                 dev.finish(&config).await;
@@ -754,13 +737,7 @@ async fn main() -> Result<()> {
             }
             let rates: Vec<f64> = measured.iter().map(|r| r.scans_per_sec).collect();
             println!("scans/s, median of {}: {:.0}", rates.len(), median(rates));
-            std::fs::create_dir_all(&out)?;
-            let file = out.join(format!(
-                "{}-checkin.json",
-                chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-            ));
-            std::fs::write(&file, serde_json::to_string_pretty(&measured)?)?;
-            println!("report: {}", file.display());
+            save_report(&out, "checkin", &measured)?;
             Ok(())
         }
         Cmd::Webhooks {
@@ -772,12 +749,7 @@ async fn main() -> Result<()> {
             let mut measured = Vec::new();
             for run in 0..runs {
                 let dev = DevServer::start(&config, None, run, None).await?;
-                let target = hot_drop::Target {
-                    api_url: dev.api.clone(),
-                    db: dev.pool()?,
-                    jwt_secret: config.auth.jwt_secret.clone(),
-                    pid: Some(dev.server.0.id()),
-                };
+                let target = dev.target(&config)?;
                 let one = boxoffice_bench::webhooks::measure(&target, deliveries, slow).await;
                 drop(target);
                 dev.finish(&config).await;
@@ -800,13 +772,7 @@ async fn main() -> Result<()> {
                 rates.len(),
                 median(rates)
             );
-            std::fs::create_dir_all(&out)?;
-            let file = out.join(format!(
-                "{}-webhooks.json",
-                chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-            ));
-            std::fs::write(&file, serde_json::to_string_pretty(&measured)?)?;
-            println!("report: {}", file.display());
+            save_report(&out, "webhooks", &measured)?;
             Ok(())
         }
         Cmd::Emails { emails } => {
@@ -976,4 +942,16 @@ fn url_host_port(url: &str) -> Result<(String, u16)> {
     let hostport = hostport.rsplit_once('@').map_or(hostport, |(_, h)| h);
     let (host, port) = hostport.split_once(':').unwrap_or((hostport, "6379"));
     Ok((host.to_owned(), port.parse().context("redis port")?))
+}
+
+/// Writes one command's runs to `{out}/{time}-{kind}.json` and says where.
+fn save_report<T: serde::Serialize>(out: &std::path::Path, kind: &str, runs: &T) -> Result<()> {
+    std::fs::create_dir_all(out)?;
+    let file = out.join(format!(
+        "{}-{kind}.json",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+    ));
+    std::fs::write(&file, serde_json::to_string_pretty(runs)?)?;
+    println!("report: {}", file.display());
+    Ok(())
 }

@@ -346,17 +346,24 @@ async fn a_sale_and_its_check_in_reach_the_organizers_endpoint_signed_from_the_o
     assert_eq!(checked_in["data"]["device"], "north gate");
     assert_eq!(checked_in["data"]["order_id"], order_id.as_str());
 
-    // The log: each delivered once, with the receiver's answer.
-    let (status, page) = app
-        .get(
-            &format!(
-                "/v1/organizer/webhook-endpoints/{}/deliveries",
-                endpoint["id"].as_str().unwrap()
-            ),
-            Some(&shop.organizer),
-        )
-        .await;
-    assert_eq!(status, 200, "{page}");
+    // The log: each delivered once, with the receiver's answer (recorded
+    // once the answer is back, a moment after the receiver saw it).
+    let path = format!(
+        "/v1/organizer/webhook-endpoints/{}/deliveries",
+        endpoint["id"].as_str().unwrap()
+    );
+    let page = eventually(Duration::from_secs(10), || async {
+        let (status, page) = app.get(&path, Some(&shop.organizer)).await;
+        let done = page["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().all(|d| d["status"] == "delivered"));
+        if status == 200 && done {
+            Ok(page)
+        } else {
+            Err(page.to_string())
+        }
+    })
+    .await;
     let items = page["items"].as_array().unwrap();
     assert_eq!(items.len(), 3, "{page}");
     for d in items {
@@ -909,14 +916,19 @@ async fn an_events_publication_and_cancellation_are_reported_and_a_lost_job_is_s
     let cancelled = got[1].json();
     assert_eq!(cancelled["type"], "event.cancelled", "{cancelled}");
     assert_eq!(cancelled["data"]["message"], "The venue flooded.");
-    let (_, page) = app
-        .get(
-            &format!(
-                "/v1/organizer/webhook-endpoints/{}/deliveries?status=delivered",
-                endpoint["id"].as_str().unwrap()
-            ),
-            Some(&organizer),
-        )
-        .await;
-    assert_eq!(page["items"].as_array().unwrap().len(), 2, "{page}");
+    let path = format!(
+        "/v1/organizer/webhook-endpoints/{}/deliveries?status=delivered",
+        endpoint["id"].as_str().unwrap()
+    );
+    // Recorded once the answer is back, a moment after the receiver saw it.
+    eventually(Duration::from_secs(10), || async {
+        let (_, page) = app.get(&path, Some(&organizer)).await;
+        let n = page["items"].as_array().map_or(0, Vec::len);
+        if n == 2 {
+            Ok(())
+        } else {
+            Err(page.to_string())
+        }
+    })
+    .await;
 }

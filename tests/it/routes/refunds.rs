@@ -379,7 +379,10 @@ async fn concurrent_refunds_never_exceed_what_was_paid() {
         assert!(
             *status == 202
                 || (*status == 422 && body["code"] == "refund_exceeds_paid")
-                || (*status == 409 && body["code"] == "nothing_to_refund"),
+                || (*status == 409 && body["code"] == "nothing_to_refund")
+                // A late ask may find the five refunds already finished
+                // and the order `refunded`.
+                || (*status == 409 && body["code"] == "order_not_refundable"),
             "{status} {body}"
         );
     }

@@ -29,6 +29,15 @@ impl AuthUser {
         self.user.role()
     }
 
+    /// The access session the request's token names.
+    pub fn session(&self) -> AccessSession {
+        AccessSession {
+            user_id: self.user.id,
+            token_version: self.user.token_version,
+            session_id: self.session_id,
+        }
+    }
+
     pub fn is_admin(&self) -> bool {
         self.role() == Role::Admin
     }

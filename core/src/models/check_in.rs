@@ -5,13 +5,13 @@
 use chrono::{DateTime, Utc};
 use diesel::{
     prelude::*,
-    sql_types::{Nullable, Text, Timestamptz, Uuid as SqlUuid},
+    sql_types::{Bool, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::{OrderStatus, TicketStatus};
-use crate::schema::event_staff;
+use super::{AccessSession, OrderStatus, Role, TicketStatus, user::session_alive};
+use crate::{prepared::Prepare, schema::event_staff};
 
 /// What the scanner read: a ticket code, and the ticket id when it came
 /// from a signed QR payload.
@@ -25,7 +25,8 @@ pub struct Scanned {
 /// under which nonce.
 #[derive(Debug, Clone, Copy)]
 pub struct ScanBy<'a> {
-    pub operator: Uuid,
+    /// The scanner's access session; its user is the operator.
+    pub session: AccessSession,
     pub device: Option<&'a str>,
     /// When it was scanned, if earlier than now (offline uploads).
     pub at: Option<DateTime<Utc>>,
@@ -79,6 +80,24 @@ pub enum Refusal {
         by: Option<String>,
         device: Option<String>,
     },
+    /// The scanner's access session is over.
+    SignedOut,
+    /// No such event, or the scanner is not its owner, an admin or its
+    /// door staff.
+    NotScanner,
+}
+
+/// SQL: the scanned ticket (`$1` code, `$2` id or null) with its order's
+/// status and its live check-in, to say why a scan was refused.
+macro_rules! ticket_state {
+    () => {
+        "SELECT t.event_id, t.status, o.status AS order_status,
+                c.created_at AS checked_in_at, u.email AS scanned_by, c.device
+           FROM tickets t JOIN orders o ON o.id = t.order_id
+           LEFT JOIN check_ins c ON c.ticket_id = t.id AND c.undone_at IS NULL
+           LEFT JOIN users u ON u.id = c.scanned_by
+          WHERE t.code = $1 AND ($2::uuid IS NULL OR t.id = $2)"
+    };
 }
 
 #[derive(QueryableByName)]
@@ -89,6 +108,40 @@ struct TicketState {
     status: String,
     #[diesel(sql_type = Text)]
     order_status: String,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    checked_in_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Text>)]
+    scanned_by: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    device: Option<String>,
+}
+
+/// A scan's one statement: whether the session and the permission held,
+/// the admission if there was one, else the ticket's state.
+#[derive(QueryableByName)]
+struct Scan {
+    #[diesel(sql_type = Bool)]
+    signed_in: bool,
+    #[diesel(sql_type = Bool)]
+    scanner: bool,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    ticket_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    tier_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<Text>)]
+    tier_name: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    attendee_name: Option<String>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    created_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    event_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<Text>)]
+    status: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    order_status: Option<String>,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     checked_in_at: Option<DateTime<Utc>>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -137,6 +190,9 @@ struct Undone {
     ticket_id: Uuid,
 }
 
+/// Admits the scanned ticket if `by`'s session is alive and its user may
+/// scan the event (its owner, an admin or its door staff): one statement
+/// on the way in, a second only to say why a ticket was refused.
 pub async fn admit(
     conn: &mut AsyncPgConnection,
     event_id: Uuid,
@@ -145,47 +201,105 @@ pub async fn admit(
 ) -> QueryResult<Result<Admission, Refusal>> {
     // The UPDATE locks the ticket: a second scanner waits for the first
     // to commit, then finds it no longer `valid`.
-    let admitted: Option<Admission> = diesel::sql_query(
-        "WITH t AS (
+    let scan: Scan = diesel::sql_query(concat!(
+        "WITH who AS (
+             SELECT u.id, u.role
+               FROM users u, (SELECT $9::int AS token_version, $10::uuid AS session_id) v
+              WHERE u.id = $5 AND ",
+        session_alive!(),
+        "
+         ), ev AS (
+             SELECT e.id FROM events e, who
+              WHERE e.id = $3
+                AND (e.organizer_id = who.id OR who.role = $11
+                     OR EXISTS (SELECT 1 FROM event_staff s WHERE s.event_id = e.id AND s.user_id = who.id))
+         ), t AS (
              UPDATE tickets SET status = 'checked_in'
               WHERE code = $1 AND ($2::uuid IS NULL OR id = $2)
-                AND event_id = $3 AND status = 'valid'
+                AND event_id = (SELECT id FROM ev) AND status = 'valid'
           RETURNING id, tier_id, attendee_name
          ), c AS (
              INSERT INTO check_ins (id, ticket_id, event_id, scanned_by, device, created_at, client_nonce)
              SELECT $4, t.id, $3, $5, $6, least(coalesce($7, now()), now()), $8 FROM t
           RETURNING id, ticket_id, created_at
          )
-         SELECT c.id, c.ticket_id, t.tier_id, tt.name AS tier_name, t.attendee_name, c.created_at
-           FROM c JOIN t ON t.id = c.ticket_id JOIN ticket_tiers tt ON tt.id = t.tier_id",
-    )
+         SELECT EXISTS (SELECT 1 FROM who) AS signed_in, EXISTS (SELECT 1 FROM ev) AS scanner,
+                a.id, a.ticket_id, a.tier_id, a.tier_name, a.attendee_name, a.created_at,
+                s.event_id, s.status, s.order_status, s.checked_in_at, s.scanned_by, s.device
+           FROM (SELECT) one
+           LEFT JOIN (SELECT c.id, c.ticket_id, t.tier_id, tt.name AS tier_name, t.attendee_name, c.created_at
+                        FROM c JOIN t ON t.id = c.ticket_id JOIN ticket_tiers tt ON tt.id = t.tier_id) a ON true
+           LEFT JOIN (",
+        ticket_state!(),
+        " AND NOT EXISTS (SELECT 1 FROM t) AND EXISTS (SELECT 1 FROM ev)) s ON true",
+    ))
     .bind::<Text, _>(&scanned.code)
     .bind::<Nullable<SqlUuid>, _>(scanned.ticket_id)
     .bind::<SqlUuid, _>(event_id)
     .bind::<SqlUuid, _>(Uuid::now_v7())
-    .bind::<SqlUuid, _>(by.operator)
+    .bind::<SqlUuid, _>(by.session.user_id)
     .bind::<Nullable<Text>, _>(by.device)
     .bind::<Nullable<Timestamptz>, _>(by.at)
     .bind::<Nullable<Text>, _>(by.nonce)
+    .bind::<Integer, _>(by.session.token_version)
+    .bind::<SqlUuid, _>(by.session.session_id)
+    .bind::<Text, _>(Role::Admin.as_str())
+    .prepared()
     .get_result(conn)
-    .await
-    .optional()?;
-    if let Some(admission) = admitted {
-        return Ok(Ok(admission));
+    .await?;
+    if !scan.signed_in {
+        return Ok(Err(Refusal::SignedOut));
     }
-    let state: Option<TicketState> = diesel::sql_query(
-        "SELECT t.event_id, t.status, o.status AS order_status,
-                c.created_at AS checked_in_at, u.email AS scanned_by, c.device
-           FROM tickets t JOIN orders o ON o.id = t.order_id
-           LEFT JOIN check_ins c ON c.ticket_id = t.id AND c.undone_at IS NULL
-           LEFT JOIN users u ON u.id = c.scanned_by
-          WHERE t.code = $1 AND ($2::uuid IS NULL OR t.id = $2)",
-    )
-    .bind::<Text, _>(&scanned.code)
-    .bind::<Nullable<SqlUuid>, _>(scanned.ticket_id)
-    .get_result(conn)
-    .await
-    .optional()?;
+    if !scan.scanner {
+        return Ok(Err(Refusal::NotScanner));
+    }
+    if let (
+        Some(id),
+        Some(ticket_id),
+        Some(tier_id),
+        Some(tier_name),
+        Some(attendee_name),
+        Some(created_at),
+    ) = (
+        scan.id,
+        scan.ticket_id,
+        scan.tier_id,
+        scan.tier_name,
+        scan.attendee_name,
+        scan.created_at,
+    ) {
+        return Ok(Ok(Admission {
+            id,
+            ticket_id,
+            tier_id,
+            tier_name,
+            attendee_name,
+            created_at,
+        }));
+    }
+    let state = match (scan.event_id, scan.status, scan.order_status) {
+        // Still `valid` in the statement's snapshot, yet not admitted: a
+        // concurrent scanner took it. Its check-in is visible to a new
+        // statement.
+        (Some(_), Some(status), _) if TicketStatus::parse(&status) == Some(TicketStatus::Valid) => {
+            diesel::sql_query(ticket_state!())
+                .bind::<Text, _>(&scanned.code)
+                .bind::<Nullable<SqlUuid>, _>(scanned.ticket_id)
+                .prepared()
+                .get_result(conn)
+                .await
+                .optional()?
+        }
+        (Some(event_id), Some(status), Some(order_status)) => Some(TicketState {
+            event_id,
+            status,
+            order_status,
+            checked_in_at: scan.checked_in_at,
+            scanned_by: scan.scanned_by,
+            device: scan.device,
+        }),
+        _ => None,
+    };
     Ok(Err(match state {
         None => Refusal::Unknown,
         Some(s) if s.event_id != event_id => Refusal::OtherEvent,

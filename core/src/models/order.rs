@@ -18,7 +18,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::{
-    models::{AccessSession, Discount, Tier},
+    models::{AccessSession, Discount, Tier, user::session_alive},
     prepared::Prepare,
     schema::{order_items, orders},
 };
@@ -294,7 +294,7 @@ impl Order {
                 .flat_map(|(o, items, _)| items.iter().map(|i| (o.id, i)))
         };
         debug_assert!(batch.iter().all(|(o, _, s)| o.buyer_id == s.user_id));
-        diesel::sql_query(
+        diesel::sql_query(concat!(
             "WITH o AS (
                 INSERT INTO orders (id, event_id, buyer_id, idempotency_key, request_hash, currency, discount_code_id)
                 SELECT v.id, v.event_id, v.buyer_id, v.key, v.hash, v.currency, v.code
@@ -304,11 +304,9 @@ impl Order {
                  -- both whole tables for every batch.
                  CROSS JOIN LATERAL (
                        SELECT 1 FROM users u
-                        WHERE u.id = v.buyer_id AND u.token_version = v.token_version
-                          AND EXISTS (SELECT 1 FROM refresh_tokens r
-                                       WHERE r.user_id = u.id AND r.family_id = v.session_id
-                                         AND r.revoked_at IS NULL AND r.rotated_at IS NULL
-                                         AND r.expires_at > now())
+                        WHERE u.id = v.buyer_id AND ",
+            session_alive!(),
+            "
                         LIMIT 1) AS signed_in
                 ON CONFLICT (buyer_id, idempotency_key) DO NOTHING
                 RETURNING *
@@ -320,7 +318,7 @@ impl Order {
                   JOIN o ON o.id = v.order_id
              )
              SELECT * FROM o",
-        )
+        ))
         .bind::<Array<SqlUuid>, _>(orders().map(|o| o.id).collect::<Vec<_>>())
         .bind::<Array<SqlUuid>, _>(orders().map(|o| o.event_id).collect::<Vec<_>>())
         .bind::<Array<SqlUuid>, _>(orders().map(|o| o.buyer_id).collect::<Vec<_>>())

@@ -222,10 +222,26 @@ impl NewUser<'_> {
     }
 }
 
+/// SQL: user row `u` holds the access session `v` (a row with
+/// `token_version` and `session_id`): the check
+/// [`User::find_for_access_token`] makes, for a statement that folds it in
+/// to save the request a query of its own.
+macro_rules! session_alive {
+    () => {
+        "u.token_version = v.token_version
+         AND EXISTS (SELECT 1 FROM refresh_tokens r
+                      WHERE r.user_id = u.id AND r.family_id = v.session_id
+                        AND r.revoked_at IS NULL AND r.rotated_at IS NULL
+                        AND r.expires_at > now())"
+    };
+}
+pub(crate) use session_alive;
+
 /// The session an access token was issued for, as its claims name it. Good
 /// while the user's token version is unchanged and the session's refresh
-/// tokens are alive ([`User::find_for_access_token`]); placing an order
-/// checks it in its own insert instead ([`crate::models::Order::place_many`]).
+/// tokens are alive ([`User::find_for_access_token`]); placing an order and
+/// scanning a ticket check it in their own statements instead
+/// ([`session_alive`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccessSession {
     pub user_id: Uuid,

@@ -12,7 +12,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::IdRow;
-use crate::{schema::webhook_endpoints, webhooks};
+use crate::{prepared::Prepare, schema::webhook_endpoints, webhooks};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = webhook_endpoints, check_for_backend(diesel::pg::Pg))]
@@ -328,22 +328,6 @@ pub struct Recorded {
     pub email: Option<Uuid>,
 }
 
-#[derive(QueryableByName)]
-struct State {
-    #[diesel(sql_type = Text)]
-    status: String,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    next_attempt_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = SqlUuid)]
-    endpoint_id: Uuid,
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
 /// A delivery's columns for its log, from `d` joined to its event `e`.
 const DELIVERY_COLUMNS: &str = "d.id, d.event_id, e.type AS event_type, d.status, d.attempts,
     d.last_status_code, d.last_error, d.last_latency_ms, d.next_attempt_at, d.delivered_at,
@@ -398,44 +382,37 @@ impl Delivery {
 
     /// Claims the due attempt of a delivery for `lease`, unless its
     /// endpoint has `cap` attempts in flight already. The endpoint's row is
-    /// locked while counting, so two workers cannot both take the last slot.
+    /// locked before counting (the count, a statement of its own, sees every
+    /// claim committed until then), so two workers cannot both take the
+    /// last slot.
     pub async fn claim(
         conn: &mut AsyncPgConnection,
         id: Uuid,
         lease: Duration,
         cap: i64,
     ) -> QueryResult<Claim> {
+        use crate::schema::webhook_deliveries as d;
         conn.transaction(async |conn| {
-            let Some(state) = diesel::sql_query(
-                "SELECT status, next_attempt_at, endpoint_id FROM webhook_deliveries
-                  WHERE id = $1 FOR UPDATE",
-            )
-            .bind::<SqlUuid, _>(id)
-            .get_result::<State>(conn)
-            .await
-            .optional()?
+            // A job pushed early (a duplicate, a redelivery's) finds its row
+            // not due, and the row's own job comes at its time; a `sending`
+            // row past its lease was held by a worker that stopped.
+            let Some(endpoint) = d::table
+                .inner_join(webhook_endpoints::table)
+                .filter(d::id.eq(id))
+                .filter(d::status.eq_any([
+                    DeliveryStatus::Pending.as_str(),
+                    DeliveryStatus::Failed.as_str(),
+                    DeliveryStatus::Sending.as_str(),
+                ]))
+                .filter(d::next_attempt_at.le(diesel::dsl::now))
+                .select(WebhookEndpoint::as_select())
+                .for_update()
+                .get_result::<WebhookEndpoint>(conn)
+                .await
+                .optional()?
             else {
                 return Ok(Claim::Nothing);
             };
-            let now = Utc::now();
-            let due = state.next_attempt_at.is_some_and(|at| at <= now);
-            let ready = match DeliveryStatus::parse(&state.status) {
-                // A job pushed early (a duplicate, a redelivery's) finds its
-                // row not due; the row's own job comes at its time.
-                Some(DeliveryStatus::Pending | DeliveryStatus::Failed) => due,
-                // Past its lease: the worker that held it stopped.
-                Some(DeliveryStatus::Sending) => due,
-                _ => false,
-            };
-            if !ready {
-                return Ok(Claim::Nothing);
-            }
-            let endpoint: WebhookEndpoint = webhook_endpoints::table
-                .find(state.endpoint_id)
-                .select(WebhookEndpoint::as_select())
-                .for_update()
-                .get_result(conn)
-                .await?;
             if !endpoint.enabled {
                 diesel::sql_query(
                     "UPDATE webhook_deliveries
@@ -448,29 +425,28 @@ impl Delivery {
                 .await?;
                 return Ok(Claim::Nothing);
             }
-            let in_flight: Count = diesel::sql_query(
-                "SELECT count(*) AS n FROM webhook_deliveries
-                  WHERE endpoint_id = $1 AND status = 'sending' AND next_attempt_at > now()",
-            )
-            .bind::<SqlUuid, _>(endpoint.id)
-            .get_result(conn)
-            .await?;
-            if in_flight.n >= cap {
-                return Ok(Claim::Busy);
-            }
-            let claimed: Claimed = diesel::sql_query(
+            let claimed: Option<Claimed> = diesel::sql_query(
                 "UPDATE webhook_deliveries d
                     SET status = 'sending', attempts = attempts + 1, next_attempt_at = now() + $2
                    FROM webhook_events e
                   WHERE d.id = $1 AND e.id = d.event_id
+                    AND (SELECT count(*) FROM webhook_deliveries f
+                          WHERE f.endpoint_id = d.endpoint_id AND f.status = 'sending'
+                            AND f.next_attempt_at > now()) < $3
               RETURNING d.id, d.endpoint_id, d.attempts, e.id AS event_id, e.type AS event_type,
                         e.data, e.created_at AS event_at",
             )
             .bind::<SqlUuid, _>(id)
             .bind::<Interval, _>(interval(lease))
+            .bind::<BigInt, _>(cap)
+            .prepared()
             .get_result(conn)
-            .await?;
-            Ok(Claim::Ready(Box::new((claimed, endpoint))))
+            .await
+            .optional()?;
+            Ok(match claimed {
+                Some(claimed) => Claim::Ready(Box::new((claimed, endpoint))),
+                None => Claim::Busy,
+            })
         })
         .await
     }
@@ -488,32 +464,30 @@ impl Delivery {
         disable_after: Duration,
     ) -> QueryResult<Recorded> {
         let code = attempt.status_code.map(i32::from);
+        if attempt.succeeded() {
+            // One statement: the delivery, and the endpoint's run of
+            // failures ended (only if the claim still held).
+            diesel::sql_query(
+                "WITH d AS (
+                    UPDATE webhook_deliveries
+                       SET status = 'delivered', delivered_at = now(), next_attempt_at = NULL,
+                           last_status_code = $3, last_error = NULL, last_latency_ms = $4
+                     WHERE id = $1 AND status = 'sending' AND attempts = $2
+                 RETURNING endpoint_id)
+                 UPDATE webhook_endpoints SET failing_since = NULL
+                  WHERE id IN (SELECT endpoint_id FROM d) AND failing_since IS NOT NULL",
+            )
+            .bind::<SqlUuid, _>(claimed.id)
+            .bind::<Int4, _>(claimed.attempts)
+            .bind::<Nullable<Int4>, _>(code)
+            .bind::<Int4, _>(attempt.latency_ms)
+            .prepared()
+            .execute(conn)
+            .await?;
+            return Ok(Recorded::default());
+        }
         conn.transaction(async |conn| {
             let mut recorded = Recorded::default();
-            if attempt.succeeded() {
-                let n = diesel::sql_query(
-                    "UPDATE webhook_deliveries
-                        SET status = 'delivered', delivered_at = now(), next_attempt_at = NULL,
-                            last_status_code = $3, last_error = NULL, last_latency_ms = $4
-                      WHERE id = $1 AND status = 'sending' AND attempts = $2",
-                )
-                .bind::<SqlUuid, _>(claimed.id)
-                .bind::<Int4, _>(claimed.attempts)
-                .bind::<Nullable<Int4>, _>(code)
-                .bind::<Int4, _>(attempt.latency_ms)
-                .execute(conn)
-                .await?;
-                if n == 1 {
-                    diesel::sql_query(
-                        "UPDATE webhook_endpoints SET failing_since = NULL
-                          WHERE id = $1 AND failing_since IS NOT NULL",
-                    )
-                    .bind::<SqlUuid, _>(claimed.endpoint_id)
-                    .execute(conn)
-                    .await?;
-                }
-                return Ok(recorded);
-            }
             let gone = attempt.status_code == Some(410);
             let retry_in = if gone {
                 None

@@ -221,6 +221,34 @@ async fn door_staff_admit_a_ticket_once_and_say_why_they_refuse_one() {
     assert_eq!(status, 204);
     let (status, _) = app.get(&list_url, Some(&door)).await;
     assert_eq!(status, 404);
+    let (status, _) = scan(
+        &app,
+        &door,
+        &shop,
+        tickets[1]["qr_payload"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404, "revoked staff scan nothing");
+
+    // A scan checks the session in its own statement: signed out is 401
+    // and writes nothing.
+    let before = app.count("check_ins").await;
+    let (status, _) = app
+        .post("/v1/auth/logout", json!({}), Some(&shop.organizer))
+        .await;
+    assert_eq!(status, 204);
+    let (status, problem) = scan(
+        &app,
+        &shop.organizer,
+        &shop,
+        tickets[2]["qr_payload"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (401, Some("invalid_token"))
+    );
+    assert_eq!(app.count("check_ins").await, before);
 }
 
 /// Eight scanners scan one ticket at the same moment: one admits it.

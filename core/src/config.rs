@@ -704,7 +704,7 @@ impl WebhooksConfig {
                     format!("cannot parse {raw:?}: {e}"),
                 )
             })?;
-        let endpoint_concurrency = parse("WEBHOOK_ENDPOINT_CONCURRENCY", 4)?;
+        let endpoint_concurrency = parse("WEBHOOK_ENDPOINT_CONCURRENCY", 8)?;
         if endpoint_concurrency < 1 {
             return Err(bad("WEBHOOK_ENDPOINT_CONCURRENCY", "must be at least 1"));
         }
@@ -769,7 +769,7 @@ impl WebhooksConfig {
 /// | `REFUNDS_PER_SEC_WHILE_SELLING` | 50 | an event cancellation's refunds a workers process starts per second while it also sells (0: no limit) |
 /// | `WEBHOOKS_ALLOW_LOOPBACK` | `false` | outgoing webhooks may go to 127.0.0.1 / ::1 (local testing; refused in production) |
 /// | `WEBHOOK_RETRY_SCHEDULE_SECS` | `5,300,1800,7200,18000,36000,36000` | waits between a delivery's attempts |
-/// | `WEBHOOK_DISABLE_AFTER_SECS` / `WEBHOOK_TIMEOUT_SECS` / `WEBHOOK_ENDPOINT_CONCURRENCY` | 259200 / 15 / 4 | failing this long disables an endpoint; one attempt's time; attempts in flight per endpoint |
+/// | `WEBHOOK_DISABLE_AFTER_SECS` / `WEBHOOK_TIMEOUT_SECS` / `WEBHOOK_ENDPOINT_CONCURRENCY` | 259200 / 15 / 8 | failing this long disables an endpoint; one attempt's time; attempts in flight per endpoint |
 /// | `RUST_LOG` | `info` | log filter; `LOG_FORMAT=json` for JSON lines |
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -104,7 +104,9 @@ impl QueueName {
                 retry: retry(5, 1_000, 60_000),
             },
             // Wide: an attempt mostly waits on the receiver, and one slow
-            // receiver holds at most WEBHOOK_ENDPOINT_CONCURRENCY slots.
+            // receiver holds at most WEBHOOK_ENDPOINT_CONCURRENCY (8) slots.
+            // Not wider: at 128 the claims queue for the database pool and
+            // the rate halves (docs/PERFORMANCE.md).
             Self::Webhooks => QueueSettings {
                 concurrency: 64,
                 fetch_batch: 50,

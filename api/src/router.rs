@@ -158,8 +158,15 @@ pub fn router(state: AppState) -> Router {
         .split_for_parts();
     let openapi = crate::openapi::Document::new(openapi);
 
+    let documented = crate::routes::web::PAGES
+        .iter()
+        .fold(documented, |router, page| {
+            router.route(page, get(crate::routes::web::page))
+        });
     documented
-        // Pages of the docs and the board, not API operations.
+        // Pages of the web app, the docs and the board, not API operations.
+        .route("/app/app.js", get(crate::routes::web::script))
+        .route("/app/app.css", get(crate::routes::web::style))
         .route("/openapi.json", get(move || async move { openapi.json() }))
         .route("/docs", get(crate::openapi::docs))
         .route("/docs/init.js", get(crate::openapi::docs_init))

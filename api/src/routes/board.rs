@@ -4,10 +4,9 @@
 //! reads the admin-only endpoints, so every figure is the API's. Its assets
 //! are compiled into the binary.
 
-use axum::{
-    http::{HeaderValue, header},
-    response::{IntoResponse, Response},
-};
+use axum::response::Response;
+
+use super::static_asset;
 
 const HTML: &str = include_str!("../../assets/board.html");
 const JS: &str = include_str!("../../assets/board.js");
@@ -17,18 +16,7 @@ const CSS: &str = include_str!("../../assets/board.css");
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'none'";
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(CSP),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-        ],
-        body,
-    )
-        .into_response()
+    static_asset(body, content_type, CSP)
 }
 
 #[utoipa::path(

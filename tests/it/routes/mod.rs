@@ -20,5 +20,6 @@ mod search;
 mod sessions;
 mod stats;
 mod tiers;
+mod web;
 mod webhook_endpoints;
 pub(crate) mod webhooks;

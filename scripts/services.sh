@@ -87,6 +87,18 @@ or run: docker compose -f compose.test.yaml up -d"
   wait_port "$REDIS_PORT" || die "Redis did not come up on port $REDIS_PORT"
 }
 
+# `services.sh --browser`: the web app's tests also drive Chromium.
+install_chromium() {
+  if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then return 0; fi
+  [ -n "${CHROMIUM:-}" ] && [ -x "$CHROMIUM" ] && return 0
+  apt_install chromium || die "Chromium is not installed and cannot be installed here.
+Install Chromium or Chrome and set CHROMIUM=/path/to/it for the web app's browser tests."
+}
+
 start_postgres
 start_redis
 say "PostgreSQL on 127.0.0.1:$PGPORT and Redis on 127.0.0.1:$REDIS_PORT are up"
+if [ "${1:-}" = "--browser" ]; then
+  install_chromium
+  say "Chromium is installed"
+fi

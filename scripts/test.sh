@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # README command 2: set everything up and run the whole test suite against real
-# PostgreSQL, Redis and an embedded SMTP server.
+# PostgreSQL, Redis, an embedded SMTP server and, for the web app, Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/services.sh
+./scripts/services.sh --browser
 command -v cargo >/dev/null || { echo "error: install Rust first: https://rustup.rs" >&2; exit 1; }
 if [ -n "${CI:-}" ]; then
   # Builds outlive the fresh clone CI runs in.

@@ -96,7 +96,11 @@ function money(minor, currency) {
 }
 
 function when(iso, timeZone) {
-  return new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short", timeZone, timeZoneName: "short" }).format(new Date(iso));
+  // Components, not dateStyle/timeStyle: those refuse timeZoneName.
+  return new Intl.DateTimeFormat(undefined, {
+    weekday: "long", year: "numeric", month: "long", day: "numeric",
+    hour: "numeric", minute: "2-digit", timeZone, timeZoneName: "short",
+  }).format(new Date(iso));
 }
 
 // ---- pages ----
@@ -245,6 +249,11 @@ function route() {
   if (order) return orderPage(order[1]);
   return notFound();
 }
+
+// A page that fails says so instead of standing half drawn.
+window.addEventListener("unhandledrejection", (event) => {
+  main.append(h("p", { role: "alert" }, `Something went wrong: ${event.reason?.message ?? event.reason}`));
+});
 
 renderAccount();
 route();

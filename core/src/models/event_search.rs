@@ -201,6 +201,33 @@ impl Sql {
     }
 }
 
+/// Plain words, as someone types them into a search box: every word must
+/// match and the last may be unfinished (`roof` finds "Rooftop"), as a
+/// `to_tsquery` of letters and digits only. `None` for web search syntax
+/// (quotes, `-word`, `or`), which `websearch_to_tsquery` reads instead.
+fn prefix_query(text: &str) -> Option<String> {
+    let syntax = text.contains('"')
+        || text
+            .split_whitespace()
+            .any(|t| t.starts_with('-') || t.eq_ignore_ascii_case("or"));
+    if syntax {
+        return None;
+    }
+    let words: Vec<&str> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .collect();
+    let (last, rest) = words.split_last()?;
+    let mut query = rest.join(" & ");
+    if !query.is_empty() {
+        query.push_str(" & ");
+    }
+    query.push_str(last);
+    query.push_str(":*");
+    Some(query)
+}
+
 impl EventSearch {
     pub async fn run(&self, conn: &mut AsyncPgConnection) -> QueryResult<Vec<SearchHit>> {
         let mut sql = Sql::new();
@@ -224,9 +251,16 @@ impl EventSearch {
         sql.push(" FROM events e WHERE e.status = 'published'");
 
         if let Some(text) = &self.text {
-            sql.push(" AND e.search @@ websearch_to_tsquery('english', ")
-                .bind::<sql_types::Text, _>(text.clone())
-                .push(")");
+            match prefix_query(text) {
+                Some(query) => sql
+                    .push(" AND e.search @@ to_tsquery('english', ")
+                    .bind::<sql_types::Text, _>(query)
+                    .push(")"),
+                None => sql
+                    .push(" AND e.search @@ websearch_to_tsquery('english', ")
+                    .bind::<sql_types::Text, _>(text.clone())
+                    .push(")"),
+            };
         }
         if let Some(category) = &self.category {
             sql.push(" AND e.category = ")
@@ -333,5 +367,31 @@ impl EventSearch {
         ))
         .bind::<sql_types::BigInt, _>(self.limit);
         sql.finish().load(conn).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_query;
+
+    #[test]
+    fn plain_words_match_with_the_last_unfinished() {
+        assert_eq!(prefix_query("roof").as_deref(), Some("roof:*"));
+        assert_eq!(prefix_query("  Jazz  bru").as_deref(), Some("Jazz & bru:*"));
+        // Anything but letters and digits separates words, so nothing
+        // reaches to_tsquery's own syntax.
+        assert_eq!(
+            prefix_query("rock&roll | (x):* !").as_deref(),
+            Some("rock & roll & x:*")
+        );
+        assert_eq!(prefix_query("Zürich").as_deref(), Some("Zürich:*"));
+        assert_eq!(prefix_query("!!!"), None);
+    }
+
+    #[test]
+    fn web_search_syntax_is_left_to_websearch_to_tsquery() {
+        assert_eq!(prefix_query("jazz -brunch"), None);
+        assert_eq!(prefix_query("\"jazz club\""), None);
+        assert_eq!(prefix_query("jazz or rock"), None);
     }
 }

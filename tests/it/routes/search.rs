@@ -210,6 +210,14 @@ async fn every_filter_and_sort() {
         ["Jazz Brunch", "Jazz Club Tokyo", "Jazz in the Park"]
     );
     assert_eq!(titles(&app, "q=concert").await, ["Rock Concerts Marathon"]);
+    // As typed: the last word may be unfinished, every word must match.
+    assert_eq!(
+        sorted(titles(&app, "q=ja").await),
+        ["Jazz Brunch", "Jazz Club Tokyo", "Jazz in the Park"]
+    );
+    assert_eq!(titles(&app, "q=jazz%20bru").await, ["Jazz Brunch"]);
+    assert_eq!(titles(&app, "q=Marath").await, ["Rock Concerts Marathon"]);
+    assert_eq!(titles(&app, "q=jazz%20x").await, Vec::<String>::new());
     assert_eq!(
         titles(&app, "q=jazz%20-brunch%20-tokyo").await,
         ["Jazz in the Park"]

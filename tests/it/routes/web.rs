@@ -3,7 +3,19 @@
 
 use std::time::Duration;
 
-use crate::harness::TestApp;
+use serde_json::json;
+
+use crate::harness::{TestApp, browser::rendered};
+
+/// The path of the first link in `text` to `page` of the test app's
+/// `PUBLIC_URL`.
+fn link_path<'a>(text: &'a str, page: &str) -> &'a str {
+    let prefix = format!("http://boxoffice.test{page}");
+    text.split_whitespace()
+        .find(|w| w.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no {page} link in {text}"))
+        .trim_start_matches("http://boxoffice.test")
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_emailed_links_open_the_web_app_under_a_strict_csp() {
@@ -18,11 +30,7 @@ async fn the_emailed_links_open_the_web_app_under_a_strict_csp() {
         )
         .await;
     let text = email.text();
-    let link = text
-        .split_whitespace()
-        .find(|w| w.starts_with("http://boxoffice.test/verify-email?token="))
-        .unwrap_or_else(|| panic!("no verification link in {text}"));
-    let verify = link.trim_start_matches("http://boxoffice.test");
+    let verify = link_path(&text, "/verify-email?token=");
 
     for path in [
         verify,
@@ -93,4 +101,55 @@ async fn the_emailed_links_open_the_web_app_under_a_strict_csp() {
     // Outside the app's pages the API's 404 stands.
     let (status, problem) = app.get("/nowhere", None).await;
     assert_eq!((status, problem["code"].as_str()), (404, Some("no_route")));
+}
+
+/// In Chromium: the emailed link verifies the address (once), the
+/// storefront lists a published event, and its page shows its tiers.
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_browser_the_emailed_link_verifies_and_the_storefront_shows_the_event() {
+    let app = TestApp::builder().full().start().await;
+    let (access, _, _) = app.register("bea@example.com", "attendee").await;
+    let email = app
+        .smtp
+        .wait_for(
+            "bea@example.com",
+            "Confirm your email",
+            Duration::from_secs(15),
+        )
+        .await;
+    let text = email.text();
+    let verify = link_path(&text, "/verify-email?token=");
+
+    let dom = rendered(&app.url(verify)).await;
+    assert!(dom.contains("bea@example.com is verified"), "{dom}");
+    let (_, me) = app.get("/v1/auth/me", Some(&access)).await;
+    assert_eq!(me["email_verified"], true);
+    let dom = rendered(&app.url(verify)).await;
+    assert!(
+        dom.contains(r#"role="alert""#) && dom.contains("already used"),
+        "a used link says so: {dom}"
+    );
+
+    let organizer = app.organizer("org@example.com").await;
+    let event = app
+        .published_event(
+            &organizer,
+            json!({"title": "Rooftop Sessions", "timezone": "Asia/Tokyo", "currency": "JPY"}),
+        )
+        .await;
+    let id = event["id"].as_str().unwrap();
+    let dom = rendered(&app.url("/")).await;
+    assert!(
+        dom.contains(&format!(r#"<a href="/events/{id}">Rooftop Sessions</a>"#)),
+        "{dom}"
+    );
+    let dom = rendered(&app.url(&format!("/events/{id}"))).await;
+    assert!(dom.contains("<h1>Rooftop Sessions</h1>"), "{dom}");
+    // The tier, its price in yen (no minor unit: 2500 is ¥2,500) and its
+    // stock; the time in Tokyo's zone.
+    assert!(
+        dom.contains("General") && dom.contains("2,500") && dom.contains("100 left"),
+        "{dom}"
+    );
+    assert!(dom.contains("GMT+9") || dom.contains("JST"), "{dom}");
 }

@@ -25,8 +25,16 @@ function show(title, ...nodes) {
   main.focus();
 }
 
-/** The access token lives in memory only: a reload signs out. */
+/**
+ * The access token lives in memory only. A reload gets a new one from the
+ * refresh token's cookie (`HttpOnly`: no script here can read it).
+ */
 let access = null;
+
+async function restoreSession() {
+  const { status, body } = await api("POST", "/v1/auth/refresh");
+  if (status === 200) access = body.access_token;
+}
 
 async function api(method, path, body) {
   const headers = { accept: "application/json" };
@@ -255,5 +263,6 @@ window.addEventListener("unhandledrejection", (event) => {
   main.append(h("p", { role: "alert" }, `Something went wrong: ${event.reason?.message ?? event.reason}`));
 });
 
+await restoreSession();
 renderAccount();
 route();

@@ -1,7 +1,11 @@
 //! Accounts and tokens: register, login, refresh, logout, me, email
 //! verification, password reset.
 
-use axum::{extract::State, http::StatusCode};
+use axum::{
+    extract::State,
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
+};
+use boxoffice_core::config::AppEnv;
 use boxoffice_core::{
     auth::{jwt, password, tokens},
     jobs::SendEmail,
@@ -17,7 +21,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult, FieldError, on_constraint},
-    extract::{AuthUser, ClientInfo, Json},
+    extract::{AuthUser, ClientInfo, Json, JsonOrEmpty},
     rate_limit,
     state::AppState,
     validate,
@@ -86,7 +90,11 @@ pub async fn register(
     State(state): State<AppState>,
     client: ClientInfo,
     Json(req): Json<RegisterRequest>,
-) -> ApiResult<(StatusCode, Json<AuthResponse>)> {
+) -> ApiResult<(
+    StatusCode,
+    [(HeaderName, HeaderValue); 1],
+    Json<AuthResponse>,
+)> {
     let mut errors = Vec::new();
     let email = req.email.trim().to_owned();
     validate::email("email", &email, &mut errors);
@@ -142,8 +150,10 @@ pub async fn register(
     }
     let tokens = start_session(&state, &mut conn, &user, &client).await?;
     tracing::info!(user.id = %user.id, role = role.as_str(), "user registered");
+    let cookie = refresh_cookie(&state, &tokens.refresh_token);
     Ok((
         StatusCode::CREATED,
+        [(header::SET_COOKIE, cookie)],
         Json(AuthResponse {
             user: UserView::from(&user),
             tokens,
@@ -245,7 +255,7 @@ pub async fn login(
     State(state): State<AppState>,
     client: ClientInfo,
     Json(req): Json<LoginRequest>,
-) -> ApiResult<Json<AuthResponse>> {
+) -> ApiResult<([(HeaderName, HeaderValue); 1], Json<AuthResponse>)> {
     let email = req.email.trim().to_lowercase();
     let auth = &state.config().auth;
     let (ip_bucket, account_bucket) = (
@@ -274,15 +284,76 @@ pub async fn login(
     };
     let tokens = start_session(&state, &mut conn, &user, &client).await?;
     tracing::info!(user.id = %user.id, "login");
-    Ok(Json(AuthResponse {
-        user: UserView::from(&user),
-        tokens,
-    }))
+    let cookie = refresh_cookie(&state, &tokens.refresh_token);
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        Json(AuthResponse {
+            user: UserView::from(&user),
+            tokens,
+        }),
+    ))
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct RefreshRequest {
-    pub refresh_token: String,
+    /// Omitted (or an empty body): the `boxoffice_refresh` cookie's, sent
+    /// by a browser from the web app's own origin.
+    pub refresh_token: Option<String>,
+}
+
+/// The refresh token's cookie, for the web app: `HttpOnly` (no script
+/// reads it), `SameSite=Strict`, sent to the refresh endpoint alone, and
+/// `Secure` outside development. It authenticates nothing but a refresh,
+/// and a refresh by cookie checks `Origin`, so no other site can use it.
+const REFRESH_COOKIE: &str = "boxoffice_refresh";
+
+fn refresh_cookie(state: &AppState, token: &str) -> HeaderValue {
+    cookie_with(
+        state,
+        token,
+        state.config().auth.refresh_token_ttl.as_secs(),
+    )
+}
+
+/// The cookie's removal (a sign-out).
+fn cleared_cookie(state: &AppState) -> HeaderValue {
+    cookie_with(state, "", 0)
+}
+
+fn cookie_with(state: &AppState, token: &str, max_age: u64) -> HeaderValue {
+    let secure = if state.config().env == AppEnv::Development {
+        ""
+    } else {
+        "; Secure"
+    };
+    HeaderValue::from_str(&format!(
+        "{REFRESH_COOKIE}={token}; Path=/v1/auth/refresh; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    ))
+    // Tokens are URL-safe base64.
+    .expect("a header-safe cookie")
+}
+
+/// The refresh cookie's value, if the request carries one.
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == REFRESH_COOKIE)
+        .map(|(_, value)| value.to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// A refresh by cookie must come from the web app's own pages: the
+/// browser's `Origin` equals `PUBLIC_URL`'s.
+fn from_own_origin(state: &AppState, headers: &HeaderMap) -> bool {
+    let own = url::Url::parse(&state.config().http.public_url)
+        .map(|u| u.origin().ascii_serialization())
+        .ok();
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    own.is_some() && origin == own.as_deref()
 }
 
 /// `POST /v1/auth/refresh`: rotates the refresh token. A token used twice
@@ -299,14 +370,29 @@ pub struct RefreshRequest {
 pub async fn refresh(
     State(state): State<AppState>,
     client: ClientInfo,
-    Json(req): Json<RefreshRequest>,
-) -> ApiResult<Json<AuthResponse>> {
+    headers: HeaderMap,
+    JsonOrEmpty(req): JsonOrEmpty<RefreshRequest>,
+) -> ApiResult<([(HeaderName, HeaderValue); 1], Json<AuthResponse>)> {
     const INVALID: ApiError = ApiError::Unauthorized(
         "invalid_refresh_token",
         "The refresh token is invalid or expired.",
     );
+    let token = match req.refresh_token {
+        Some(token) => token,
+        None => {
+            let token = cookie_token(&headers).ok_or(INVALID)?;
+            if !from_own_origin(&state, &headers) {
+                return Err(ApiError::Unauthorized(
+                    "origin_rejected",
+                    "A refresh by cookie must come from the web app's own pages.",
+                ));
+            }
+            token
+        }
+    };
     let mut conn = state.db().await?;
-    let hash = tokens::hash(req.refresh_token.trim());
+    let hash = tokens::hash(token.trim());
+    let cookie_state = state.clone();
     let result = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let (state, client) = (&state, &client);
@@ -325,7 +411,9 @@ pub async fn refresh(
                 }
             })
         .await?;
-    result.map(Json).ok_or(INVALID)
+    let response = result.ok_or(INVALID)?;
+    let cookie = refresh_cookie(&cookie_state, &response.tokens.refresh_token);
+    Ok(([(header::SET_COOKIE, cookie)], Json(response)))
 }
 
 /// `POST /v1/auth/logout`: ends the caller's session.
@@ -338,10 +426,16 @@ pub async fn refresh(
     responses((status = 204, description = "Signed out"), crate::openapi::problems::Unauthorized, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]
-pub async fn logout(State(state): State<AppState>, user: AuthUser) -> ApiResult<StatusCode> {
+pub async fn logout(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<(StatusCode, [(HeaderName, HeaderValue); 1])> {
     let mut conn = state.db().await?;
     RefreshToken::revoke_family(&mut conn, user.id(), user.session_id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, cleared_cookie(&state))],
+    ))
 }
 
 /// `GET /v1/auth/me`

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::harness::TestApp;
 
@@ -277,4 +277,93 @@ async fn registration_is_rate_limited_per_ip() {
         (429, Some("rate_limited"))
     );
     assert_eq!(app.count("users").await, 2);
+}
+
+/// Browsers keep the refresh token in an `HttpOnly` cookie sent to the
+/// refresh endpoint alone; a refresh by cookie must come from the web
+/// app's own origin, and signing out removes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_refresh_cookie_rotates_from_our_origin_only() {
+    let app = TestApp::spawn().await;
+    app.register("cora@example.com", "attendee").await;
+    let login = app
+        .client
+        .post(app.url("/v1/auth/login"))
+        .json(&json!({"email": "cora@example.com", "password": "violet-otter-43-lamp"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attribute in [
+        "Path=/v1/auth/refresh",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Max-Age=",
+    ] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "not in development: {cookie}");
+    let body: Value = login.json().await.unwrap();
+    let value = cookie.split(';').next().unwrap().to_owned();
+    assert_eq!(
+        value,
+        format!(
+            "boxoffice_refresh={}",
+            body["refresh_token"].as_str().unwrap()
+        )
+    );
+
+    let refresh = |origin: Option<&'static str>, cookie: String| {
+        let mut req = app
+            .client
+            .post(app.url("/v1/auth/refresh"))
+            .header("cookie", cookie);
+        if let Some(origin) = origin {
+            req = req.header("origin", origin);
+        }
+        req.send()
+    };
+    // Another site, or no Origin at all: refused, and the token is not
+    // spent (the right origin can still use it).
+    for origin in [Some("https://evil.example"), None] {
+        let answer = refresh(origin, value.clone()).await.unwrap();
+        assert_eq!(answer.status(), 401, "{origin:?}");
+        let problem: Value = answer.json().await.unwrap();
+        assert_eq!(problem["code"], "origin_rejected");
+    }
+    let answer = refresh(Some("http://boxoffice.test"), value.clone())
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let rotated = answer.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let body: Value = answer.json().await.unwrap();
+    assert!(body["access_token"].is_string());
+    assert!(rotated.starts_with(&format!(
+        "boxoffice_refresh={};",
+        body["refresh_token"].as_str().unwrap()
+    )));
+    assert_ne!(rotated.split(';').next().unwrap(), value, "rotated");
+
+    // No cookie and no body: nothing to refresh.
+    let (status, problem) = app.post("/v1/auth/refresh", json!({}), None).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (401, Some("invalid_refresh_token"))
+    );
+
+    let access = body["access_token"].as_str().unwrap();
+    let out = app
+        .client
+        .post(app.url("/v1/auth/logout"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    let cleared = out.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cleared.starts_with("boxoffice_refresh=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
 }

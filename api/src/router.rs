@@ -39,6 +39,7 @@ fn documented(state: &AppState) -> (OpenApiRouter<AppState>, OpenApiRouter<AppSt
         .routes(routes!(auth::reset_password))
         .routes(routes!(sessions::list))
         .routes(routes!(sessions::revoke))
+        .routes(routes!(admin_users::list))
         .routes(routes!(admin_users::update))
         .routes(routes!(admin_emails::list))
         .routes(routes!(admin_emails::resend))

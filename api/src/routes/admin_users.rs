@@ -7,11 +7,74 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::{
-    error::{ApiError, ApiResult},
-    extract::{Json, RequireAdmin},
+    error::{ApiError, ApiResult, FieldError},
+    extract::{Json, Query, RequireAdmin},
+    pagination::{self, Page},
     routes::auth::UserView,
     state::AppState,
 };
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Part of the email or the name, any case (1–100 characters).
+    pub q: Option<String>,
+    /// `attendee`, `organizer` or `admin`.
+    pub role: Option<String>,
+    pub cursor: Option<String>,
+    /// 1–100, default 20.
+    pub limit: Option<i64>,
+}
+
+/// `GET /v1/admin/users`: finds users, newest first, for the id that
+/// `PATCH /v1/admin/users/{id}` needs.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/users",
+    operation_id = "admin_users_list",
+    tag = "admin",
+    summary = "Find users by email or name",
+    params(ListParams),
+    responses((status = 200, description = "A page of users, newest first", body = Page<UserView>), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::Unprocessable, crate::openapi::problems::BadRequest, crate::openapi::problems::RateLimited),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    RequireAdmin(_admin): RequireAdmin,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Json<Page<UserView>>> {
+    let mut errors = Vec::new();
+    let limit = pagination::limit(params.limit, &mut errors);
+    let q = params.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    if q.is_some_and(|q| q.chars().count() > 100) {
+        errors.push(FieldError::new("q", "must be at most 100 characters"));
+    }
+    let role = match params.role.as_deref() {
+        None => None,
+        Some(r) => match r.parse::<Role>() {
+            Ok(role) => Some(role),
+            Err(_) => {
+                errors.push(FieldError::new(
+                    "role",
+                    "must be `attendee`, `organizer` or `admin`",
+                ));
+                None
+            }
+        },
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let after = pagination::created_after(params.cursor.as_deref())?;
+    let mut conn = state.db().await?;
+    let users = User::search(&mut conn, q, role, after, limit + 1).await?;
+    let (users, next_cursor) = pagination::created_page(users, limit, |u| (u.created_at, u.id));
+    Ok(Json(Page {
+        items: users.iter().map(UserView::from).collect(),
+        next_cursor,
+    }))
+}
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

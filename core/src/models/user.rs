@@ -172,6 +172,49 @@ impl User {
             .await
     }
 
+    /// Users whose email or name contains `text` (any case), of `role`,
+    /// newest first after the keyset `after` (`created_at`, `id`). For an
+    /// admin looking someone up: a scan of `users` is acceptable there.
+    pub async fn search(
+        conn: &mut AsyncPgConnection,
+        text: Option<&str>,
+        role: Option<Role>,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> QueryResult<Vec<User>> {
+        let mut query = users::table.select(User::as_select()).into_boxed();
+        if let Some(text) = text {
+            // LIKE's own wildcards in the text match themselves.
+            let pattern = format!(
+                "%{}%",
+                text.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            query = query.filter(
+                // citext: LIKE ignores case already.
+                users::email
+                    .like(pattern.clone())
+                    .or(users::display_name.ilike(pattern)),
+            );
+        }
+        if let Some(role) = role {
+            query = query.filter(users::role.eq(role.as_str()));
+        }
+        if let Some((at, id)) = after {
+            query = query.filter(
+                users::created_at
+                    .lt(at)
+                    .or(users::created_at.eq(at).and(users::id.lt(id))),
+            );
+        }
+        query
+            .order((users::created_at.desc(), users::id.desc()))
+            .limit(limit)
+            .load(conn)
+            .await
+    }
+
     pub async fn set_role(conn: &mut AsyncPgConnection, id: Uuid, role: Role) -> QueryResult<User> {
         diesel::update(users::table.find(id))
             .set((

@@ -281,7 +281,10 @@ pub async fn admit(
         // Still `valid` in the statement's snapshot, yet not admitted: a
         // concurrent scanner took it. Its check-in is visible to a new
         // statement.
-        (Some(_), Some(status), _) if TicketStatus::parse(&status) == Some(TicketStatus::Valid) => {
+        (Some(ticket_event), Some(status), _)
+            if ticket_event == event_id
+                && TicketStatus::parse(&status) == Some(TicketStatus::Valid) =>
+        {
             diesel::sql_query(ticket_state!())
                 .bind::<Text, _>(&scanned.code)
                 .bind::<Nullable<SqlUuid>, _>(scanned.ticket_id)

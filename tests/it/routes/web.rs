@@ -7,33 +7,29 @@ use serde_json::json;
 
 use crate::harness::{TestApp, browser::rendered};
 
-/// The path of the first link in `text` to `page` of the test app's
-/// `PUBLIC_URL`.
-fn link_path<'a>(text: &'a str, page: &str) -> &'a str {
-    let prefix = format!("http://boxoffice.test{page}");
+/// The path of the verification link emailed to `to` (the test app's
+/// `PUBLIC_URL` is `http://boxoffice.test`).
+async fn verification_link(app: &TestApp, to: &str) -> String {
+    let email = app
+        .smtp
+        .wait_for(to, "Confirm your email", Duration::from_secs(15))
+        .await;
+    let text = email.text();
     text.split_whitespace()
-        .find(|w| w.starts_with(&prefix))
-        .unwrap_or_else(|| panic!("no {page} link in {text}"))
+        .find(|w| w.starts_with("http://boxoffice.test/verify-email?token="))
+        .unwrap_or_else(|| panic!("no verification link in {text}"))
         .trim_start_matches("http://boxoffice.test")
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_emailed_links_open_the_web_app_under_a_strict_csp() {
     let app = TestApp::builder().full().start().await;
     app.register("ann@example.com", "attendee").await;
-    let email = app
-        .smtp
-        .wait_for(
-            "ann@example.com",
-            "Confirm your email",
-            Duration::from_secs(15),
-        )
-        .await;
-    let text = email.text();
-    let verify = link_path(&text, "/verify-email?token=");
+    let verify = verification_link(&app, "ann@example.com").await;
 
     for path in [
-        verify,
+        verify.as_str(),
         "/",
         "/events/0193a0b2-0000-7000-8000-000000000000",
         "/forgot-password",
@@ -109,22 +105,13 @@ async fn the_emailed_links_open_the_web_app_under_a_strict_csp() {
 async fn in_a_browser_the_emailed_link_verifies_and_the_storefront_shows_the_event() {
     let app = TestApp::builder().full().start().await;
     let (access, _, _) = app.register("bea@example.com", "attendee").await;
-    let email = app
-        .smtp
-        .wait_for(
-            "bea@example.com",
-            "Confirm your email",
-            Duration::from_secs(15),
-        )
-        .await;
-    let text = email.text();
-    let verify = link_path(&text, "/verify-email?token=");
+    let verify = verification_link(&app, "bea@example.com").await;
 
-    let dom = rendered(&app.url(verify)).await;
+    let dom = rendered(&app.url(&verify)).await;
     assert!(dom.contains("bea@example.com is verified"), "{dom}");
     let (_, me) = app.get("/v1/auth/me", Some(&access)).await;
     assert_eq!(me["email_verified"], true);
-    let dom = rendered(&app.url(verify)).await;
+    let dom = rendered(&app.url(&verify)).await;
     assert!(
         dom.contains(r#"role="alert""#) && dom.contains("already used"),
         "a used link says so: {dom}"

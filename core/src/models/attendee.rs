@@ -50,15 +50,7 @@ pub async fn page(
     limit: i64,
 ) -> QueryResult<Vec<Attendee>> {
     let (after_name, after_id) = after.unzip();
-    // `%` and `_` in the search are literal.
-    let pattern = filter.q.as_deref().map(|q| {
-        let escaped = q
-            .to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        format!("%{escaped}%")
-    });
+    let pattern = filter.q.as_deref().map(super::contains_pattern);
     diesel::sql_query(
         "SELECT t.id AS ticket_id, t.attendee_name, t.attendee_email, t.tier_id,
                 tt.name AS tier_name, t.order_id, t.status, c.created_at AS checked_in_at,

@@ -80,3 +80,15 @@ pub(crate) struct IdRow {
     #[diesel(sql_type = diesel::sql_types::Uuid)]
     pub id: uuid::Uuid,
 }
+
+/// A `LIKE` pattern matching text that contains `q`, lowercased (compare
+/// it with a lowercased column or a case-insensitive one), with `%`, `_`
+/// and a backslash in `q` standing for themselves.
+pub(crate) fn contains_pattern(q: &str) -> String {
+    let escaped = q
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}

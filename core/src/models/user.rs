@@ -184,13 +184,7 @@ impl User {
     ) -> QueryResult<Vec<User>> {
         let mut query = users::table.select(User::as_select()).into_boxed();
         if let Some(text) = text {
-            // LIKE's own wildcards in the text match themselves.
-            let pattern = format!(
-                "%{}%",
-                text.replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            );
+            let pattern = super::contains_pattern(text);
             query = query.filter(
                 // citext: LIKE ignores case already.
                 users::email

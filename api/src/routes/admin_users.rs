@@ -14,6 +14,12 @@ use crate::{
     state::AppState,
 };
 
+/// A role as the API spells it, or the field error that says which.
+fn parse_role(raw: &str) -> Result<Role, FieldError> {
+    raw.parse()
+        .map_err(|_| FieldError::new("role", "must be `attendee`, `organizer` or `admin`"))
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -50,18 +56,12 @@ pub async fn list(
     if q.is_some_and(|q| q.chars().count() > 100) {
         errors.push(FieldError::new("q", "must be at most 100 characters"));
     }
-    let role = match params.role.as_deref() {
-        None => None,
-        Some(r) => match r.parse::<Role>() {
-            Ok(role) => Some(role),
-            Err(_) => {
-                errors.push(FieldError::new(
-                    "role",
-                    "must be `attendee`, `organizer` or `admin`",
-                ));
-                None
-            }
-        },
+    let role = match params.role.as_deref().map(parse_role).transpose() {
+        Ok(role) => role,
+        Err(e) => {
+            errors.push(e);
+            None
+        }
     };
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
@@ -103,10 +103,7 @@ pub async fn update(
     Json(req): Json<UpdateUserRequest>,
 ) -> ApiResult<Json<UserView>> {
     let id: Uuid = id.parse().map_err(|_| ApiError::NotFound)?;
-    let role: Role = req
-        .role
-        .parse()
-        .map_err(|_| ApiError::validation("role", "must be `attendee`, `organizer` or `admin`"))?;
+    let role = parse_role(&req.role).map_err(|e| ApiError::Validation(vec![e]))?;
     let mut conn = state.db().await?;
     let user = conn
         .transaction::<_, ApiError, _>(async move |conn| {

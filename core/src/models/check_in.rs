@@ -49,19 +49,13 @@ pub struct DoorTicket {
 }
 
 /// A ticket let in.
-#[derive(Debug, Clone, QueryableByName)]
+#[derive(Debug, Clone)]
 pub struct Admission {
-    #[diesel(sql_type = SqlUuid)]
     pub id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
     pub ticket_id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
     pub tier_id: Uuid,
-    #[diesel(sql_type = Text)]
     pub tier_name: String,
-    #[diesel(sql_type = Text)]
     pub attendee_name: String,
-    #[diesel(sql_type = Timestamptz)]
     pub created_at: DateTime<Utc>,
 }
 

@@ -87,12 +87,14 @@ or run: docker compose -f compose.test.yaml up -d"
   wait_port "$REDIS_PORT" || die "Redis did not come up on port $REDIS_PORT"
 }
 
-# `services.sh --browser`: the web app's tests also drive Chromium.
+# `services.sh --browser`: the web app's tests drive Chromium through
+# ChromeDriver (the W3C WebDriver protocol).
 install_chromium() {
-  if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then return 0; fi
-  [ -n "${CHROMIUM:-}" ] && [ -x "$CHROMIUM" ] && return 0
-  apt_install chromium || die "Chromium is not installed and cannot be installed here.
-Install Chromium or Chrome and set CHROMIUM=/path/to/it for the web app's browser tests."
+  local browser=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
+  local driver=${CHROMEDRIVER:-$(command -v chromedriver || true)}
+  if [ -n "$browser" ] && [ -x "$browser" ] && [ -n "$driver" ] && [ -x "$driver" ]; then return 0; fi
+  apt_install chromium chromium-driver || die "Chromium and ChromeDriver are not installed and cannot be installed here.
+Install both (of one version) and set CHROMIUM=/path/to/chromium and CHROMEDRIVER=/path/to/chromedriver."
 }
 
 start_postgres

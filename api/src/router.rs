@@ -50,6 +50,7 @@ fn documented(state: &AppState) -> (OpenApiRouter<AppState>, OpenApiRouter<AppSt
             events::manage::delete
         ))
         .routes(routes!(events::manage::publish))
+        .routes(routes!(events::calendar::get))
         .routes(routes!(events::cancel::cancel))
         .routes(routes!(events::cancel::progress))
         .routes(routes!(tiers::create))
@@ -101,6 +102,7 @@ fn documented(state: &AppState) -> (OpenApiRouter<AppState>, OpenApiRouter<AppSt
         .routes(routes!(live::order))
         .routes(routes!(orders::list_mine))
         .routes(routes!(tickets::list_mine))
+        .routes(routes!(tickets::of_order))
         .routes(routes!(tickets::get))
         .routes(routes!(tickets::qr))
         .routes(with_layer(

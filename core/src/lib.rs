@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod fees;
 pub mod health;
+pub mod ics;
 pub mod jobs;
 pub mod live;
 pub mod media;

@@ -5,6 +5,7 @@
 use boxoffice_core::{
     Services,
     auth::tokens::{UNSUBSCRIBE_TTL_DAYS, email_token, unsubscribe_token},
+    ics,
     models::{
         EmailRow, Event, EventMessage, EventStatus, Order, OrderItem, Payout, Refund, RefundKind,
         Suppression, Ticket, TicketStatus, User,
@@ -22,7 +23,7 @@ use uuid::Uuid;
 use crate::templates::{
     self, ActionEmail, Attachment, EndpointDisabled, EventCancelled, EventMessageView,
     EventReminder, GuestTickets, OrderConfirmation, PayoutLineView, PayoutStatement, RefundNotice,
-    Rendered, TemplateError, TicketLine, ics,
+    Rendered, TemplateError, TicketLine,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -201,16 +202,6 @@ async fn event_with_start(
         .await?)
 }
 
-/// The event's place, as one line.
-fn place(event: &Event) -> String {
-    [&event.venue_name, &event.address, &event.city]
-        .iter()
-        .filter(|s| !s.is_empty())
-        .map(|s| s.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Tickets as lines of the email, each with its QR code as an inline image.
 fn ticket_parts(
     services: &Services,
@@ -242,16 +233,8 @@ fn ticket_parts(
 }
 
 /// The event as a calendar file.
-fn invite(event: &Event, uid: String, description: &str, location: &str, url: &str) -> Attachment {
-    let invite = ics::render(&ics::Invite {
-        uid,
-        title: &event.title,
-        description,
-        location,
-        url,
-        starts_at: event.starts_at,
-        ends_at: event.ends_at,
-    });
+fn invite(event: &Event, uid: String, description: &str, url: &str) -> Attachment {
+    let invite = ics::render(&ics::Invite::event(event, uid, description, url));
     Attachment {
         filename: "event.ics".into(),
         content_type: "text/calendar; charset=utf-8; method=PUBLISH".into(),
@@ -284,7 +267,7 @@ async fn order_confirmation(services: &Services, order_id: Uuid) -> Result<Rende
             .map(|(_, name)| name.clone())
             .unwrap_or_default()
     };
-    let place = place(&event);
+    let place = event.place();
     let order_url = format!("{}/orders/{}", services.config.http.public_url, order.id);
     let mut lines: Vec<String> = items
         .iter()
@@ -308,7 +291,6 @@ async fn order_confirmation(services: &Services, order_id: Uuid) -> Result<Rende
         &event,
         format!("{}-{}@boxoffice", event.id, order.id),
         &format!("{} ticket(s), order {}", issued.len(), order.id),
-        &place,
         &order_url,
     ));
     let context = OrderConfirmation {
@@ -493,9 +475,9 @@ fn holder_tickets(
     description: &str,
 ) -> Result<HolderTickets, EmailError> {
     let tickets_url = tickets_url(services, event.id);
-    let place = place(event);
+    let place = event.place();
     let (lines, mut attachments) = ticket_parts(services, held, tier_names(held, names))?;
-    attachments.push(invite(event, uid, description, &place, &tickets_url));
+    attachments.push(invite(event, uid, description, &tickets_url));
     Ok(HolderTickets {
         tickets_url,
         place,

@@ -30,14 +30,13 @@ function show(title, ...nodes) {
  * refresh token's cookie (`HttpOnly`: no script here can read it).
  */
 let access = null;
+let me = null;
 
-async function restoreSession() {
-  const { status, body } = await api("POST", "/v1/auth/refresh");
-  if (status === 200) access = body.access_token;
-}
+/** Aborted when the page changes: its live streams and timers end. */
+let page = new AbortController();
 
-async function api(method, path, body) {
-  const headers = { accept: "application/json" };
+async function request(method, path, body, extra = {}) {
+  const headers = { accept: "application/json", ...extra };
   if (body !== undefined) headers["content-type"] = "application/json";
   if (access) headers.authorization = `Bearer ${access}`;
   let response;
@@ -49,12 +48,84 @@ async function api(method, path, body) {
       credentials: "same-origin",
     });
   } catch {
-    return { status: 0, body: { detail: "The network is unreachable. Try again." } };
+    return { status: 0, body: { detail: "The network is unreachable. Try again." }, headers: new Headers() };
   }
   const text = await response.text();
   let parsed = null;
   try { parsed = text ? JSON.parse(text) : null; } catch { parsed = { detail: text }; }
-  return { status: response.status, body: parsed };
+  return { status: response.status, body: parsed, headers: response.headers };
+}
+
+/**
+ * One refresh at a time: each rotates the cookie's token, and a second
+ * refresh with the old one would be taken for a stolen token.
+ */
+let refreshing = null;
+function refresh() {
+  refreshing ??= request("POST", "/v1/auth/refresh").then(({ status, body }) => {
+    access = status === 200 ? body.access_token : null;
+    if (!access) me = null;
+    return access !== null;
+  }).finally(() => { refreshing = null; });
+  return refreshing;
+}
+
+/** A call to the API; an expired access token is renewed once. */
+async function api(method, path, body, headers) {
+  const answer = await request(method, path, body, headers);
+  if (answer.status === 401 && access && await refresh()) return request(method, path, body, headers);
+  if (answer.status === 401) { access = null; me = null; renderAccount(); }
+  return answer;
+}
+
+async function restoreSession() {
+  if (await refresh()) await loadMe();
+}
+
+async function loadMe() {
+  const { status, body } = await api("GET", "/v1/auth/me");
+  me = status === 200 ? body : null;
+}
+
+/**
+ * Follows a server-sent event stream with the bearer token (which
+ * `EventSource` cannot send) until the page changes, reconnecting after a
+ * drop; each message's JSON goes to `onmessage`.
+ */
+async function follow(path, onmessage) {
+  const { signal } = page;
+  while (!signal.aborted) {
+    try {
+      const response = await fetch(path, {
+        headers: { accept: "text/event-stream", ...(access ? { authorization: `Bearer ${access}` } : {}) },
+        credentials: "same-origin",
+        signal,
+      });
+      if (response.status === 401 && await refresh()) continue;
+      if (!response.ok) return;
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value.replaceAll("\r\n", "\n");
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const frame = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const data = frame.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n");
+          if (data) onmessage(JSON.parse(data));
+        }
+      }
+    } catch {
+      if (signal.aborted) return;
+    }
+    await sleep(2000);
+  }
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** A form whose fields show the API's field errors next to them. */
@@ -135,22 +206,189 @@ async function home() {
   await load();
 }
 
+const SALE_STATE = { not_started: "Not on sale yet", ended: "Sales have ended", sold_out: "Sold out" };
+
+function availability(t) {
+  if (t.sale_state === "not_started" || t.sale_state === "ended") return SALE_STATE[t.sale_state];
+  if (t.remaining === 0) return "Sold out";
+  return t.low_stock ? `Almost sold out (${t.remaining} left)` : `${t.remaining} left`;
+}
+
+const onSale = (t) => t.sale_state === "on_sale" && t.remaining > 0;
+
+/** An idempotency key (also outside secure contexts, where `randomUUID` is missing). */
+function newKey() {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * The order being placed. Its key is kept while the same order is retried,
+ * so a retry after a lost answer gets the first order back instead of
+ * making a second.
+ */
+let attempt = null;
+
+/** Places the order and opens its page; or returns the problem. */
+async function placeOrder(eventId, order, progress = () => {}) {
+  const json = JSON.stringify(order);
+  if (attempt?.eventId !== eventId || attempt.json !== json) attempt = { eventId, json, key: newKey() };
+  for (let n = 0; ; n++) {
+    const { status, body, headers } = await api("POST", `/v1/events/${eventId}/orders`, order, { "idempotency-key": attempt.key });
+    if (status === 202) {
+      attempt = null;
+      return navigate(`/orders/${body.id}`);
+    }
+    if (![0, 502, 503, 504].includes(status)) {
+      if (status !== 401) attempt = null;
+      return { status, ...(body ?? { detail: "The order could not be placed." }) };
+    }
+    if (n === 4) return { status, detail: "Boxoffice cannot be reached right now. Press Buy again: your order will not be placed twice." };
+    const wait = Math.min(Number(headers.get("retry-after")) * 1000 || 1000 * 2 ** n, 8000);
+    progress(`Connection trouble: trying again in ${Math.ceil(wait / 1000)} s…`);
+    await sleep(wait);
+  }
+}
+
 async function eventPage(id) {
   const { status, body } = await api("GET", `/v1/events/${encodeURIComponent(id)}`);
   if (status !== 200) return show("Event not found", h("p", {}, body?.detail ?? ""), h("a", { href: "/" }, "All events"));
   const e = body;
-  const rows = e.tiers.map((t) => h("tr", {},
-    h("th", { scope: "row" }, t.name),
-    h("td", {}, money(t.price_minor, t.currency)),
-    h("td", {}, t.remaining === 0 ? "Sold out" : t.low_stock ? `Almost sold out (${t.remaining} left)` : `${t.remaining} left`),
-  ));
+  const tiers = new Map();
+  let discount = null;
+  const summary = h("p", { id: "summary", "aria-live": "polite" });
+  const problem = h("p", { role: "alert", id: "order-error" });
+  const viewers = h("p", { id: "viewers", class: "muted", "aria-live": "polite" });
+
+  const rows = e.tiers.map((t) => {
+    const input = h("input", {
+      type: "number", id: `qty-${t.id}`, name: `qty-${t.id}`, class: "qty", inputmode: "numeric",
+      min: 0, max: Math.min(t.max_per_order, t.remaining), value: 0,
+      "aria-label": `Tickets: ${t.name}`, disabled: !onSale(t), oninput: () => drawSummary(),
+    });
+    const row = { tier: t, input, left: h("td", { id: `left-${t.id}` }, availability(t)), price: h("td", {}) };
+    tiers.set(t.id, row);
+    return h("tr", {},
+      h("th", { scope: "row" }, t.name, t.description ? h("span", { class: "muted block" }, t.description) : null),
+      row.price, row.left, h("td", {}, input));
+  });
+
+  /** A percentage code shows each tier's price with it; a fixed amount comes off the order. */
+  const drawPrices = () => {
+    for (const { tier, price } of tiers.values()) {
+      const with_ = discount?.percent_off != null ? discount.tiers.find((p) => p.tier_id === tier.id) : null;
+      price.replaceChildren(...(with_ && with_.discounted_price_minor < tier.price_minor
+        ? [h("s", {}, money(tier.price_minor, tier.currency)), " ", h("strong", {}, money(with_.discounted_price_minor, tier.currency))]
+        : [money(tier.price_minor, tier.currency)]));
+    }
+  };
+  const drawSummary = () => {
+    let count = 0, total = 0;
+    for (const { tier, input } of tiers.values()) {
+      const n = Math.max(0, Number.parseInt(input.value, 10) || 0);
+      const price = discount?.percent_off != null
+        ? discount.tiers.find((p) => p.tier_id === tier.id)?.discounted_price_minor ?? tier.price_minor
+        : tier.price_minor;
+      count += n;
+      total += n * price;
+    }
+    const off = discount?.amount_off_minor != null && count ? ` before ${money(discount.amount_off_minor, e.currency)} off` : "";
+    summary.textContent = count ? `${count} ticket${count === 1 ? "" : "s"}: ${money(total, e.currency)}${off}` : "Choose how many tickets you want.";
+  };
+
+  const code = h("input", { id: "discount-code", name: "discount_code", autocomplete: "off", "aria-describedby": "discount-note" });
+  const codeNote = h("p", { id: "discount-note", "aria-live": "polite" });
+  const checkCode = async () => {
+    discount = null;
+    codeNote.className = "";
+    codeNote.textContent = "";
+    const value = code.value.trim();
+    if (value) {
+      const answer = await api("GET", `/v1/events/${e.id}/discounts/${encodeURIComponent(value)}`);
+      if (answer.status === 200) {
+        discount = answer.body;
+        const what = discount.percent_off != null ? `${discount.percent_off}% off` : `${money(discount.amount_off_minor, e.currency)} off the order`;
+        codeNote.className = "ok";
+        codeNote.textContent = `Code ${discount.code}: ${what}.`;
+      } else {
+        codeNote.className = "bad";
+        codeNote.textContent = answer.status === 404 ? "This code does not exist for this event." : answer.body?.detail ?? "The code could not be checked.";
+      }
+    }
+    drawPrices();
+    drawSummary();
+  };
+
+  const buy = h("button", { type: "submit", id: "buy" }, "Buy tickets");
+  const buyForm = h("form", { novalidate: true, "aria-label": "Buy tickets" },
+    h("table", {}, h("caption", { class: "muted" }, "Tickets"),
+      h("thead", {}, h("tr", {}, ...["Tier", "Price", "Availability", "Quantity"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, rows)),
+    h("div", { class: "code-row" },
+      h("label", { for: "discount-code" }, "Discount code"),
+      h("div", { class: "inline" }, code, h("button", { type: "button", class: "secondary", id: "apply-code", onclick: checkCode }, "Apply")),
+      codeNote),
+    summary, buy, problem);
+
+  buyForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    problem.textContent = "";
+    const items = [...tiers.values()]
+      .map(({ tier, input }) => ({ tier_id: tier.id, quantity: Number.parseInt(input.value, 10) || 0 }))
+      .filter((i) => i.quantity > 0);
+    if (!items.length) {
+      problem.textContent = "Choose at least one ticket.";
+      return;
+    }
+    const order = { items, ...(discount ? { discount_code: discount.code } : {}) };
+    const place = async () => {
+      const failed = await placeOrder(e.id, order, (note) => { problem.textContent = note; });
+      if (failed?.status === 401) return account(place, "sign-in", "Sign in to buy tickets");
+      if (failed) {
+        if (!main.contains(buyForm)) await eventPage(e.id);
+        document.getElementById("order-error").textContent = failed.detail;
+      }
+    };
+    buy.disabled = true;
+    try {
+      if (!access) return account(place, "sign-in", "Sign in to buy tickets");
+      await place();
+    } finally {
+      buy.disabled = false;
+    }
+  });
+
+  const canBuy = e.status === "published" && e.tiers.length > 0;
   show(e.title,
     h("p", { class: "muted" }, `${when(e.starts_at, e.timezone)} · ${e.venue_name}, ${e.address}, ${e.city}`),
+    e.status === "cancelled" ? h("p", { role: "alert" }, `This event is cancelled. ${e.cancel_message ?? ""}`) : null,
     h("p", {}, e.description),
-    h("table", {}, h("caption", { class: "muted" }, "Tickets"),
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Tier"), h("th", { scope: "col" }, "Price"), h("th", { scope: "col" }, "Availability"))),
-      h("tbody", {}, rows)),
-  );
+    e.refundable_until ? h("p", { class: "muted" }, `Refunds until ${when(e.refundable_until, e.timezone)}.`) : h("p", { class: "muted" }, "Tickets are not refundable."),
+    h("p", {}, h("a", { href: `/v1/events/${e.id}/calendar.ics`, download: "event.ics" }, "Add to calendar")),
+    viewers,
+    canBuy ? buyForm : h("p", {}, "No tickets are on sale."));
+  drawPrices();
+  drawSummary();
+
+  // Stock as others buy, and how many are looking.
+  const live = new EventSource(`/v1/events/${e.id}/live`);
+  page.signal.addEventListener("abort", () => live.close());
+  live.addEventListener("availability", (message) => {
+    for (const stock of JSON.parse(message.data).tiers) {
+      const row = tiers.get(stock.tier_id);
+      if (!row) continue;
+      const t = row.tier;
+      t.remaining = stock.remaining;
+      t.low_stock = stock.low_stock;
+      if (t.sale_state === "on_sale" || t.sale_state === "sold_out") t.sale_state = t.remaining === 0 ? "sold_out" : "on_sale";
+      row.left.textContent = availability(t);
+      row.input.max = Math.min(t.max_per_order, t.remaining);
+      row.input.disabled = !onSale(t);
+    }
+  });
+  live.addEventListener("viewers", (message) => {
+    const { count } = JSON.parse(message.data);
+    viewers.textContent = count > 1 ? `${count} people are looking at this event.` : "";
+  });
 }
 
 async function verifyEmail(params) {
@@ -192,31 +430,70 @@ function resetPassword(params) {
   }));
 }
 
-/** Signs in inline, then carries on with `then`. */
-function signIn(then) {
-  show("Sign in", form({
-    fields: [
-      { name: "email", label: "Email", type: "email", autocomplete: "email" },
-      { name: "password", label: "Password", type: "password", autocomplete: "current-password" },
-    ],
-    submit: "Sign in",
-    onsubmit: async ({ email, password }) => {
-      const { status, body } = await api("POST", "/v1/auth/login", { email, password });
-      if (status !== 200) return body;
-      access = body.access_token;
-      renderAccount();
-      await then();
+/**
+ * Sign in or create an account inline, then carry on with `then` (the
+ * selection of tickets or the page the user was on survives).
+ */
+function account(then, mode = "sign-in", title = mode === "sign-in" ? "Sign in" : "Create an account") {
+  const signedIn = async (body) => {
+    access = body.access_token;
+    me = body.user;
+    renderAccount();
+    await then();
+  };
+  const other = mode === "sign-in"
+    ? h("p", {}, "New to Boxoffice? ", h("button", { type: "button", class: "link", id: "to-register", onclick: () => account(then, "register", title) }, "Create an account"))
+    : h("p", {}, "Have an account? ", h("button", { type: "button", class: "link", id: "to-sign-in", onclick: () => account(then, "sign-in", title) }, "Sign in"));
+  const fields = mode === "sign-in"
+    ? [
+        { name: "email", label: "Email", type: "email", autocomplete: "email" },
+        { name: "password", label: "Password", type: "password", autocomplete: "current-password" },
+      ]
+    : [
+        { name: "display_name", label: "Your name", autocomplete: "name" },
+        { name: "email", label: "Email", type: "email", autocomplete: "email" },
+        { name: "password", label: "Choose a password", type: "password", autocomplete: "new-password" },
+      ];
+  show(title, form({
+    fields,
+    submit: mode === "sign-in" ? "Sign in" : "Create account",
+    onsubmit: async (values) => {
+      const { status, body } = mode === "sign-in"
+        ? await api("POST", "/v1/auth/login", values)
+        : await api("POST", "/v1/auth/register", values);
+      if (status !== 200 && status !== 201) return body;
+      await signedIn(body);
     },
-  }), h("p", {}, h("a", { href: "/forgot-password" }, "Forgot your password?")));
+  }), other, mode === "sign-in" ? h("p", {}, h("a", { href: "/forgot-password" }, "Forgot your password?")) : null);
 }
 
 function renderAccount() {
   const nav = document.getElementById("account");
-  nav.replaceChildren(access ? h("span", {}, "Signed in") : h("a", { href: "/forgot-password" }, "Forgot password"));
+  const here = encodeURIComponent(window.location.pathname + window.location.search);
+  nav.replaceChildren(...(access
+    ? [
+        h("a", { href: "/orders" }, "My orders"),
+        h("a", { href: "/tickets" }, "My tickets"),
+        h("button", { type: "button", class: "link", id: "sign-out", onclick: signOut }, `Sign out${me ? ` (${me.display_name})` : ""}`),
+      ]
+    : [h("a", { href: `/sign-in?next=${here}`, id: "sign-in" }, "Sign in"), h("a", { href: `/register?next=${here}` }, "Create an account")]));
+}
+
+async function signOut() {
+  await api("POST", "/v1/auth/logout");
+  access = null;
+  me = null;
+  renderAccount();
+  navigate("/");
+}
+
+/** Where `next=` may send the user: a page of this app, nowhere else. */
+function localPath(next) {
+  return next && next.startsWith("/") && !next.startsWith("//") ? next : "/";
 }
 
 const ORDER_STATUS = {
-  pending: "Being placed…",
+  pending: "Reserving your seats…",
   awaiting_payment: "Seats held: awaiting payment",
   paid: "Paid",
   cancelled: "Cancelled",
@@ -225,38 +502,216 @@ const ORDER_STATUS = {
   refunded: "Refunded",
   partially_refunded: "Partly refunded",
 };
+const TICKET_STATUS = { valid: "Valid", checked_in: "Checked in", void: "Void", voided: "Void" };
+const REFUND_STATUS = { requested: "Requested", processing: "In progress", succeeded: "Refunded", failed: "Failed" };
+
+/** A ticket's QR image, fetched with the token (it is a credential). */
+async function loadQr(ticket, img) {
+  const response = await fetch(ticket.qr_url, { headers: { authorization: `Bearer ${access}` } });
+  if (!response.ok) return;
+  const url = URL.createObjectURL(await response.blob());
+  page.signal.addEventListener("abort", () => URL.revokeObjectURL(url));
+  img.src = url;
+}
+
+function ticketCard(ticket, tierName) {
+  const img = h("img", { class: "qr", id: `qr-${ticket.id}`, width: 160, height: 160, alt: `QR code of ticket ${ticket.code}` });
+  if (ticket.status === "valid" || ticket.status === "checked_in") loadQr(ticket, img);
+  return h("li", { class: "ticket", id: `ticket-${ticket.id}` },
+    img,
+    h("div", {},
+      h("p", { class: "code" }, ticket.code),
+      h("p", {}, `${tierName} · ${ticket.attendee_name}`),
+      h("p", { class: "muted" }, TICKET_STATUS[ticket.status] ?? ticket.status)));
+}
 
 async function orderPage(id) {
-  if (!access) return signIn(() => orderPage(id));
-  const { status, body } = await api("GET", `/v1/orders/${encodeURIComponent(id)}`);
-  if (status === 401) { access = null; return signIn(() => orderPage(id)); }
-  if (status !== 200) return show("Order not found", h("p", {}, body?.detail ?? ""));
-  const o = body;
+  const load = () => api("GET", `/v1/orders/${encodeURIComponent(id)}`);
+  const first = await load();
+  if (first.status === 401) return account(() => orderPage(id));
+  if (first.status !== 200) return show("Order not found", h("p", {}, first.body?.detail ?? ""), h("a", { href: "/" }, "All events"));
+  let order = first.body;
+  const { body: e } = await api("GET", `/v1/events/${order.event_id}`);
+  const tierName = (tierId) => e?.tiers?.find((t) => t.id === tierId)?.name ?? "Ticket";
+  const statusLine = h("p", { id: "order-status", class: "status", "aria-live": "polite" });
+  const details = h("div", {});
+  let refundKey = null;
+
+  const draw = async () => {
+    const o = order;
+    statusLine.textContent = ORDER_STATUS[o.status] ?? o.status;
+    const money_ = (minor) => money(minor, o.currency);
+    const parts = [
+      o.reason ? h("p", { class: "muted", id: "order-reason" }, o.reason) : null,
+      h("ul", {}, o.items.map((i) => h("li", {}, `${i.quantity} × ${tierName(i.tier_id)} at ${money_(i.unit_price_minor)}`))),
+      h("dl", { class: "totals" },
+        o.discount_minor ? [h("dt", {}, "Subtotal"), h("dd", {}, money_(o.subtotal_minor)), h("dt", {}, "Discount"), h("dd", {}, `−${money_(o.discount_minor)}`)] : null,
+        h("dt", {}, "Total"), h("dd", { id: "order-total" }, money_(o.total_minor)),
+        o.refunded_minor ? [h("dt", {}, "Refunded"), h("dd", {}, money_(o.refunded_minor))] : null),
+    ];
+    const unpaid = o.status === "pending" || o.status === "awaiting_payment";
+    if (o.status === "awaiting_payment" && o.checkout_url) {
+      parts.push(
+        o.reserved_until ? h("p", {}, `Your seats are held until ${when(o.reserved_until, e?.timezone)}.`) : null,
+        h("p", {}, h("a", { href: o.checkout_url, class: "button", id: "pay" }, `Pay ${money_(o.total_minor)}`)));
+    }
+    if (unpaid) {
+      const problem = h("p", { role: "alert" });
+      parts.push(h("button", {
+        type: "button", class: "secondary", id: "cancel-order",
+        onclick: async () => {
+          const { status, body } = await api("POST", `/v1/orders/${o.id}/cancel`);
+          if (status === 200) { order = body; await draw(); } else problem.textContent = body?.detail ?? "The order could not be cancelled.";
+        },
+      }, "Cancel order"), problem);
+    }
+    if (["paid", "partially_refunded", "refunded"].includes(o.status)) {
+      const { status, body: tickets } = await api("GET", `/v1/orders/${o.id}/tickets`);
+      if (status === 200 && tickets.length) {
+        parts.push(h("h2", {}, "Your tickets"), h("ul", { class: "tickets" }, tickets.map((t) => ticketCard(t, tierName(t.tier_id)))));
+      } else if (o.status === "paid") {
+        parts.push(h("p", { class: "muted" }, "Your tickets are being issued…"));
+      }
+      parts.push(h("p", {}, h("a", { href: `/v1/events/${o.event_id}/calendar.ics`, download: "event.ics", id: "calendar" }, "Add to calendar")));
+    }
+    const refundable = e?.refundable_until && Date.now() < Date.parse(e.refundable_until)
+      && (o.status === "paid" || o.status === "partially_refunded")
+      && !o.refunds.some((r) => r.status === "requested" || r.status === "processing");
+    if (refundable) {
+      const problem = h("p", { role: "alert" });
+      const confirm = h("div", { hidden: true, id: "refund-confirm" },
+        h("p", {}, `Refund the order: ${money_(o.total_minor - o.refunded_minor)} back to how you paid, and its tickets voided?`),
+        h("button", {
+          type: "button", id: "refund-yes",
+          onclick: async () => {
+            refundKey ??= newKey();
+            const { status, body } = await api("POST", `/v1/orders/${o.id}/refund`, {}, { "idempotency-key": refundKey });
+            if (status !== 202 && status !== 200) { problem.textContent = body?.detail ?? "The refund could not be asked for."; return; }
+            refundKey = null;
+            const again = await load();
+            if (again.status === 200) { order = again.body; await draw(); }
+          },
+        }, "Yes, refund"),
+        " ",
+        h("button", { type: "button", class: "secondary", onclick: () => { confirm.hidden = true; } }, "Keep my tickets"));
+      parts.push(h("h2", {}, "Refund"),
+        h("p", { class: "muted" }, `Refunds are possible until ${when(e.refundable_until, e.timezone)}.`),
+        h("button", { type: "button", class: "secondary", id: "refund", onclick: () => { confirm.hidden = false; } }, "Ask for a refund"),
+        confirm, problem);
+    }
+    if (o.refunds.length) {
+      parts.push(h("h2", {}, "Refunds"), h("ul", { id: "refunds" }, o.refunds.map((r) =>
+        h("li", {}, `${money_(r.amount_minor)}: ${REFUND_STATUS[r.status] ?? r.status}${r.reason ? ` (${r.reason})` : ""}`))));
+    }
+    details.replaceChildren(...parts);
+  };
+
   show("Your order",
-    h("p", { id: "order-status", "aria-live": "polite" }, ORDER_STATUS[o.status] ?? o.status),
-    o.reason ? h("p", { class: "muted" }, o.reason) : null,
-    h("p", {}, `Total ${money(o.total_minor, o.currency)}`),
-    o.status === "awaiting_payment" && o.checkout_url ? h("p", {}, h("a", { href: o.checkout_url }, "Pay now")) : null,
-  );
+    e ? h("p", {}, h("a", { href: `/events/${e.id}` }, e.title), ` · ${when(e.starts_at, e.timezone)}`) : null,
+    statusLine, details);
+  await draw();
+  // The order as it is decided, paid or refunded, without a reload.
+  follow(`/v1/orders/${order.id}/live`, async (message) => {
+    const same = message.type === "order.status" && message.status === order.status
+      && (message.checkout_url ?? null) === (order.checkout_url ?? null);
+    if (same) return;
+    const again = await load();
+    if (again.status === 200) {
+      order = again.body;
+      await draw();
+    }
+  });
+}
+
+/** Titles of the events of `ids`, one request each (a page holds few). */
+async function eventsById(ids) {
+  const unique = [...new Set(ids)];
+  const answers = await Promise.all(unique.map((id) => api("GET", `/v1/events/${id}`)));
+  return new Map(answers.filter((a) => a.status === 200).map((a) => [a.body.id, a.body]));
+}
+
+async function myOrders() {
+  const { status, body } = await api("GET", "/v1/users/me/orders?limit=50");
+  if (status === 401) return account(myOrders);
+  if (status !== 200) return show("My orders", h("p", { role: "alert" }, body?.detail ?? "Your orders could not be loaded."));
+  const events = await eventsById(body.items.map((o) => o.event_id));
+  show("My orders", body.items.length
+    ? h("ul", { class: "events", id: "orders" }, body.items.map((o) => {
+        const e = events.get(o.event_id);
+        return h("li", {},
+          h("h2", {}, h("a", { href: `/orders/${o.id}` }, e?.title ?? "Order")),
+          h("p", { class: "muted" }, `${when(o.created_at)} · ${money(o.total_minor, o.currency)}`),
+          h("p", {}, ORDER_STATUS[o.status] ?? o.status));
+      }))
+    : h("p", {}, "No orders yet. ", h("a", { href: "/" }, "Find an event")));
+}
+
+async function myTickets() {
+  const { status, body } = await api("GET", "/v1/users/me/tickets?limit=100");
+  if (status === 401) return account(myTickets);
+  if (status !== 200) return show("My tickets", h("p", { role: "alert" }, body?.detail ?? "Your tickets could not be loaded."));
+  const events = await eventsById(body.items.map((t) => t.event_id));
+  const byEvent = Map.groupBy(body.items, (t) => t.event_id);
+  show("My tickets", body.items.length
+    ? [...byEvent].map(([eventId, tickets]) => {
+        const e = events.get(eventId);
+        const tierName = (id) => e?.tiers?.find((t) => t.id === id)?.name ?? "Ticket";
+        return h("section", {},
+          h("h2", {}, e ? h("a", { href: `/events/${e.id}` }, e.title) : "Event"),
+          e ? h("p", { class: "muted" }, when(e.starts_at, e.timezone)) : null,
+          h("ul", { class: "tickets" }, tickets.map((t) => ticketCard(t, tierName(t.tier_id)))));
+      })
+    : h("p", {}, "No tickets yet. ", h("a", { href: "/" }, "Find an event")));
 }
 
 function notFound() {
   show("Page not found", h("p", {}, "There is nothing at this address."), h("a", { href: "/" }, "All events"));
 }
 
-function route() {
-  const { pathname, search } = window.location;
-  const params = new URLSearchParams(search);
+/** The page at `pathname`, or null where the app has none. */
+function pageFor(pathname, params) {
   const event = pathname.match(/^\/events\/([^/]+)$/);
-  if (pathname === "/") return home();
-  if (event) return eventPage(event[1]);
-  if (pathname === "/verify-email") return verifyEmail(params);
-  if (pathname === "/forgot-password") return forgotPassword();
-  if (pathname === "/reset-password") return resetPassword(params);
   const order = pathname.match(/^\/orders\/([^/]+)$/);
-  if (order) return orderPage(order[1]);
-  return notFound();
+  const next = () => navigate(localPath(params.get("next")));
+  if (pathname === "/") return home;
+  if (event) return () => eventPage(event[1]);
+  if (order) return () => orderPage(order[1]);
+  return {
+    "/verify-email": () => verifyEmail(params),
+    "/forgot-password": forgotPassword,
+    "/reset-password": () => resetPassword(params),
+    "/sign-in": () => account(next, "sign-in"),
+    "/register": () => account(next, "register"),
+    "/orders": myOrders,
+    "/tickets": myTickets,
+  }[pathname] ?? null;
 }
+
+function route() {
+  page.abort();
+  page = new AbortController();
+  const { pathname, search } = window.location;
+  renderAccount();
+  return (pageFor(pathname, new URLSearchParams(search)) ?? notFound)();
+}
+
+function navigate(path) {
+  window.history.pushState(null, "", path);
+  return route();
+}
+
+// Links between the app's pages change the page without a reload (the
+// access token in memory survives).
+document.addEventListener("click", (event) => {
+  const link = event.target.closest?.("a[href]");
+  if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  if (link.target || link.hasAttribute("download")) return;
+  const url = new URL(link.href);
+  if (url.origin !== window.location.origin || !pageFor(url.pathname, url.searchParams)) return;
+  event.preventDefault();
+  navigate(url.pathname + url.search);
+});
+window.addEventListener("popstate", route);
 
 // A page that fails says so instead of standing half drawn.
 window.addEventListener("unhandledrejection", (event) => {
@@ -264,5 +719,4 @@ window.addEventListener("unhandledrejection", (event) => {
 });
 
 await restoreSession();
-renderAccount();
 route();

@@ -14,7 +14,10 @@ use crate::{
     error::{ApiError, ApiResult},
     extract::{AuthUser, Json, Query},
     pagination::{self, Page},
-    routes::{events::parse_id, orders::ListParams},
+    routes::{
+        events::parse_id,
+        orders::{self, ListParams},
+    },
     state::AppState,
 };
 
@@ -112,6 +115,32 @@ pub async fn qr(
         png,
     )
         .into_response())
+}
+
+/// `GET /v1/orders/{id}/tickets`: the order's tickets, by item and seat
+/// (none until it is paid).
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{id}/tickets",
+    operation_id = "tickets_of_order",
+    tag = "tickets",
+    summary = "An order's tickets",
+    params(("id" = String, Path, description = "Order id")),
+    responses((status = 200, description = "The tickets", body = Vec<TicketView>), crate::openapi::problems::Unauthorized, crate::openapi::problems::NotFound, crate::openapi::problems::RateLimited),
+    security(("bearer" = []))
+)]
+pub async fn of_order(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<TicketView>>> {
+    let mut conn = state.db().await?;
+    let order = orders::load_own(&mut conn, &user, &id).await?;
+    let rows = Ticket::for_order(&mut conn, order.id).await?;
+    let secret = state.services.jwt_secret();
+    Ok(Json(
+        rows.iter().map(|t| TicketView::new(t, secret)).collect(),
+    ))
 }
 
 /// `GET /v1/users/me/tickets`, newest first.

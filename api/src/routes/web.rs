@@ -1,5 +1,6 @@
-//! The web app at `/`: the storefront and the pages the emailed links open
-//! (`/verify-email`, `/reset-password`, `/orders/{id}`). One HTML shell for
+//! The web app at `/`: the storefront (events, buying, the buyer's orders
+//! and tickets) and the pages the emailed links open (`/verify-email`,
+//! `/reset-password`, `/orders/{id}`). One HTML shell for
 //! every page, routed in the browser; plain ES modules and CSS compiled
 //! into the binary, no build step. A client of the public API like any
 //! other: it reads nothing but `/v1`.
@@ -17,13 +18,17 @@ const CSS: &str = include_str!("../../assets/web/app.css");
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
 /// The pages the app routes, each served the same shell.
-pub const PAGES: [&str; 6] = [
+pub const PAGES: [&str; 10] = [
     "/",
     "/events/{id}",
     "/verify-email",
     "/forgot-password",
     "/reset-password",
+    "/sign-in",
+    "/register",
+    "/orders",
     "/orders/{id}",
+    "/tickets",
 ];
 
 pub async fn page() -> Response {

@@ -100,6 +100,16 @@ impl NewEvent {
 }
 
 impl Event {
+    /// Venue, address and city, as one line.
+    pub fn place(&self) -> String {
+        [&self.venue_name, &self.address, &self.city]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     pub fn status(&self) -> EventStatus {
         EventStatus::parse(&self.status).unwrap_or(EventStatus::Draft)
     }

@@ -272,6 +272,18 @@ impl TestAppBuilder {
         self
     }
 
+    /// Listens where a browser on this machine reaches it, and says so in
+    /// `PUBLIC_URL`: the links it makes (the provider's way back, emailed
+    /// links) and the origin its refresh cookie trusts are its own.
+    pub fn for_browser(self) -> Self {
+        let port = super::browser::free_port();
+        self.with_config(move |config| {
+            config.http.addr = ([127, 0, 0, 1], port).into();
+            config.http.public_url = format!("http://127.0.0.1:{port}");
+            config.media.public_url = format!("http://127.0.0.1:{port}/media");
+        })
+    }
+
     pub fn with_config(mut self, f: impl FnOnce(&mut Config) + 'static) -> Self {
         self.tweaks.push(Box::new(f));
         self

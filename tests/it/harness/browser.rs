@@ -1,58 +1,326 @@
-//! Pages in a real browser: Chromium, headless, loads a page of the web
-//! app, runs its scripts (and the API calls they make) and hands back the
-//! DOM as they left it. `./scripts/services.sh --browser` installs it.
+//! A real browser: headless Chromium driven over the W3C WebDriver protocol
+//! by ChromeDriver (`./scripts/services.sh --browser` installs both). The
+//! protocol is a handful of JSON calls, spoken here with the client the
+//! tests already use rather than another crate.
+//!
+//! Every wait has a deadline; a test that fails on a page first writes
+//! screenshots of it at desktop and phone widths to `$BROWSER_SCREENSHOTS`
+//! (default `target/browser-screenshots/`).
 
-use std::{path::PathBuf, process::Command};
+use std::{
+    io::{Read, Write},
+    net::{TcpListener, TcpStream},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
 
-/// `$CHROMIUM`, else the first of the usual names on `PATH`.
-fn chromium() -> PathBuf {
-    if let Some(path) = std::env::var_os("CHROMIUM") {
+use base64::Engine;
+use serde_json::{Value, json};
+
+/// The key WebDriver names element references by.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+const WAIT: Duration = Duration::from_secs(20);
+
+/// `$name` if set, else the first of `names` on `PATH`.
+fn program(var: &str, names: &[&str]) -> PathBuf {
+    if let Some(path) = std::env::var_os(var) {
         return path.into();
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
-    ["chromium", "chromium-browser", "google-chrome"]
+    names
         .iter()
         .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
         .find(|candidate| candidate.is_file())
-        .expect("the web app's tests need Chromium: run ./scripts/services.sh --browser or set CHROMIUM")
+        .unwrap_or_else(|| {
+            panic!("the web app's tests need {names:?}: run ./scripts/services.sh --browser or set {var}")
+        })
 }
 
-/// The DOM of `url` once its scripts are done: the browser's virtual clock
-/// stands still while requests are in flight, so every API call the page
-/// makes on load has been answered and drawn.
-pub async fn rendered(url: &str) -> String {
-    let url = url.to_owned();
-    tokio::task::spawn_blocking(move || {
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+pub struct Browser {
+    http: reqwest::Client,
+    /// `http://127.0.0.1:{port}/session/{id}`
+    session: String,
+    driver: Child,
+    profile: PathBuf,
+    name: String,
+}
+
+/// The phone width screenshots and layout checks use (an iPhone 14's).
+pub const PHONE: (u32, u32) = (390, 844);
+pub const DESKTOP: (u32, u32) = (1280, 900);
+
+impl Browser {
+    /// A fresh browser with an empty profile; `name` names its screenshots.
+    pub async fn start(name: &str) -> Browser {
+        let port = free_port();
+        let driver = Command::new(program("CHROMEDRIVER", &["chromedriver"]))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ChromeDriver starts");
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while http.get(format!("{base}/status")).send().await.is_err() {
+            assert!(started.elapsed() < WAIT, "ChromeDriver did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let profile =
             std::env::temp_dir().join(format!("boxoffice-chromium-{}", uuid::Uuid::new_v4()));
-        let output = Command::new(chromium())
-            .args([
-                "--headless",
-                // Tests run as root in CI, where the sandbox cannot start;
-                // the pages are our own.
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                // Without these Chromium reaches out to Google's hosts.
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--virtual-time-budget=10000",
-                "--dump-dom",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .arg(&url)
-            .output()
-            .expect("Chromium starts");
-        let _ = std::fs::remove_dir_all(&profile);
-        assert!(
-            output.status.success(),
-            "Chromium failed on {url}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).expect("UTF-8 DOM")
-    })
-    .await
-    .expect("the browser task")
+        let args = [
+            "--headless".to_owned(),
+            // Tests run as root in CI, where the sandbox cannot start; the
+            // pages are our own.
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            // Without these Chromium reaches out to Google's hosts.
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--lang=en-US".into(),
+            format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
+            format!("--user-data-dir={}", profile.display()),
+        ];
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": program("CHROMIUM", &["chromium", "chromium-browser", "google-chrome"]),
+                "args": args,
+            },
+        }}});
+        let answer: Value = http
+            .post(format!("{base}/session"))
+            .json(&capabilities)
+            .send()
+            .await
+            .expect("new session")
+            .json()
+            .await
+            .expect("new session answer");
+        let id = answer["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("Chromium did not start: {answer}"));
+        let browser = Browser {
+            http,
+            session: format!("{base}/session/{id}"),
+            driver,
+            profile,
+            name: name.to_owned(),
+        };
+        // Finding an element waits for it to appear, up to this long.
+        browser
+            .call(
+                "POST",
+                "/timeouts",
+                json!({"implicit": WAIT.as_millis() as u64}),
+            )
+            .await;
+        browser
+    }
+
+    async fn try_call(&self, method: &str, path: &str, body: Value) -> Result<Value, Value> {
+        let url = format!("{}{path}", self.session);
+        let request = match method {
+            "GET" => self.http.get(url),
+            "DELETE" => self.http.delete(url),
+            _ => self.http.post(url).json(&body),
+        };
+        let response = request.send().await.map_err(|e| json!(e.to_string()))?;
+        let ok = response.status().is_success();
+        let answer: Value = response.json().await.map_err(|e| json!(e.to_string()))?;
+        if ok {
+            Ok(answer["value"].clone())
+        } else {
+            Err(answer["value"].clone())
+        }
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Value) -> Value {
+        match self.try_call(method, path, body).await {
+            Ok(value) => value,
+            Err(error) => self.fail(&format!("{method} {path}: {error}")).await,
+        }
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.call("POST", "/url", json!({ "url": url })).await;
+    }
+
+    pub async fn url(&self) -> String {
+        self.call("GET", "/url", json!({}))
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The first element matching `css`, waiting for it to appear.
+    async fn element(&self, css: &str) -> String {
+        let found = self
+            .call(
+                "POST",
+                "/element",
+                json!({"using": "css selector", "value": css}),
+            )
+            .await;
+        found[ELEMENT].as_str().unwrap().to_owned()
+    }
+
+    pub async fn click(&self, css: &str) {
+        let id = self.element(css).await;
+        self.call("POST", &format!("/element/{id}/click"), json!({}))
+            .await;
+    }
+
+    /// Types `text` into the field, replacing what it held.
+    pub async fn fill(&self, css: &str, text: &str) {
+        let id = self.element(css).await;
+        self.call("POST", &format!("/element/{id}/clear"), json!({}))
+            .await;
+        self.call(
+            "POST",
+            &format!("/element/{id}/value"),
+            json!({ "text": text }),
+        )
+        .await;
+    }
+
+    /// The rendered text of the element matching `css`.
+    pub async fn text(&self, css: &str) -> String {
+        let id = self.element(css).await;
+        let text = self
+            .call("GET", &format!("/element/{id}/text"), json!({}))
+            .await;
+        text.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Runs `script` (a function body; `arguments` holds `args`) in the
+    /// page; a returned promise is awaited.
+    pub async fn eval(&self, script: &str, args: Value) -> Value {
+        let value = self
+            .call(
+                "POST",
+                "/execute/async",
+                json!({
+                    "script": format!("const done = arguments[arguments.length - 1];\
+                        Promise.resolve((async (...a) => {{ {script} }})(...Array.from(arguments).slice(0, -1)))\
+                        .then(done, (e) => done({{ __error: String(e) }}));"),
+                    "args": args,
+                }),
+            )
+            .await;
+        if let Some(error) = value.get("__error") {
+            self.fail(&format!("the script threw {error}")).await;
+        }
+        value
+    }
+
+    /// Waits until the text of the element matching `css` contains `needle`,
+    /// and returns it.
+    pub async fn wait_text(&self, css: &str, needle: &str) -> String {
+        let started = Instant::now();
+        let mut last = String::new();
+        while started.elapsed() < WAIT {
+            let script =
+                "const el = document.querySelector(arguments[0]); return el ? el.innerText : null;";
+            if let Ok(Value::String(text)) = self
+                .try_call(
+                    "POST",
+                    "/execute/sync",
+                    json!({"script": script, "args": [css]}),
+                )
+                .await
+            {
+                if text.contains(needle) {
+                    return text;
+                }
+                last = text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.fail(&format!(
+            "{css} never read {needle:?}; it last read {last:?}"
+        ))
+        .await
+    }
+
+    /// Waits until the page's address satisfies `done`.
+    pub async fn wait_url(&self, done: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let url = self.url().await;
+            if done(&url) {
+                return url;
+            }
+            if started.elapsed() > WAIT {
+                self.fail(&format!("the page stayed at {url}")).await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Writes the page at desktop and phone widths, then panics with `why`.
+    pub async fn fail(&self, why: &str) -> ! {
+        let folder = std::env::var_os("BROWSER_SCREENSHOTS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots")
+            });
+        let _ = std::fs::create_dir_all(&folder);
+        let mut written = vec![];
+        for (label, size) in [("desktop", DESKTOP), ("phone", PHONE)] {
+            let url = format!("{}/window/rect", self.session);
+            let _ = self
+                .http
+                .post(url)
+                .json(&json!({"width": size.0, "height": size.1}))
+                .send()
+                .await;
+            if let Ok(Value::String(png)) = self.try_call("GET", "/screenshot", json!({})).await
+                && let Ok(png) = base64::engine::general_purpose::STANDARD.decode(png)
+            {
+                let path = folder.join(format!("{}-{label}.png", self.name));
+                if std::fs::write(&path, png).is_ok() {
+                    written.push(path.display().to_string());
+                }
+            }
+        }
+        panic!("{why} (screenshots: {written:?})");
+    }
+}
+
+impl Drop for Browser {
+    /// Ends the session (ChromeDriver then closes Chromium) and the driver.
+    /// Synchronously: a `Drop` cannot await, and a test may be unwinding.
+    fn drop(&mut self) {
+        if let Some(rest) = self.session.strip_prefix("http://")
+            && let Some((host, path)) = rest.split_once('/')
+            && let Ok(mut stream) = TcpStream::connect(host)
+        {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = write!(
+                stream,
+                "DELETE /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = stream.read_to_end(&mut Vec::new());
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
 }

@@ -10,8 +10,6 @@ use std::sync::LazyLock;
 use minijinja::Environment;
 use serde::Serialize;
 
-pub mod ics;
-
 pub struct Rendered {
     pub subject: String,
     pub text: String,

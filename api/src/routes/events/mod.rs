@@ -1,6 +1,7 @@
 //! Events: organizers create, edit, publish and delete them; everyone finds
 //! published ones.
 
+pub mod calendar;
 pub mod cancel;
 pub mod detail;
 pub mod manage;

@@ -1,7 +1,10 @@
-//! An iCalendar (RFC 5545) invite for an event, attached to confirmations.
-//! Times are written in UTC, which every calendar converts to local time.
+//! An iCalendar (RFC 5545) invite for an event: attached to confirmations
+//! and served to the web app's "add to calendar". Times are written in UTC,
+//! which every calendar converts to local time.
 
 use chrono::{DateTime, Utc};
+
+use crate::models::Event;
 
 fn escape(s: &str) -> String {
     s.replace('\\', "\\\\")
@@ -36,10 +39,26 @@ pub struct Invite<'a> {
     pub uid: String,
     pub title: &'a str,
     pub description: &'a str,
-    pub location: &'a str,
+    pub location: String,
     pub url: &'a str,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
+}
+
+impl<'a> Invite<'a> {
+    /// The event at its place; `uid` names this copy (a calendar replaces
+    /// an entry whose uid it knows).
+    pub fn event(event: &'a Event, uid: String, description: &'a str, url: &'a str) -> Self {
+        Invite {
+            uid,
+            title: &event.title,
+            description,
+            location: event.place(),
+            url,
+            starts_at: event.starts_at,
+            ends_at: event.ends_at,
+        }
+    }
 }
 
 pub fn render(invite: &Invite<'_>) -> String {
@@ -55,7 +74,7 @@ pub fn render(invite: &Invite<'_>) -> String {
         format!("DTSTART:{}", stamp(invite.starts_at)),
         format!("DTEND:{}", stamp(invite.ends_at)),
         format!("SUMMARY:{}", escape(invite.title)),
-        format!("LOCATION:{}", escape(invite.location)),
+        format!("LOCATION:{}", escape(&invite.location)),
         format!("DESCRIPTION:{}", escape(invite.description)),
         format!("URL:{}", invite.url),
         "END:VEVENT".into(),
@@ -77,7 +96,7 @@ mod tests {
             uid: "e1-o1@boxoffice".into(),
             title: "Jazz; live, loud",
             description: &"x".repeat(200),
-            location: "Le Caveau\nParis",
+            location: "Le Caveau\nParis".into(),
             url: "https://example.com",
             starts_at: start,
             ends_at: start + chrono::Duration::hours(2),

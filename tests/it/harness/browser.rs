@@ -274,6 +274,50 @@ impl Browser {
         }
     }
 
+    pub async fn resize(&self, (width, height): (u32, u32)) {
+        self.call(
+            "POST",
+            "/window/rect",
+            json!({"width": width, "height": height}),
+        )
+        .await;
+    }
+
+    /// The page's serious and critical accessibility violations (WCAG 2 A
+    /// and AA rules of axe-core, vendored by `scripts/vendor.sh`), one line
+    /// each with the elements at fault.
+    pub async fn accessibility_violations(&self) -> Vec<String> {
+        const AXE: &str = include_str!("../../assets/axe-core/axe.min.js");
+        let found = self
+            .eval(
+                &format!(
+                    "{AXE}
+                    const result = await axe.run(document, {{ runOnly: ['wcag2a', 'wcag2aa', 'wcag21aa'] }});
+                    return result.violations
+                      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+                      .map((v) => `${{v.id}} (${{v.impact}}): ${{v.nodes.map((n) => n.target.join(' ')).join(', ')}}`);"
+                ),
+                json!([]),
+            )
+            .await;
+        found
+            .as_array()
+            .unwrap_or_else(|| panic!("axe-core answered {found}"))
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// Whether the page is wider than the window (scrolls sideways).
+    pub async fn overflows_sideways(&self) -> bool {
+        self.eval(
+            "return document.documentElement.scrollWidth > window.innerWidth;",
+            json!([]),
+        )
+        .await
+            == true
+    }
+
     /// Writes the page at desktop and phone widths, then panics with `why`.
     pub async fn fail(&self, why: &str) -> ! {
         let folder = std::env::var_os("BROWSER_SCREENSHOTS")

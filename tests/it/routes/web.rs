@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{TestApp, browser::Browser};
+use crate::harness::{
+    TestApp,
+    browser::{Browser, DESKTOP, PHONE},
+};
 
 /// The path of the verification link emailed to `to`.
 async fn verification_link(app: &TestApp, to: &str) -> String {
@@ -409,4 +412,73 @@ async fn a_second_buyer_sees_stock_fall_live_and_a_declined_payment_releases_the
     browser
         .wait_text(&format!("#left-{tier_id}"), "1 left")
         .await;
+}
+
+/// The main pages have no serious accessibility violations (axe-core) and
+/// fit a phone's width without scrolling sideways.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_main_pages_pass_axe_and_fit_a_phone() {
+    let app = TestApp::builder().full().for_browser().start().await;
+    let shop = app
+        .shop_with(100, 2500, json!({"title": "Open Air Cinema"}))
+        .await;
+    let event_id = &shop.event_id;
+    let (buyer, _, _) = app.register("dan@example.com", "attendee").await;
+    let (order_id, checkout) = app.reserved_checkout(&buyer, &shop, "dan-1").await;
+    let order_id = &order_id;
+    app.settle(&checkout, "pay").await;
+    app.wait_order(&buyer, order_id, "paid").await;
+
+    let browser = Browser::start("accessibility").await;
+    let pages = [
+        ("/", "Events"),
+        ("/forgot-password", "Forgot your password?"),
+        ("/register", "Create an account"),
+        ("/sign-in", "Sign in"),
+        (&format!("/events/{event_id}") as &str, "Open Air Cinema"),
+        (&format!("/orders/{order_id}"), "Your order"),
+        ("/orders", "My orders"),
+        ("/tickets", "My tickets"),
+    ];
+    for (path, title) in pages {
+        browser.goto(&app.url(path)).await;
+        browser.wait_text("h1", title).await;
+        if path == "/sign-in" {
+            // The rest are the buyer's own pages.
+            browser.fill("#f-email", "dan@example.com").await;
+            browser.fill("#f-password", "violet-otter-43-lamp").await;
+            browser.click("form button[type=submit]").await;
+            browser.wait_text("#account", "Sign out").await;
+        }
+        if path.starts_with("/orders/") {
+            browser.wait_text(".tickets", "Test User").await;
+        }
+        for width in [DESKTOP, PHONE] {
+            browser.resize(width).await;
+            let violations = browser.accessibility_violations().await;
+            if !violations.is_empty() {
+                browser
+                    .fail(&format!("{path} at {width:?}: {violations:#?}"))
+                    .await;
+            }
+        }
+        if browser.overflows_sideways().await {
+            browser
+                .fail(&format!("{path} scrolls sideways on a phone"))
+                .await;
+        }
+        browser.resize(DESKTOP).await;
+    }
+    // The check sees what it is for: an image without a text alternative.
+    browser
+        .eval(
+            "document.querySelector('main').append(document.createElement('img'));",
+            json!([]),
+        )
+        .await;
+    let violations = browser.accessibility_violations().await;
+    assert!(
+        violations.iter().any(|v| v.starts_with("image-alt")),
+        "{violations:?}"
+    );
 }

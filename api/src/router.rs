@@ -168,8 +168,8 @@ pub fn router(state: AppState) -> Router {
         });
     documented
         // Pages of the web app, the docs and the board, not API operations.
-        .route("/app/app.js", get(crate::routes::web::script))
         .route("/app/app.css", get(crate::routes::web::style))
+        .route("/app/{module}", get(crate::routes::web::script))
         .route("/openapi.json", get(move || async move { openapi.json() }))
         .route("/docs", get(crate::openapi::docs))
         .route("/docs/init.js", get(crate::openapi::docs_init))

@@ -1,188 +1,12 @@
-// Boxoffice web app: a client of the public REST API like any other. It
-// holds no business rule and builds every node with `h` (never by parsing
-// a string as markup), so nothing a user typed can become markup.
+// Boxoffice web app: the storefront (events, buying, the buyer's orders and
+// tickets), the pages emailed links open, and the router; the organizer
+// console is in `console.js`.
 
-const main = document.getElementById("main");
-
-/** An element with attributes (`on*` are listeners) and children. */
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
-    else el.setAttribute(name, value === true ? "" : value);
-  }
-  for (const child of children.flat()) {
-    if (child !== undefined && child !== null && child !== false) el.append(child);
-  }
-  return el;
-}
-
-/** Replaces the page and moves focus to it, as a page load would. */
-function show(title, ...nodes) {
-  document.title = `${title} · Boxoffice`;
-  main.replaceChildren(h("h1", {}, title), ...nodes);
-  main.focus();
-}
-
-/**
- * The access token lives in memory only. A reload gets a new one from the
- * refresh token's cookie (`HttpOnly`: no script here can read it).
- */
-let access = null;
-let me = null;
-
-/** Aborted when the page changes: its live streams and timers end. */
-let page = new AbortController();
-
-async function request(method, path, body, extra = {}) {
-  const headers = { accept: "application/json", ...extra };
-  if (body !== undefined) headers["content-type"] = "application/json";
-  if (access) headers.authorization = `Bearer ${access}`;
-  let response;
-  try {
-    response = await fetch(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: "same-origin",
-    });
-  } catch {
-    return { status: 0, body: { detail: "The network is unreachable. Try again." }, headers: new Headers() };
-  }
-  const text = await response.text();
-  let parsed = null;
-  try { parsed = text ? JSON.parse(text) : null; } catch { parsed = { detail: text }; }
-  return { status: response.status, body: parsed, headers: response.headers };
-}
-
-/**
- * One refresh at a time: each rotates the cookie's token, and a second
- * refresh with the old one would be taken for a stolen token.
- */
-let refreshing = null;
-function refresh() {
-  refreshing ??= request("POST", "/v1/auth/refresh").then(({ status, body }) => {
-    access = status === 200 ? body.access_token : null;
-    if (!access) me = null;
-    return access !== null;
-  }).finally(() => { refreshing = null; });
-  return refreshing;
-}
-
-/** A call to the API; an expired access token is renewed once. */
-async function api(method, path, body, headers) {
-  const answer = await request(method, path, body, headers);
-  if (answer.status === 401 && access && await refresh()) return request(method, path, body, headers);
-  if (answer.status === 401) { access = null; me = null; renderAccount(); }
-  return answer;
-}
-
-async function restoreSession() {
-  if (await refresh()) await loadMe();
-}
-
-async function loadMe() {
-  const { status, body } = await api("GET", "/v1/auth/me");
-  me = status === 200 ? body : null;
-}
-
-/**
- * Follows a server-sent event stream with the bearer token (which
- * `EventSource` cannot send) until the page changes, reconnecting after a
- * drop; each message's JSON goes to `onmessage`.
- */
-async function follow(path, onmessage) {
-  const { signal } = page;
-  while (!signal.aborted) {
-    try {
-      const response = await fetch(path, {
-        headers: { accept: "text/event-stream", ...(access ? { authorization: `Bearer ${access}` } : {}) },
-        credentials: "same-origin",
-        signal,
-      });
-      if (response.status === 401 && await refresh()) continue;
-      if (!response.ok) return;
-      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-      let buffer = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += value.replaceAll("\r\n", "\n");
-        let end;
-        while ((end = buffer.indexOf("\n\n")) >= 0) {
-          const frame = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const data = frame.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n");
-          if (data) onmessage(JSON.parse(data));
-        }
-      }
-    } catch {
-      if (signal.aborted) return;
-    }
-    await sleep(2000);
-  }
-}
-
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** A form whose fields show the API's field errors next to them. */
-function form({ fields, submit, onsubmit }) {
-  const alert = h("p", { role: "alert" });
-  const inputs = {};
-  const rows = fields.map(({ name, label, type = "text", autocomplete, required = true }) => {
-    const id = `f-${name}`;
-    const error = h("p", { class: "field-error", id: `${id}-error` });
-    inputs[name] = { input: h("input", { id, name, type, autocomplete, required, "aria-describedby": `${id}-error` }), error };
-    return h("div", {}, h("label", { for: id }, label), inputs[name].input, error);
-  });
-  const button = h("button", { type: "submit" }, submit);
-  const el = h("form", { novalidate: true }, rows, button, alert);
-  el.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    alert.textContent = "";
-    for (const { input, error } of Object.values(inputs)) {
-      error.textContent = "";
-      input.removeAttribute("aria-invalid");
-    }
-    const values = Object.fromEntries(Object.entries(inputs).map(([k, { input }]) => [k, input.value]));
-    button.disabled = true;
-    try {
-      const problem = await onsubmit(values);
-      if (!problem) return;
-      let placed = false;
-      for (const { field, message } of problem.errors ?? []) {
-        const target = inputs[field];
-        if (!target) continue;
-        target.error.textContent = message;
-        target.input.setAttribute("aria-invalid", "true");
-        if (!placed) target.input.focus();
-        placed = true;
-      }
-      if (!placed) alert.textContent = problem.detail ?? "Something went wrong.";
-    } finally {
-      button.disabled = false;
-    }
-  });
-  return el;
-}
-
-function money(minor, currency) {
-  const digits = new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits;
-  return new Intl.NumberFormat(undefined, { style: "currency", currency }).format(minor / 10 ** digits);
-}
-
-function when(iso, timeZone) {
-  // Components, not dateStyle/timeStyle: those refuse timeZoneName.
-  return new Intl.DateTimeFormat(undefined, {
-    weekday: "long", year: "numeric", month: "long", day: "numeric",
-    hour: "numeric", minute: "2-digit", timeZone, timeZoneName: "short",
-  }).format(new Date(iso));
-}
-
-// ---- pages ----
+import {
+  account, api, follow, form, h, localPath, main, money, navigate, newKey,
+  renderAccount, restoreSession, session, show, sleep, when,
+} from "/app/lib.js";
+import { consolePage } from "/app/console.js";
 
 async function home() {
   const list = h("ul", { class: "events", "aria-live": "polite" });
@@ -215,11 +39,6 @@ function availability(t) {
 }
 
 const onSale = (t) => t.sale_state === "on_sale" && t.remaining > 0;
-
-/** An idempotency key (also outside secure contexts, where `randomUUID` is missing). */
-function newKey() {
-  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 /**
  * The order being placed. Its key is kept while the same order is retried,
@@ -350,7 +169,7 @@ async function eventPage(id) {
     };
     buy.disabled = true;
     try {
-      if (!access) return account(place, "sign-in", "Sign in to buy tickets");
+      if (!session.access) return account(place, "sign-in", "Sign in to buy tickets");
       await place();
     } finally {
       buy.disabled = false;
@@ -371,7 +190,7 @@ async function eventPage(id) {
 
   // Stock as others buy, and how many are looking.
   const live = new EventSource(`/v1/events/${e.id}/live`);
-  page.signal.addEventListener("abort", () => live.close());
+  session.page.signal.addEventListener("abort", () => live.close());
   live.addEventListener("availability", (message) => {
     for (const stock of JSON.parse(message.data).tiers) {
       const row = tiers.get(stock.tier_id);
@@ -430,68 +249,6 @@ function resetPassword(params) {
   }));
 }
 
-/**
- * Sign in or create an account inline, then carry on with `then` (the
- * selection of tickets or the page the user was on survives).
- */
-function account(then, mode = "sign-in", title = mode === "sign-in" ? "Sign in" : "Create an account") {
-  const signedIn = async (body) => {
-    access = body.access_token;
-    me = body.user;
-    renderAccount();
-    await then();
-  };
-  const other = mode === "sign-in"
-    ? h("p", {}, "New to Boxoffice? ", h("button", { type: "button", class: "link", id: "to-register", onclick: () => account(then, "register", title) }, "Create an account"))
-    : h("p", {}, "Have an account? ", h("button", { type: "button", class: "link", id: "to-sign-in", onclick: () => account(then, "sign-in", title) }, "Sign in"));
-  const fields = mode === "sign-in"
-    ? [
-        { name: "email", label: "Email", type: "email", autocomplete: "email" },
-        { name: "password", label: "Password", type: "password", autocomplete: "current-password" },
-      ]
-    : [
-        { name: "display_name", label: "Your name", autocomplete: "name" },
-        { name: "email", label: "Email", type: "email", autocomplete: "email" },
-        { name: "password", label: "Choose a password", type: "password", autocomplete: "new-password" },
-      ];
-  show(title, form({
-    fields,
-    submit: mode === "sign-in" ? "Sign in" : "Create account",
-    onsubmit: async (values) => {
-      const { status, body } = mode === "sign-in"
-        ? await api("POST", "/v1/auth/login", values)
-        : await api("POST", "/v1/auth/register", values);
-      if (status !== 200 && status !== 201) return body;
-      await signedIn(body);
-    },
-  }), other, mode === "sign-in" ? h("p", {}, h("a", { href: "/forgot-password" }, "Forgot your password?")) : null);
-}
-
-function renderAccount() {
-  const nav = document.getElementById("account");
-  const here = encodeURIComponent(window.location.pathname + window.location.search);
-  nav.replaceChildren(...(access
-    ? [
-        h("a", { href: "/orders" }, "My orders"),
-        h("a", { href: "/tickets" }, "My tickets"),
-        h("button", { type: "button", class: "link", id: "sign-out", onclick: signOut }, `Sign out${me ? ` (${me.display_name})` : ""}`),
-      ]
-    : [h("a", { href: `/sign-in?next=${here}`, id: "sign-in" }, "Sign in"), h("a", { href: `/register?next=${here}` }, "Create an account")]));
-}
-
-async function signOut() {
-  await api("POST", "/v1/auth/logout");
-  access = null;
-  me = null;
-  renderAccount();
-  navigate("/");
-}
-
-/** Where `next=` may send the user: a page of this app, nowhere else. */
-function localPath(next) {
-  return next && next.startsWith("/") && !next.startsWith("//") ? next : "/";
-}
-
 const ORDER_STATUS = {
   pending: "Reserving your seats…",
   awaiting_payment: "Seats held: awaiting payment",
@@ -507,10 +264,10 @@ const REFUND_STATUS = { requested: "Requested", processing: "In progress", succe
 
 /** A ticket's QR image, fetched with the token (it is a credential). */
 async function loadQr(ticket, img) {
-  const response = await fetch(ticket.qr_url, { headers: { authorization: `Bearer ${access}` } });
+  const response = await fetch(ticket.qr_url, { headers: { authorization: `Bearer ${session.access}` } });
   if (!response.ok) return;
   const url = URL.createObjectURL(await response.blob());
-  page.signal.addEventListener("abort", () => URL.revokeObjectURL(url));
+  session.page.signal.addEventListener("abort", () => URL.revokeObjectURL(url));
   img.src = url;
 }
 
@@ -674,6 +431,7 @@ function pageFor(pathname, params) {
   const order = pathname.match(/^\/orders\/([^/]+)$/);
   const next = () => navigate(localPath(params.get("next")));
   if (pathname === "/") return home;
+  if (pathname.startsWith("/console")) return consolePage(pathname, params);
   if (event) return () => eventPage(event[1]);
   if (order) return () => orderPage(order[1]);
   return {
@@ -688,16 +446,11 @@ function pageFor(pathname, params) {
 }
 
 function route() {
-  page.abort();
-  page = new AbortController();
+  session.page.abort();
+  session.page = new AbortController();
   const { pathname, search } = window.location;
   renderAccount();
   return (pageFor(pathname, new URLSearchParams(search)) ?? notFound)();
-}
-
-function navigate(path) {
-  window.history.pushState(null, "", path);
-  return route();
 }
 
 // Links between the app's pages change the page without a reload (the

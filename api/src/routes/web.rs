@@ -5,20 +5,30 @@
 //! into the binary, no build step. A client of the public API like any
 //! other: it reads nothing but `/v1`.
 
-use axum::response::Response;
+use axum::{
+    extract::Path,
+    response::{IntoResponse, Response},
+};
 
 use super::static_asset;
+use crate::error::ApiError;
 
 const HTML: &str = include_str!("../../assets/web/index.html");
-const JS: &str = include_str!("../../assets/web/app.js");
 const CSS: &str = include_str!("../../assets/web/app.css");
+
+/// The app's ES modules, by file name under `/app/`.
+const MODULES: [(&str, &str); 3] = [
+    ("app.js", include_str!("../../assets/web/app.js")),
+    ("lib.js", include_str!("../../assets/web/lib.js")),
+    ("console.js", include_str!("../../assets/web/console.js")),
+];
 
 /// Scripts, styles and data from this origin only, no inline script;
 /// images also from `blob:` (ticket QR codes fetched with the token).
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
 /// The pages the app routes, each served the same shell.
-pub const PAGES: [&str; 10] = [
+pub const PAGES: [&str; 13] = [
     "/",
     "/events/{id}",
     "/verify-email",
@@ -29,14 +39,21 @@ pub const PAGES: [&str; 10] = [
     "/orders",
     "/orders/{id}",
     "/tickets",
+    "/console",
+    "/console/events/{id}",
+    "/console/events/{id}/{section}",
 ];
 
 pub async fn page() -> Response {
     static_asset(HTML, "text/html; charset=utf-8", CSP)
 }
 
-pub async fn script() -> Response {
-    static_asset(JS, "text/javascript; charset=utf-8", CSP)
+/// `/app/{module}`: one of `MODULES`.
+pub async fn script(Path(module): Path<String>) -> Response {
+    match MODULES.iter().find(|(name, _)| *name == module) {
+        Some((_, body)) => static_asset(body, "text/javascript; charset=utf-8", CSP),
+        None => ApiError::NoRoute.into_response(),
+    }
 }
 
 pub async fn style() -> Response {

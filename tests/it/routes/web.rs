@@ -83,6 +83,17 @@ async fn the_emailed_links_open_the_web_app_under_a_strict_csp() {
         assert!(js.contains(call), "{call}");
     }
     assert!(!js.contains("innerHTML"));
+    // The modules it imports are served too; nothing else under /app.
+    for module in ["/app/lib.js", "/app/console.js"] {
+        let page = app.client.get(app.url(module)).send().await.unwrap();
+        assert_eq!(page.status(), 200, "{module}");
+        assert!(
+            !page.text().await.unwrap().contains("innerHTML"),
+            "{module}"
+        );
+    }
+    let (status, problem) = app.get("/app/other.js", None).await;
+    assert_eq!((status, problem["code"].as_str()), (404, Some("no_route")));
     let css = app
         .client
         .get(app.url("/app/app.css"))
@@ -481,4 +492,162 @@ async fn the_main_pages_pass_axe_and_fit_a_phone() {
         violations.iter().any(|v| v.starts_with("image-alt")),
         "{violations:?}"
     );
+}
+
+/// An organizer in the console: creates an event (times typed in its own
+/// zone), adds two tiers, edits it, publishes it and finds it in the
+/// storefront; then sees a sale in the chart and checks its ticket in by
+/// typed code, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_organizer_creates_edits_publishes_and_checks_in_from_the_console() {
+    let app = TestApp::builder().full().for_browser().start().await;
+    app.organizer("olga@example.com").await;
+    let browser = Browser::start("organizer-console").await;
+    browser.goto(&app.url("/sign-in?next=/console")).await;
+    browser.fill("#f-email", "olga@example.com").await;
+    browser.fill("#f-password", "violet-otter-43-lamp").await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_text("h1", "My events").await;
+    browser.wait_text("main", "No events yet").await;
+
+    browser.click("#new-event").await;
+    browser.wait_text("h1", "New event").await;
+    // Field errors from the API land next to their fields.
+    browser.click("form button[type=submit]").await;
+    browser
+        .wait_text("#event-starts_at-error", "required")
+        .await;
+    assert_eq!(app.count("events").await, 0);
+    for (field, value) in [
+        ("title", "Jazz by the Lake"),
+        ("description", "Quartets at dusk."),
+        ("venue_name", "Pavillon"),
+        ("address", "1 Quai du Lac"),
+        ("city", "Annecy"),
+        ("country", "fr"),
+        ("timezone", "Europe/Paris"),
+    ] {
+        browser.fill(&format!("#event-{field}"), value).await;
+    }
+    // Date inputs take their value as the page would get it from a picker.
+    browser
+        .eval(
+            "document.querySelector('#event-starts_at').value = '2027-06-01T20:00';
+             document.querySelector('#event-ends_at').value = '2027-06-01T23:30';",
+            json!([]),
+        )
+        .await;
+    browser.click("form button[type=submit]").await;
+    let url = browser
+        .wait_url(|u| u.contains("/console/events/") && !u.ends_with("/new"))
+        .await;
+    let event_id = url.rsplit('/').next().unwrap().to_owned();
+    browser.wait_text("#event-status", "Draft").await;
+    let (_, olga) = app
+        .post(
+            "/v1/auth/login",
+            json!({"email": "olga@example.com", "password": "violet-otter-43-lamp"}),
+            None,
+        )
+        .await;
+    let (_, event) = app
+        .get(
+            &format!("/v1/events/{event_id}"),
+            olga["access_token"].as_str(),
+        )
+        .await;
+    // 20:00 in Paris in June is 18:00 UTC.
+    assert_eq!(event["starts_at"], "2027-06-01T18:00:00Z");
+
+    for (name, price, quantity) in [("Early bird", "20", "50"), ("Standard", "30.50", "100")] {
+        browser.fill("#tier-name", name).await;
+        browser.fill("#tier-price", price).await;
+        browser.fill("#tier-quantity", quantity).await;
+        browser
+            .click("form[aria-label='Add a tier'] button[type=submit]")
+            .await;
+        browser.wait_text("#tiers", name).await;
+    }
+    browser
+        .fill("#event-title", "Jazz by the Lake: late show")
+        .await;
+    browser
+        .click("form[aria-label='Event details'] button[type=submit]")
+        .await;
+    browser
+        .wait_text("form[aria-label='Event details'] [role=status]", "Saved")
+        .await;
+    browser.click("#publish").await;
+    browser.wait_text("#event-status", "On sale").await;
+
+    browser.click("#storefront").await;
+    browser.wait_text("h1", "Jazz by the Lake: late show").await;
+    let tiers = browser.wait_text("table", "50 left").await;
+    assert!(
+        tiers.contains("Early bird") && tiers.contains("€20.00") && tiers.contains("€30.50"),
+        "{tiers}"
+    );
+    browser.goto(&app.url("/")).await;
+    browser
+        .wait_text(".events", "Jazz by the Lake: late show")
+        .await;
+
+    // A buyer pays for one seat; the console shows the sale, the door
+    // admits its ticket once.
+    let early = event_tier(&app, &event_id, "Early bird").await;
+    let (buyer, _, _) = app.register("finn@example.com", "attendee").await;
+    let shop = crate::harness::shop::Shop {
+        organizer: String::new(),
+        event_id: event_id.clone(),
+        tier_id: early,
+    };
+    let (order_id, checkout) = app.reserved_checkout(&buyer, &shop, "finn-1").await;
+    app.settle(&checkout, "pay").await;
+    app.wait_order(&buyer, &order_id, "paid").await;
+    let (_, tickets) = app
+        .get(&format!("/v1/orders/{order_id}/tickets"), Some(&buyer))
+        .await;
+    let code = tickets[0]["code"].as_str().unwrap();
+
+    browser
+        .goto(&app.url(&format!("/console/events/{event_id}")))
+        .await;
+    browser.wait_text("#money", "€20.00").await;
+    let bars = browser
+        .eval(
+            "return document.querySelectorAll('svg.chart rect').length;",
+            json!([]),
+        )
+        .await;
+    assert!(bars.as_u64().unwrap() >= 1, "{bars}");
+    browser
+        .click(&format!("a[href='/console/events/{event_id}/attendees']"))
+        .await;
+    browser.wait_text("#attendees", "finn@example.com").await;
+
+    browser
+        .goto(&app.url(&format!("/console/events/{event_id}/check-in")))
+        .await;
+    browser.fill("#scan-code", code).await;
+    browser.click("form button[type=submit]").await;
+    browser
+        .wait_text("#scans", "Admitted: Test User (Early bird)")
+        .await;
+    browser.fill("#scan-code", code).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_text("#scans li:first-child", "Refused").await;
+    assert_eq!(app.count("check_ins").await, 1);
+}
+
+async fn event_tier(app: &TestApp, event_id: &str, name: &str) -> String {
+    let (_, event) = app.get(&format!("/v1/events/{event_id}"), None).await;
+    event["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no tier {name}: {event}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }

@@ -274,6 +274,22 @@ impl Browser {
         }
     }
 
+    /// Cuts the page off the network (or restores it), as a phone losing
+    /// its signal would (ChromeDriver's network conditions extension).
+    pub async fn offline(&self, offline: bool) {
+        self.call(
+            "POST",
+            "/chromium/network_conditions",
+            json!({"network_conditions": {
+                "offline": offline,
+                "latency": 0,
+                "download_throughput": -1,
+                "upload_throughput": -1,
+            }}),
+        )
+        .await;
+    }
+
     pub async fn resize(&self, (width, height): (u32, u32)) {
         self.call(
             "POST",

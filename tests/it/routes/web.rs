@@ -651,3 +651,98 @@ async fn event_tier(app: &TestApp, event_id: &str, name: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// The link emailed by "forgot password" sets a new one and ends every
+/// session: the page the user was on then asks them to sign in (the old
+/// password no longer works) and, signed in, carries on where they were.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reset_password_ends_the_session_and_sign_in_leads_back() {
+    let app = TestApp::builder().full().for_browser().start().await;
+    app.register("gus@example.com", "attendee").await;
+    let browser = Browser::start("password-reset").await;
+    browser.goto(&app.url("/sign-in?next=/tickets")).await;
+    browser.fill("#f-email", "gus@example.com").await;
+    browser.fill("#f-password", "violet-otter-43-lamp").await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_text("h1", "My tickets").await;
+
+    // In another tab: "forgot password", then the emailed link.
+    let other = Browser::start("password-reset-other-tab").await;
+    other.goto(&app.url("/forgot-password")).await;
+    other.fill("#f-email", "gus@example.com").await;
+    other.click("form button[type=submit]").await;
+    other
+        .wait_text("main", "a link to reset its password is on its way")
+        .await;
+    let email = app
+        .smtp
+        .wait_for(
+            "gus@example.com",
+            "Reset your password",
+            Duration::from_secs(15),
+        )
+        .await;
+    let text = email.text();
+    let link = text
+        .split_whitespace()
+        .find(|w| w.contains("/reset-password?token="))
+        .unwrap_or_else(|| panic!("no reset link in {text}"));
+    other.goto(link).await;
+    other.fill("#f-password", "short").await;
+    other.click("form button[type=submit]").await;
+    other.wait_text("#f-password-error", "at least").await;
+    other.fill("#f-password", "amber-heron-77-kite").await;
+    other.click("form button[type=submit]").await;
+    other.wait_text("h1", "Password changed").await;
+
+    // The first tab's session has ended: its next page asks to sign in,
+    // refuses the old password, then shows the page it was going to.
+    browser.click("#account a[href='/orders']").await;
+    browser.wait_text("h1", "Sign in").await;
+    browser.fill("#f-email", "gus@example.com").await;
+    browser.fill("#f-password", "violet-otter-43-lamp").await;
+    browser.click("form button[type=submit]").await;
+    browser
+        .wait_text("main form [role=alert]", "Wrong email or password")
+        .await;
+    browser.fill("#f-password", "amber-heron-77-kite").await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_text("h1", "My orders").await;
+    assert!(browser.url().await.ends_with("/orders"));
+}
+
+/// The network drops as the buyer presses Buy: the page says it retries,
+/// and when the network is back the order is placed once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_network_drop_while_ordering_retries_and_places_one_order() {
+    let app = TestApp::builder().full().for_browser().start().await;
+    let shop = app
+        .shop_with(10, 2500, json!({"title": "Signal Lost"}))
+        .await;
+    app.register("hal@example.com", "attendee").await;
+    let browser = Browser::start("network-drop").await;
+    browser
+        .goto(&app.url(&format!("/sign-in?next=/events/{}", shop.event_id)))
+        .await;
+    browser.fill("#f-email", "hal@example.com").await;
+    browser.fill("#f-password", "violet-otter-43-lamp").await;
+    browser.click("form button[type=submit]").await;
+    browser
+        .wait_text(&format!("#left-{}", shop.tier_id), "10 left")
+        .await;
+    browser.fill(&format!("#qty-{}", shop.tier_id), "2").await;
+
+    browser.offline(true).await;
+    browser.click("#buy").await;
+    browser.wait_text("#order-error", "trying again").await;
+    assert_eq!(app.count("orders").await, 0);
+    browser.offline(false).await;
+    browser.wait_url(|u| u.contains("/orders/")).await;
+    browser.wait_text("#order-status", "awaiting payment").await;
+    assert_eq!(app.count("orders").await, 1);
+    assert_eq!(
+        app.scalar("SELECT sum(quantity)::bigint AS n FROM order_items")
+            .await,
+        2
+    );
+}

@@ -86,6 +86,7 @@ fn documented(state: &AppState) -> (OpenApiRouter<AppState>, OpenApiRouter<AppSt
             webhook_endpoints::update,
             webhook_endpoints::delete
         ))
+        .routes(routes!(webhook_endpoints::event_types))
         .routes(routes!(webhook_endpoints::rotate_secret))
         .routes(routes!(webhook_endpoints::deliveries))
         .routes(routes!(webhook_endpoints::redeliver))

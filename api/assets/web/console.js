@@ -16,6 +16,9 @@ export function consolePage(pathname, params) {
   const door = pathname.match(/^\/console\/events\/([^/]+)\/check-in$/);
   if (pathname === "/console") return guarded(myEvents);
   if (pathname === "/console/events/new") return guarded(() => eventForm(null));
+  if (pathname === "/console/payouts") return guarded(payoutsPage);
+  if (pathname === "/console/webhooks") return guarded(webhooksPage);
+  if (pathname === "/console/users") return guarded(() => usersPage(params));
   if (attendees) return guarded(() => attendeesPage(attendees[1], params));
   if (door) return guarded(() => checkInPage(door[1]));
   if (event) return guarded(() => eventConsole(event[1]));
@@ -53,7 +56,10 @@ async function myEvents() {
   const admin = session.me?.role === "admin";
   show("My events",
     h("p", {}, h("a", { href: "/console/events/new", class: "button", id: "new-event" }, "New event")),
-    admin ? h("p", {}, h("a", { href: "/ops/board" }, "Ops board"), " · ", h("a", { href: "/docs" }, "API documentation")) : null,
+    h("p", { class: "inline-links" },
+      h("a", { href: "/console/payouts" }, "Payouts and balance"),
+      h("a", { href: "/console/webhooks" }, "Webhooks"),
+      admin ? [h("a", { href: "/console/users" }, "Users"), h("a", { href: "/ops/board" }, "Ops board"), h("a", { href: "/docs" }, "API documentation")] : null),
     list.body.items.length
       ? h("table", { id: "my-events" },
           h("thead", {}, h("tr", {}, ...["Event", "Starts", "Status", "Sold", "Net"].map((c) => h("th", { scope: "col" }, c)))),
@@ -222,6 +228,36 @@ async function eventConsole(id) {
       })
     : null;
 
+  const [messages, staff] = await Promise.all([
+    api("GET", `/v1/events/${e.id}/messages`),
+    api("GET", `/v1/events/${e.id}/staff`),
+  ]);
+  const messageForm = form({
+    prefix: "message",
+    label: "Message the attendees",
+    fields: [
+      { name: "subject", label: "Subject" },
+      { name: "body", label: "Message", textarea: true },
+    ],
+    submit: "Send to every ticket holder",
+    onsubmit: async (v) => {
+      const answer = await api("POST", `/v1/events/${e.id}/messages`, v);
+      if (answer.status !== 202) return answer.body;
+      await reload();
+    },
+  });
+  const staffForm = form({
+    prefix: "staff",
+    label: "Add door staff",
+    fields: [{ name: "email", label: "Their account's email", type: "email" }],
+    submit: "Let them scan tickets",
+    onsubmit: async (v) => {
+      const answer = await api("POST", `/v1/events/${e.id}/staff`, v);
+      if (answer.status !== 201) return answer.body;
+      await reload();
+    },
+  });
+
   const s = stats.status === 200 ? stats.body : null;
   show(e.title,
     h("p", { id: "event-status", class: "status" }, EVENT_STATUS[e.status] ?? e.status),
@@ -253,6 +289,19 @@ async function eventConsole(id) {
           `${c.code}: ${c.percent_off != null ? `${c.percent_off}%` : money(c.amount_off_minor, e.currency)} off, used ${c.redemptions} times`)))
       : h("p", { class: "muted" }, "No codes."),
     codeForm,
+    h("h2", {}, "Messages"),
+    (messages.body?.items ?? []).length
+      ? h("ul", { id: "messages" }, messages.body.items.map((m) => h("li", {}, `${m.subject}: ${m.status}, ${m.sent} of ${m.recipients} sent`)))
+      : h("p", { class: "muted" }, "No messages sent."),
+    messageForm,
+    h("h2", {}, "Door staff"),
+    (staff.body ?? []).length
+      ? h("ul", { id: "staff" }, staff.body.map((m) => h("li", {}, m.email, " ", h("button", {
+          type: "button", class: "link",
+          onclick: async () => { await api("DELETE", `/v1/events/${e.id}/staff/${m.user_id}`); await reload(); },
+        }, `Remove ${m.email}`))))
+      : h("p", { class: "muted" }, "Organizers and admins can always scan; add others here."),
+    staffForm,
     h("h2", {}, "Details"),
     detailsForm(e),
     cancel ? [h("h2", {}, "Cancel the event"), cancel] : null);
@@ -332,4 +381,120 @@ async function checkInPage(id) {
       }, "Scan with the camera")
     : h("p", { class: "muted" }, "This browser cannot read QR codes from the camera: type the codes.");
   show(`Check-in: ${e.title}`, codeForm, camera, video, h("h2", {}, "Scans"), log);
+}
+
+async function payoutsPage() {
+  const [balance, payouts] = await Promise.all([api("GET", "/v1/organizer/balance"), api("GET", "/v1/organizer/payouts?limit=50")]);
+  if (balance.status === 401) return account(payoutsPage);
+  if (balance.status !== 200) return show("Payouts", h("p", { role: "alert" }, balance.body?.detail ?? "The balance could not be loaded."));
+  const b = balance.body;
+  const accountForm = form({
+    prefix: "payout",
+    label: "Payout account",
+    fields: [{ name: "account_id", label: "Recipient id at the payment provider", value: b.payout_account, hint: "Where payouts are transferred." }],
+    submit: "Save payout account",
+    onsubmit: async (v) => {
+      const answer = await api("PUT", "/v1/organizer/payout-account", v);
+      if (answer.status !== 200) return answer.body;
+      return "Saved.";
+    },
+  });
+  show("Payouts and balance",
+    h("h2", {}, "Balance"),
+    b.currencies.length
+      ? h("table", { id: "balance" },
+          h("thead", {}, h("tr", {}, ...["Currency", "Payable now", "Pending"].map((c) => h("th", { scope: "col" }, c)))),
+          h("tbody", {}, b.currencies.map((c) => h("tr", {},
+            h("th", { scope: "row" }, c.currency), h("td", {}, money(c.payable_minor, c.currency)), h("td", {}, money(c.pending_minor, c.currency))))))
+      : h("p", { class: "muted" }, "Nothing owed yet."),
+    accountForm,
+    h("h2", {}, "Payouts"),
+    (payouts.body?.items ?? []).length
+      ? h("ul", { id: "payouts" }, payouts.body.items.map((p) => h("li", {},
+          `${when(p.created_at)}: ${money(p.amount_minor, p.currency)} to ${p.destination}, ${p.status}`)))
+      : h("p", { class: "muted" }, "No payouts yet: they follow an event's end."));
+}
+
+async function webhooksPage() {
+  const [endpoints, types] = await Promise.all([
+    api("GET", "/v1/organizer/webhook-endpoints"),
+    api("GET", "/v1/organizer/webhook-endpoints/event-types"),
+  ]);
+  if (endpoints.status === 401) return account(webhooksPage);
+  if (endpoints.status !== 200) return show("Webhooks", h("p", { role: "alert" }, endpoints.body?.detail ?? "The endpoints could not be loaded."));
+  const secret = h("div", { id: "new-secret", "aria-live": "polite" });
+  const boxes = (types.body ?? []).map((t) => h("label", { class: "check" }, h("input", { type: "checkbox", name: "event_types", value: t, checked: true }), ` ${t}`));
+  const create = form({
+    prefix: "endpoint",
+    label: "New endpoint",
+    fields: [{ name: "url", label: "URL", type: "url", hint: "Deliveries are POSTed here, signed per Standard Webhooks." }],
+    submit: "Add endpoint",
+    onsubmit: async ({ url }) => {
+      const event_types = boxes.map((b) => b.firstChild).filter((b) => b.checked).map((b) => b.value);
+      const answer = await api("POST", "/v1/organizer/webhook-endpoints", { url, event_types });
+      if (answer.status !== 201) return answer.body;
+      await webhooksPage();
+      document.getElementById("new-secret").replaceChildren(
+        h("p", {}, "The signing secret, shown this once: keep it with the receiving system."),
+        h("p", { class: "code", id: "secret" }, answer.body.secret));
+    },
+  });
+  create.insertBefore(h("fieldset", {}, h("legend", {}, "Event types"), boxes), create.querySelector("button[type=submit]"));
+  const log = async (endpoint, into) => {
+    const { body } = await api("GET", `/v1/organizer/webhook-endpoints/${endpoint.id}/deliveries?limit=20`);
+    into.replaceChildren(h("table", { class: "deliveries" },
+      h("thead", {}, h("tr", {}, ...["Type", "Status", "Attempts", "Response", ""].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, (body?.items ?? []).map((d) => h("tr", {},
+        h("td", {}, d.event_type), h("td", {}, d.status), h("td", {}, String(d.attempts)),
+        h("td", {}, d.response_status ? String(d.response_status) : d.error ?? ""),
+        h("td", {}, h("button", {
+          type: "button", class: "link",
+          onclick: async () => { await api("POST", `/v1/organizer/webhook-endpoints/${endpoint.id}/deliveries/${d.id}/redeliver`); await log(endpoint, into); },
+        }, "Send again")))))));
+  };
+  show("Webhooks", secret,
+    endpoints.body.length
+      ? h("ul", { id: "endpoints", class: "events" }, endpoints.body.map((ep) => {
+          const deliveries = h("div", {});
+          log(ep, deliveries);
+          return h("li", {},
+            h("h2", {}, ep.url),
+            h("p", { class: "muted" }, `${ep.active ? "Active" : `Disabled${ep.disabled_reason ? `: ${ep.disabled_reason}` : ""}`} · ${ep.event_types.join(", ")}`),
+            h("button", {
+              type: "button", class: "secondary",
+              onclick: async () => { await api("POST", `/v1/organizer/webhook-endpoints/${ep.id}/test`); await log(ep, deliveries); },
+            }, "Send a test ping"),
+            " ",
+            h("button", { type: "button", class: "secondary", onclick: () => log(ep, deliveries) }, "Refresh"),
+            deliveries);
+        }))
+      : h("p", { class: "muted" }, "No endpoints yet."),
+    h("h2", {}, "Add an endpoint"), create);
+}
+
+const ROLES = ["attendee", "organizer", "admin"];
+
+/** Admins find a user by email or name and change their role. */
+async function usersPage(params) {
+  const q = params.get("q") ?? "";
+  const { status, body } = await api("GET", `/v1/admin/users?limit=50${q ? `&q=${encodeURIComponent(q)}` : ""}`);
+  if (status === 401) return account(() => usersPage(params));
+  if (status !== 200) return show("Users", h("p", { role: "alert" }, body?.detail ?? "Users could not be loaded."));
+  const search = h("input", { id: "user-q", type: "search", name: "q", value: q });
+  show("Users",
+    h("form", { role: "search", onsubmit: (ev) => { ev.preventDefault(); navigate(`/console/users?q=${encodeURIComponent(search.value)}`); } },
+      h("label", { for: "user-q" }, "Find by email or name"), search, h("button", { type: "submit" }, "Find")),
+    h("table", { id: "users" },
+      h("thead", {}, h("tr", {}, ...["Name", "Email", "Role"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, body.items.map((u) => {
+        const note = h("span", { role: "status", class: "ok" });
+        const select = h("select", {
+          "aria-label": `Role of ${u.email}`, id: `role-${u.id}`,
+          onchange: async () => {
+            const answer = await api("PATCH", `/v1/admin/users/${u.id}`, { role: select.value });
+            note.textContent = answer.status === 200 ? " Saved." : ` ${answer.body?.detail ?? "Not saved."}`;
+          },
+        }, ROLES.map((r) => h("option", { value: r, selected: r === u.role }, r)));
+        return h("tr", {}, h("th", { scope: "row" }, u.display_name), h("td", {}, u.email), h("td", {}, select, note));
+      }))));
 }

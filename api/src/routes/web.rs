@@ -28,7 +28,7 @@ const MODULES: [(&str, &str); 3] = [
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
 /// The pages the app routes, each served the same shell.
-pub const PAGES: [&str; 13] = [
+pub const PAGES: [&str; 14] = [
     "/",
     "/events/{id}",
     "/verify-email",
@@ -40,6 +40,7 @@ pub const PAGES: [&str; 13] = [
     "/orders/{id}",
     "/tickets",
     "/console",
+    "/console/{section}",
     "/console/events/{id}",
     "/console/events/{id}/{section}",
 ];

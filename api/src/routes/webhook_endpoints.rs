@@ -292,6 +292,22 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(EndpointView::new(endpoint, true))))
 }
 
+/// `GET /v1/organizer/webhook-endpoints/event-types`: what an endpoint can
+/// subscribe to (the console offers them as choices).
+#[utoipa::path(
+    get,
+    path = "/v1/organizer/webhook-endpoints/event-types",
+    operation_id = "webhook_event_types",
+    tag = "webhook-endpoints",
+    summary = "The event types an endpoint can subscribe to",
+    responses((status = 200, description = "Event types", body = Vec<String>), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::RateLimited),
+    security(("bearer" = []))
+)]
+pub async fn event_types(user: AuthUser) -> ApiResult<Json<&'static [&'static str]>> {
+    user.require(Role::Organizer)?;
+    Ok(Json(boxoffice_core::webhooks::EVENT_TYPES))
+}
+
 /// `GET /v1/organizer/webhook-endpoints`
 #[utoipa::path(
     get,

@@ -746,3 +746,89 @@ async fn a_network_drop_while_ordering_retries_and_places_one_order() {
         2
     );
 }
+
+/// The rest of the console: a webhook endpoint (its secret shown once, a
+/// test ping in its delivery log), the payout account, door staff, and an
+/// admin finding a user to make them an organizer.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_manages_webhooks_payouts_staff_and_users() {
+    let app = TestApp::builder()
+        .full()
+        .for_browser()
+        .with_config(|c| c.webhooks.allow_loopback = true)
+        .start()
+        .await;
+    let organizer = app.organizer("olga@example.com").await;
+    let event = app
+        .published_event(&organizer, json!({"title": "Night Market"}))
+        .await;
+    let event_id = event["id"].as_str().unwrap();
+    let (_, _, dora) = app.register("dora@example.com", "attendee").await;
+    let admin = app.admin().await;
+    let receiver = crate::routes::webhook_endpoints::Receiver::start().await;
+
+    let browser = Browser::start("console-rest").await;
+    browser
+        .goto(&app.url("/sign-in?next=/console/webhooks"))
+        .await;
+    browser.fill("#f-email", "olga@example.com").await;
+    browser.fill("#f-password", "violet-otter-43-lamp").await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_text("h1", "Webhooks").await;
+    browser.fill("#endpoint-url", &receiver.url).await;
+    browser.click("form button[type=submit]").await;
+    let secret = browser.wait_text("#secret", "whsec_").await;
+    let (_, endpoints) = app
+        .get("/v1/organizer/webhook-endpoints", Some(&organizer))
+        .await;
+    assert_eq!(endpoints[0]["url"], receiver.url.as_str());
+    assert_eq!(endpoints[0]["event_types"].as_array().unwrap().len(), 9);
+    assert!(endpoints[0].get("secret").is_none_or(|s| s.is_null()));
+    assert!(secret.len() > 10);
+    browser.click("#endpoints button.secondary").await;
+    receiver.wait_for(1).await;
+    browser.wait_text(".deliveries", "ping").await;
+    browser
+        .eval(
+            "[...document.querySelectorAll('#endpoints button')].find((b) => b.textContent === 'Refresh').click();",
+            json!([]),
+        )
+        .await;
+    browser.wait_text(".deliveries", "delivered").await;
+
+    browser.goto(&app.url("/console/payouts")).await;
+    browser.wait_text("h1", "Payouts and balance").await;
+    browser.fill("#payout-account_id", "acct_olga").await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_text("form [role=status]", "Saved").await;
+    let (_, balance) = app.get("/v1/organizer/balance", Some(&organizer)).await;
+    assert_eq!(balance["payout_account"], "acct_olga");
+
+    browser
+        .goto(&app.url(&format!("/console/events/{event_id}")))
+        .await;
+    browser.fill("#staff-email", "dora@example.com").await;
+    browser
+        .click("form[aria-label='Add door staff'] button[type=submit]")
+        .await;
+    browser.wait_text("#staff", "dora@example.com").await;
+    assert_eq!(app.count("event_staff").await, 1);
+
+    browser.click("#sign-out").await;
+    browser.wait_text("#account", "Sign in").await;
+    browser.goto(&app.url("/sign-in?next=/console/users")).await;
+    browser.fill("#f-email", "root@boxoffice.test").await;
+    browser.fill("#f-password", "violet-otter-43-lamp").await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_text("h1", "Users").await;
+    browser.fill("#user-q", "dora").await;
+    browser.click("form[role=search] button").await;
+    let users = browser.wait_text("#users", "dora@example.com").await;
+    assert!(!users.contains("olga"), "{users}");
+    browser
+        .click(&format!("#role-{dora} option[value=organizer]"))
+        .await;
+    browser.wait_text("#users [role=status]", "Saved").await;
+    let (_, found) = app.get("/v1/admin/users?q=dora", Some(&admin)).await;
+    assert_eq!(found["items"][0]["role"], "organizer");
+}

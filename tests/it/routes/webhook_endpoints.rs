@@ -26,7 +26,7 @@ use crate::{
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-struct Got {
+pub(crate) struct Got {
     id: String,
     timestamp: String,
     signature: String,
@@ -68,13 +68,13 @@ struct Inner {
 
 /// A local webhook receiver over real HTTP.
 #[derive(Clone)]
-struct Receiver {
+pub(crate) struct Receiver {
     inner: Arc<Mutex<Inner>>,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Receiver {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let router = Router::new().fallback(receive).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -102,7 +102,7 @@ impl Receiver {
         self.inner.lock().unwrap().max_in_flight
     }
 
-    async fn wait_for(&self, n: usize) -> Vec<Got> {
+    pub(crate) async fn wait_for(&self, n: usize) -> Vec<Got> {
         eventually(Duration::from_secs(20), || async {
             let got = self.got();
             if got.len() >= n {

@@ -32,6 +32,36 @@ function age(secs) {
   return (secs / 3600).toFixed(1) + " h";
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+
+/** Done (blue) and failed (red) jobs per minute, oldest first, as bars. */
+function sparkline(minutes) {
+  const width = 120, height = 28;
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", "0 0 " + width + " " + height);
+  svg.setAttribute("class", "spark");
+  svg.setAttribute("role", "img");
+  const done = minutes.reduce((n, m) => n + m.done, 0);
+  const failed = minutes.reduce((n, m) => n + m.failed, 0);
+  const title = document.createElementNS(SVG, "title");
+  title.textContent = done + " done, " + failed + " failed in the last " + minutes.length + " min";
+  svg.append(title);
+  const max = Math.max(1, ...minutes.map((m) => m.done + m.failed));
+  const bar = width / Math.max(1, minutes.length);
+  minutes.forEach((m, i) => {
+    let y = height;
+    for (const [count, cls] of [[m.done, "ok"], [m.failed, "bad"]]) {
+      if (!count) continue;
+      const tall = Math.max(1, (count / max) * height);
+      y -= tall;
+      const rect = document.createElementNS(SVG, "rect");
+      for (const [k, v] of Object.entries({ x: i * bar, y, width: Math.max(1, bar - 0.5), height: tall, class: cls })) rect.setAttribute(k, v);
+      svg.append(rect);
+    }
+  });
+  return svg;
+}
+
 function render(queues) {
   const body = $("queues");
   body.replaceChildren();
@@ -49,8 +79,10 @@ function render(queues) {
     link.textContent = q.dead;
     link.onclick = () => showJobs(q.queue);
     dead.append(link);
+    const hour = document.createElement("td");
+    hour.append(sparkline(q.per_minute));
     tr.append(dead, cell(age(q.oldest_pending_age_secs)), cell(last.done + (last.failed ? " (" + last.failed + " failed)" : "")),
-      cell(alive + " / " + q.worker_heartbeats.length));
+      hour, cell(alive + " / " + q.worker_heartbeats.length));
     const action = document.createElement("td");
     const button = document.createElement("button");
     button.textContent = q.paused ? "Resume" : "Pause";
@@ -71,7 +103,11 @@ async function showJobs(queue) {
   rows.replaceChildren();
   for (const job of jobs) {
     const tr = document.createElement("tr");
-    tr.append(cell(job.id), cell(JSON.stringify(job.payload), "payload"), cell(job.last_error || "", "payload"));
+    const payload = cell(JSON.stringify(job.payload), "payload");
+    payload.title = JSON.stringify(job.payload, null, 2);
+    const error = cell(job.last_error || "", "payload");
+    error.title = job.last_error || "";
+    tr.append(cell(job.id), payload, cell(job.attempts ?? ""), error);
     const td = document.createElement("td");
     for (const [label, action] of [["Retry", "retry"], ["Discard", "discard"]]) {
       const b = document.createElement("button");

@@ -132,6 +132,7 @@ pub struct QueueStats {
     /// Age of the job at the head of the active list.
     pub oldest_pending_age_secs: Option<f64>,
     pub paused: bool,
+    /// Done and failed jobs in each minute of the last hour, oldest first.
     pub per_minute: Vec<super::stats::MinuteCount>,
     pub worker_heartbeats: Vec<WorkerInfo>,
 }
@@ -253,7 +254,7 @@ impl Queues {
                 .and_then(|id| ulid_ms(id))
                 .map(|ms| now_ms.saturating_sub(ms) as f64 / 1000.0),
             paused,
-            per_minute: self.per_minute(queue, 10).await?,
+            per_minute: self.per_minute(queue, 60).await?,
             worker_heartbeats: heartbeats
                 .into_iter()
                 .map(|(name, score)| {

@@ -832,3 +832,50 @@ async fn the_console_manages_webhooks_payouts_staff_and_users() {
     let (_, found) = app.get("/v1/admin/users?q=dora", Some(&admin)).await;
     assert_eq!(found["items"][0]["role"], "organizer");
 }
+
+/// The ops board draws each queue's last hour: done and failed jobs per
+/// minute, with a text alternative.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ops_board_draws_each_queues_last_hour() {
+    let app = TestApp::builder().full().for_browser().start().await;
+    app.admin().await;
+    let shop = app.shop(10, 2500).await;
+    let (buyer, _, _) = app.register("ivy@example.com", "attendee").await;
+    let (order_id, checkout) = app.reserved_checkout(&buyer, &shop, "ivy-1").await;
+    app.settle(&checkout, "pay").await;
+    app.wait_order(&buyer, &order_id, "paid").await;
+
+    let browser = Browser::start("ops-board").await;
+    browser.goto(&app.url("/ops/board")).await;
+    browser
+        .fill("#login-form input[name=email]", "root@boxoffice.test")
+        .await;
+    browser
+        .fill("#login-form input[name=password]", "violet-otter-43-lamp")
+        .await;
+    browser.click("#login-form button").await;
+    browser.wait_text("#queues", "purchases").await;
+    let started = std::time::Instant::now();
+    let drawn = loop {
+        let drawn = browser
+            .eval(
+                "const row = [...document.querySelectorAll('#queues tr')]
+                   .find((tr) => tr.firstChild.textContent === 'purchases');
+                 const spark = row.querySelector('svg.spark');
+                 return { title: spark.querySelector('title').textContent,
+                          bars: spark.querySelectorAll('rect.ok').length };",
+                json!([]),
+            )
+            .await;
+        if drawn["bars"].as_u64().unwrap() > 0 || started.elapsed() > Duration::from_secs(15) {
+            break drawn;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(drawn["bars"].as_u64().unwrap() >= 1, "{drawn}");
+    let title = drawn["title"].as_str().unwrap();
+    assert!(
+        title.ends_with("in the last 60 min") && !title.starts_with("0 done"),
+        "{title}"
+    );
+}

@@ -1,7 +1,9 @@
 // The ops board: everything it shows comes from /v1/ops/queues (admin only).
 "use strict";
 const $ = (id) => document.getElementById(id);
-let token = sessionStorage.getItem("boxoffice-admin-token");
+// The access token lives in memory only; a reload signs back in with the
+// web app's refresh cookie (HttpOnly), never from browser storage.
+let token = null;
 let openQueue = null;
 
 async function api(method, path) {
@@ -13,7 +15,6 @@ async function api(method, path) {
 
 function signOut() {
   token = null;
-  sessionStorage.removeItem("boxoffice-admin-token");
   $("board").hidden = true;
   $("login").hidden = false;
 }
@@ -154,7 +155,6 @@ $("login-form").onsubmit = async (event) => {
   if (!res.ok) { $("login-error").textContent = body.detail || "Sign-in failed."; return; }
   if (body.user.role !== "admin") { $("login-error").textContent = "This account is not an admin."; return; }
   token = body.access_token;
-  sessionStorage.setItem("boxoffice-admin-token", token);
   start();
 };
 
@@ -164,5 +164,14 @@ function start() {
   refresh();
 }
 
-if (token) start(); else signOut();
+async function restore() {
+  const res = await fetch("/v1/auth/refresh", { method: "POST", headers: { accept: "application/json" }, credentials: "same-origin" });
+  if (res.ok) {
+    const body = await res.json();
+    if (body.user?.role === "admin") token = body.access_token;
+  }
+  if (token) start(); else signOut();
+}
+
+restore();
 setInterval(refresh, 2000);

@@ -4,7 +4,7 @@
 
 import {
   account, api, follow, form, h, localPath, main, money, navigate, newKey,
-  renderAccount, restoreSession, session, show, sleep, when,
+  refresh, renderAccount, session, show, sleep, when,
 } from "/app/lib.js";
 import { consolePage } from "/app/console.js";
 
@@ -471,5 +471,6 @@ window.addEventListener("unhandledrejection", (event) => {
   main.append(h("p", { role: "alert" }, `Something went wrong: ${event.reason?.message ?? event.reason}`));
 });
 
-await restoreSession();
+// Signs back in from the refresh cookie, if there is one.
+await refresh();
 route();

@@ -65,7 +65,7 @@ let refreshing = null;
 export function refresh() {
   refreshing ??= request("POST", "/v1/auth/refresh").then(({ status, body }) => {
     session.access = status === 200 ? body.access_token : null;
-    if (!session.access) session.me = null;
+    session.me = status === 200 ? body.user : null;
     return session.access !== null;
   }).finally(() => { refreshing = null; });
   return refreshing;
@@ -77,15 +77,6 @@ export async function api(method, path, body, headers) {
   if (answer.status === 401 && session.access && await refresh()) return request(method, path, body, headers);
   if (answer.status === 401) { session.access = null; session.me = null; renderAccount(); }
   return answer;
-}
-
-export async function restoreSession() {
-  if (await refresh()) await loadMe();
-}
-
-export async function loadMe() {
-  const { status, body } = await api("GET", "/v1/auth/me");
-  session.me = status === 200 ? body : null;
 }
 
 /**

@@ -8,25 +8,99 @@ import {
 } from "/app/lib.js";
 import { consolePage } from "/app/console.js";
 
-async function home() {
-  const list = h("ul", { class: "events", "aria-live": "polite" });
-  const search = h("input", { id: "q", type: "search", name: "q", autocomplete: "off" });
-  const load = async () => {
-    const q = search.value.trim();
-    const { status, body } = await api("GET", `/v1/events${q ? `?q=${encodeURIComponent(q)}` : ""}`);
-    if (status !== 200) {
-      list.replaceChildren(h("li", { role: "alert" }, body?.detail ?? "Events could not be loaded."));
+/**
+ * The storefront: search as you type, filters (city, category, dates,
+ * available now), "near me" with the browser's location when allowed, and
+ * more results on demand. The filters live in the address, so a search can
+ * be shared and the back button returns to it.
+ */
+async function home(params) {
+  const list = h("ul", { class: "events", id: "events", "aria-live": "polite" });
+  const more = h("button", { type: "button", class: "secondary", id: "more", hidden: true }, "More events");
+  const status = h("p", { role: "status", class: "muted", id: "near-status" });
+  const input = (name, label, attrs = {}) => {
+    const el = h("input", { id: `search-${name}`, name, autocomplete: "off", ...attrs });
+    el.value = params.get(name) ?? "";
+    return [h("label", { for: `search-${name}` }, label), el];
+  };
+  const [qLabel, q] = input("q", "Search events", { type: "search", id: "q" });
+  qLabel.setAttribute("for", "q");
+  const [cityLabel, city] = input("city", "City");
+  const [categoryLabel, category] = input("category", "Category");
+  const [fromLabel, from] = input("from", "From", { type: "date" });
+  const [toLabel, to] = input("to", "To", { type: "date" });
+  const available = h("input", { type: "checkbox", id: "search-available", checked: params.get("available") === "true" });
+  let near = params.get("near");
+
+  const query = () => {
+    const out = new URLSearchParams();
+    for (const [name, el] of [["q", q], ["city", city], ["category", category], ["from", from], ["to", to]]) {
+      if (el.value.trim()) out.set(name, el.value.trim());
+    }
+    if (available.checked) out.set("available", "true");
+    if (near) {
+      out.set("near", near);
+      out.set("sort", "distance");
+    }
+    return out;
+  };
+  const item = (e) => h("li", {},
+    h("h2", {}, h("a", { href: `/events/${e.id}` }, e.title)),
+    h("p", { class: "muted" }, `${when(e.starts_at, e.timezone)} · ${e.venue_name}, ${e.city}${e.distance_km != null ? ` · ${e.distance_km.toFixed(1)} km away` : ""}`),
+    e.min_price_minor != null ? h("p", {}, `From ${money(e.min_price_minor, e.currency)}`) : null,
+    e.available ? null : h("p", { class: "muted" }, "Sold out"));
+  let cursor = null;
+  const load = async (append = false) => {
+    const search = query();
+    if (append && cursor) search.set("cursor", cursor);
+    if (!append) window.history.replaceState(null, "", `/${query().size ? `?${query()}` : ""}`);
+    const { status: code, body } = await api("GET", `/v1/events?${search}`);
+    if (code !== 200) {
+      const why = body?.errors?.map((e) => `${e.field} ${e.message}`).join("; ") || body?.detail || "Events could not be loaded.";
+      list.replaceChildren(h("li", { role: "alert" }, why));
+      more.hidden = true;
       return;
     }
-    list.replaceChildren(...(body.items.length ? body.items.map((e) => h("li", {},
-      h("h2", {}, h("a", { href: `/events/${e.id}` }, e.title)),
-      h("p", { class: "muted" }, `${when(e.starts_at, e.timezone)} · ${e.venue_name}, ${e.city}`),
-      e.min_price_minor != null ? h("p", {}, `From ${money(e.min_price_minor, e.currency)}`) : null,
-    )) : [h("li", {}, "No events match.")]));
+    const items = body.items.map(item);
+    if (append) list.append(...items);
+    else list.replaceChildren(...(items.length ? items : [h("li", {}, "No events match.")]));
+    cursor = body.next_cursor;
+    more.hidden = !cursor;
   };
   let timer;
-  search.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(load, 200); });
-  show("Events", h("label", { for: "q" }, "Search events"), search, list);
+  const soon = () => { clearTimeout(timer); timer = setTimeout(() => load(), 200); };
+  for (const el of [q, city, category]) el.addEventListener("input", soon);
+  for (const el of [from, to, available]) el.addEventListener("change", () => load());
+  more.addEventListener("click", () => load(true));
+  const nearMe = h("button", {
+    type: "button", class: "secondary", id: "near-me",
+    onclick: () => {
+      if (near) {
+        near = null;
+        nearMe.textContent = "Near me";
+        status.textContent = "";
+        return load();
+      }
+      if (!navigator.geolocation) { status.textContent = "This browser cannot tell where you are."; return; }
+      status.textContent = "Finding where you are…";
+      navigator.geolocation.getCurrentPosition((where) => {
+        near = `${where.coords.latitude.toFixed(4)},${where.coords.longitude.toFixed(4)}`;
+        nearMe.textContent = "Anywhere";
+        status.textContent = "Nearest first, within 50 km.";
+        load();
+      }, () => { status.textContent = "Your location is not available: search by city instead."; });
+    },
+  }, near ? "Anywhere" : "Near me");
+
+  show("Events",
+    h("form", { role: "search", class: "filters", onsubmit: (ev) => { ev.preventDefault(); load(); } },
+      h("div", { class: "wide" }, qLabel, q),
+      h("div", {}, cityLabel, city),
+      h("div", {}, categoryLabel, category),
+      h("div", {}, fromLabel, from),
+      h("div", {}, toLabel, to),
+      h("div", { class: "check-row" }, h("label", { for: "search-available", class: "check" }, available, " Tickets available now"), nearMe)),
+    status, list, more);
   await load();
 }
 
@@ -430,7 +504,7 @@ function pageFor(pathname, params) {
   const event = pathname.match(/^\/events\/([^/]+)$/);
   const order = pathname.match(/^\/orders\/([^/]+)$/);
   const next = () => navigate(localPath(params.get("next")));
-  if (pathname === "/") return home;
+  if (pathname === "/") return () => home(params);
   if (pathname.startsWith("/console")) return consolePage(pathname, params);
   if (event) return () => eventPage(event[1]);
   if (order) return () => orderPage(order[1]);

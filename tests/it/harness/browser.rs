@@ -290,6 +290,23 @@ impl Browser {
         .await;
     }
 
+    /// Lets the page know where it is (the geolocation permission granted
+    /// and a fixed position, as ChromeDriver allows).
+    pub async fn locate(&self, latitude: f64, longitude: f64) {
+        self.call(
+            "POST",
+            "/permissions",
+            json!({"descriptor": {"name": "geolocation"}, "state": "granted"}),
+        )
+        .await;
+        self.call(
+            "POST",
+            "/location",
+            json!({"location": {"latitude": latitude, "longitude": longitude, "altitude": 0}}),
+        )
+        .await;
+    }
+
     pub async fn resize(&self, (width, height): (u32, u32)) {
         self.call(
             "POST",

@@ -879,3 +879,62 @@ async fn the_ops_board_draws_each_queues_last_hour() {
         "{title}"
     );
 }
+
+/// The storefront's filters: by city (kept in the address), nearest first
+/// from the browser's location, and more results on demand.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_storefront_filters_by_city_finds_events_near_me_and_loads_more() {
+    let app = TestApp::builder().full().for_browser().start().await;
+    let organizer = app.organizer("org@example.com").await;
+    // 20 in Lyon (a full page), one in Paris near the buyer.
+    for i in 0..20 {
+        app.published_event(
+            &organizer,
+            json!({"title": format!("Lyon Night {i:02}"), "city": "Lyon",
+                   "latitude": 45.764, "longitude": 4.8357}),
+        )
+        .await;
+    }
+    app.published_event(
+        &organizer,
+        json!({"title": "Paris Matinee", "city": "Paris", "latitude": 48.8566, "longitude": 2.3522}),
+    )
+    .await;
+
+    let browser = Browser::start("storefront-filters").await;
+    browser.goto(&app.url("/")).await;
+    browser.wait_text("#events", "Lyon Night").await;
+    // A page of 20, then the rest.
+    let count = || async {
+        browser
+            .eval(
+                "return document.querySelectorAll('#events > li').length;",
+                json!([]),
+            )
+            .await
+    };
+    assert_eq!(count().await, 20);
+    browser.click("#more").await;
+    browser.wait_text("#events", "Paris Matinee").await;
+    assert_eq!(count().await, 21);
+
+    browser.fill("#search-city", "paris").await;
+    browser.wait_text("#events", "Paris Matinee").await;
+    browser.wait_url(|u| u.ends_with("/?city=paris")).await;
+    assert_eq!(count().await, 1);
+    // The address keeps the search: a reload shows the same.
+    browser.goto(&app.url("/?city=paris")).await;
+    browser.wait_text("#events", "Paris Matinee").await;
+    assert_eq!(count().await, 1);
+
+    browser.fill("#search-city", "").await;
+    browser.locate(48.85, 2.35).await;
+    browser.click("#near-me").await;
+    browser.wait_text("#near-status", "Nearest first").await;
+    let first = browser
+        .wait_text("#events > li:first-child", "Paris Matinee")
+        .await;
+    assert!(first.contains("km away"), "{first}");
+    // Lyon is some 390 km away: outside the 50 km.
+    assert_eq!(count().await, 1);
+}

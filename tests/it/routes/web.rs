@@ -938,3 +938,58 @@ async fn the_storefront_filters_by_city_finds_events_near_me_and_loads_more() {
     // Lyon is some 390 km away: outside the 50 km.
     assert_eq!(count().await, 1);
 }
+
+/// On the order page the buyer cancels an unpaid order, and asks for the
+/// refund of a paid one where the event allows it: the page follows the
+/// refund to the end without a reload.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_buyer_cancels_an_unpaid_order_and_refunds_a_paid_one_from_the_order_page() {
+    let app = TestApp::builder().full().for_browser().start().await;
+    let shop = app
+        .shop_with(
+            10,
+            2500,
+            json!({"title": "Refundable Gig", "refund_until_hours": 24}),
+        )
+        .await;
+    let (buyer, _, _) = app.register("jo@example.com", "attendee").await;
+    let (unpaid, _) = app.reserved_checkout(&buyer, &shop, "jo-1").await;
+    let (paid, checkout) = app.reserved_checkout(&buyer, &shop, "jo-2").await;
+    app.settle(&checkout, "pay").await;
+    app.wait_order(&buyer, &paid, "paid").await;
+
+    let browser = Browser::start("cancel-and-refund").await;
+    browser
+        .goto(&app.url(&format!("/sign-in?next=/orders/{unpaid}")))
+        .await;
+    browser.fill("#f-email", "jo@example.com").await;
+    browser.fill("#f-password", "violet-otter-43-lamp").await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_text("#order-status", "awaiting payment").await;
+    browser.click("#cancel-order").await;
+    browser.wait_text("#order-status", "Cancelled").await;
+    app.wait_order(&buyer, &unpaid, "cancelled").await;
+
+    browser.goto(&app.url(&format!("/orders/{paid}"))).await;
+    browser.wait_text("#order-status", "Paid").await;
+    browser.click("#refund").await;
+    browser.wait_text("#refund-confirm", "€25.00 back").await;
+    browser.click("#refund-yes").await;
+    browser.wait_text("#order-status", "Refunded").await;
+    browser.wait_text("#refunds", "Refunded").await;
+    assert_eq!(
+        app.scalar("SELECT count(*) AS n FROM refunds WHERE status = 'succeeded'")
+            .await,
+        1
+    );
+    // Nothing left to refund: no button.
+    assert_eq!(
+        browser
+            .eval(
+                "return document.querySelector('#refund') === null;",
+                json!([])
+            )
+            .await,
+        true
+    );
+}

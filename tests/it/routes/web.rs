@@ -993,3 +993,53 @@ async fn a_buyer_cancels_an_unpaid_order_and_refunds_a_paid_one_from_the_order_p
         true
     );
 }
+
+/// The console's pages pass the same accessibility check at both widths.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_pages_pass_axe_and_fit_a_phone() {
+    let app = TestApp::builder().full().for_browser().start().await;
+    let shop = app
+        .shop_with(10, 2500, json!({"title": "Accessible Evening"}))
+        .await;
+    let (buyer, _, _) = app.register("kim@example.com", "attendee").await;
+    let (order_id, checkout) = app.reserved_checkout(&buyer, &shop, "kim-1").await;
+    app.settle(&checkout, "pay").await;
+    app.wait_order(&buyer, &order_id, "paid").await;
+    let (_, me) = app.get("/v1/auth/me", Some(&shop.organizer)).await;
+    let email = me["email"].as_str().unwrap().to_owned();
+
+    let browser = Browser::start("console-accessibility").await;
+    browser.goto(&app.url("/sign-in?next=/console")).await;
+    browser.fill("#f-email", &email).await;
+    browser.fill("#f-password", "violet-otter-43-lamp").await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_text("h1", "My events").await;
+    let id = &shop.event_id;
+    for (path, title) in [
+        ("/console".to_owned(), "My events"),
+        ("/console/events/new".to_owned(), "New event"),
+        (format!("/console/events/{id}"), "Accessible Evening"),
+        (format!("/console/events/{id}/attendees"), "Attendees"),
+        (format!("/console/events/{id}/check-in"), "Check-in"),
+        ("/console/payouts".to_owned(), "Payouts and balance"),
+        ("/console/webhooks".to_owned(), "Webhooks"),
+    ] {
+        browser.goto(&app.url(&path)).await;
+        browser.wait_text("h1", title).await;
+        for width in [DESKTOP, PHONE] {
+            browser.resize(width).await;
+            let violations = browser.accessibility_violations().await;
+            if !violations.is_empty() {
+                browser
+                    .fail(&format!("{path} at {width:?}: {violations:#?}"))
+                    .await;
+            }
+        }
+        if browser.overflows_sideways().await {
+            browser
+                .fail(&format!("{path} scrolls sideways on a phone"))
+                .await;
+        }
+        browser.resize(DESKTOP).await;
+    }
+}

@@ -253,6 +253,7 @@ async function eventPage(id) {
   const canBuy = e.status === "published" && e.tiers.length > 0;
   show(e.title,
     h("p", { class: "muted" }, `${when(e.starts_at, e.timezone)} · ${e.venue_name}, ${e.address}, ${e.city}`),
+    e.images.length ? h("img", { class: "cover", id: "cover", src: e.images[0].url, alt: "", width: e.images[0].width, height: e.images[0].height }) : null,
     e.status === "cancelled" ? h("p", { role: "alert" }, `This event is cancelled. ${e.cancel_message ?? ""}`) : null,
     h("p", {}, e.description),
     e.refundable_until ? h("p", { class: "muted" }, `Refunds until ${when(e.refundable_until, e.timezone)}.`) : h("p", { class: "muted" }, "Tickets are not refundable."),

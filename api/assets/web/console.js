@@ -258,6 +258,32 @@ async function eventConsole(id) {
     },
   });
 
+  const imageProblem = h("p", { role: "alert" });
+  const file = h("input", { type: "file", id: "image-file", accept: "image/png,image/jpeg,image/webp,image/gif" });
+  const upload = h("button", {
+    type: "button", class: "secondary", id: "upload-image",
+    onclick: async () => {
+      imageProblem.textContent = "";
+      if (!file.files.length) { imageProblem.textContent = "Choose an image first."; return; }
+      const body = new FormData();
+      body.append("file", file.files[0]);
+      // Multipart, so not through api(): the browser sets the boundary.
+      const response = await fetch(`/v1/events/${e.id}/images`, { method: "POST", body, headers: { authorization: `Bearer ${session.access}` } });
+      if (response.status !== 201) {
+        const problem = await response.json().catch(() => ({}));
+        imageProblem.textContent = problem.errors?.[0] ? `${problem.errors[0].field} ${problem.errors[0].message}` : problem.detail ?? "The image could not be uploaded.";
+        return;
+      }
+      await reload();
+    },
+  }, "Upload");
+  const images = h("ul", { class: "images", id: "images" }, e.images.map((img) => h("li", {},
+    h("img", { src: img.url, alt: `Image of ${e.title}, ${img.width} by ${img.height}`, width: 120, height: Math.round((120 * img.height) / img.width) }),
+    h("button", {
+      type: "button", class: "link",
+      onclick: async () => { await api("DELETE", `/v1/events/${e.id}/images/${img.id}`); await reload(); },
+    }, "Delete"))));
+
   const s = stats.status === 200 ? stats.body : null;
   show(e.title,
     h("p", { id: "event-status", class: "status" }, EVENT_STATUS[e.status] ?? e.status),
@@ -289,6 +315,9 @@ async function eventConsole(id) {
           `${c.code}: ${c.percent_off != null ? `${c.percent_off}%` : money(c.amount_off_minor, e.currency)} off, used ${c.redemptions} times`)))
       : h("p", { class: "muted" }, "No codes."),
     codeForm,
+    h("h2", {}, "Images"),
+    images,
+    h("label", { for: "image-file" }, "Add an image (PNG, JPEG, WebP or GIF)"), file, upload, imageProblem,
     h("h2", {}, "Messages"),
     (messages.body?.items ?? []).length
       ? h("ul", { id: "messages" }, messages.body.items.map((m) => h("li", {}, `${m.subject}: ${m.status}, ${m.sent} of ${m.recipients} sent`)))

@@ -200,6 +200,17 @@ impl Browser {
         .await;
     }
 
+    /// Chooses the file at `path` in the file input matching `css`.
+    pub async fn choose_file(&self, css: &str, path: &std::path::Path) {
+        let id = self.element(css).await;
+        self.call(
+            "POST",
+            &format!("/element/{id}/value"),
+            json!({ "text": path.display().to_string() }),
+        )
+        .await;
+    }
+
     /// The rendered text of the element matching `css`.
     pub async fn text(&self, css: &str) -> String {
         let id = self.element(css).await;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use base64::Engine;
 use serde_json::json;
 
 use crate::harness::{
@@ -568,6 +569,19 @@ async fn an_organizer_creates_edits_publishes_and_checks_in_from_the_console() {
             .await;
         browser.wait_text("#tiers", name).await;
     }
+    // An image, uploaded from the console, is the storefront's cover.
+    let image = std::env::temp_dir().join(format!("boxoffice-{}.png", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &image,
+        base64::engine::general_purpose::STANDARD
+            .decode(ONE_PIXEL_PNG)
+            .unwrap(),
+    )
+    .unwrap();
+    browser.choose_file("#image-file", &image).await;
+    browser.click("#upload-image").await;
+    browser.wait_text("#images", "Delete").await;
+    let _ = std::fs::remove_file(&image);
     browser
         .fill("#event-title", "Jazz by the Lake: late show")
         .await;
@@ -587,6 +601,13 @@ async fn an_organizer_creates_edits_publishes_and_checks_in_from_the_console() {
         tiers.contains("Early bird") && tiers.contains("€20.00") && tiers.contains("€30.50"),
         "{tiers}"
     );
+    let cover = browser
+        .eval(
+            "const img = document.querySelector('#cover'); await img.decode(); return img.naturalWidth;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(cover, 1, "the cover image loads under the page's CSP");
     browser.goto(&app.url("/")).await;
     browser
         .wait_text(".events", "Jazz by the Lake: late show")
@@ -638,6 +659,9 @@ async fn an_organizer_creates_edits_publishes_and_checks_in_from_the_console() {
     browser.wait_text("#scans li:first-child", "Refused").await;
     assert_eq!(app.count("check_ins").await, 1);
 }
+
+/// A 1×1 PNG.
+const ONE_PIXEL_PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
 
 async fn event_tier(app: &TestApp, event_id: &str, name: &str) -> String {
     let (_, event) = app.get(&format!("/v1/events/{event_id}"), None).await;

@@ -6,12 +6,13 @@
 //! other: it reads nothing but `/v1`.
 
 use axum::{
-    extract::Path,
+    extract::{Path, State},
+    http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
 
 use super::static_asset;
-use crate::error::ApiError;
+use crate::{error::ApiError, state::AppState};
 
 const HTML: &str = include_str!("../../assets/web/index.html");
 const CSS: &str = include_str!("../../assets/web/app.css");
@@ -45,8 +46,25 @@ pub const PAGES: [&str; 14] = [
     "/console/events/{id}/{section}",
 ];
 
-pub async fn page() -> Response {
-    static_asset(HTML, "text/html; charset=utf-8", CSP)
+/// The shell. Event images may be served from another origin (a CDN or a
+/// bucket: `MEDIA_PUBLIC_URL`); the page's CSP then allows images from it.
+pub async fn page(State(state): State<AppState>) -> Response {
+    let mut page = static_asset(HTML, "text/html; charset=utf-8", CSP);
+    let media = url::Url::parse(&state.config().media.public_url)
+        .ok()
+        .map(|u| u.origin())
+        .filter(|origin| origin.is_tuple())
+        .map(|origin| origin.ascii_serialization());
+    if let Some(media) = media
+        && let Ok(csp) = HeaderValue::from_str(&CSP.replace(
+            "img-src 'self' data: blob:",
+            &format!("img-src 'self' data: blob: {media}"),
+        ))
+    {
+        page.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    page
 }
 
 /// `/app/{module}`: one of `MODULES`.

@@ -1067,3 +1067,23 @@ async fn the_console_pages_pass_axe_and_fit_a_phone() {
         browser.resize(DESKTOP).await;
     }
 }
+
+/// Images served from a CDN or bucket are allowed by the page's CSP, and
+/// nothing else is.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pages_csp_allows_images_from_the_media_origin_only() {
+    let app = TestApp::builder()
+        .with_config(|c| c.media.public_url = "https://cdn.example.com/boxoffice/media".into())
+        .start()
+        .await;
+    let page = app.client.get(app.url("/")).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("img-src 'self' data: blob: https://cdn.example.com;"),
+        "{csp}"
+    );
+    assert!(
+        csp.contains("connect-src 'self';") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+}

@@ -191,13 +191,39 @@ async function eventConsole(id) {
       }, "Publish")
     : null;
 
-  const tierRows = e.tiers.map((t) => h("tr", {},
-    h("th", { scope: "row" }, t.name),
-    h("td", {}, money(t.price_minor, t.currency)),
-    h("td", {}, String(t.quantity)),
-    h("td", {}, String(t.sold ?? 0)),
-    h("td", {}, String(t.held ?? 0)),
-    h("td", {}, String(t.remaining))));
+  const editing = h("div", { id: "tier-editor" });
+  const editTier = (t) => editing.replaceChildren(h("h3", {}, `Edit ${t.name}`), form({
+    prefix: "edit-tier",
+    label: `Edit ${t.name}`,
+    fields: [
+      { name: "name", label: "Tier name", value: t.name },
+      { name: "price", label: `Price (${t.currency})`, inputmode: "decimal", value: (t.price_minor / 10 ** minorDigits(t.currency)).toFixed(minorDigits(t.currency)) },
+      { name: "quantity", label: "Tickets", inputmode: "numeric", value: t.quantity, hint: "Not below those sold and held." },
+      { name: "max_per_order", label: "Most per order", inputmode: "numeric", value: t.max_per_order },
+    ],
+    submit: "Save tier",
+    onsubmit: async ({ name, price, quantity, max_per_order }) => {
+      const price_minor = toMinor(price, t.currency);
+      if (Number.isNaN(price_minor)) return { errors: [{ field: "price", message: "must be an amount, for example 25.00" }] };
+      const answer = await api("PATCH", `/v1/events/${e.id}/tiers/${t.id}`, {
+        name, price_minor, quantity: Number.parseInt(quantity, 10), max_per_order: Number.parseInt(max_per_order, 10),
+      });
+      if (answer.status !== 200) return answer.body;
+      await reload();
+    },
+  }));
+  const left = new Map();
+  const tierRows = e.tiers.map((t) => {
+    left.set(t.id, h("td", { id: `console-left-${t.id}` }, String(t.remaining)));
+    return h("tr", {},
+      h("th", { scope: "row" }, t.name),
+      h("td", {}, money(t.price_minor, t.currency)),
+      h("td", {}, String(t.quantity)),
+      h("td", {}, String(t.sold ?? 0)),
+      h("td", {}, String(t.held ?? 0)),
+      left.get(t.id),
+      h("td", {}, h("button", { type: "button", class: "link", id: `edit-${t.id}`, onclick: () => editTier(t) }, `Edit ${t.name}`)));
+  });
 
   const codeForm = form({
     prefix: "code",
@@ -284,7 +310,16 @@ async function eventConsole(id) {
       onclick: async () => { await api("DELETE", `/v1/events/${e.id}/images/${img.id}`); await reload(); },
     }, "Delete"))));
 
-  const s = stats.status === 200 ? stats.body : null;
+  const sales = h("section", { "aria-label": "Sales", id: "sales" });
+  const drawSales = (s) => sales.replaceChildren(
+    h("dl", { class: "totals", id: "money" },
+      h("dt", {}, "Collected"), h("dd", {}, money(s.money.collected_minor, s.currency)),
+      h("dt", {}, "Refunded"), h("dd", {}, money(s.money.refunded_minor, s.currency)),
+      h("dt", {}, "Fees"), h("dd", {}, money(s.money.fees_minor, s.currency)),
+      h("dt", {}, "Net"), h("dd", {}, money(s.money.net_minor, s.currency))),
+    salesChart(s.sales, s.currency));
+  if (stats.status === 200) drawSales(stats.body);
+
   show(e.title,
     h("p", { id: "event-status", class: "status" }, EVENT_STATUS[e.status] ?? e.status),
     h("p", {}, `${when(e.starts_at, e.timezone)} · ${e.venue_name}, ${e.city}`),
@@ -296,19 +331,13 @@ async function eventConsole(id) {
     h("h2", {}, "Tiers"),
     e.tiers.length
       ? h("table", { id: "tiers" },
-          h("thead", {}, h("tr", {}, ...["Tier", "Price", "Tickets", "Sold", "Held", "Left"].map((c) => h("th", { scope: "col" }, c)))),
+          h("thead", {}, h("tr", {}, ...["Tier", "Price", "Tickets", "Sold", "Held", "Left", ""].map((c) => h("th", { scope: "col" }, c)))),
           h("tbody", {}, tierRows))
       : h("p", { class: "muted" }, "No tiers yet: add one to sell tickets."),
+    editing,
     e.status === "draft" || e.status === "published" ? tierForm(e, reload) : null,
-    s ? [
-      h("h2", {}, "Sales"),
-      h("dl", { class: "totals", id: "money" },
-        h("dt", {}, "Collected"), h("dd", {}, money(s.money.collected_minor, s.currency)),
-        h("dt", {}, "Refunded"), h("dd", {}, money(s.money.refunded_minor, s.currency)),
-        h("dt", {}, "Fees"), h("dd", {}, money(s.money.fees_minor, s.currency)),
-        h("dt", {}, "Net"), h("dd", {}, money(s.money.net_minor, s.currency))),
-      salesChart(s.sales, s.currency),
-    ] : null,
+    h("h2", {}, "Sales"),
+    sales,
     h("h2", {}, "Discount codes"),
     (codes.body ?? []).length
       ? h("ul", { id: "codes" }, codes.body.map((c) => h("li", {},
@@ -334,6 +363,24 @@ async function eventConsole(id) {
     h("h2", {}, "Details"),
     detailsForm(e),
     cancel ? [h("h2", {}, "Cancel the event"), cancel] : null);
+
+  // Live sales: stock as buyers buy, and the figures at most every 3 s.
+  if (e.status === "published") {
+    const live = new EventSource(`/v1/events/${e.id}/live`);
+    session.page.signal.addEventListener("abort", () => live.close());
+    let pending = null;
+    live.addEventListener("availability", (message) => {
+      for (const stock of JSON.parse(message.data).tiers) {
+        const cell = left.get(stock.tier_id);
+        if (cell) cell.textContent = String(stock.remaining);
+      }
+      pending ??= setTimeout(async () => {
+        pending = null;
+        const again = await api("GET", `/v1/events/${e.id}/stats`);
+        if (again.status === 200 && !session.page.signal.aborted) drawSales(again.body);
+      }, 3000);
+    });
+  }
 }
 
 async function attendeesPage(id, params) {

@@ -613,26 +613,40 @@ async fn an_organizer_creates_edits_publishes_and_checks_in_from_the_console() {
         .wait_text(".events", "Jazz by the Lake: late show")
         .await;
 
-    // A buyer pays for one seat; the console shows the sale, the door
-    // admits its ticket once.
+    // The organizer edits a tier, then watches a sale come in live; the
+    // door admits its ticket once.
     let early = event_tier(&app, &event_id, "Early bird").await;
+    let standard = event_tier(&app, &event_id, "Standard").await;
+    browser
+        .goto(&app.url(&format!("/console/events/{event_id}")))
+        .await;
+    browser.click(&format!("#edit-{standard}")).await;
+    browser.fill("#edit-tier-quantity", "120").await;
+    browser.click("#tier-editor button[type=submit]").await;
+    browser
+        .wait_text(&format!("#console-left-{standard}"), "120")
+        .await;
+    browser
+        .wait_text(&format!("#console-left-{early}"), "50")
+        .await;
+
     let (buyer, _, _) = app.register("finn@example.com", "attendee").await;
     let shop = crate::harness::shop::Shop {
         organizer: String::new(),
         event_id: event_id.clone(),
-        tier_id: early,
+        tier_id: early.clone(),
     };
     let (order_id, checkout) = app.reserved_checkout(&buyer, &shop, "finn-1").await;
+    browser
+        .wait_text(&format!("#console-left-{early}"), "49")
+        .await;
     app.settle(&checkout, "pay").await;
     app.wait_order(&buyer, &order_id, "paid").await;
     let (_, tickets) = app
         .get(&format!("/v1/orders/{order_id}/tickets"), Some(&buyer))
         .await;
     let code = tickets[0]["code"].as_str().unwrap();
-
-    browser
-        .goto(&app.url(&format!("/console/events/{event_id}")))
-        .await;
+    // The figures follow without a reload.
     browser.wait_text("#money", "€20.00").await;
     let bars = browser
         .eval(

@@ -230,11 +230,20 @@ async function eventConsole(id) {
     label: "New discount code",
     fields: [
       { name: "code", label: "Code" },
-      { name: "percent_off", label: "Percent off", inputmode: "decimal" },
+      { name: "percent_off", label: "Percent off", inputmode: "decimal", required: false, hint: "Either a percentage…" },
+      { name: "amount_off_minor", label: `Amount off the order (${e.currency})`, inputmode: "decimal", required: false, hint: "…or a fixed amount." },
+      { name: "max_redemptions", label: "Uses at most", inputmode: "numeric", required: false, hint: "Empty: no limit." },
     ],
     submit: "Create code",
-    onsubmit: async ({ code, percent_off }) => {
-      const answer = await api("POST", `/v1/events/${e.id}/discounts`, { code, percent_off: Number(percent_off) });
+    onsubmit: async ({ code, percent_off, amount_off_minor, max_redemptions }) => {
+      const body = { code };
+      if (percent_off.trim()) body.percent_off = Number(percent_off);
+      if (amount_off_minor.trim()) {
+        body.amount_off_minor = toMinor(amount_off_minor, e.currency);
+        if (Number.isNaN(body.amount_off_minor)) return { errors: [{ field: "amount_off_minor", message: "must be an amount, for example 5.00" }] };
+      }
+      if (max_redemptions.trim()) body.max_redemptions = Number.parseInt(max_redemptions, 10);
+      const answer = await api("POST", `/v1/events/${e.id}/discounts`, body);
       if (answer.status !== 201) return answer.body;
       await reload();
     },

@@ -569,6 +569,12 @@ async fn an_organizer_creates_edits_publishes_and_checks_in_from_the_console() {
             .await;
         browser.wait_text("#tiers", name).await;
     }
+    browser.fill("#code-code", "LAKE5").await;
+    browser.fill("#code-amount_off_minor", "5").await;
+    browser
+        .click("form[aria-label='New discount code'] button[type=submit]")
+        .await;
+    browser.wait_text("#codes", "LAKE5: €5.00 off").await;
     // An image, uploaded from the console, is the storefront's cover.
     let image = std::env::temp_dir().join(format!("boxoffice-{}.png", uuid::Uuid::new_v4()));
     std::fs::write(

@@ -406,6 +406,18 @@ async fn a_second_buyer_sees_stock_fall_live_and_a_declined_payment_releases_the
     // Sold out now, for anyone who looks.
     let (_, page) = app.get(&format!("/v1/events/{event_id}"), None).await;
     assert_eq!(page["tiers"][0]["remaining"], 0);
+    let look = Browser::start("second-buyer-look").await;
+    look.goto(&app.url(&format!("/events/{event_id}"))).await;
+    look.wait_text(&format!("#left-{tier_id}"), "Sold out")
+        .await;
+    assert_eq!(
+        look.eval(
+            &format!("return document.querySelector('#qty-{tier_id}').disabled;"),
+            json!([])
+        )
+        .await,
+        true
+    );
 
     browser.click("#pay").await;
     browser.wait_url(|u| u.starts_with(&app.sandbox_url)).await;
@@ -857,6 +869,18 @@ async fn the_console_manages_webhooks_payouts_staff_and_users() {
         .await;
     browser.wait_text("#staff", "dora@example.com").await;
     assert_eq!(app.count("event_staff").await, 1);
+
+    // Cancelling from the console: the event is off sale at once.
+    browser
+        .fill("#cancel-message", "The market is rained out.")
+        .await;
+    browser
+        .click("form[aria-label='Cancel the event'] button[type=submit]")
+        .await;
+    browser.wait_text("#event-status", "Cancelled").await;
+    let (_, page) = app.get(&format!("/v1/events/{event_id}"), None).await;
+    assert_eq!(page["status"], "cancelled");
+    assert_eq!(page["cancel_message"], "The market is rained out.");
 
     browser.click("#sign-out").await;
     browser.wait_text("#account", "Sign in").await;

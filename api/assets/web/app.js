@@ -50,11 +50,16 @@ async function home(params) {
     e.min_price_minor != null ? h("p", {}, `From ${money(e.min_price_minor, e.currency)}`) : null,
     e.available ? null : h("p", { class: "muted" }, "Sold out"));
   let cursor = null;
+  // Answers can come back out of order while the user types: only the
+  // latest request draws.
+  let latest = 0;
   const load = async (append = false) => {
+    const mine = ++latest;
     const search = query();
     if (append && cursor) search.set("cursor", cursor);
     if (!append) window.history.replaceState(null, "", `/${query().size ? `?${query()}` : ""}`);
     const { status: code, body } = await api("GET", `/v1/events?${search}`);
+    if (mine !== latest) return;
     if (code !== 200) {
       const why = body?.errors?.map((e) => `${e.field} ${e.message}`).join("; ") || body?.detail || "Events could not be loaded.";
       list.replaceChildren(h("li", { role: "alert" }, why));
@@ -69,7 +74,8 @@ async function home(params) {
   };
   let timer;
   const soon = () => { clearTimeout(timer); timer = setTimeout(() => load(), 200); };
-  for (const el of [q, city, category]) el.addEventListener("input", soon);
+  // "change" too: clearing a field (a browser's clear button, autofill) may fire only that.
+  for (const el of [q, city, category]) for (const kind of ["input", "change"]) el.addEventListener(kind, soon);
   for (const el of [from, to, available]) el.addEventListener("change", () => load());
   more.addEventListener("click", () => load(true));
   const nearMe = h("button", {

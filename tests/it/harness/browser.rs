@@ -270,6 +270,26 @@ impl Browser {
         .await
     }
 
+    /// Waits until `condition` (a JavaScript expression) holds in the page.
+    pub async fn wait_for(&self, condition: &str) {
+        let started = Instant::now();
+        let script = format!("return Boolean({condition});");
+        while started.elapsed() < WAIT {
+            if let Ok(Value::Bool(true)) = self
+                .try_call(
+                    "POST",
+                    "/execute/sync",
+                    json!({"script": script, "args": []}),
+                )
+                .await
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.fail(&format!("{condition} never held")).await
+    }
+
     /// Waits until the page's address satisfies `done`.
     pub async fn wait_url(&self, done: impl Fn(&str) -> bool) -> String {
         let started = Instant::now();

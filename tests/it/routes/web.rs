@@ -25,6 +25,40 @@ async fn verification_link(app: &TestApp, to: &str) -> String {
     link[link.find("/verify-email").unwrap()..].to_owned()
 }
 
+/// Fills the sign-in form on the page with a test account's password and
+/// sends it.
+async fn submit_sign_in(browser: &Browser, email: &str) {
+    browser.fill("#f-email", email).await;
+    browser.fill("#f-password", "violet-otter-43-lamp").await;
+    browser.click("form button[type=submit]").await;
+}
+
+/// Opens `url` (a sign-in page, with its `next`) and signs in.
+async fn sign_in(browser: &Browser, url: &str, email: &str) {
+    browser.goto(url).await;
+    submit_sign_in(browser, email).await;
+}
+
+/// No serious accessibility violation at desktop and phone widths, and no
+/// sideways scrolling on the phone.
+async fn assert_accessible(browser: &Browser, path: &str) {
+    for width in [DESKTOP, PHONE] {
+        browser.resize(width).await;
+        let violations = browser.accessibility_violations().await;
+        if !violations.is_empty() {
+            browser
+                .fail(&format!("{path} at {width:?}: {violations:#?}"))
+                .await;
+        }
+    }
+    if browser.overflows_sideways().await {
+        browser
+            .fail(&format!("{path} scrolls sideways on a phone"))
+            .await;
+    }
+    browser.resize(DESKTOP).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_emailed_links_open_the_web_app_under_a_strict_csp() {
     let app = TestApp::builder().full().start().await;
@@ -142,10 +176,10 @@ async fn in_a_browser_the_emailed_link_verifies_and_the_storefront_shows_the_eve
     browser.goto(&app.url("/")).await;
     browser.wait_text(".events", "Rooftop Sessions").await;
     // Search as you type: a prefix finds it, another word does not.
-    browser.fill("#q", "roof").await;
-    browser.wait_text(".events", "Rooftop Sessions").await;
     browser.fill("#q", "opera").await;
     browser.wait_text(".events", "No events match").await;
+    browser.fill("#q", "roof").await;
+    browser.wait_text(".events", "Rooftop Sessions").await;
 
     browser.goto(&app.url(&format!("/events/{id}"))).await;
     browser.wait_text("h1", "Rooftop Sessions").await;
@@ -237,9 +271,7 @@ async fn a_buyer_registers_buys_and_the_order_page_turns_paid_live_with_scannabl
         1,
         "a refused registration writes nothing"
     );
-    browser.fill("#f-email", "cleo@example.com").await;
-    browser.fill("#f-password", "violet-otter-43-lamp").await;
-    browser.click("form button[type=submit]").await;
+    submit_sign_in(&browser, "cleo@example.com").await;
     browser.wait_text("#account", "Sign out (Cleo Buyer)").await;
 
     let verify = verification_link(&app, "cleo@example.com").await;
@@ -397,9 +429,7 @@ async fn a_second_buyer_sees_stock_fall_live_and_a_declined_payment_releases_the
     browser.fill(&format!("#qty-{tier_id}"), "1").await;
     browser.click("#buy").await;
     browser.wait_text("h1", "Sign in to buy tickets").await;
-    browser.fill("#f-email", "second@example.com").await;
-    browser.fill("#f-password", "violet-otter-43-lamp").await;
-    browser.click("form button[type=submit]").await;
+    submit_sign_in(&browser, "second@example.com").await;
     browser.wait_url(|u| u.contains("/orders/")).await;
     browser.wait_text("#order-status", "awaiting payment").await;
 
@@ -469,29 +499,13 @@ async fn the_main_pages_pass_axe_and_fit_a_phone() {
         browser.wait_text("h1", title).await;
         if path == "/sign-in" {
             // The rest are the buyer's own pages.
-            browser.fill("#f-email", "dan@example.com").await;
-            browser.fill("#f-password", "violet-otter-43-lamp").await;
-            browser.click("form button[type=submit]").await;
+            submit_sign_in(&browser, "dan@example.com").await;
             browser.wait_text("#account", "Sign out").await;
         }
         if path.starts_with("/orders/") {
             browser.wait_text(".tickets", "Test User").await;
         }
-        for width in [DESKTOP, PHONE] {
-            browser.resize(width).await;
-            let violations = browser.accessibility_violations().await;
-            if !violations.is_empty() {
-                browser
-                    .fail(&format!("{path} at {width:?}: {violations:#?}"))
-                    .await;
-            }
-        }
-        if browser.overflows_sideways().await {
-            browser
-                .fail(&format!("{path} scrolls sideways on a phone"))
-                .await;
-        }
-        browser.resize(DESKTOP).await;
+        assert_accessible(&browser, path).await;
     }
     // The check sees what it is for: an image without a text alternative.
     browser
@@ -516,10 +530,12 @@ async fn an_organizer_creates_edits_publishes_and_checks_in_from_the_console() {
     let app = TestApp::builder().full().for_browser().start().await;
     app.organizer("olga@example.com").await;
     let browser = Browser::start("organizer-console").await;
-    browser.goto(&app.url("/sign-in?next=/console")).await;
-    browser.fill("#f-email", "olga@example.com").await;
-    browser.fill("#f-password", "violet-otter-43-lamp").await;
-    browser.click("form button[type=submit]").await;
+    sign_in(
+        &browser,
+        &app.url("/sign-in?next=/console"),
+        "olga@example.com",
+    )
+    .await;
     browser.wait_text("h1", "My events").await;
     browser.wait_text("main", "No events yet").await;
 
@@ -716,10 +732,12 @@ async fn a_reset_password_ends_the_session_and_sign_in_leads_back() {
     let app = TestApp::builder().full().for_browser().start().await;
     app.register("gus@example.com", "attendee").await;
     let browser = Browser::start("password-reset").await;
-    browser.goto(&app.url("/sign-in?next=/tickets")).await;
-    browser.fill("#f-email", "gus@example.com").await;
-    browser.fill("#f-password", "violet-otter-43-lamp").await;
-    browser.click("form button[type=submit]").await;
+    sign_in(
+        &browser,
+        &app.url("/sign-in?next=/tickets"),
+        "gus@example.com",
+    )
+    .await;
     browser.wait_text("h1", "My tickets").await;
 
     // In another tab: "forgot password", then the emailed link.
@@ -755,9 +773,7 @@ async fn a_reset_password_ends_the_session_and_sign_in_leads_back() {
     // refuses the old password, then shows the page it was going to.
     browser.click("#account a[href='/orders']").await;
     browser.wait_text("h1", "Sign in").await;
-    browser.fill("#f-email", "gus@example.com").await;
-    browser.fill("#f-password", "violet-otter-43-lamp").await;
-    browser.click("form button[type=submit]").await;
+    submit_sign_in(&browser, "gus@example.com").await;
     browser
         .wait_text("main form [role=alert]", "Wrong email or password")
         .await;
@@ -777,12 +793,12 @@ async fn a_network_drop_while_ordering_retries_and_places_one_order() {
         .await;
     app.register("hal@example.com", "attendee").await;
     let browser = Browser::start("network-drop").await;
-    browser
-        .goto(&app.url(&format!("/sign-in?next=/events/{}", shop.event_id)))
-        .await;
-    browser.fill("#f-email", "hal@example.com").await;
-    browser.fill("#f-password", "violet-otter-43-lamp").await;
-    browser.click("form button[type=submit]").await;
+    sign_in(
+        &browser,
+        &app.url(&format!("/sign-in?next=/events/{}", shop.event_id)),
+        "hal@example.com",
+    )
+    .await;
     browser
         .wait_text(&format!("#left-{}", shop.tier_id), "10 left")
         .await;
@@ -824,12 +840,12 @@ async fn the_console_manages_webhooks_payouts_staff_and_users() {
     let receiver = crate::routes::webhook_endpoints::Receiver::start().await;
 
     let browser = Browser::start("console-rest").await;
-    browser
-        .goto(&app.url("/sign-in?next=/console/webhooks"))
-        .await;
-    browser.fill("#f-email", "olga@example.com").await;
-    browser.fill("#f-password", "violet-otter-43-lamp").await;
-    browser.click("form button[type=submit]").await;
+    sign_in(
+        &browser,
+        &app.url("/sign-in?next=/console/webhooks"),
+        "olga@example.com",
+    )
+    .await;
     browser.wait_text("h1", "Webhooks").await;
     browser.fill("#endpoint-url", &receiver.url).await;
     browser.click("form button[type=submit]").await;
@@ -884,15 +900,24 @@ async fn the_console_manages_webhooks_payouts_staff_and_users() {
 
     browser.click("#sign-out").await;
     browser.wait_text("#account", "Sign in").await;
-    browser.goto(&app.url("/sign-in?next=/console/users")).await;
-    browser.fill("#f-email", "root@boxoffice.test").await;
-    browser.fill("#f-password", "violet-otter-43-lamp").await;
-    browser.click("form button[type=submit]").await;
+    sign_in(
+        &browser,
+        &app.url("/sign-in?next=/console/users"),
+        "root@boxoffice.test",
+    )
+    .await;
     browser.wait_text("h1", "Users").await;
     browser.fill("#user-q", "dora").await;
     browser.click("form[role=search] button").await;
-    let users = browser.wait_text("#users", "dora@example.com").await;
-    assert!(!users.contains("olga"), "{users}");
+    // The list is redrawn once the search answers: dora only.
+    browser
+        .wait_for("!document.querySelector('#users').innerText.includes('root@boxoffice.test')")
+        .await;
+    let users = browser.text("#users").await;
+    assert!(
+        users.contains("dora@example.com") && !users.contains("olga"),
+        "{users}"
+    );
     browser
         .click(&format!("#role-{dora} option[value=organizer]"))
         .await;
@@ -987,15 +1012,20 @@ async fn the_storefront_filters_by_city_finds_events_near_me_and_loads_more() {
     assert_eq!(count().await, 21);
 
     browser.fill("#search-city", "paris").await;
-    browser.wait_text("#events", "Paris Matinee").await;
     browser.wait_url(|u| u.ends_with("/?city=paris")).await;
-    assert_eq!(count().await, 1);
+    browser
+        .wait_for("document.querySelectorAll('#events > li').length === 1")
+        .await;
+    browser.wait_text("#events", "Paris Matinee").await;
     // The address keeps the search: a reload shows the same.
     browser.goto(&app.url("/?city=paris")).await;
     browser.wait_text("#events", "Paris Matinee").await;
     assert_eq!(count().await, 1);
 
     browser.fill("#search-city", "").await;
+    browser
+        .wait_for("document.querySelectorAll('#events > li').length === 20")
+        .await;
     browser.locate(48.85, 2.35).await;
     browser.click("#near-me").await;
     browser.wait_text("#near-status", "Nearest first").await;
@@ -1027,12 +1057,12 @@ async fn a_buyer_cancels_an_unpaid_order_and_refunds_a_paid_one_from_the_order_p
     app.wait_order(&buyer, &paid, "paid").await;
 
     let browser = Browser::start("cancel-and-refund").await;
-    browser
-        .goto(&app.url(&format!("/sign-in?next=/orders/{unpaid}")))
-        .await;
-    browser.fill("#f-email", "jo@example.com").await;
-    browser.fill("#f-password", "violet-otter-43-lamp").await;
-    browser.click("form button[type=submit]").await;
+    sign_in(
+        &browser,
+        &app.url(&format!("/sign-in?next=/orders/{unpaid}")),
+        "jo@example.com",
+    )
+    .await;
     browser.wait_text("#order-status", "awaiting payment").await;
     browser.click("#cancel-order").await;
     browser.wait_text("#order-status", "Cancelled").await;
@@ -1077,10 +1107,7 @@ async fn the_console_pages_pass_axe_and_fit_a_phone() {
     let email = me["email"].as_str().unwrap().to_owned();
 
     let browser = Browser::start("console-accessibility").await;
-    browser.goto(&app.url("/sign-in?next=/console")).await;
-    browser.fill("#f-email", &email).await;
-    browser.fill("#f-password", "violet-otter-43-lamp").await;
-    browser.click("form button[type=submit]").await;
+    sign_in(&browser, &app.url("/sign-in?next=/console"), &email).await;
     browser.wait_text("h1", "My events").await;
     let id = &shop.event_id;
     for (path, title) in [
@@ -1094,21 +1121,7 @@ async fn the_console_pages_pass_axe_and_fit_a_phone() {
     ] {
         browser.goto(&app.url(&path)).await;
         browser.wait_text("h1", title).await;
-        for width in [DESKTOP, PHONE] {
-            browser.resize(width).await;
-            let violations = browser.accessibility_violations().await;
-            if !violations.is_empty() {
-                browser
-                    .fail(&format!("{path} at {width:?}: {violations:#?}"))
-                    .await;
-            }
-        }
-        if browser.overflows_sideways().await {
-            browser
-                .fail(&format!("{path} scrolls sideways on a phone"))
-                .await;
-        }
-        browser.resize(DESKTOP).await;
+        assert_accessible(&browser, &path).await;
     }
 }
 

@@ -102,6 +102,45 @@ async fn happy_path_from_order_to_tickets_in_the_inbox() {
             .0,
         404
     );
+    // The order's own tickets: the same two, for the buyer only.
+    let (status, of_order) = app
+        .get(&format!("/v1/orders/{order_id}/tickets"), Some(&buyer))
+        .await;
+    assert_eq!(status, 200);
+    let mut ids: Vec<&str> = of_order
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    let mut mine: Vec<&str> = tickets.iter().map(|t| t["id"].as_str().unwrap()).collect();
+    ids.sort();
+    mine.sort();
+    assert_eq!(ids, mine);
+    let (status, problem) = app
+        .get(&format!("/v1/orders/{order_id}/tickets"), Some(&other))
+        .await;
+    assert_eq!((status, problem["code"].as_str()), (404, Some("not_found")));
+    // "Add to calendar": the published event as iCalendar, for anyone.
+    let ics = app
+        .client
+        .get(app.url(&format!("/v1/events/{}/calendar.ics", shop.event_id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ics.status(), 200);
+    assert!(
+        ics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/calendar")
+    );
+    let ics = ics.text().await.unwrap();
+    assert!(
+        ics.starts_with("BEGIN:VCALENDAR\r\n")
+            && ics.contains(&format!("UID:{}@boxoffice", shop.event_id)),
+        "{ics}"
+    );
 
     // The confirmation email: QR codes inline, an .ics invite attached.
     let mail = app

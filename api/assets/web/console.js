@@ -551,6 +551,35 @@ async function webhooksPage() {
             }, "Send a test ping"),
             " ",
             h("button", { type: "button", class: "secondary", onclick: () => log(ep, deliveries) }, "Refresh"),
+            " ",
+            h("button", {
+              type: "button", class: "secondary", id: `rotate-${ep.id}`,
+              onclick: async () => {
+                const answer = await api("POST", `/v1/organizer/webhook-endpoints/${ep.id}/rotate-secret`, {});
+                if (answer.status !== 200) return;
+                const until = answer.body.previous_secret_expires_at;
+                secret.replaceChildren(
+                  h("p", {}, `The new signing secret for ${ep.url}, shown this once${until ? `; the old one also signs until ${when(until)}` : ""}:`),
+                  h("p", { class: "code", id: "secret" }, answer.body.secret));
+                secret.scrollIntoView();
+              },
+            }, "Rotate secret"),
+            " ",
+            h("button", {
+              type: "button", class: "secondary", id: `active-${ep.id}`,
+              onclick: async () => {
+                await api("PATCH", `/v1/organizer/webhook-endpoints/${ep.id}`, { active: !ep.active });
+                await webhooksPage();
+              },
+            }, ep.active ? "Pause deliveries" : "Resume deliveries"),
+            " ",
+            h("button", {
+              type: "button", class: "link", id: `delete-${ep.id}`,
+              onclick: async () => {
+                await api("DELETE", `/v1/organizer/webhook-endpoints/${ep.id}`);
+                await webhooksPage();
+              },
+            }, `Delete ${ep.url}`),
             deliveries);
         }))
       : h("p", { class: "muted" }, "No endpoints yet."),

@@ -867,6 +867,23 @@ async fn the_console_manages_webhooks_payouts_staff_and_users() {
         )
         .await;
     browser.wait_text(".deliveries", "delivered").await;
+    // A new secret, shown once; then the endpoint goes.
+    let endpoint = endpoints[0]["id"].as_str().unwrap();
+    browser.click(&format!("#rotate-{endpoint}")).await;
+    browser
+        .wait_text("#new-secret", "The new signing secret")
+        .await;
+    let rotated = browser.text("#secret").await;
+    assert!(
+        rotated.starts_with("whsec_") && rotated != secret,
+        "{rotated}"
+    );
+    browser.click(&format!("#delete-{endpoint}")).await;
+    browser.wait_text("main", "No endpoints yet").await;
+    let (_, endpoints) = app
+        .get("/v1/organizer/webhook-endpoints", Some(&organizer))
+        .await;
+    assert_eq!(endpoints.as_array().unwrap().len(), 0);
 
     browser.goto(&app.url("/console/payouts")).await;
     browser.wait_text("h1", "Payouts and balance").await;

@@ -27,14 +27,12 @@ export function show(title, ...nodes) {
   main.focus();
 }
 
-
 /**
  * The access token lives in memory only. A reload gets a new one from the
  * refresh token's cookie (`HttpOnly`: no script here can read it). `page`
  * is aborted when the page changes: its live streams and timers end.
  */
 export const session = { access: null, me: null, page: new AbortController() };
-
 
 export async function request(method, path, body, extra = {}) {
   const headers = { accept: "application/json", ...extra };
@@ -193,12 +191,10 @@ export function when(iso, timeZone) {
 
 // ---- pages ----
 
-
 /** An idempotency key (also outside secure contexts, where `randomUUID` is missing). */
 export function newKey() {
   return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
-
 
 /**
  * Sign in or create an account inline, then carry on with `then` (the

@@ -351,19 +351,16 @@ async fn a_buyer_registers_buys_and_the_order_page_turns_paid_live_with_scannabl
             json!([]),
         )
         .await;
+    // (The file itself is the API's, tested with the orders.)
     let ics = app
         .client
         .get(calendar.as_str().unwrap())
         .send()
         .await
+        .unwrap()
+        .text()
+        .await
         .unwrap();
-    assert!(
-        ics.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/calendar")
-    );
-    let ics = ics.text().await.unwrap();
     assert!(
         ics.contains("SUMMARY:Harbour Lights") && ics.contains("BEGIN:VEVENT"),
         "{ics}"
@@ -965,25 +962,21 @@ async fn the_ops_board_draws_each_queues_last_hour() {
         .await;
     browser.click("#login-form button").await;
     browser.wait_text("#queues", "purchases").await;
-    let started = std::time::Instant::now();
-    let drawn = loop {
-        let drawn = browser
-            .eval(
-                "const row = [...document.querySelectorAll('#queues tr')]
-                   .find((tr) => tr.firstChild.textContent === 'purchases');
-                 const spark = row.querySelector('svg.spark');
-                 return { title: spark.querySelector('title').textContent,
-                          bars: spark.querySelectorAll('rect.ok').length };",
-                json!([]),
-            )
-            .await;
-        if drawn["bars"].as_u64().unwrap() > 0 || started.elapsed() > Duration::from_secs(15) {
-            break drawn;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    assert!(drawn["bars"].as_u64().unwrap() >= 1, "{drawn}");
-    let title = drawn["title"].as_str().unwrap();
+    // Workers flush their counts once a second; the board redraws every 2 s.
+    let purchases = "[...document.querySelectorAll('#queues tr')]
+        .find((tr) => tr.firstChild.textContent === 'purchases').querySelector('svg.spark')";
+    browser
+        .wait_for(&format!(
+            "{purchases}.querySelectorAll('rect.ok').length > 0"
+        ))
+        .await;
+    let title = browser
+        .eval(
+            &format!("return {purchases}.querySelector('title').textContent;"),
+            json!([]),
+        )
+        .await;
+    let title = title.as_str().unwrap();
     assert!(
         title.ends_with("in the last 60 min") && !title.starts_with("0 done"),
         "{title}"

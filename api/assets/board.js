@@ -73,13 +73,9 @@ function render(queues) {
     tr.append(
       cell(q.queue),
       cell(q.paused ? "paused" : "running", q.paused ? "paused" : ""),
-      cell(q.pending), cell(q.scheduled), cell(q.running), cell(q.done), cell(q.failed),
+      jobsCell(q, "pending"), jobsCell(q, "scheduled"), jobsCell(q, "running"), cell(q.done), jobsCell(q, "failed"),
     );
-    const dead = cell("", q.dead > 0 ? "dead" : "");
-    const link = document.createElement("a");
-    link.textContent = q.dead;
-    link.onclick = () => showJobs(q.queue);
-    dead.append(link);
+    const dead = jobsCell(q, "dead", q.dead > 0 ? "dead" : "");
     const hour = document.createElement("td");
     hour.append(sparkline(q.per_minute));
     tr.append(dead, cell(age(q.oldest_pending_age_secs)), cell(last.done + (last.failed ? " (" + last.failed + " failed)" : "")),
@@ -95,11 +91,26 @@ function render(queues) {
   $("updated").textContent = "Last update " + new Date().toLocaleTimeString() + ".";
 }
 
-async function showJobs(queue) {
+/** A count that opens the list of the queue's jobs in that state. */
+function jobsCell(q, status, className) {
+  const td = cell("", className);
+  const link = document.createElement("a");
+  link.href = "#jobs";
+  link.textContent = q[status];
+  link.setAttribute("aria-label", q[status] + " " + status + " jobs in " + q.queue);
+  link.onclick = (event) => { event.preventDefault(); showJobs(q.queue, status); };
+  td.append(link);
+  return td;
+}
+
+const clock = (ms) => (ms ? new Date(ms).toLocaleTimeString() : "");
+
+async function showJobs(queue, status = "dead") {
   openQueue = queue;
-  const jobs = await api("GET", "/v1/ops/queues/" + queue + "/jobs?status=dead");
+  const jobs = await api("GET", "/v1/ops/queues/" + queue + "/jobs?status=" + status + "&limit=100");
   $("jobs").hidden = false;
-  $("jobs-title").textContent = "Dead jobs in " + queue + " (" + jobs.length + ")";
+  $("retry-all").hidden = status !== "dead";
+  $("jobs-title").textContent = status[0].toUpperCase() + status.slice(1) + " jobs in " + queue + " (" + jobs.length + (jobs.length === 100 ? "+" : "") + ")";
   const rows = $("job-rows");
   rows.replaceChildren();
   for (const job of jobs) {
@@ -108,9 +119,9 @@ async function showJobs(queue) {
     payload.title = JSON.stringify(job.payload, null, 2);
     const error = cell(job.last_error || "", "payload");
     error.title = job.last_error || "";
-    tr.append(cell(job.id), payload, cell(job.attempts ?? ""), error);
+    tr.append(cell(job.id), payload, cell(job.attempts ?? ""), error, cell(clock(job.enqueued_at_ms)), cell(clock(job.run_at_ms)));
     const td = document.createElement("td");
-    for (const [label, action] of [["Retry", "retry"], ["Discard", "discard"]]) {
+    for (const [label, action] of status === "dead" ? [["Retry", "retry"], ["Discard", "discard"]] : []) {
       const b = document.createElement("button");
       b.textContent = label;
       b.onclick = () => api("POST", "/v1/ops/queues/" + queue + "/jobs/" + job.id + "/" + action).then(() => showJobs(queue));

@@ -148,8 +148,48 @@ async function placeOrder(eventId, order, progress = () => {}) {
   }
 }
 
-async function eventPage(id) {
-  const { status, body } = await api("GET", `/v1/events/${encodeURIComponent(id)}`);
+/**
+ * The seats of one tier that can be put in other people's names: each is a
+ * fieldset with a name and an email, kept while quantities change.
+ */
+function holderSeat(tier, seat) {
+  const id = `holder-${tier.id}-${seat}`;
+  const field = (name, label, type) => {
+    const error = h("p", { class: "field-error", id: `${id}-${name}-error` });
+    const input = h("input", { id: `${id}-${name}`, name, type, autocomplete: "off", "aria-describedby": `${id}-${name}-error` });
+    return { input, error, el: h("div", {}, h("label", { for: input.id }, label), input, error) };
+  };
+  const name = field("name", "Name", "text");
+  const email = field("email", "Email", "email");
+  return { name, email, el: h("fieldset", { class: "holder" }, h("legend", {}, `${tier.name}, ticket ${seat + 1}`), name.el, email.el) };
+}
+
+/** Where a buyer types the access code of hidden tiers, and hears what it opened. */
+function accessForm(e, access) {
+  const input = h("input", { id: "access-code", name: "code", autocomplete: "off", value: access ?? "", "aria-describedby": "access-note" });
+  const opened = e.tiers.filter((t) => t.hidden).length;
+  const note = access
+    ? h("p", { id: "access-note", class: opened ? "ok" : "bad", "aria-live": "polite" },
+      opened ? `Code ${access} opens ${opened} ticket tier${opened === 1 ? "" : "s"}.` : `Code ${access} opens no tickets of this event.`)
+    : h("p", { id: "access-note", class: "muted" }, "Some tickets are offered only to holders of a code.");
+  const el = h("form", { class: "code-row", "aria-label": "Access code" },
+    h("label", { for: "access-code" }, "Access code"),
+    h("div", { class: "inline" }, input, h("button", { type: "submit", class: "secondary", id: "apply-access" }, "Show tickets")),
+    note);
+  el.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const code = input.value.trim();
+    navigate(`/events/${e.id}${code ? `?code=${encodeURIComponent(code)}` : ""}`);
+  });
+  return el;
+}
+
+async function eventPage(id, params = new URLSearchParams()) {
+  // A link with `?code=` (or the access code typed below) shows the hidden
+  // tiers that carry it.
+  const access = params.get("code")?.trim() || null;
+  const query = access ? `?unlock_code=${encodeURIComponent(access)}` : "";
+  const { status, body } = await api("GET", `/v1/events/${encodeURIComponent(id)}${query}`);
   if (status !== 200) return show("Event not found", h("p", {}, body?.detail ?? ""), h("a", { href: "/" }, "All events"));
   const e = body;
   const tiers = new Map();
@@ -162,7 +202,7 @@ async function eventPage(id) {
     const input = h("input", {
       type: "number", id: `qty-${t.id}`, name: `qty-${t.id}`, class: "qty", inputmode: "numeric",
       min: 0, max: Math.min(t.max_per_order, t.remaining), value: 0,
-      "aria-label": `Tickets: ${t.name}`, disabled: !onSale(t), oninput: () => drawSummary(),
+      "aria-label": `Tickets: ${t.name}`, disabled: !onSale(t), oninput: () => { drawSummary(); drawHolders(); },
     });
     const row = { tier: t, input, left: h("td", { id: `left-${t.id}` }, availability(t)), price: h("td", {}) };
     tiers.set(t.id, row);
@@ -192,6 +232,27 @@ async function eventPage(id) {
     }
     const off = discount?.amount_off_minor != null && count ? ` before ${money(discount.amount_off_minor, e.currency)} off` : "";
     summary.textContent = count ? `${count} ticket${count === 1 ? "" : "s"}: ${money(total, e.currency)}${off}` : "Choose how many tickets you want.";
+  };
+
+  // Seats in other people's names; a seat left blank is the buyer's.
+  const seats = new Map();
+  const seatsOf = (tier, input) => {
+    const n = Math.min(Math.max(0, Number.parseInt(input.value, 10) || 0), tier.max_per_order);
+    return Array.from({ length: n }, (_, seat) => {
+      const key = `${tier.id}:${seat}`;
+      if (!seats.has(key)) seats.set(key, holderSeat(tier, seat));
+      return seats.get(key);
+    });
+  };
+  const holderList = h("div", {});
+  const holders = h("details", { id: "holders" },
+    h("summary", {}, "Put tickets in other people's names"),
+    h("p", { class: "muted" }, "Each ticket carries its holder's name. One left blank is in yours."),
+    holderList);
+  const drawHolders = () => {
+    const all = [...tiers.values()].flatMap(({ tier, input }) => seatsOf(tier, input));
+    holderList.replaceChildren(...all.map((s) => s.el));
+    holders.hidden = all.length === 0;
   };
 
   const code = h("input", { id: "discount-code", name: "discount_code", autocomplete: "off", "aria-describedby": "discount-note" });
@@ -226,24 +287,49 @@ async function eventPage(id) {
       h("label", { for: "discount-code" }, "Discount code"),
       h("div", { class: "inline" }, code, h("button", { type: "button", class: "secondary", id: "apply-code", onclick: checkCode }, "Apply")),
       codeNote),
-    summary, buy, problem);
+    holders, summary, buy, problem);
 
   buyForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     problem.textContent = "";
+    for (const { name, email } of seats.values()) {
+      for (const f of [name, email]) {
+        f.error.textContent = "";
+        f.input.removeAttribute("aria-invalid");
+      }
+    }
+    // `named[i][j]` is the seat whose holder went out as items[i].attendees[j],
+    // so the API's field errors land next to the right inputs.
+    const named = [];
     const items = [...tiers.values()]
-      .map(({ tier, input }) => ({ tier_id: tier.id, quantity: Number.parseInt(input.value, 10) || 0 }))
-      .filter((i) => i.quantity > 0);
+      .map(({ tier, input }) => {
+        const filled = seatsOf(tier, input).filter((s) => s.name.input.value.trim() || s.email.input.value.trim());
+        const attendees = filled.map((s) => ({ name: s.name.input.value.trim(), email: s.email.input.value.trim() }));
+        return { tier_id: tier.id, quantity: Number.parseInt(input.value, 10) || 0, filled, attendees };
+      })
+      .filter((i) => i.quantity > 0)
+      .map(({ filled, attendees, ...item }) => {
+        named.push(filled);
+        return attendees.length ? { ...item, attendees } : item;
+      });
     if (!items.length) {
       problem.textContent = "Choose at least one ticket.";
       return;
     }
-    const order = { items, ...(discount ? { discount_code: discount.code } : {}) };
+    const order = { items, ...(discount ? { discount_code: discount.code } : {}), ...(access ? { unlock_code: access } : {}) };
     const place = async () => {
       const failed = await placeOrder(e.id, order, (note) => { problem.textContent = note; });
       if (failed?.status === 401) return account(place, "sign-in", "Sign in to buy tickets");
       if (failed) {
-        if (!main.contains(buyForm)) await eventPage(e.id);
+        if (!main.contains(buyForm)) await eventPage(e.id, params);
+        for (const { field, message } of failed.errors ?? []) {
+          const [, i, j, part] = field.match(/^items\[(\d+)\]\.attendees\[(\d+)\]\.(name|email)$/) ?? [];
+          const target = named[i]?.[j]?.[part];
+          if (!target) continue;
+          holders.open = true;
+          target.error.textContent = message;
+          target.input.setAttribute("aria-invalid", "true");
+        }
         document.getElementById("order-error").textContent = failed.detail;
       }
     };
@@ -265,9 +351,11 @@ async function eventPage(id) {
     e.refundable_until ? h("p", { class: "muted" }, `Refunds until ${when(e.refundable_until, e.timezone)}.`) : h("p", { class: "muted" }, "Tickets are not refundable."),
     h("p", {}, h("a", { href: `/v1/events/${e.id}/calendar.ics`, download: "event.ics" }, "Add to calendar")),
     viewers,
-    canBuy ? buyForm : h("p", {}, "No tickets are on sale."));
+    canBuy ? buyForm : h("p", {}, "No tickets are on sale."),
+    accessForm(e, access));
   drawPrices();
   drawSummary();
+  drawHolders();
 
   // Stock as others buy, and how many are looking.
   const live = new EventSource(`/v1/events/${e.id}/live`);
@@ -352,14 +440,14 @@ async function loadQr(ticket, img) {
   img.src = url;
 }
 
-function ticketCard(ticket, tierName) {
+function ticketCard(ticket) {
   const img = h("img", { class: "qr", id: `qr-${ticket.id}`, width: 160, height: 160, alt: `QR code of ticket ${ticket.code}` });
   if (ticket.status === "valid" || ticket.status === "checked_in") loadQr(ticket, img);
   return h("li", { class: "ticket", id: `ticket-${ticket.id}` },
     img,
     h("div", {},
       h("p", { class: "code" }, ticket.code),
-      h("p", {}, `${tierName} · ${ticket.attendee_name}`),
+      h("p", {}, `${ticket.tier_name} · ${ticket.attendee_name}`),
       h("p", { class: "muted" }, TICKET_STATUS[ticket.status] ?? ticket.status)));
 }
 
@@ -370,7 +458,6 @@ async function orderPage(id) {
   if (first.status !== 200) return show("Order not found", h("p", {}, first.body?.detail ?? ""), h("a", { href: "/" }, "All events"));
   let order = first.body;
   const { body: e } = await api("GET", `/v1/events/${order.event_id}`);
-  const tierName = (tierId) => e?.tiers?.find((t) => t.id === tierId)?.name ?? "Ticket";
   const statusLine = h("p", { id: "order-status", class: "status", "aria-live": "polite" });
   const details = h("div", {});
   let refundKey = null;
@@ -381,7 +468,7 @@ async function orderPage(id) {
     const money_ = (minor) => money(minor, o.currency);
     const parts = [
       o.reason ? h("p", { class: "muted", id: "order-reason" }, o.reason) : null,
-      h("ul", {}, o.items.map((i) => h("li", {}, `${i.quantity} × ${tierName(i.tier_id)} at ${money_(i.unit_price_minor)}`))),
+      h("ul", {}, o.items.map((i) => h("li", {}, `${i.quantity} × ${i.tier_name} at ${money_(i.unit_price_minor)}`))),
       h("dl", { class: "totals" },
         o.discount_minor ? [h("dt", {}, "Subtotal"), h("dd", {}, money_(o.subtotal_minor)), h("dt", {}, "Discount"), h("dd", {}, `−${money_(o.discount_minor)}`)] : null,
         h("dt", {}, "Total"), h("dd", { id: "order-total" }, money_(o.total_minor)),
@@ -406,7 +493,7 @@ async function orderPage(id) {
     if (["paid", "partially_refunded", "refunded"].includes(o.status)) {
       const { status, body: tickets } = await api("GET", `/v1/orders/${o.id}/tickets`);
       if (status === 200 && tickets.length) {
-        parts.push(h("h2", {}, "Your tickets"), h("ul", { class: "tickets" }, tickets.map((t) => ticketCard(t, tierName(t.tier_id)))));
+        parts.push(h("h2", {}, "Your tickets"), h("ul", { class: "tickets" }, tickets.map(ticketCard)));
       } else if (o.status === "paid") {
         parts.push(h("p", { class: "muted" }, "Your tickets are being issued…"));
       }
@@ -493,11 +580,10 @@ async function myTickets() {
   show("My tickets", body.items.length
     ? [...byEvent].map(([eventId, tickets]) => {
         const e = events.get(eventId);
-        const tierName = (id) => e?.tiers?.find((t) => t.id === id)?.name ?? "Ticket";
         return h("section", {},
           h("h2", {}, e ? h("a", { href: `/events/${e.id}` }, e.title) : "Event"),
           e ? h("p", { class: "muted" }, when(e.starts_at, e.timezone)) : null,
-          h("ul", { class: "tickets" }, tickets.map((t) => ticketCard(t, tierName(t.tier_id)))));
+          h("ul", { class: "tickets" }, tickets.map(ticketCard)));
       })
     : h("p", {}, "No tickets yet. ", h("a", { href: "/" }, "Find an event")));
 }
@@ -513,7 +599,7 @@ function pageFor(pathname, params) {
   const next = () => navigate(localPath(params.get("next")));
   if (pathname === "/") return () => home(params);
   if (pathname.startsWith("/console")) return consolePage(pathname, params);
-  if (event) return () => eventPage(event[1]);
+  if (event) return () => eventPage(event[1], params);
   if (order) return () => orderPage(order[1]);
   return {
     "/verify-email": () => verifyEmail(params),

@@ -123,6 +123,13 @@ function eventForm() {
   show("New event", detailsForm(null));
 }
 
+/** A tier with an access code is hidden: sold only to those given the code. */
+const ACCESS_CODE_FIELD = {
+  name: "unlock_code", label: "Access code", required: false, autocomplete: "off",
+  hint: "Empty: on sale to everyone. A code hides the tier from all but those who have it.",
+};
+const hiddenBy = (code) => (code.trim() ? { hidden: true, unlock_code: code.trim() } : { hidden: false, unlock_code: null });
+
 function tierForm(e, onadded) {
   return form({
     prefix: "tier",
@@ -131,13 +138,14 @@ function tierForm(e, onadded) {
       { name: "name", label: "Tier name" },
       { name: "price", label: `Price (${e.currency})`, inputmode: "decimal" },
       { name: "quantity", label: "Tickets", inputmode: "numeric" },
+      ACCESS_CODE_FIELD,
     ],
     submit: "Add tier",
-    onsubmit: async ({ name, price, quantity }) => {
+    onsubmit: async ({ name, price, quantity, unlock_code }) => {
       const price_minor = toMinor(price, e.currency);
       if (Number.isNaN(price_minor)) return { errors: [{ field: "price", message: "must be an amount, for example 25.00" }] };
       const { status, body } = await api("POST", `/v1/events/${e.id}/tiers`, {
-        name, price_minor, quantity: Number.parseInt(quantity, 10) || 0,
+        name, price_minor, quantity: Number.parseInt(quantity, 10) || 0, ...hiddenBy(unlock_code),
       });
       if (status !== 201) return body;
       await onadded();
@@ -200,13 +208,14 @@ async function eventConsole(id) {
       { name: "price", label: `Price (${t.currency})`, inputmode: "decimal", value: (t.price_minor / 10 ** minorDigits(t.currency)).toFixed(minorDigits(t.currency)) },
       { name: "quantity", label: "Tickets", inputmode: "numeric", value: t.quantity, hint: "Not below those sold and held." },
       { name: "max_per_order", label: "Most per order", inputmode: "numeric", value: t.max_per_order },
+      { ...ACCESS_CODE_FIELD, value: t.unlock_code ?? "" },
     ],
     submit: "Save tier",
-    onsubmit: async ({ name, price, quantity, max_per_order }) => {
+    onsubmit: async ({ name, price, quantity, max_per_order, unlock_code }) => {
       const price_minor = toMinor(price, t.currency);
       if (Number.isNaN(price_minor)) return { errors: [{ field: "price", message: "must be an amount, for example 25.00" }] };
       const answer = await api("PATCH", `/v1/events/${e.id}/tiers/${t.id}`, {
-        name, price_minor, quantity: Number.parseInt(quantity, 10), max_per_order: Number.parseInt(max_per_order, 10),
+        name, price_minor, quantity: Number.parseInt(quantity, 10), max_per_order: Number.parseInt(max_per_order, 10), ...hiddenBy(unlock_code),
       });
       if (answer.status !== 200) return answer.body;
       await reload();
@@ -216,7 +225,7 @@ async function eventConsole(id) {
   const tierRows = e.tiers.map((t) => {
     left.set(t.id, h("td", { id: `console-left-${t.id}` }, String(t.remaining)));
     return h("tr", {},
-      h("th", { scope: "row" }, t.name),
+      h("th", { scope: "row" }, t.name, t.hidden ? h("span", { class: "muted block" }, `Hidden · code ${t.unlock_code}`) : null),
       h("td", {}, money(t.price_minor, t.currency)),
       h("td", {}, String(t.quantity)),
       h("td", {}, String(t.sold ?? 0)),
@@ -500,6 +509,28 @@ async function payoutsPage() {
       : h("p", { class: "muted" }, "No payouts yet: they follow an event's end."));
 }
 
+/** Adds an endpoint (`ep` null) or edits one: its URL and the event types it gets. */
+function endpointForm(types, ep, ondone) {
+  const boxes = types.map((t) => h("label", { class: "check" },
+    h("input", { type: "checkbox", name: "event_types", value: t, checked: ep ? ep.event_types.includes(t) : true }), ` ${t}`));
+  const el = form({
+    prefix: ep ? `endpoint-${ep.id}` : "endpoint",
+    label: ep ? `Edit ${ep.url}` : "New endpoint",
+    fields: [{ name: "url", label: "URL", type: "url", value: ep?.url, hint: "Deliveries are POSTed here, signed per Standard Webhooks." }],
+    submit: ep ? "Save endpoint" : "Add endpoint",
+    onsubmit: async ({ url }) => {
+      const event_types = boxes.map((b) => b.firstChild).filter((b) => b.checked).map((b) => b.value);
+      const answer = ep
+        ? await api("PATCH", `/v1/organizer/webhook-endpoints/${ep.id}`, { url, event_types })
+        : await api("POST", "/v1/organizer/webhook-endpoints", { url, event_types });
+      if (answer.status !== (ep ? 200 : 201)) return answer.body;
+      await ondone(answer.body);
+    },
+  });
+  el.insertBefore(h("fieldset", {}, h("legend", {}, "Event types"), boxes), el.querySelector("button[type=submit]"));
+  return el;
+}
+
 async function webhooksPage() {
   const [endpoints, types] = await Promise.all([
     api("GET", "/v1/organizer/webhook-endpoints"),
@@ -508,23 +539,12 @@ async function webhooksPage() {
   if (endpoints.status === 401) return account(webhooksPage);
   if (endpoints.status !== 200) return show("Webhooks", h("p", { role: "alert" }, endpoints.body?.detail ?? "The endpoints could not be loaded."));
   const secret = h("div", { id: "new-secret", "aria-live": "polite" });
-  const boxes = (types.body ?? []).map((t) => h("label", { class: "check" }, h("input", { type: "checkbox", name: "event_types", value: t, checked: true }), ` ${t}`));
-  const create = form({
-    prefix: "endpoint",
-    label: "New endpoint",
-    fields: [{ name: "url", label: "URL", type: "url", hint: "Deliveries are POSTed here, signed per Standard Webhooks." }],
-    submit: "Add endpoint",
-    onsubmit: async ({ url }) => {
-      const event_types = boxes.map((b) => b.firstChild).filter((b) => b.checked).map((b) => b.value);
-      const answer = await api("POST", "/v1/organizer/webhook-endpoints", { url, event_types });
-      if (answer.status !== 201) return answer.body;
-      await webhooksPage();
-      document.getElementById("new-secret").replaceChildren(
-        h("p", {}, "The signing secret, shown this once: keep it with the receiving system."),
-        h("p", { class: "code", id: "secret" }, answer.body.secret));
-    },
+  const create = endpointForm(types.body ?? [], null, async (created) => {
+    await webhooksPage();
+    document.getElementById("new-secret").replaceChildren(
+      h("p", {}, "The signing secret, shown this once: keep it with the receiving system."),
+      h("p", { class: "code", id: "secret" }, created.secret));
   });
-  create.insertBefore(h("fieldset", {}, h("legend", {}, "Event types"), boxes), create.querySelector("button[type=submit]"));
   const log = async (endpoint, into) => {
     const { body } = await api("GET", `/v1/organizer/webhook-endpoints/${endpoint.id}/deliveries?limit=20`);
     into.replaceChildren(h("table", { class: "deliveries" },
@@ -541,6 +561,7 @@ async function webhooksPage() {
     endpoints.body.length
       ? h("ul", { id: "endpoints", class: "events" }, endpoints.body.map((ep) => {
           const deliveries = h("div", {});
+          const editor = h("div", {});
           log(ep, deliveries);
           return h("li", {},
             h("h2", {}, ep.url),
@@ -574,13 +595,18 @@ async function webhooksPage() {
             }, ep.active ? "Pause deliveries" : "Resume deliveries"),
             " ",
             h("button", {
+              type: "button", class: "secondary", id: `edit-${ep.id}`,
+              onclick: () => editor.replaceChildren(endpointForm(types.body ?? [], ep, () => webhooksPage())),
+            }, "Edit"),
+            " ",
+            h("button", {
               type: "button", class: "link", id: `delete-${ep.id}`,
               onclick: async () => {
                 await api("DELETE", `/v1/organizer/webhook-endpoints/${ep.id}`);
                 await webhooksPage();
               },
             }, `Delete ${ep.url}`),
-            deliveries);
+            editor, deliveries);
         }))
       : h("p", { class: "muted" }, "No endpoints yet."),
     h("h2", {}, "Add an endpoint"), create);

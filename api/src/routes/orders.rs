@@ -10,7 +10,7 @@ use boxoffice_core::{
     jobs::{OrderJob, enqueue_or_log},
     models::{
         Discount, EmailRow, Event, EventStatus, NewOrder, Order, OrderItem, OrderStatus, Placed,
-        Refund, RefundKind, RefundStatus, Tier, order,
+        Refund, RefundKind, RefundStatus, Tier, TierNames, order,
     },
     queue::Schedule,
 };
@@ -85,12 +85,13 @@ pub struct OrderView {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ItemView {
     pub tier_id: Uuid,
+    pub tier_name: String,
     pub quantity: i32,
     pub unit_price_minor: i64,
 }
 
 impl OrderView {
-    pub fn new(order: &Order, items: &[OrderItem]) -> Self {
+    pub fn new(order: &Order, items: &[OrderItem], names: &TierNames) -> Self {
         Self {
             id: order.id,
             event_id: order.event_id,
@@ -100,6 +101,7 @@ impl OrderView {
                 .iter()
                 .map(|i| ItemView {
                     tier_id: i.tier_id,
+                    tier_name: names.of(i.tier_id),
                     quantity: i.quantity,
                     unit_price_minor: i.unit_price_minor,
                 })
@@ -347,7 +349,7 @@ pub async fn place(
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, format!("/v1/orders/{}", order.id))],
-        Json(OrderView::new(&order, &items)),
+        Json(OrderView::new(&order, &items, &tiers.iter().collect())),
     ))
 }
 
@@ -383,8 +385,11 @@ pub async fn get(
     let mut conn = state.db().await?;
     let order = load_own(&mut conn, &user, &id).await?;
     let items = Order::items(&mut conn, order.id).await?;
+    let names = Tier::names(&mut conn, items.iter().map(|i| i.tier_id)).await?;
     let refunds = Refund::for_order(&mut conn, order.id).await?;
-    Ok(Json(OrderView::new(&order, &items).with_refunds(&refunds)))
+    Ok(Json(
+        OrderView::new(&order, &items, &names).with_refunds(&refunds),
+    ))
 }
 
 /// `POST /v1/orders/{id}/cancel`: an unpaid order; its seats are released.
@@ -457,7 +462,8 @@ pub async fn cancel(
     state.services.live.order_status(&order).await;
     tracing::info!(order.id = %order.id, "order cancelled by the buyer");
     let items = Order::items(&mut conn, order.id).await?;
-    Ok(Json(OrderView::new(&order, &items)))
+    let names = Tier::names(&mut conn, items.iter().map(|i| i.tier_id)).await?;
+    Ok(Json(OrderView::new(&order, &items, &names)))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -491,6 +497,7 @@ pub async fn list_mine(
     let (orders, next_cursor) = pagination::created_page(rows, limit, |o| (o.created_at, o.id));
     let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
     let items = Order::items_of(&mut conn, &ids).await?;
+    let names = Tier::names(&mut conn, items.iter().map(|i| i.tier_id)).await?;
     let refunds = Refund::for_orders(&mut conn, &ids).await?;
     let views = orders
         .iter()
@@ -500,7 +507,7 @@ pub async fn list_mine(
                 .filter(|i| i.order_id == o.id)
                 .cloned()
                 .collect();
-            OrderView::new(o, &mine).with_refunds(&refunds)
+            OrderView::new(o, &mine, &names).with_refunds(&refunds)
         })
         .collect();
     Ok(Json(Page {

@@ -5,7 +5,10 @@ use axum::{
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
-use boxoffice_core::{models::Ticket, tickets};
+use boxoffice_core::{
+    models::{Ticket, Tier, TierNames},
+    tickets,
+};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
@@ -27,6 +30,7 @@ pub struct TicketView {
     pub order_id: Uuid,
     pub event_id: Uuid,
     pub tier_id: Uuid,
+    pub tier_name: String,
     pub code: String,
     pub attendee_name: String,
     pub attendee_email: String,
@@ -38,12 +42,13 @@ pub struct TicketView {
 }
 
 impl TicketView {
-    fn new(ticket: &Ticket, secret: &[u8]) -> Self {
+    fn new(ticket: &Ticket, names: &TierNames, secret: &[u8]) -> Self {
         Self {
             id: ticket.id,
             order_id: ticket.order_id,
             event_id: ticket.event_id,
             tier_id: ticket.tier_id,
+            tier_name: names.of(ticket.tier_id),
             code: ticket.code.clone(),
             attendee_name: ticket.attendee_name.clone(),
             attendee_email: ticket.attendee_email.clone(),
@@ -81,7 +86,13 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<TicketView>> {
     let ticket = load_own(&state, &user, &id).await?;
-    Ok(Json(TicketView::new(&ticket, state.services.jwt_secret())))
+    let mut conn = state.db().await?;
+    let names = Tier::names(&mut conn, [ticket.tier_id]).await?;
+    Ok(Json(TicketView::new(
+        &ticket,
+        &names,
+        state.services.jwt_secret(),
+    )))
 }
 
 /// `GET /v1/tickets/{id}/qr.png`
@@ -137,9 +148,12 @@ pub async fn of_order(
     let mut conn = state.db().await?;
     let order = orders::load_own(&mut conn, &user, &id).await?;
     let rows = Ticket::for_order(&mut conn, order.id).await?;
+    let names = Tier::names(&mut conn, rows.iter().map(|t| t.tier_id)).await?;
     let secret = state.services.jwt_secret();
     Ok(Json(
-        rows.iter().map(|t| TicketView::new(t, secret)).collect(),
+        rows.iter()
+            .map(|t| TicketView::new(t, &names, secret))
+            .collect(),
     ))
 }
 
@@ -164,9 +178,13 @@ pub async fn list_mine(
     let mut conn = state.db().await?;
     let rows = Ticket::for_owner(&mut conn, user.id(), after, limit + 1).await?;
     let (tickets, next_cursor) = pagination::created_page(rows, limit, |t| (t.created_at, t.id));
+    let names = Tier::names(&mut conn, tickets.iter().map(|t| t.tier_id)).await?;
     let secret = state.services.jwt_secret();
     Ok(Json(Page {
-        items: tickets.iter().map(|t| TicketView::new(t, secret)).collect(),
+        items: tickets
+            .iter()
+            .map(|t| TicketView::new(t, &names, secret))
+            .collect(),
         next_cursor,
     }))
 }

@@ -65,7 +65,7 @@ pub use payment::{Payment, PaymentStatus, Refund, RefundKind, RefundStatus};
 pub use payout::{EventBalance, Payout, PayoutLine, PayoutStatus};
 pub use refresh_token::{NewRefreshToken, RefreshToken, SessionRow};
 pub use ticket::{Ticket, TicketStatus};
-pub use tier::{NewTier, SaleState, Tier, TierFields};
+pub use tier::{NewTier, SaleState, Tier, TierFields, TierNames};
 pub use user::{AccessSession, NewUser, Role, User};
 pub use user_token::{TokenPurpose, UserToken};
 pub use webhook::{

@@ -300,6 +300,23 @@ impl Tier {
             .await
     }
 
+    /// The names of these tiers, hidden ones included (orders and tickets
+    /// name what was bought, whoever may see the tier now).
+    pub async fn names(
+        conn: &mut AsyncPgConnection,
+        ids: impl IntoIterator<Item = Uuid>,
+    ) -> QueryResult<TierNames> {
+        let mut ids: Vec<Uuid> = ids.into_iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let rows: Vec<(Uuid, String)> = ticket_tiers::table
+            .filter(ticket_tiers::id.eq_any(&ids))
+            .select((ticket_tiers::id, ticket_tiers::name))
+            .load(conn)
+            .await?;
+        Ok(TierNames(rows.into_iter().collect()))
+    }
+
     /// Tiers of several events at once (list pages), in display order.
     pub async fn for_events(
         conn: &mut AsyncPgConnection,
@@ -415,5 +432,21 @@ impl Tier {
             .set(ticket_tiers::currency.eq(currency))
             .execute(conn)
             .await
+    }
+}
+
+/// Tier names by id, for views of what was bought.
+#[derive(Debug, Default)]
+pub struct TierNames(std::collections::HashMap<Uuid, String>);
+
+impl TierNames {
+    pub fn of(&self, id: Uuid) -> String {
+        self.0.get(&id).cloned().unwrap_or_default()
+    }
+}
+
+impl<'a> FromIterator<&'a Tier> for TierNames {
+    fn from_iter<I: IntoIterator<Item = &'a Tier>>(tiers: I) -> Self {
+        Self(tiers.into_iter().map(|t| (t.id, t.name.clone())).collect())
     }
 }

@@ -864,8 +864,34 @@ async fn the_console_manages_webhooks_payouts_staff_and_users() {
         )
         .await;
     browser.wait_text(".deliveries", "delivered").await;
-    // A new secret, shown once; then the endpoint goes.
+    // Edited in place: another address, one event type fewer.
     let endpoint = endpoints[0]["id"].as_str().unwrap();
+    browser.click(&format!("#edit-{endpoint}")).await;
+    let moved = format!("{}?v=2", receiver.url);
+    browser
+        .fill(&format!("#endpoint-{endpoint}-url"), &moved)
+        .await;
+    browser
+        .click(&format!(
+            "form[aria-label='Edit {}'] input[value='order.created']",
+            receiver.url
+        ))
+        .await;
+    browser
+        .click(&format!(
+            "form[aria-label='Edit {}'] button[type=submit]",
+            receiver.url
+        ))
+        .await;
+    browser.wait_text("#endpoints h2", "?v=2").await;
+    let (_, endpoints) = app
+        .get("/v1/organizer/webhook-endpoints", Some(&organizer))
+        .await;
+    assert_eq!(endpoints[0]["url"], moved.as_str());
+    let types = endpoints[0]["event_types"].as_array().unwrap();
+    assert_eq!(types.len(), 8);
+    assert!(!types.contains(&json!("order.created")));
+    // A new secret, shown once; then the endpoint goes.
     browser.click(&format!("#rotate-{endpoint}")).await;
     browser
         .wait_text("#new-secret", "The new signing secret")
@@ -980,6 +1006,37 @@ async fn the_ops_board_draws_each_queues_last_hour() {
     assert!(
         title.ends_with("in the last 60 min") && !title.starts_with("0 done"),
         "{title}"
+    );
+
+    // A count opens its jobs: here one email due in an hour.
+    let email_id = uuid::Uuid::now_v7();
+    app.services
+        .queues
+        .push(
+            &boxoffice_core::jobs::SendEmail { email_id },
+            boxoffice_core::queue::Schedule::after(Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap();
+    browser
+        .wait_for("document.querySelector(\"a[aria-label='1 scheduled jobs in emails']\") !== null")
+        .await;
+    browser
+        .click("a[aria-label='1 scheduled jobs in emails']")
+        .await;
+    browser
+        .wait_text("#jobs-title", "Scheduled jobs in emails (1)")
+        .await;
+    browser.wait_text("#job-rows", &email_id.to_string()).await;
+    assert_eq!(
+        browser
+            .eval(
+                "return document.querySelector('#retry-all').hidden;",
+                json!([])
+            )
+            .await,
+        true,
+        "only dead jobs can be retried"
     );
 }
 
@@ -1153,4 +1210,148 @@ async fn the_pages_csp_allows_images_from_the_media_origin_only() {
         csp.contains("connect-src 'self';") && csp.contains("default-src 'none'"),
         "{csp}"
     );
+}
+
+/// An organizer hides a tier behind an access code from the console; a buyer
+/// who has the code sees it, puts a ticket in a friend's name (the API's field
+/// error shows next to the seat's field first), pays, and both the friend and
+/// the buyer hold tickets; the organizer's message then reaches the friend.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_buyer_opens_a_hidden_tier_with_its_code_and_names_a_ticket() {
+    let app = TestApp::builder().full().for_browser().start().await;
+    let organizer = app.organizer("olive@example.com").await;
+    let event = app
+        .published_event(&organizer, json!({"title": "Secret Garden"}))
+        .await;
+    let event_id = event["id"].as_str().unwrap();
+    app.register("bea@example.com", "attendee").await;
+
+    let browser = Browser::start("hidden-tier").await;
+    sign_in(
+        &browser,
+        &app.url(&format!("/sign-in?next=/console/events/{event_id}")),
+        "olive@example.com",
+    )
+    .await;
+    browser.wait_text("h1", "Secret Garden").await;
+    browser.fill("#tier-name", "Friends").await;
+    browser.fill("#tier-price", "10.00").await;
+    browser.fill("#tier-quantity", "20").await;
+    browser.fill("#tier-unlock_code", "GARDEN-FRIENDS").await;
+    browser
+        .click("form[aria-label='Add a tier'] button[type=submit]")
+        .await;
+    browser
+        .wait_text("main", "Hidden · code GARDEN-FRIENDS")
+        .await;
+    browser.click("#sign-out").await;
+    browser.wait_text("#account", "Sign in").await;
+
+    sign_in(
+        &browser,
+        &app.url(&format!("/sign-in?next=/events/{event_id}")),
+        "bea@example.com",
+    )
+    .await;
+    browser.wait_text("h1", "Secret Garden").await;
+    assert!(
+        !browser
+            .text("form[aria-label='Buy tickets']")
+            .await
+            .contains("Friends")
+    );
+    browser.fill("#access-code", "garden-friends").await;
+    browser.click("#apply-access").await;
+    browser
+        .wait_text("#access-note", "opens 1 ticket tier")
+        .await;
+    assert!(browser.url().await.contains("?code=garden-friends"));
+    let (_, unlocked) = app
+        .get(
+            &format!("/v1/events/{event_id}?unlock_code=GARDEN-FRIENDS"),
+            None,
+        )
+        .await;
+    let friends = unlocked["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "Friends")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    browser.fill(&format!("#qty-{friends}"), "2").await;
+    browser.wait_text("#summary", "2 tickets: €20.00").await;
+    browser.click("#holders summary").await;
+    let seat = format!("#holder-{friends}-0");
+    browser.fill(&format!("{seat}-name"), "Ada Lovelace").await;
+    browser.fill(&format!("{seat}-email"), "ada@").await;
+    browser.click("#buy").await;
+    browser
+        .wait_text(&format!("{seat}-email-error"), "email")
+        .await;
+    assert_eq!(
+        app.count("orders").await,
+        0,
+        "a refused order writes nothing"
+    );
+    browser
+        .fill(&format!("{seat}-email"), "ada@example.com")
+        .await;
+    browser.click("#buy").await;
+    browser.wait_url(|u| u.contains("/orders/")).await;
+    browser.wait_text("#pay", "Pay €20.00").await;
+    let checkout = browser
+        .eval("return document.querySelector('#pay').href;", json!([]))
+        .await;
+    app.settle(checkout.as_str().unwrap(), "pay").await;
+    browser.wait_text("#order-status", "Paid").await;
+    browser
+        .wait_text(".tickets", "Friends · Ada Lovelace")
+        .await;
+    browser.wait_text(".tickets", "Friends · Test User").await;
+
+    // The organizer's message goes to every ticket holder, the friend too.
+    browser.click("#sign-out").await;
+    browser.wait_text("#account", "Sign in").await;
+    sign_in(
+        &browser,
+        &app.url(&format!("/sign-in?next=/console/events/{event_id}")),
+        "olive@example.com",
+    )
+    .await;
+    browser.fill("#message-subject", "Bring a blanket").await;
+    browser
+        .fill("#message-body", "The lawn is damp after dark.")
+        .await;
+    browser
+        .click("form[aria-label='Message the attendees'] button[type=submit]")
+        .await;
+    browser.wait_text("#messages", "Bring a blanket").await;
+    // The scheduler's tick fans the message out to one email per holder.
+    boxoffice_scheduler::run_sweep(&app.services, "messages")
+        .await
+        .unwrap();
+    let email = app
+        .smtp
+        .wait_for(
+            "ada@example.com",
+            "Bring a blanket",
+            Duration::from_secs(20),
+        )
+        .await;
+    assert!(email.text().contains("The lawn is damp after dark."));
+    app.smtp
+        .wait_for(
+            "bea@example.com",
+            "Bring a blanket",
+            Duration::from_secs(20),
+        )
+        .await;
+    browser
+        .goto(&app.url(&format!("/console/events/{event_id}")))
+        .await;
+    browser.wait_text("#messages", "2 of 2 sent").await;
 }

@@ -56,6 +56,12 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// The request ran past `HTTP_REQUEST_TIMEOUT_SECS` (503: retryable).
+    #[error("request timed out")]
+    Timeout,
+    /// The address is longer than any route needs (414).
+    #[error("uri too long")]
+    UriTooLong,
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -150,6 +156,18 @@ impl ApiError {
                 "Service unavailable",
                 "A backing service is unavailable; retry shortly.".into(),
             ),
+            Timeout => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "request_timeout",
+                "Request timed out",
+                "The request took too long to answer; retry shortly.".into(),
+            ),
+            UriTooLong => (
+                StatusCode::URI_TOO_LONG,
+                "uri_too_long",
+                "URI too long",
+                "The address is longer than any endpoint accepts.".into(),
+            ),
             Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -170,6 +188,8 @@ impl IntoResponse for ApiError {
         }
         let retry_after = match &self {
             ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            // Transient: a client may retry after a second.
+            ApiError::Unavailable(_) | ApiError::Timeout => Some(1),
             _ => None,
         };
         let errors = match self {

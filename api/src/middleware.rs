@@ -1,5 +1,5 @@
-//! Edge middleware: request metrics, per-IP and per-user rate limits,
-//! security headers and CORS.
+//! Edge middleware: request metrics, per-IP and per-user rate limits, the
+//! request deadline, input hygiene of the address, security headers and CORS.
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,47 @@ use boxoffice_core::{
 };
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::{extract::ClientInfo, rate_limit, state::AppState};
+use crate::{
+    error::ApiError,
+    extract::{ClientInfo, bearer_token},
+    rate_limit,
+    state::AppState,
+};
+
+/// Longer than any route and its parameters need (browsers and proxies
+/// commonly stop at 8 KiB too). Past 64 KiB hyper answers 414 itself,
+/// before any of this runs.
+const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// Refuses addresses no route could use: too long, or carrying a NUL
+/// character (`%00`), which PostgreSQL cannot store in text and no path
+/// segment or parameter accepts. Bodies get the same check in `Json`.
+pub async fn hygiene(request: Request, next: Next) -> Response {
+    let uri = request.uri();
+    if uri.path().len() + uri.query().map_or(0, str::len) > MAX_URI_BYTES {
+        return ApiError::UriTooLong.into_response();
+    }
+    let nul = |s: &str| s.contains("%00");
+    if nul(uri.path()) || uri.query().is_some_and(nul) {
+        return ApiError::BadRequest(
+            "nul_character",
+            "The address holds a NUL character (%00), which no path or parameter accepts.".into(),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Answers 503 problem+json (with the security headers and request id of
+/// any answer) when a request outlives `HTTP_REQUEST_TIMEOUT_SECS`; only
+/// the wait for the response's head counts, so live streams run on.
+pub async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let limit = state.config().http.request_timeout;
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout.into_response(),
+    }
+}
 
 /// Counts every request by route template (never the raw path: ids would
 /// explode the label set), method and status, with its latency.
@@ -59,14 +99,10 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
         Ok(client) => client.ip.to_string(),
         Err(e) => return e.into_response(),
     };
-    let user = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+    let user = bearer_token(&parts.headers)
         .and_then(|t| {
             jwt::decode(
-                t.trim(),
+                t,
                 state.services.jwt_secret(),
                 chrono::Utc::now().timestamp(),
             )

@@ -9,7 +9,6 @@ use axum::{
 };
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    timeout::TimeoutLayer,
     trace::TraceLayer,
 };
 
@@ -181,12 +180,15 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))
+        .layer(axum::middleware::from_fn(crate::middleware::hygiene))
+        // Inside `track` (a timed-out request is counted) and inside the
+        // security headers (its 503 carries them).
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::middleware::deadline,
+        ))
         .layer(axum::middleware::from_fn(crate::middleware::track))
         .layer(axum::middleware::from_fn(crate::middleware::security_headers))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            http.request_timeout,
-        ))
         // Every log line of a request carries its id (taken from the client's
         // X-Request-Id or made up), and the response echoes it.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

@@ -148,6 +148,7 @@ impl Sandbox {
             .route("/checkout/{id}", get(checkout_page))
             .route("/checkout/{id}/pay", post(pay))
             .route("/checkout/{id}/decline", post(decline))
+            .layer(axum::middleware::map_response(security_headers))
             .with_state(self.clone())
     }
 
@@ -581,4 +582,22 @@ async fn create_transfer(
         },
     });
     Json(transfer).into_response()
+}
+
+/// A payment page must never be framed (clickjacking the Pay button) nor
+/// load anything but its own inline style, wherever it is mounted.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; base-uri 'self'; frame-ancestors 'none'",
+        ),
+    ] {
+        headers.insert(name, header::HeaderValue::from_static(value));
+    }
+    response
 }

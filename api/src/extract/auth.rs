@@ -70,25 +70,27 @@ pub const INVALID_TOKEN: ApiError =
 #[derive(Debug, Clone, Copy)]
 pub struct Bearer(pub AccessSession);
 
+/// The token of `Authorization: Bearer <token>`; the scheme is
+/// case-insensitive (RFC 9110 §11.1), so every reader of the header (this
+/// extractor, the rate limiter keyed on the user) sees the same caller.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let (scheme, token) = headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 impl FromRequestParts<AppState> for Bearer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or(MISSING_TOKEN)?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .ok_or(MISSING_TOKEN)?;
+        let token = bearer_token(&parts.headers).ok_or(MISSING_TOKEN)?;
         let now = chrono::Utc::now().timestamp();
-        let claims = jwt::decode(token.trim(), state.services.jwt_secret(), now)
-            .map_err(|_| INVALID_TOKEN)?;
+        let claims =
+            jwt::decode(token, state.services.jwt_secret(), now).map_err(|_| INVALID_TOKEN)?;
         Ok(Bearer(AccessSession {
             user_id: claims.sub,
             token_version: claims.ver,

@@ -391,6 +391,47 @@ pub struct TierPrice {
     pub display: String,
 }
 
+/// The budget of discount-code guesses per IP and per user. The check
+/// endpoint spends it on every check; orders spend it on every wrong code
+/// and are refused once it is gone, right code or not. So codes cannot be
+/// guessed through either faster than `CHECKS_PER_MINUTE`, while a popular
+/// code used rightly by a crowd behind one address costs nothing.
+fn code_buckets(client: &ClientInfo, user: Option<Uuid>) -> Vec<(String, u32)> {
+    let mut buckets = vec![(format!("discount-check:{}", client.ip), CHECKS_PER_MINUTE)];
+    if let Some(user) = user {
+        buckets.push((format!("discount-check-user:{user}"), CHECKS_PER_MINUTE));
+    }
+    buckets
+}
+
+fn borrowed(buckets: &[(String, u32)]) -> Vec<(&str, u32)> {
+    buckets.iter().map(|(b, n)| (b.as_str(), *n)).collect()
+}
+
+/// Spends one try of the caller's code budget (429 once it is gone).
+pub async fn count_code_try(
+    state: &AppState,
+    client: &ClientInfo,
+    user: Option<Uuid>,
+) -> ApiResult<()> {
+    let buckets = code_buckets(client, user);
+    rate_limit::hit(
+        state,
+        &borrowed(&buckets),
+        std::time::Duration::from_secs(60),
+    )
+    .await
+}
+
+/// 429 if the caller's code budget is gone, spending nothing.
+pub async fn code_tries_left(
+    state: &AppState,
+    client: &ClientInfo,
+    user: Option<Uuid>,
+) -> ApiResult<()> {
+    rate_limit::check(state, &borrowed(&code_buckets(client, user))).await
+}
+
 /// `GET /v1/events/{id}/discounts/{code}`: a buyer checks a code. Unknown
 /// codes are 404; known but unusable ones (not started, expired, used up,
 /// switched off) 422 with a code saying which. Rate limited per IP.
@@ -409,13 +450,7 @@ pub async fn check(
     client: ClientInfo,
     Path((event_id, code)): Path<(String, String)>,
 ) -> ApiResult<Json<CodeCheck>> {
-    let ip = client.ip.to_string();
-    rate_limit::hit(
-        &state,
-        &[(&format!("discount-check:{ip}"), CHECKS_PER_MINUTE)],
-        std::time::Duration::from_secs(60),
-    )
-    .await?;
+    count_code_try(&state, &client, user.as_ref().map(AuthUser::id)).await?;
     let event_id = parse_id(&event_id)?;
     let mut conn = state.db().await?;
     let event = Event::find(&mut conn, event_id).await?;

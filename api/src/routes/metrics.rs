@@ -82,17 +82,13 @@ async fn sample(state: &AppState) -> ApiResult<()> {
     responses((status = 200, description = "OpenMetrics text", body = String, content_type = "application/openmetrics-text"), crate::openapi::problems::Unauthorized, crate::openapi::problems::Unavailable)
 )]
 pub async fn get(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    if let Some(token) = &state.config().http.metrics_token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(token.as_str()) {
-            return Err(ApiError::Unauthorized(
-                "invalid_token",
-                "Send `Authorization: Bearer <METRICS_TOKEN>`.",
-            ));
-        }
+    if let Some(token) = &state.config().http.metrics_token
+        && crate::extract::bearer_token(&headers) != Some(token.as_str())
+    {
+        return Err(ApiError::Unauthorized(
+            "invalid_token",
+            "Send `Authorization: Bearer <METRICS_TOKEN>`.",
+        ));
     }
     sample(&state).await?;
     Ok((

@@ -22,10 +22,10 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult, FieldError},
-    extract::{AuthUser, Bearer, Json, Query},
+    extract::{AuthUser, Bearer, ClientInfo, Json, Query},
     pagination::{self, Page},
     rate_limit,
-    routes::{events::parse_id, refunds::RefundView},
+    routes::{discounts, events::parse_id, refunds::RefundView},
     state::AppState,
     validate,
 };
@@ -264,12 +264,20 @@ pub async fn place(
     // drop's hottest request); a request whose session ended writes nothing
     // and gets the same 401 as anywhere else.
     Bearer(session): Bearer,
+    client: ClientInfo,
     Path(event_id): Path<String>,
     headers: HeaderMap,
     Json(req): Json<PlaceOrderRequest>,
 ) -> ApiResult<impl IntoResponse> {
     let key = idempotency_key(&headers)?;
     let event_id = parse_id(&event_id)?;
+    let with_code = req
+        .discount_code
+        .as_deref()
+        .is_some_and(|c| !c.trim().is_empty());
+    if with_code {
+        discounts::code_tries_left(&state, &client, Some(session.user_id)).await?;
+    }
     let hash = Sha256::digest(serde_json::to_vec(&req).expect("requests serialize")).to_vec();
     let mut conn = state.db().await?;
     let snapshot = state.snapshots.get(&mut conn, event_id).await?;
@@ -284,7 +292,17 @@ pub async fn place(
             ));
         }
     }
-    let (items, discount_code_id) = validate_request(&mut conn, &state, event, tiers, &req).await?;
+    let (items, discount_code_id) =
+        match validate_request(&mut conn, &state, event, tiers, &req).await {
+            // A wrong code spends a try of the guessing budget.
+            Err(ApiError::Validation(errors))
+                if with_code && errors.iter().any(|e| e.field == "discount_code") =>
+            {
+                discounts::count_code_try(&state, &client, Some(session.user_id)).await?;
+                return Err(ApiError::Validation(errors));
+            }
+            other => other?,
+        };
     let order_id = Uuid::now_v7();
     let new = NewOrder {
         id: order_id,

@@ -215,7 +215,7 @@ async fn bad_catalog_input_is_refused_and_writes_nothing() {
     for path in [
         "/v1/events/not-a-uuid",
         "/v1/events/42/discounts/CODE",
-        "/v1/events/%00",
+        "/v1/events/%20x",
     ] {
         let (status, problem) = app.get(path, None).await;
         assert_eq!(
@@ -263,4 +263,186 @@ async fn a_wrong_method_is_405_with_allow() {
     assert_eq!(problem["code"], "method_not_allowed");
     assert_eq!(problem["status"], 405);
     assert_eq!(app.count("events").await, 0);
+}
+
+/// PostgreSQL cannot store NUL in text. One check refuses it in every field
+/// of every body (422 naming the field) and in every address (400), before
+/// anything is written; an order carrying one no longer fails the batch of
+/// orders written with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_nul_character_anywhere_is_refused_and_writes_nothing() {
+    let app = TestApp::builder().full().start().await;
+    let org = app.organizer("nul-org@example.com").await;
+    let event = app.published_event(&org, json!({"title": "Clean"})).await;
+    let event_id = event["id"].as_str().unwrap();
+    let tier_id = event["tiers"][0]["id"].as_str().unwrap();
+    let start = (chrono::Utc::now() + chrono::Duration::days(10)).to_rfc3339();
+    let end = (chrono::Utc::now() + chrono::Duration::days(11)).to_rfc3339();
+    let (buyer, _, _) = app.register("nul-buyer@example.com", "attendee").await;
+    let nul = "a\u{0}b";
+    let new_event = |field: &str| {
+        let mut body = json!({"title": "Fine", "category": "music", "starts_at": start,
+            "ends_at": end, "timezone": "UTC", "currency": "EUR"});
+        body[field] = json!(nul);
+        body
+    };
+    let cases = [
+        ("/v1/events", new_event("title"), "title", Some(&org)),
+        (
+            "/v1/events",
+            new_event("description"),
+            "description",
+            Some(&org),
+        ),
+        (
+            "/v1/events",
+            new_event("venue_name"),
+            "venue_name",
+            Some(&org),
+        ),
+        ("/v1/events", new_event("address"), "address", Some(&org)),
+        ("/v1/events", new_event("city"), "city", Some(&org)),
+        (
+            &format!("/v1/events/{event_id}/tiers") as &str,
+            json!({"name": nul, "price_minor": 100, "quantity": 1}),
+            "name",
+            Some(&org),
+        ),
+        (
+            &format!("/v1/events/{event_id}/discounts"),
+            json!({"code": nul, "percent_off": 10}),
+            "code",
+            Some(&org),
+        ),
+        (
+            "/v1/auth/register",
+            json!({"email": "x@example.com", "password": "violet-otter-43-lamp", "display_name": nul}),
+            "display_name",
+            None,
+        ),
+        (
+            "/v1/auth/login",
+            json!({"email": "a\u{0}@example.com", "password": "violet-otter-43-lamp"}),
+            "email",
+            None,
+        ),
+    ];
+    let before = (app.count("events").await, app.count("ticket_tiers").await);
+    for (path, body, field, token) in cases {
+        let (status, problem) = app.post(path, body, token.map(String::as_str)).await;
+        assert_eq!(status, 422, "{path} {field}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+        assert!(
+            problem["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("NUL"),
+            "{problem}"
+        );
+    }
+    assert_eq!(
+        (app.count("events").await, app.count("ticket_tiers").await),
+        before
+    );
+    assert_eq!(app.count("discount_codes").await, 0);
+    assert_eq!(app.count("users").await, 2);
+
+    // In addresses: search parameters and path segments.
+    for path in [
+        "/v1/events?q=jazz%00".to_owned(),
+        "/v1/events?city=%00Paris".to_owned(),
+        format!("/v1/events/{event_id}/discounts/CODE%00"),
+    ] {
+        let response = app.client.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let problem: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(problem["code"], "nul_character", "{path}");
+    }
+
+    // Orders written together: the one with a NUL is refused alone.
+    let order = |n: usize, name: &str| {
+        let body = json!({"items": [{"tier_id": tier_id, "quantity": 1,
+            "attendees": [{"name": name, "email": "guest@example.com"}]}]});
+        let app = &app;
+        let buyer = &buyer;
+        async move { app.order(buyer, event_id, &format!("nul-{n}"), body).await }
+    };
+    let answers =
+        futures::future::join_all((0..12).map(|n| order(n, if n == 5 { nul } else { "Guest" })))
+            .await;
+    for (n, (status, body)) in answers.iter().enumerate() {
+        if n == 5 {
+            assert_eq!(*status, 422, "{body}");
+            assert_eq!(body["errors"][0]["field"], "items[0].attendees[0].name");
+        } else {
+            assert_eq!(*status, 202, "{n}: {body}");
+        }
+    }
+    assert_eq!(app.count("orders").await, 11);
+}
+
+/// The edges answer like the API does: problem+json with the security
+/// headers, never an empty body. A request past the deadline is a
+/// retryable 503; an address longer than any route needs is 414; the
+/// sandbox's payment pages cannot be framed.
+#[tokio::test(flavor = "multi_thread")]
+async fn timeouts_long_addresses_and_sandbox_pages_answer_with_problems_and_headers() {
+    use diesel_async::RunQueryDsl;
+    let app = TestApp::builder()
+        .with_config(|c| c.http.request_timeout = std::time::Duration::from_secs(1))
+        .start()
+        .await;
+
+    let long = format!("/v1/events?q={}", "a".repeat(9_000));
+    let response = app.client.get(app.url(&long)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 414);
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "uri_too_long");
+
+    // The search waits on a table another transaction holds.
+    let mut lock = app.services.db.get().await.unwrap();
+    diesel::sql_query("BEGIN").execute(&mut lock).await.unwrap();
+    diesel::sql_query("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let response = app
+        .client
+        .get(app.url("/v1/events?q=slow"))
+        .send()
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    diesel::sql_query("ROLLBACK")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    assert!(waited < std::time::Duration::from_secs(5), "{waited:?}");
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert_eq!(response.headers()["x-frame-options"], "DENY");
+    assert!(response.headers().contains_key("x-request-id"));
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "request_timeout");
+
+    let page = app
+        .client
+        .get(format!("{}/checkout/cs_unknown", app.sandbox_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 404);
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
 }

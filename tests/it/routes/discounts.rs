@@ -260,3 +260,43 @@ async fn code_checks_are_rate_limited() {
         (429, Some("rate_limited"))
     );
 }
+
+/// Orders carrying a code draw on the code check's budget: guessing through
+/// `POST /orders` stops where guessing through the check does, and the
+/// right code then gets no further either.
+#[tokio::test(flavor = "multi_thread")]
+async fn codes_cannot_be_guessed_through_orders() {
+    let app = TestApp::spawn().await;
+    let org = app.organizer("guess-orders@example.com").await;
+    let event = app.published_event(&org, json!({})).await;
+    let id = event["id"].as_str().unwrap();
+    let tier = event["tiers"][0]["id"].as_str().unwrap();
+    let (status, _) = app
+        .post(
+            &format!("/v1/events/{id}/discounts"),
+            json!({"code": "SECRET", "percent_off": 50}),
+            Some(&org),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (buyer, _, _) = app.register("guesser@example.com", "attendee").await;
+    let order = |n: usize, code: &str| {
+        let body = json!({"items": [{"tier_id": tier, "quantity": 1}], "discount_code": code});
+        let (app, buyer) = (&app, &buyer);
+        async move { app.order(buyer, id, &format!("guess-{n}"), body).await }
+    };
+    // Half the budget spent on the check endpoint, the rest on orders.
+    for n in 0..15 {
+        let (status, _) = app
+            .get(&format!("/v1/events/{id}/discounts/GUESS{n}"), None)
+            .await;
+        assert_eq!(status, 404);
+    }
+    for n in 0..15 {
+        let (status, body) = order(n, &format!("GUESS{n}")).await;
+        assert_eq!(status, 422, "{body}");
+    }
+    let (status, body) = order(99, "SECRET").await;
+    assert_eq!((status, body["code"].as_str()), (429, Some("rate_limited")));
+    assert_eq!(app.count("orders").await, 0);
+}

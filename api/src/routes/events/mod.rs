@@ -175,8 +175,7 @@ impl EventInput {
         validate::length("venue_name", &venue_name, 0, 200, &mut errors);
         validate::length("address", &address, 0, 500, &mut errors);
         validate::length("city", &city, 0, 100, &mut errors);
-        let alpha2 = country.len() == 2 && country.chars().all(|c| c.is_ascii_uppercase());
-        if !country.is_empty() && !alpha2 {
+        if !country.is_empty() && !catalog::is_country(&country) {
             errors.push(FieldError::new(
                 "country",
                 "must be an ISO 3166-1 alpha-2 code such as `FR`",

@@ -161,6 +161,22 @@ impl TestApp {
         row.n
     }
 
+    /// The text in column `t` of the one row `query` returns.
+    pub async fn scalar_text(&self, query: &str) -> String {
+        use diesel_async::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct T {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            t: String,
+        }
+        let mut conn = self.services.db.get().await.unwrap();
+        let row: T = diesel::sql_query(query)
+            .get_result(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{query}: {e}"));
+        row.t
+    }
+
     /// Pays (or declines) an order's checkout on the sandbox's hosted page.
     pub async fn settle(&self, checkout_url: &str, action: &str) {
         let client = reqwest::Client::builder()

@@ -1,12 +1,13 @@
 mod admin_users;
 mod attendees;
 mod auth;
+mod authz;
 mod bad_input;
 mod cancellation;
 mod check_ins;
 mod discounts;
 mod event_detail;
-mod event_images;
+pub(crate) mod event_images;
 mod events;
 mod health;
 mod live;

@@ -13,4 +13,5 @@ mod queue;
 mod reminders;
 mod routes;
 mod scheduler;
+mod secrets_in_logs;
 mod stripe;

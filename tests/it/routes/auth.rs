@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use crate::harness::TestApp;
 
-fn token_from(text: &str) -> String {
+pub(crate) fn token_from(text: &str) -> String {
     let start = text.find("token=").expect("link with token") + "token=".len();
     text[start..]
         .chars()

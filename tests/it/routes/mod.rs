@@ -1,6 +1,6 @@
 mod admin_users;
 mod attendees;
-mod auth;
+pub(crate) mod auth;
 mod authz;
 mod bad_input;
 mod cancellation;
@@ -22,5 +22,5 @@ mod sessions;
 mod stats;
 mod tiers;
 mod web;
-mod webhook_endpoints;
+pub(crate) mod webhook_endpoints;
 pub(crate) mod webhooks;

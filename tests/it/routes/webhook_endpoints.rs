@@ -150,7 +150,7 @@ async fn receive(
 }
 
 /// The scheduler's relay, every 100 ms, for as long as the guard lives.
-struct Relay(tokio::task::JoinHandle<()>);
+pub(crate) struct Relay(tokio::task::JoinHandle<()>);
 
 impl Drop for Relay {
     fn drop(&mut self) {
@@ -158,7 +158,7 @@ impl Drop for Relay {
     }
 }
 
-fn relay(app: &TestApp) -> Relay {
+pub(crate) fn relay(app: &TestApp) -> Relay {
     let services = app.services.clone();
     Relay(tokio::spawn(async move {
         loop {

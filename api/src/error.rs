@@ -222,6 +222,9 @@ impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
         match e {
             diesel::result::Error::NotFound => ApiError::NotFound,
+            e if boxoffice_core::db::is_unavailable(&e) => {
+                ApiError::Unavailable(format!("database: {e}"))
+            }
             e => ApiError::Internal(format!("database: {e}")),
         }
     }

@@ -268,7 +268,7 @@ async fn count(db: &DbPool, sql: &str) -> Result<i64> {
 /// Users with a live session each, straight in the database (registering
 /// 20,000 people through argon2 would measure password hashing instead), and
 /// an access token for each, signed as the server signs them.
-async fn make_buyers(
+pub async fn make_buyers(
     target: &Target,
     run: &str,
     n: usize,

@@ -5,6 +5,7 @@ pub mod baseline;
 pub mod cancel;
 pub mod checkin;
 pub mod emails;
+pub mod faults;
 pub mod hot_drop;
 pub mod queue;
 pub mod reminders;

@@ -118,6 +118,29 @@ enum Cmd {
     },
     /// pgbench and redis-benchmark on this machine.
     Baseline,
+    /// The fault suite (RELIABILITY.md): each scenario strikes a drop on a
+    /// cluster of real processes over a private PostgreSQL and Redis, then
+    /// checks the end state and times the recovery. Exits non-zero when a
+    /// scenario fails.
+    Faults {
+        /// Scenarios to run (default: all).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        scenarios: Vec<boxoffice_bench::faults::Scenario>,
+        #[arg(long, default_value_t = 300)]
+        buyers: usize,
+        #[arg(long, default_value_t = 300)]
+        seats: i32,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Buyers arriving per second.
+        #[arg(long, default_value_t = 30.0)]
+        rate: f64,
+        /// The boxoffice binary (default: next to this one).
+        #[arg(long)]
+        boxoffice: Option<PathBuf>,
+        #[arg(long, default_value = "bench/results")]
+        out: PathBuf,
+    },
     /// (internal) one queue worker process for `queue`.
     #[command(hide = true)]
     QueueWorker {
@@ -617,6 +640,63 @@ fn drop_table(base: Option<f64>, drops: &[hot_drop::Report]) {
 async fn main() -> Result<()> {
     boxoffice_core::install_crypto_provider();
     let cli = Cli::parse();
+    if let Cmd::Faults {
+        scenarios,
+        buyers,
+        seats,
+        concurrency,
+        rate,
+        boxoffice,
+        out,
+    } = cli.command
+    {
+        // Needs no configuration: it brings its own services.
+        use boxoffice_bench::faults;
+        let exe = match boxoffice {
+            Some(p) => p,
+            None => sibling("boxoffice")?,
+        };
+        let scenarios = if scenarios.is_empty() {
+            faults::Scenario::ALL.to_vec()
+        } else {
+            scenarios
+        };
+        let params = faults::Params {
+            seats,
+            buyers,
+            concurrency,
+            rate,
+            retry_budget: Duration::from_secs(90),
+            settle_timeout: Duration::from_secs(120),
+        };
+        let mut reports = Vec::new();
+        for scenario in scenarios {
+            reports.push(faults::scenario(&exe, scenario, &params).await?);
+        }
+        save_report(&out, "faults", &reports)?;
+        println!("| scenario | orders | paid | fault | final after | emailed after | result |");
+        println!("|---|---|---|---|---|---|---|");
+        for r in &reports {
+            println!(
+                "| {:?} | {} | {} | {:.1} s | {:.1} s | {:.1} s | {} |",
+                r.scenario,
+                r.orders,
+                r.paid,
+                r.fault_s,
+                r.orders_final_after_s,
+                r.emails_sent_after_s,
+                if r.violations.is_empty() {
+                    "passed".to_owned()
+                } else {
+                    r.violations.join("; ")
+                }
+            );
+        }
+        if reports.iter().any(|r| !r.violations.is_empty()) {
+            bail!("a fault scenario failed");
+        }
+        return Ok(());
+    }
     let config = Config::from_env().map_err(|e| anyhow::anyhow!("{e}"))?;
     match cli.command {
         Cmd::QueueWorker {
@@ -629,6 +709,7 @@ async fn main() -> Result<()> {
                 .map_err(anyhow::Error::msg)?;
             queue::worker(services, q, concurrency).await
         }
+        Cmd::Faults { .. } => unreachable!("run above"),
         Cmd::Baseline => {
             let redis = url_host_port(&config.redis.url)?;
             let b = baseline::run(&pg_server(&config), &redis.0, redis.1)?;

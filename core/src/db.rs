@@ -186,3 +186,27 @@ mod tests {
         assert_eq!(with_setting("host=h user=u", "a", "b"), "host=h user=u");
     }
 }
+
+/// The database could not answer (a connection dropped or refused, the
+/// server shutting down or starting up, a transaction that lost a
+/// serialization race): worth retrying, unlike an error in what was asked.
+/// diesel-async reports a lost connection as `UnableToSendCommand` and
+/// PostgreSQL's own class 57P (operator intervention) only by its message.
+pub fn is_unavailable(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(
+            DatabaseErrorKind::UnableToSendCommand
+            | DatabaseErrorKind::ClosedConnection
+            | DatabaseErrorKind::SerializationFailure,
+            _,
+        ) => true,
+        Error::DatabaseError(_, info) => {
+            let message = info.message();
+            message.starts_with("terminating connection")
+                || message.starts_with("the database system is")
+                || message.starts_with("canceling statement due to conflict with recovery")
+        }
+        _ => false,
+    }
+}

@@ -8,9 +8,12 @@ use crate::{
     schema::{email_log, email_suppressions},
 };
 
-/// How long a claimed ("sending") email may stay claimed before another worker
-/// may take it over: longer than any SMTP conversation.
-pub const SENDING_LEASE_SECS: i64 = 300;
+/// How long a claimed ("sending") email may stay claimed without its worker
+/// renewing the claim before another worker may take it over. The live
+/// worker renews it every third of this (`renew_claim`), so the lease only
+/// runs out when the worker died: then the email goes again within seconds,
+/// not minutes, however long an SMTP conversation may take.
+pub const SENDING_LEASE_SECS: i64 = 30;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = email_log, check_for_backend(diesel::pg::Pg))]
@@ -227,6 +230,21 @@ impl EmailRow {
         .prepared()
         .get_results(conn)
         .await
+    }
+
+    /// Renews the claim on an email still being sent (see
+    /// `SENDING_LEASE_SECS`); `false` if it is no longer ours to send.
+    pub async fn renew_claim(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+        // The `updated_at` trigger stamps the renewal.
+        let n = diesel::update(
+            email_log::table
+                .find(id)
+                .filter(email_log::status.eq("sending")),
+        )
+        .set(email_log::status.eq("sending"))
+        .execute(conn)
+        .await?;
+        Ok(n == 1)
     }
 
     /// Marks emails sent, each with the `Message-ID` it went out with.

@@ -6,7 +6,13 @@
 //! SMTP server accepted, the process died before `sent` was written) re-sends
 //! with the same `Message-ID`, which receivers use to drop duplicates.
 
-use boxoffice_core::{jobs::SendEmail, models::EmailRow};
+use std::time::Duration;
+
+use boxoffice_core::{
+    Services,
+    jobs::SendEmail,
+    models::{EmailRow, email::SENDING_LEASE_SECS},
+};
 
 use super::{JobError, Perform};
 use crate::{
@@ -22,6 +28,7 @@ impl Perform for SendEmail {
             tracing::debug!(email.id = %self.email_id, "email already sent or being sent; nothing to do");
             return Ok(());
         };
+        let _lease = Lease::keep(&ctx.services, email.id);
         // No connection is held while rendering (which takes its own) or
         // talking SMTP: a slow mail server must not drain the pool.
         let rendered = match emails::render(&email, &ctx.services).await {
@@ -61,7 +68,18 @@ impl Perform for SendEmail {
         {
             Ok(()) => {
                 email_outcome("sent");
-                ctx.email_marks.sent(email.id, message_id).await?;
+                // The server has it: that must be written down, or the
+                // email goes again once the lease ends. A database that is
+                // restarting is waited for (the lease is renewed meanwhile).
+                let mut wait = Duration::from_millis(200);
+                while let Err(e) = ctx.email_marks.sent(email.id, message_id.clone()).await {
+                    if wait > Duration::from_secs(8) {
+                        return Err(e);
+                    }
+                    tracing::warn!(email.id = %email.id, error = %e, "email sent but not yet marked; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
                 tracing::info!(email.id = %email.id, template = %email.template, attempt, "email sent");
                 Ok(())
             }
@@ -91,4 +109,33 @@ fn email_outcome(outcome: &str) {
         .emails
         .get_or_create(&boxoffice_core::metrics::labels([("outcome", outcome)]))
         .inc();
+}
+
+/// Keeps an email's claim while this worker sends it: renewed every third
+/// of the lease until dropped, so only a dead worker's claim runs out.
+struct Lease(tokio::task::JoinHandle<()>);
+
+impl Lease {
+    fn keep(services: &Services, id: uuid::Uuid) -> Self {
+        let db = services.db.clone();
+        Self(tokio::spawn(async move {
+            let every = Duration::from_secs(SENDING_LEASE_SECS as u64 / 3);
+            loop {
+                tokio::time::sleep(every).await;
+                // A failed renewal is tried again next time; the lease
+                // outlasts a database restart.
+                if let Ok(mut conn) = db.get().await
+                    && let Ok(false) = EmailRow::renew_claim(&mut conn, id).await
+                {
+                    return;
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -674,17 +674,22 @@ async fn main() -> Result<()> {
             reports.push(faults::scenario(&exe, scenario, &params).await?);
         }
         save_report(&out, "faults", &reports)?;
-        println!("| scenario | orders | paid | fault | final after | emailed after | result |");
-        println!("|---|---|---|---|---|---|---|");
+        println!(
+            "| scenario | orders | paid | fault | final after | emailed after | within {}/{} s | result |",
+            faults::ORDERS_TARGET_S,
+            faults::EMAILS_TARGET_S
+        );
+        println!("|---|---|---|---|---|---|---|---|");
         for r in &reports {
             println!(
-                "| {:?} | {} | {} | {:.1} s | {:.1} s | {:.1} s | {} |",
+                "| {:?} | {} | {} | {:.1} s | {:.1} s | {:.1} s | {} | {} |",
                 r.scenario,
                 r.orders,
                 r.paid,
                 r.fault_s,
                 r.orders_final_after_s,
                 r.emails_sent_after_s,
+                if r.within_targets { "yes" } else { "no" },
                 if r.violations.is_empty() {
                     "passed".to_owned()
                 } else {

@@ -52,23 +52,39 @@ fn entries() -> Vec<Entry> {
 
 /// Runs a named sweep once, now. Used by ticks and by tests.
 pub async fn run_sweep(services: &Services, name: &str) -> Result<usize, SweepError> {
+    let grace = sweeps::grace(services);
     match name {
-        "email_sweep" => sweeps::emails::run(services).await,
+        "email_sweep" => sweeps::emails::run(services, grace).await,
         "event_completion" => sweeps::events::complete_ended(services).await,
-        "stuck_orders" => sweeps::orders::stuck_orders(services).await,
+        "stuck_orders" => sweeps::orders::stuck_orders(services, grace).await,
         "expired_reservations" => sweeps::orders::expired_reservations(services).await,
-        "unapplied_webhooks" => sweeps::orders::unapplied_webhooks(services).await,
-        "open_refunds" => sweeps::orders::open_refunds(services).await,
+        "unapplied_webhooks" => sweeps::orders::unapplied_webhooks(services, grace).await,
+        "open_refunds" => sweeps::orders::open_refunds(services, grace).await,
         "unsettled_sales" => sweeps::orders::unsettled_sales(services).await,
         "cancelled_events" => sweeps::events::cancelled(services).await,
         "payouts" => sweeps::payouts::create_due(services).await,
-        "open_payouts" => sweeps::payouts::open(services).await,
+        "open_payouts" => sweeps::payouts::open(services, grace).await,
         "reminders" => sweeps::reminders::run(services).await,
         "messages" => sweeps::messages::run(services).await,
         "webhook_relay" => sweeps::webhooks::relay(services).await,
-        "lost_webhooks" => sweeps::webhooks::lost(services).await,
+        "lost_webhooks" => sweeps::webhooks::lost(services, grace).await,
         other => Err(SweepError::Unknown(other.to_owned())),
     }
+}
+
+/// Redis lost its data (its sentinel vanished): every queued job is gone,
+/// so every row in an intermediate state gets its job again now, without
+/// the grace that spares jobs merely slow in a healthy queue. Pushing a
+/// job that still exists is harmless: every job is idempotent.
+pub async fn recover_lost_queues(services: &Services) -> Result<usize, SweepError> {
+    let now = chrono::Duration::zero();
+    Ok(sweeps::orders::stuck_orders(services, now).await?
+        + sweeps::orders::unapplied_webhooks(services, now).await?
+        + sweeps::orders::expired_reservations(services).await?
+        + sweeps::orders::open_refunds(services, now).await?
+        + sweeps::emails::run(services, now).await?
+        + sweeps::payouts::open(services, now).await?
+        + sweeps::webhooks::lost(services, now).await?)
 }
 
 /// Runs until `shutdown` turns true; releases the leader lock on the way out.
@@ -87,6 +103,16 @@ pub async fn run(services: Services, mut shutdown: watch::Receiver<bool>) {
     tracing::info!(schedules = entries.len(), "scheduler started");
     loop {
         let is_leader = lock.acquire_or_renew().await;
+        if is_leader && matches!(services.queues.sentinel_vanished().await, Ok(true)) {
+            // Also on the first start against a fresh Redis: harmless.
+            match recover_lost_queues(&services).await {
+                Ok(n) => tracing::warn!(
+                    jobs = n,
+                    "Redis lost its queues; every open job pushed again"
+                ),
+                Err(e) => tracing::error!(error = %e, "recovering lost queues failed"),
+            }
+        }
         let now = Utc::now();
         for ((entry, due), task) in entries.iter().zip(next.iter_mut()).zip(running.iter_mut()) {
             let Some(at) = *due else { continue };

@@ -113,6 +113,22 @@ impl Queues {
         &self.namespace
     }
 
+    /// Marks this Redis as known to us, and says whether it was not: a
+    /// sentinel key that vanished means Redis lost its data (a failover or
+    /// a restart without persistence) and with it every queued job, so
+    /// the recovery sweeps need not wait out their grace. `true` on the
+    /// first call against a new Redis as well.
+    pub async fn sentinel_vanished(&self) -> Result<bool, QueueError> {
+        let mut conn = self.conn.clone();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(format!("{}:sentinel", self.namespace))
+            .arg(unix_now_ms())
+            .arg("NX")
+            .query_async(&mut conn)
+            .await?;
+        Ok(set.is_some())
+    }
+
     /// The apalis queue name: `{namespace}-{queue}` (no `:`, which apalis'
     /// pub/sub parsing splits on).
     pub fn redis_queue(&self, queue: QueueName) -> String {

@@ -4,11 +4,11 @@
 use super::SweepError;
 use boxoffice_core::{Services, jobs::SendEmail, models::EmailRow, queue::Schedule};
 
-pub async fn run(services: &Services) -> Result<usize, SweepError> {
+pub async fn run(services: &Services, grace: chrono::Duration) -> Result<usize, SweepError> {
     let mut conn = services.db.get().await?;
     // Twice the recovery grace (60 s by default): in a drop the emails
     // queue holds tens of thousands of confirmations, each in its turn.
-    let ids = EmailRow::unsent(&mut conn, super::grace(services) * 2, 1_000).await?;
+    let ids = EmailRow::unsent(&mut conn, grace * 2, 1_000).await?;
     if ids.is_empty() {
         return Ok(0);
     }

@@ -11,7 +11,7 @@ pub mod webhooks;
 
 /// How long a row may sit in an intermediate state before its job counts
 /// as lost (`RECOVERY_GRACE_SECS`).
-fn grace(services: &boxoffice_core::Services) -> chrono::Duration {
+pub(crate) fn grace(services: &boxoffice_core::Services) -> chrono::Duration {
     chrono::Duration::from_std(services.config.orders.recovery_grace).unwrap_or_default()
 }
 

@@ -2,7 +2,7 @@
 //! that pushes its job again. All the jobs are idempotent, so a sweep that
 //! races a slow (not lost) job is harmless.
 
-use super::{SweepError, grace, push};
+use super::{SweepError, push};
 use boxoffice_core::{
     Services,
     jobs::{ApplyPaymentEvent, OrderJob, RefundJob},
@@ -13,9 +13,11 @@ const BATCH: i64 = 1_000;
 
 /// Orders still `pending` (Redis was down when they were placed, or their
 /// job was lost), and reserved orders that never got a checkout.
-pub async fn stuck_orders(services: &Services) -> Result<usize, SweepError> {
+pub async fn stuck_orders(
+    services: &Services,
+    grace: chrono::Duration,
+) -> Result<usize, SweepError> {
     let mut conn = services.db.get().await?;
-    let grace = grace(services);
     let mut ids = Order::stuck_pending(&mut conn, grace, BATCH).await?;
     ids.extend(
         Order::without_checkout(&mut conn, grace.max(chrono::Duration::seconds(5)), BATCH).await?,
@@ -41,9 +43,12 @@ pub async fn expired_reservations(services: &Services) -> Result<usize, SweepErr
 }
 
 /// Provider events stored but never applied.
-pub async fn unapplied_webhooks(services: &Services) -> Result<usize, SweepError> {
+pub async fn unapplied_webhooks(
+    services: &Services,
+    grace: chrono::Duration,
+) -> Result<usize, SweepError> {
     let mut conn = services.db.get().await?;
-    let ids = InboxEvent::unprocessed(&mut conn, grace(services), BATCH).await?;
+    let ids = InboxEvent::unprocessed(&mut conn, grace, BATCH).await?;
     drop(conn);
     let jobs = ids
         .into_iter()
@@ -62,9 +67,12 @@ pub async fn unsettled_sales(services: &Services) -> Result<usize, SweepError> {
 }
 
 /// Refunds not finished.
-pub async fn open_refunds(services: &Services) -> Result<usize, SweepError> {
+pub async fn open_refunds(
+    services: &Services,
+    grace: chrono::Duration,
+) -> Result<usize, SweepError> {
     let mut conn = services.db.get().await?;
-    let ids = Refund::open(&mut conn, grace(services), BATCH).await?;
+    let ids = Refund::open(&mut conn, grace, BATCH).await?;
     drop(conn);
     let jobs = ids
         .into_iter()

@@ -11,7 +11,7 @@ use boxoffice_core::{
 };
 use diesel_async::AsyncConnection;
 
-use super::{SweepError, grace, push};
+use super::{SweepError, push};
 
 /// Writes the payouts that are due and pushes their jobs. An organizer
 /// without a payout account is skipped (their balance waits, visible on
@@ -51,9 +51,9 @@ pub async fn create_due(services: &Services) -> Result<usize, SweepError> {
 }
 
 /// Payouts still in flight after the grace: their job is pushed again.
-pub async fn open(services: &Services) -> Result<usize, SweepError> {
+pub async fn open(services: &Services, grace: chrono::Duration) -> Result<usize, SweepError> {
     let mut conn = services.db.get().await?;
-    let ids = Payout::open(&mut conn, grace(services), 1_000).await?;
+    let ids = Payout::open(&mut conn, grace, 1_000).await?;
     drop(conn);
     let jobs = ids
         .into_iter()

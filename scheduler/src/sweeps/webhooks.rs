@@ -4,7 +4,7 @@
 
 use boxoffice_core::{Services, jobs::DeliverWebhook, models::Delivery};
 
-use super::{SweepError, grace, push};
+use super::{SweepError, push};
 
 /// Deliveries pushed per statement; the relay runs every second.
 const RELAY_BATCH: i64 = 5_000;
@@ -41,9 +41,9 @@ pub async fn relay(services: &Services) -> Result<usize, SweepError> {
 
 /// Re-pushes deliveries overdue by the recovery grace, and attempts whose
 /// worker died (past their lease).
-pub async fn lost(services: &Services) -> Result<usize, SweepError> {
+pub async fn lost(services: &Services, grace: chrono::Duration) -> Result<usize, SweepError> {
     let mut conn = services.db.get().await?;
-    let grace = grace(services).to_std().unwrap_or_default();
+    let grace = grace.to_std().unwrap_or_default();
     let ids = Delivery::lost(&mut conn, grace, 1_000).await?;
     drop(conn);
     let jobs = ids

@@ -10,10 +10,11 @@
 //!
 //! The orders it creates are enqueued for the purchases queue here too, in
 //! one push per batch (one Redis script run instead of one per order), and
-//! only then answered: a `202` still means the order is committed and
-//! queued. If Redis is down the committed orders stay `pending` and the
-//! scheduler's sweep enqueues them; their requests get a 503, and a retry
-//! with the same key returns the same order.
+//! only then answered. A `202` means the order is committed: if Redis is
+//! down it stays `pending` and the scheduler's sweep enqueues it (at once
+//! when Redis comes back empty), so the buyer is told it was taken rather
+//! than asked to retry (RELIABILITY.md, "Clients during an outage"). Only
+//! an order that could not be written gets a 503.
 
 use std::collections::HashMap;
 
@@ -121,7 +122,8 @@ impl Write for Orders {
     }
 
     /// Pushes the placing jobs of the orders this batch created; if that
-    /// fails, they are answered 503 (committed, the sweep enqueues them).
+    /// fails they are still answered as placed: committed, and the sweep
+    /// enqueues them.
     async fn after(&self, _: &[Request], answers: &mut [Result<Placed, ApiError>]) {
         let jobs: Vec<OrderJob> = answers
             .iter()
@@ -133,17 +135,8 @@ impl Write for Orders {
         if jobs.is_empty() {
             return;
         }
-        let Err(e) = self.queues.push_many(&jobs, Schedule::now()).await else {
-            return;
-        };
-        tracing::warn!(orders = jobs.len(), error = %e, "enqueue placed orders");
-        for answer in answers.iter_mut() {
-            if let Ok(Placed::Created(order)) = answer {
-                *answer = Err(ApiError::Unavailable(format!(
-                    "enqueue order {}: {e}",
-                    order.id
-                )));
-            }
+        if let Err(e) = self.queues.push_many(&jobs, Schedule::now()).await {
+            tracing::warn!(orders = jobs.len(), error = %e, "placed orders not enqueued; the sweep will");
         }
     }
 }

@@ -338,22 +338,16 @@ pub async fn place(
         }
     };
     // A new order was enqueued by the writer. A retry of a still pending one
-    // pushes it again (a lost push; the job is idempotent).
+    // pushes it again (a lost push; the job is idempotent). The row is
+    // committed either way: if Redis is down the order stays pending, the
+    // scheduler's sweep enqueues it, and the buyer is answered 202.
     if !created && order.status() == OrderStatus::Pending {
-        // The row is committed; if Redis is down the order stays pending and
-        // the scheduler's sweep enqueues it. The client learns it now, and a
-        // retry with the same key returns this same order.
-        if let Err(e) = state
-            .services
-            .queues
-            .push(&OrderJob::Place { order_id: order.id }, Schedule::now())
-            .await
-        {
-            return Err(ApiError::Unavailable(format!(
-                "enqueue order {}: {e}",
-                order.id
-            )));
-        }
+        enqueue_or_log(
+            &state.services.queues,
+            &OrderJob::Place { order_id: order.id },
+            Schedule::now(),
+        )
+        .await;
     }
     if created {
         tracing::info!(order.id = %order.id, event.id = %event_id, "order placed");

@@ -45,6 +45,7 @@ pub struct Hub {
     /// True while the Redis subscription is up (readiness of live streams).
     connected: std::sync::atomic::AtomicBool,
     commands: mpsc::UnboundedSender<Command>,
+    shutdown: watch::Receiver<bool>,
 }
 
 impl Hub {
@@ -54,6 +55,7 @@ impl Hub {
             channels: Mutex::default(),
             connected: Default::default(),
             commands,
+            shutdown: shutdown.clone(),
         });
         tokio::spawn(subscribe_loop(
             hub.clone(),
@@ -62,6 +64,16 @@ impl Hub {
             shutdown,
         ));
         hub
+    }
+
+    /// Resolves when the process starts shutting down: live streams end
+    /// then (clients reconnect, to another replica), instead of holding the
+    /// graceful shutdown open for as long as anyone watches.
+    pub fn closing(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut shutdown = self.shutdown.clone();
+        async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        }
     }
 
     /// Messages published on `channel` from now on: returns once Redis has

@@ -58,12 +58,15 @@ fn relay(rx: broadcast::Receiver<Arc<str>>) -> impl Stream<Item = Result<SseEven
     })
 }
 
+/// The stream: the current state, then every change, until the client goes
+/// or the server shuts down.
 fn finish(
+    state: &AppState,
     initial: Vec<String>,
     rest: impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static,
 ) -> EventStream {
     let first = stream::iter(initial.into_iter().map(|m| Ok(sse(&m))));
-    Sse::new(first.chain(rest).boxed())
+    Sse::new(first.chain(rest).take_until(state.hub.closing()).boxed())
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
@@ -101,7 +104,7 @@ pub async fn order(
         "currency": order.currency,
         "reserved_until": order.reserved_until,
     });
-    Ok(finish(vec![current.to_string()], relay(rx)))
+    Ok(finish(&state, vec![current.to_string()], relay(rx)))
 }
 
 fn availability(event_id: Uuid, tiers: &[Tier]) -> String {
@@ -182,7 +185,7 @@ pub async fn event(
         let msg = json!({"type": "viewers", "event_id": id, "count": count}).to_string();
         Some((Ok(sse(&msg)), viewer))
     });
-    Ok(finish(initial, stream::select(relay(rx), viewers)))
+    Ok(finish(&state, initial, stream::select(relay(rx), viewers)))
 }
 
 /// `GET /v1/events/live`: events as they are published.
@@ -199,5 +202,5 @@ pub async fn feed(State(state): State<AppState>) -> EventStream {
         .hub
         .subscribe(&state.services.live.feed_channel())
         .await;
-    finish(Vec::new(), relay(rx))
+    finish(&state, Vec::new(), relay(rx))
 }

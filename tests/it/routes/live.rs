@@ -246,3 +246,34 @@ async fn refunds_appear_on_the_order_stream() {
         "{seen:?}"
     );
 }
+
+/// A process asked to stop ends its live streams itself (clients reconnect,
+/// to another replica): the graceful shutdown does not wait for the last
+/// watcher to leave.
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_ends_live_streams_at_once() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop(5, 1000).await;
+    // An API of its own, to stop while the test's app runs on.
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let (addr, server) = boxoffice_api::bind(app.services.clone(), rx).await.unwrap();
+    let server = tokio::spawn(server);
+    let stream = app
+        .client
+        .get(format!("http://{addr}/v1/events/{}/live", shop.event_id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    stop.send(true).unwrap();
+    let body = tokio::time::timeout(Duration::from_secs(5), stream.text())
+        .await
+        .expect("the stream ends with the shutdown")
+        .unwrap();
+    assert!(body.contains("event: availability"), "{body}");
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("the server stops with a stream open")
+        .unwrap()
+        .unwrap();
+}

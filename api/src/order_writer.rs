@@ -136,7 +136,27 @@ impl Write for Orders {
             return;
         }
         if let Err(e) = self.queues.push_many(&jobs, Schedule::now()).await {
-            tracing::warn!(orders = jobs.len(), error = %e, "placed orders not enqueued; the sweep will");
+            tracing::warn!(orders = jobs.len(), error = %e, "placed orders not enqueued; retrying");
+            tokio::spawn(push_when_back(self.queues.clone(), jobs));
         }
+    }
+}
+
+/// Pushes accepted orders once Redis takes them again, so they are placed
+/// the moment it is back (the scheduler's sweep is the net for a process
+/// that dies first, but it waits out its grace). The push is idempotent.
+async fn push_when_back(queues: Queues, jobs: Vec<OrderJob>) {
+    let mut wait = std::time::Duration::from_millis(250);
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+    while tokio::time::Instant::now() < until {
+        tokio::time::sleep(wait).await;
+        if queues.push_many(&jobs, Schedule::now()).await.is_ok() {
+            tracing::info!(
+                orders = jobs.len(),
+                "placed orders enqueued after an outage"
+            );
+            return;
+        }
+        wait = (wait * 2).min(std::time::Duration::from_secs(2));
     }
 }

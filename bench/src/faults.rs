@@ -20,13 +20,11 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use boxoffice_core::{config::DatabaseConfig, db, queue::QueueName};
-use diesel::{QueryableByName, sql_types};
-use diesel_async::RunQueryDsl;
 use futures::StreamExt;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::{hot_drop, smtp_sink::SmtpSink};
+use crate::{cancel::count, hot_drop, smtp_sink::SmtpSink};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -419,21 +417,6 @@ impl Cluster {
     }
 }
 
-#[derive(QueryableByName)]
-struct N {
-    #[diesel(sql_type = sql_types::BigInt)]
-    n: i64,
-}
-
-async fn count(pool: &db::DbPool, sql: &str) -> Result<i64> {
-    let mut conn = pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let row: N = diesel::sql_query(sql)
-        .get_result(&mut conn)
-        .await
-        .with_context(|| sql.to_owned())?;
-    Ok(row.n)
-}
-
 /// What buyers were told, final and on the way.
 #[derive(Default)]
 struct Answers {
@@ -521,10 +504,9 @@ pub async fn scenario(exe: &Path, scenario: Scenario, params: &Params) -> Result
 }
 
 async fn drive(cluster: &mut Cluster, scenario: Scenario, params: &Params) -> Result<Report> {
-    let pool = cluster.pool()?;
     let target = hot_drop::Target {
         api_url: cluster.api_url(),
-        db: pool.clone(),
+        db: cluster.pool()?,
         jwt_secret: cluster.jwt_secret.clone(),
         pid: None,
     };
@@ -619,13 +601,13 @@ async fn drive(cluster: &mut Cluster, scenario: Scenario, params: &Params) -> Re
     );
     let mut violations = Vec::new();
     let orders_final_after_s = loop {
-        if count(&pool, &open).await.unwrap_or(1) == 0 {
+        if count(&target, &open).await.unwrap_or(1) == 0 {
             break back.elapsed().as_secs_f64();
         }
         if Instant::now() > deadline {
             violations.push(format!(
                 "{} orders still open {:?} after the fault",
-                count(&pool, &open).await.unwrap_or(-1),
+                count(&target, &open).await.unwrap_or(-1),
                 params.settle_timeout
             ));
             break f64::NAN;
@@ -635,7 +617,7 @@ async fn drive(cluster: &mut Cluster, scenario: Scenario, params: &Params) -> Re
     let paid_sql = format!(
         "SELECT count(*) AS n FROM orders WHERE event_id = '{event_id}' AND status = 'paid'"
     );
-    let paid = count(&pool, &paid_sql).await?;
+    let paid = count(&target, &paid_sql).await?;
     let confirmations = || {
         cluster
             .smtp
@@ -662,38 +644,33 @@ async fn drive(cluster: &mut Cluster, scenario: Scenario, params: &Params) -> Re
     // A moment for any duplicate to show.
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    let check = |what: &str, sql: String| {
-        let pool = pool.clone();
-        let what = what.to_owned();
-        async move { (what, count(&pool, &sql).await) }
-    };
     let e = &event_id;
-    for (what, result) in [
-        check("seats sold ≠ seats of paid orders", format!(
+    for (what, sql) in [
+        ("seats sold ≠ seats of paid orders", format!(
             "SELECT count(*) AS n FROM tier_stock s JOIN ticket_tiers t ON t.id = s.tier_id
               WHERE t.event_id = '{e}' AND s.sold <> (SELECT coalesce(sum(i.quantity), 0) FROM order_items i
-                JOIN orders o ON o.id = i.order_id WHERE i.tier_id = t.id AND o.status = 'paid')")).await,
-        check("tiers oversold or still holding seats", format!(
+                JOIN orders o ON o.id = i.order_id WHERE i.tier_id = t.id AND o.status = 'paid')")),
+        ("tiers oversold or still holding seats", format!(
             "SELECT count(*) AS n FROM tier_stock s JOIN ticket_tiers t ON t.id = s.tier_id
-              WHERE t.event_id = '{e}' AND (s.sold > s.quantity OR s.held <> 0)")).await,
-        check("paid orders without exactly one succeeded payment", format!(
+              WHERE t.event_id = '{e}' AND (s.sold > s.quantity OR s.held <> 0)")),
+        ("paid orders without exactly one succeeded payment", format!(
             "SELECT count(*) AS n FROM orders o WHERE o.event_id = '{e}' AND o.status = 'paid'
-               AND (SELECT count(*) FROM payments p WHERE p.order_id = o.id AND p.status = 'succeeded') <> 1")).await,
-        check("paid orders whose tickets ≠ seats", format!(
+               AND (SELECT count(*) FROM payments p WHERE p.order_id = o.id AND p.status = 'succeeded') <> 1")),
+        ("paid orders whose tickets ≠ seats", format!(
             "SELECT count(*) AS n FROM orders o WHERE o.event_id = '{e}' AND o.status = 'paid'
                AND (SELECT count(*) FROM tickets k WHERE k.order_id = o.id)
-                <> (SELECT sum(quantity) FROM order_items i WHERE i.order_id = o.id)")).await,
-        check("tickets of unpaid orders", format!(
+                <> (SELECT sum(quantity) FROM order_items i WHERE i.order_id = o.id)")),
+        ("tickets of unpaid orders", format!(
             "SELECT count(*) AS n FROM tickets k JOIN orders o ON o.id = k.order_id
-              WHERE o.event_id = '{e}' AND o.status <> 'paid'")).await,
-        check("duplicate ticket codes", format!(
-            "SELECT count(*) - count(DISTINCT code) AS n FROM tickets WHERE event_id = '{e}'")).await,
-        check("paid orders without exactly one sent confirmation", format!(
+              WHERE o.event_id = '{e}' AND o.status <> 'paid'")),
+        ("duplicate ticket codes", format!(
+            "SELECT count(*) - count(DISTINCT code) AS n FROM tickets WHERE event_id = '{e}'")),
+        ("paid orders without exactly one sent confirmation", format!(
             "SELECT count(*) AS n FROM orders o WHERE o.event_id = '{e}' AND o.status = 'paid'
                AND (SELECT count(*) FROM email_log m WHERE m.dedupe_key = 'order_confirmation:' || o.id::text
-                      AND m.status = 'sent') <> 1")).await,
+                      AND m.status = 'sent') <> 1")),
     ] {
-        match result {
+        match count(&target, &sql).await {
             Ok(0) => {}
             Ok(n) => violations.push(format!("{what}: {n}")),
             Err(e) => violations.push(format!("{what}: {e:#}")),
@@ -710,7 +687,7 @@ async fn drive(cluster: &mut Cluster, scenario: Scenario, params: &Params) -> Re
         ));
     }
     {
-        let mut conn = pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut conn = target.db.get().await?;
         let ledger = boxoffice_core::models::ledger::check(&mut conn).await?;
         for problem in &ledger.problems {
             violations.push(format!("ledger: {problem}"));
@@ -743,19 +720,14 @@ async fn drive(cluster: &mut Cluster, scenario: Scenario, params: &Params) -> Re
     {
         violations.push("some buyers ran out of retries".into());
     }
-    let status_count = |status: &str| {
-        let sql = format!(
-            "SELECT count(*) AS n FROM orders WHERE event_id = '{e}' AND status = '{status}'"
-        );
-        let pool = pool.clone();
-        async move { count(&pool, &sql).await }
-    };
     let report = Report {
         scenario,
-        orders: count(&pool, &format!("SELECT count(*) AS n FROM orders WHERE event_id = '{e}'")).await?,
+        orders: count(&target, &format!("SELECT count(*) AS n FROM orders WHERE event_id = '{e}'")).await?,
         paid,
-        rejected: status_count("rejected").await?,
-        seats_sold: count(&pool, &format!(
+        rejected: count(&target, &format!(
+            "SELECT count(*) AS n FROM orders WHERE event_id = '{e}' AND status = 'rejected'"
+        )).await?,
+        seats_sold: count(&target, &format!(
             "SELECT coalesce(sum(s.sold), 0)::bigint AS n FROM tier_stock s JOIN ticket_tiers t ON t.id = s.tier_id WHERE t.event_id = '{e}'"
         )).await?,
         answers: answers.last.lock().unwrap().clone(),

@@ -10,7 +10,7 @@ use std::{
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
     net::TcpListener,
-    sync::{Notify, broadcast},
+    sync::{Notify, broadcast, watch},
 };
 
 #[derive(Debug, Clone)]
@@ -58,6 +58,9 @@ pub struct SmtpSink {
     /// Recipient → the reply its `RCPT TO` gets instead of `250`, and how
     /// many more times.
     refusals: Arc<Mutex<std::collections::HashMap<String, (String, u32)>>>,
+    /// While `true`, a message is kept but its `DATA` is not yet answered
+    /// (a server slow to confirm).
+    held: Arc<watch::Sender<bool>>,
     pub port: u16,
 }
 
@@ -80,6 +83,7 @@ impl SmtpSink {
             port: listener.local_addr().expect("bound").port(),
             keep,
             hang_up: Some(broadcast::channel(1).0),
+            held: Arc::new(watch::channel(false).0),
             ..Default::default()
         };
         let s = sink.clone();
@@ -170,6 +174,7 @@ impl SmtpSink {
                 self.count
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.notify.notify_waiters();
+                let _ = self.held.subscribe().wait_for(|held| !*held).await;
                 b"250 queued\r\n"
             } else if command.starts_with("QUIT") {
                 write.write_all(b"221 bye\r\n").await?;
@@ -199,6 +204,13 @@ impl SmtpSink {
         }
         *left -= 1;
         Some(reply.clone())
+    }
+
+    /// While `hold` is set, messages are received but their `DATA` is
+    /// answered only once it is cleared: the sender cannot yet know that
+    /// the server has the message.
+    pub fn hold_replies(&self, hold: bool) {
+        self.held.send_replace(hold);
     }
 
     /// SMTP sessions opened so far.

@@ -37,7 +37,16 @@ async fn handle<J: Perform>(
     // Every log line of the job carries its queue and payload (ids only, so
     // `order_id`, `email_id`... are searchable fields).
     let span = tracing::info_span!("job", queue = J::QUEUE.as_str(), job = ?job);
-    tracing::Instrument::instrument(deliver(job, ctx, worker), span).await
+    // On a task of its own: apalis drops the futures of its jobs in flight
+    // when its stream fails (Redis gone), and a job cut at an await point
+    // (an email the SMTP server took, not yet marked sent) is done again
+    // once its claim runs out. Only the death of the process cuts it now.
+    tokio::spawn(tracing::Instrument::instrument(
+        deliver(job, ctx, worker),
+        span,
+    ))
+    .await
+    .unwrap_or_else(|e| Err(format!("job task: {e}").into()))
 }
 
 async fn deliver<J: Perform>(

@@ -8,7 +8,7 @@ use boxoffice_core::{
 use boxoffice_workers::{Perform, WorkerCtx};
 use serde_json::json;
 
-use crate::harness::{TestApp, eventually};
+use crate::harness::{TestApp, eventually, proxy::Proxy};
 
 async fn record_email(app: &TestApp, to: &str) -> uuid::Uuid {
     let (_, _, user_id) = app.register(to, "attendee").await;
@@ -119,6 +119,72 @@ async fn the_sweep_sends_an_email_whose_job_was_lost() {
             .unwrap(),
         0
     );
+}
+
+/// apalis drops the futures of its jobs in flight when its stream fails
+/// (Redis gone): a job must still run to its end, or an email the SMTP
+/// server accepted stays `sending` and goes again once its claim runs out.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_email_in_flight_when_redis_goes_away_is_marked_sent_and_sent_once() {
+    use boxoffice_core::queue::QueueName;
+    let proxy = Proxy::to_redis().await;
+    let port = proxy.port;
+    let app = TestApp::builder()
+        .full()
+        .with_config(move |c| c.redis.url = format!("redis://127.0.0.1:{port}"))
+        .start()
+        .await;
+    let email_id = record_email(&app, "ida@example.com").await;
+    let ours = |app: &TestApp| {
+        app.smtp
+            .messages()
+            .into_iter()
+            .filter(|m| {
+                m.raw
+                    .windows(36)
+                    .any(|w| w == email_id.to_string().as_bytes())
+            })
+            .count()
+    };
+    // The server takes the message but does not confirm it yet.
+    app.smtp.hold_replies(true);
+    app.services
+        .queues
+        .push(&SendEmail { email_id }, Schedule::default())
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(10), || async {
+        match ours(&app) {
+            0 => Err("the message never reached the server".to_owned()),
+            _ => Ok(()),
+        }
+    })
+    .await;
+
+    proxy.down();
+    eventually(Duration::from_secs(10), || async {
+        let health = app.services.health.snapshot();
+        match health.get(&QueueName::Emails) {
+            Some(s) if !s.running || s.restarts > 0 => Ok(()),
+            _ => Err(format!("the worker never noticed the outage: {health:?}")),
+        }
+    })
+    .await;
+    app.smtp.hold_replies(false);
+
+    // Redis is still down: the job's own end writes it down.
+    eventually(Duration::from_secs(10), || async {
+        let mut conn = app.services.db.get().await.unwrap();
+        let row = EmailRow::find(&mut conn, email_id).await.unwrap().unwrap();
+        if row.status == "sent" {
+            Ok(())
+        } else {
+            Err(format!("the accepted email is {}", row.status))
+        }
+    })
+    .await;
+    proxy.up();
+    assert_eq!(ours(&app), 1);
 }
 
 /// Plain SMTP goes over the relay's own connections: one is reused from

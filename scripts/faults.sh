@@ -19,7 +19,7 @@ args=()
 if [ "${1:-}" = "--short" ]; then
   shift
   profile=()
-  args=(--scenarios kill-all-workers,redis-outage,postgres-restart --buyers 150 --seats 150
+  args=(--scenarios kill-all-workers,redis-outage,postgres-restart,smtp-outage --buyers 150 --seats 150
         --out "${TMPDIR:-/tmp}/boxoffice-faults-report")
 fi
 cargo build "${profile[@]}" -p boxoffice -p boxoffice-bench

@@ -41,16 +41,19 @@ pub enum Scenario {
     RedisOutage,
     /// `pg_ctl restart -m fast`.
     PostgresRestart,
+    /// The SMTP server refusing every connection for 60 s.
+    SmtpOutage,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::KillWorker,
         Scenario::KillAllWorkers,
         Scenario::KillApi,
         Scenario::KillScheduler,
         Scenario::RedisOutage,
         Scenario::PostgresRestart,
+        Scenario::SmtpOutage,
     ];
 }
 
@@ -396,6 +399,11 @@ impl Cluster {
                 self.start_redis()?;
             }
             Scenario::PostgresRestart => self.pg_ctl("restart")?,
+            Scenario::SmtpOutage => {
+                self.smtp.set_down(true);
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                self.smtp.set_down(false);
+            }
         }
         Ok(())
     }

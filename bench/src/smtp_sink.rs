@@ -61,6 +61,9 @@ pub struct SmtpSink {
     /// While `true`, a message is kept but its `DATA` is not yet answered
     /// (a server slow to confirm).
     held: Arc<watch::Sender<bool>>,
+    /// While set, connections are closed as soon as they are accepted (a
+    /// mail server that is down).
+    closed: Arc<std::sync::atomic::AtomicBool>,
     pub port: u16,
 }
 
@@ -89,6 +92,10 @@ impl SmtpSink {
         let s = sink.clone();
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
+                if s.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                    drop(socket);
+                    continue;
+                }
                 let s = s.clone();
                 tokio::spawn(async move {
                     let _ = s.session(socket).await;
@@ -211,6 +218,15 @@ impl SmtpSink {
     /// the server has the message.
     pub fn hold_replies(&self, hold: bool) {
         self.held.send_replace(hold);
+    }
+
+    /// Down (`true`): open sessions are ended and new connections closed
+    /// at once, until it is up again.
+    pub fn set_down(&self, down: bool) {
+        self.closed.store(down, std::sync::atomic::Ordering::SeqCst);
+        if down {
+            self.hang_up();
+        }
     }
 
     /// SMTP sessions opened so far.

@@ -82,6 +82,7 @@ diesel::table! {
         sent_at -> Nullable<Timestamptz>,
         updated_at -> Timestamptz,
         event_message_id -> Nullable<Uuid>,
+        due_at -> Timestamptz,
     }
 }
 

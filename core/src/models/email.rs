@@ -278,13 +278,27 @@ impl EmailRow {
     }
 
     /// Not sent this time (the server or the network failed): `pending`
-    /// again with the error, for the job's retry or the sweep.
+    /// again with the error, due `after` from now (the sweep takes it up
+    /// only if its job is then overdue).
     pub async fn mark_for_retry(
         conn: &mut AsyncPgConnection,
         id: Uuid,
         error: &str,
+        after: chrono::Duration,
     ) -> QueryResult<usize> {
-        Self::end_claim(conn, id, "pending", error).await
+        diesel::update(
+            email_log::table
+                .find(id)
+                .filter(email_log::status.eq("sending")),
+        )
+        .set((
+            email_log::status.eq("pending"),
+            email_log::last_error.eq(error),
+            email_log::due_at.eq(Utc::now() + after),
+        ))
+        .prepared()
+        .execute(conn)
+        .await
     }
 
     /// No longer had a reason to go when its turn came: `skipped`, with why.
@@ -329,12 +343,12 @@ impl EmailRow {
             .filter(
                 email_log::status
                     .eq("pending")
-                    .and(email_log::created_at.lt(cutoff))
+                    .and(email_log::due_at.lt(cutoff))
                     .or(email_log::status
                         .eq("sending")
                         .and(email_log::updated_at.lt(stale_claim))),
             )
-            .order(email_log::created_at)
+            .order(email_log::due_at)
             .limit(limit)
             .select(email_log::id)
             .load(conn)

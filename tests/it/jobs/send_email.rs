@@ -83,7 +83,10 @@ async fn the_sweep_sends_an_email_whose_job_was_lost() {
         use diesel_async::RunQueryDsl;
         let mut conn = app.services.db.get().await.unwrap();
         diesel::update(email_log::table.find(email_id))
-            .set(email_log::created_at.eq(chrono::Utc::now() - chrono::Duration::minutes(2)))
+            .set((
+                email_log::created_at.eq(chrono::Utc::now() - chrono::Duration::minutes(2)),
+                email_log::due_at.eq(chrono::Utc::now() - chrono::Duration::minutes(2)),
+            ))
             .execute(&mut conn)
             .await
             .unwrap();
@@ -112,6 +115,31 @@ async fn the_sweep_sends_an_email_whose_job_was_lost() {
         }
     })
     .await;
+    // One waiting out the SMTP server's deferral is not lost, however old.
+    let deferred = record_email(&app, "nia@example.com").await;
+    {
+        use boxoffice_core::schema::email_log;
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        let mut conn = app.services.db.get().await.unwrap();
+        diesel::update(email_log::table.find(deferred))
+            .set((
+                email_log::status.eq("sending"),
+                email_log::created_at.eq(chrono::Utc::now() - chrono::Duration::minutes(2)),
+            ))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let n = EmailRow::mark_for_retry(
+            &mut conn,
+            deferred,
+            "451 try again later",
+            chrono::Duration::minutes(10),
+        )
+        .await
+        .unwrap();
+        assert_eq!(n, 1);
+    }
     // Nothing left for the next sweep.
     assert_eq!(
         boxoffice_scheduler::run_sweep(&app.services, "email_sweep")
@@ -185,6 +213,66 @@ async fn an_email_in_flight_when_redis_goes_away_is_marked_sent_and_sent_once() 
     .await;
     proxy.up();
     assert_eq!(ours(&app), 1);
+}
+
+/// A server that answers "try again later" (4xx) is waited for with
+/// re-pushes of the job, not the delivery's few quick retries: the email
+/// goes once the server takes it, and nothing lands in the dead set.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_email_the_server_defers_is_tried_again_until_it_goes() {
+    use boxoffice_core::queue::QueueName;
+    let app = TestApp::builder().full().start().await;
+    let email_id = record_email(&app, "uma@example.com").await;
+    // The registration's own email gone first.
+    app.smtp
+        .wait_for("uma@example.com", "", Duration::from_secs(10))
+        .await;
+    app.smtp
+        .refuse("uma@example.com", "451 4.3.0 try again later", 3);
+    app.services
+        .queues
+        .push(&SendEmail { email_id }, Schedule::default())
+        .await
+        .unwrap();
+    // 1 s, 2 s and 4 s apart.
+    eventually(Duration::from_secs(20), || async {
+        let mut conn = app.services.db.get().await.unwrap();
+        let row = EmailRow::find(&mut conn, email_id).await.unwrap().unwrap();
+        if row.status == "sent" {
+            Ok(())
+        } else {
+            Err(format!(
+                "deferred email is {} ({:?})",
+                row.status, row.last_error
+            ))
+        }
+    })
+    .await;
+    let mut conn = app.services.db.get().await.unwrap();
+    let row = EmailRow::find(&mut conn, email_id).await.unwrap().unwrap();
+    // Three refusals: on a reused connection the relay tries a fresh one
+    // within the attempt, so two or three attempts were deferred.
+    assert!((3..=4).contains(&row.attempts), "{}", row.attempts);
+    assert_eq!(row.last_error, None);
+    let ours = app
+        .smtp
+        .messages()
+        .into_iter()
+        .filter(|m| {
+            m.raw
+                .windows(36)
+                .any(|w| w == email_id.to_string().as_bytes())
+        })
+        .count();
+    assert_eq!(ours, 1);
+    assert!(
+        app.services
+            .queues
+            .dead_jobs(QueueName::Emails)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Plain SMTP goes over the relay's own connections: one is reused from

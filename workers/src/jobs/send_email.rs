@@ -51,7 +51,13 @@ impl Perform for SendEmail {
                     }
                     // Released at once, so the retry can claim it.
                     JobError::Transient(message) | JobError::Deferred(_, message) => {
-                        EmailRow::mark_for_retry(&mut conn, email.id, message).await?
+                        EmailRow::mark_for_retry(
+                            &mut conn,
+                            email.id,
+                            message,
+                            chrono::Duration::zero(),
+                        )
+                        .await?
                     }
                 };
                 return Err(error);
@@ -93,15 +99,42 @@ impl Perform for SendEmail {
                 Err(JobError::permanent(format!("smtp: {e}")))
             }
             Err(e @ MailError::Unavailable(_)) => {
-                // A 4xx reply, a refused connection, a timeout: retried with
-                // the queue's backoff.
-                email_outcome("retried");
+                // A 4xx reply, a refused connection, a timeout: the server is
+                // away or busy, for seconds or for hours. Waited for off the
+                // worker's slots (a re-push, not the delivery's few quick
+                // retries, which a minute-long outage would exhaust into the
+                // dead set), for as long as a mail server would.
                 let mut conn = ctx.services.db.get().await?;
-                EmailRow::mark_for_retry(&mut conn, email.id, &e.to_string()).await?;
-                Err(JobError::new(format!("smtp: {e}")))
+                let age = chrono::Utc::now() - email.created_at;
+                if age > chrono::Duration::days(GIVE_UP_DAYS) {
+                    email_outcome("failed");
+                    EmailRow::mark_failed(&mut conn, email.id, &e.to_string()).await?;
+                    tracing::warn!(email.id = %email.id, error = %e, "email undeliverable for days; given up");
+                    return Err(JobError::permanent(format!("smtp: {e}")));
+                }
+                email_outcome("retried");
+                let wait = retry_in(email.attempts, age);
+                let after = chrono::Duration::from_std(wait).unwrap_or_default();
+                EmailRow::mark_for_retry(&mut conn, email.id, &e.to_string(), after).await?;
+                Err(JobError::Deferred(wait, format!("smtp: {e}")))
             }
         }
     }
+}
+
+/// How long an email the server keeps deferring is tried (RFC 5321
+/// §4.5.4.1 asks for at least 4–5 days; three is what a ticket email is
+/// worth).
+const GIVE_UP_DAYS: i64 = 3;
+
+/// The wait before the next try of an email after its `attempts`-th:
+/// doubling from 1 s, at most 15 s while it is young (the end of a short
+/// outage is noticed within seconds), then every 5 minutes.
+fn retry_in(attempts: i32, age: chrono::Duration) -> Duration {
+    if age > chrono::Duration::minutes(15) {
+        return Duration::from_secs(300);
+    }
+    Duration::from_secs(1 << attempts.clamp(1, 5).saturating_sub(1)).min(Duration::from_secs(15))
 }
 
 fn email_outcome(outcome: &str) {
@@ -137,5 +170,19 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_double_to_15_s_then_wait_5_minutes() {
+        let young = chrono::Duration::seconds(30);
+        let waits: Vec<u64> = (1..=7).map(|a| retry_in(a, young).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 15, 15, 15]);
+        assert_eq!(retry_in(0, young).as_secs(), 1);
+        assert_eq!(retry_in(3, chrono::Duration::minutes(20)).as_secs(), 300);
     }
 }

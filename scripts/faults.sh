@@ -5,7 +5,7 @@
 # fault per scenario; the end state is checked and the recovery timed.
 #
 #   ./scripts/faults.sh            every scenario, release build, report in bench/results
-#   ./scripts/faults.sh --short    the CI version: three scenarios, smaller drop, debug build
+#   ./scripts/faults.sh --short    the CI version: five scenarios, smaller drop, debug build
 #   ./scripts/faults.sh --scenarios redis-outage --buyers 600   (boxoffice-bench faults --help)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +19,7 @@ args=()
 if [ "${1:-}" = "--short" ]; then
   shift
   profile=()
-  args=(--scenarios kill-all-workers,redis-outage,postgres-restart,smtp-outage --buyers 150 --seats 150
+  args=(--scenarios kill-all-workers,redis-outage,postgres-restart,smtp-outage,provider-faults --buyers 150 --seats 150
         --out "${TMPDIR:-/tmp}/boxoffice-faults-report")
 fi
 cargo build "${profile[@]}" -p boxoffice -p boxoffice-bench

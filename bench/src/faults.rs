@@ -43,10 +43,18 @@ pub enum Scenario {
     PostgresRestart,
     /// The SMTP server refusing every connection for 60 s.
     SmtpOutage,
+    /// The payment provider misbehaving for the whole drop
+    /// ([`PROVIDER_FAULTS`]): slow, 500 and 429 answers, every webhook
+    /// three times and out of order.
+    ProviderFaults,
 }
 
+/// The provider scenario's `SANDBOX_FAULTS`: a tenth of the API answers
+/// 10 s late, a tenth done and then answered 500, a tenth refused with 429.
+pub const PROVIDER_FAULTS: &str = "slow:0.1:10000,error:0.1,throttle:0.1,webhook-copies:3";
+
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::KillWorker,
         Scenario::KillAllWorkers,
         Scenario::KillApi,
@@ -54,6 +62,7 @@ impl Scenario {
         Scenario::RedisOutage,
         Scenario::PostgresRestart,
         Scenario::SmtpOutage,
+        Scenario::ProviderFaults,
     ];
 }
 
@@ -188,10 +197,12 @@ pub struct Cluster {
     sandbox: Option<Proc>,
     pub smtp: SmtpSink,
     spawned: usize,
+    /// `SANDBOX_FAULTS` for the sandbox, if any.
+    sandbox_faults: Option<&'static str>,
 }
 
 impl Cluster {
-    pub async fn start(exe: &Path) -> Result<Self> {
+    pub async fn start(exe: &Path, sandbox_faults: Option<&'static str>) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!(
             "boxoffice-faults-{}",
             &uuid::Uuid::new_v4().simple().to_string()[..8]
@@ -212,6 +223,7 @@ impl Cluster {
             sandbox: None,
             smtp: SmtpSink::start().await,
             spawned: 0,
+            sandbox_faults,
         };
         // The server's own folder (data, socket, log): the postgres user's
         // when we are root.
@@ -314,6 +326,9 @@ impl Cluster {
         self.spawned += 1;
         let log = std::fs::File::create(self.dir.join(format!("{role}-{}.log", self.spawned)))?;
         let mut command = self.boxoffice();
+        if let Some(faults) = self.sandbox_faults.filter(|_| role == "sandbox") {
+            command.env("SANDBOX_FAULTS", faults);
+        }
         command.arg(role);
         if role == "sandbox" {
             command.args(["--addr", &format!("127.0.0.1:{}", self.sandbox_port)]);
@@ -404,6 +419,8 @@ impl Cluster {
                 tokio::time::sleep(Duration::from_secs(60)).await;
                 self.smtp.set_down(false);
             }
+            // Struck from the start: the sandbox was started with it.
+            Scenario::ProviderFaults => {}
         }
         Ok(())
     }
@@ -504,7 +521,8 @@ async fn buy(
 /// One scenario on a cluster of its own.
 pub async fn scenario(exe: &Path, scenario: Scenario, params: &Params) -> Result<Report> {
     eprintln!("faults: {scenario:?}: starting a cluster");
-    let mut cluster = Cluster::start(exe).await?;
+    let faults = (scenario == Scenario::ProviderFaults).then_some(PROVIDER_FAULTS);
+    let mut cluster = Cluster::start(exe, faults).await?;
     let result = drive(&mut cluster, scenario, params).await;
     let keep = !matches!(&result, Ok(r) if r.violations.is_empty());
     cluster.finish(keep);

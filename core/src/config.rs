@@ -577,6 +577,57 @@ pub struct SandboxConfig {
     /// Pay (or decline) every checkout by itself after a delay: demos, tests,
     /// benchmarks. `SANDBOX_AUTO_PAY=pay:200` / `decline:200` / unset.
     pub auto: Option<(AutoOutcome, Duration)>,
+    /// Misbehaviour on purpose (`SANDBOX_FAULTS`): the fault suite's
+    /// provider scenario, and a way to watch Boxoffice cope.
+    pub faults: SandboxFaults,
+}
+
+/// `SANDBOX_FAULTS=slow:0.1:10000,error:0.1,throttle:0.1,webhook-copies:3`:
+/// a share of API answers held back (10 % by 10 s), a share of requests done
+/// and then answered 500 (the caller cannot tell it was done), a share
+/// refused with 429 before anything is done, and every webhook sent three
+/// times, each copy after its own random delay (so out of order).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SandboxFaults {
+    pub slow: Option<(f64, Duration)>,
+    pub errors: f64,
+    pub throttled: f64,
+    pub webhook_copies: u32,
+}
+
+impl SandboxFaults {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let share = |v: &str| match v.parse::<f64>() {
+            Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+            _ => Err(format!("{v:?} is not a share between 0 and 1")),
+        };
+        let mut faults = Self::default();
+        for item in raw.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let mut parts = item.split(':');
+            match (parts.next(), parts.next(), parts.next(), parts.next()) {
+                (Some("slow"), Some(p), Some(ms), None) => {
+                    let ms: u64 = ms
+                        .parse()
+                        .map_err(|_| format!("{ms:?} is not milliseconds"))?;
+                    faults.slow = Some((share(p)?, Duration::from_millis(ms)));
+                }
+                (Some("error"), Some(p), None, None) => faults.errors = share(p)?,
+                (Some("throttle"), Some(p), None, None) => faults.throttled = share(p)?,
+                (Some("webhook-copies"), Some(n), None, None) => {
+                    faults.webhook_copies = match n.parse() {
+                        Ok(n @ 1..=10) => n,
+                        _ => return Err(format!("{n:?} is not a number of copies from 1 to 10")),
+                    }
+                }
+                _ => {
+                    return Err(format!(
+                        "{item:?}: expected slow:<share>:<ms>, error:<share>, throttle:<share> or webhook-copies:<n>"
+                    ));
+                }
+            }
+        }
+        Ok(faults)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -621,6 +672,10 @@ impl SandboxConfig {
                 .trim_end_matches('/')
                 .to_owned(),
             auto,
+            faults: match var("SANDBOX_FAULTS") {
+                None => SandboxFaults::default(),
+                Some(raw) => SandboxFaults::parse(&raw).map_err(|e| bad("SANDBOX_FAULTS", e))?,
+            },
         })
     }
 }
@@ -762,6 +817,7 @@ impl WebhooksConfig {
 /// | `PAYMENT_WEBHOOK_SECRETS` | a development secret | comma-separated `whsec_...` secrets accepted on inbound webhooks (rotation) |
 /// | `PAYMENT_WEBHOOK_TOLERANCE_SECS` / `PAYMENT_PROVIDER_TIMEOUT_SECS` | 300 / 15 | webhook timestamp window; provider call timeout |
 /// | `SANDBOX_AUTO_PAY` | unset | `pay:<ms>` / `decline:<ms>`: the sandbox settles every checkout itself |
+/// | `SANDBOX_FAULTS` | unset | the sandbox misbehaves on purpose: `slow:<share>:<ms>,error:<share>,throttle:<share>,webhook-copies:<n>` (see [`SandboxFaults`]) |
 /// | `SANDBOX_WEBHOOK_URL` / `SANDBOX_PUBLIC_URL` | `{PUBLIC_URL}/v1/webhooks/payments/sandbox` / `{PUBLIC_URL}/sandbox` | where the sandbox sends webhooks; its own links |
 /// | `SANDBOX_WEBHOOK_SECRET` / `SANDBOX_API_KEY` | the first accepted secret / `PAYMENT_API_KEY` | the sandbox's side |
 /// | `WORKER_QUEUES` / `WORKER_CONCURRENCY` | all / per queue | what a workers process drains |
@@ -818,5 +874,29 @@ impl Config {
             workers: WorkersConfig::from_env()?,
             webhooks: WebhooksConfig::from_env(env)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandbox_faults_parse_and_refuse_nonsense() {
+        let f =
+            SandboxFaults::parse("slow:0.1:10000, error:0.2,throttle:0,webhook-copies:3").unwrap();
+        assert_eq!(f.slow, Some((0.1, Duration::from_secs(10))));
+        assert_eq!((f.errors, f.throttled, f.webhook_copies), (0.2, 0.0, 3));
+        assert_eq!(SandboxFaults::parse("").unwrap(), SandboxFaults::default());
+        for bad in [
+            "error:2",
+            "slow:0.1",
+            "webhook-copies:0",
+            "webhook-copies:11",
+            "flaky:0.1",
+            "error:x",
+        ] {
+            assert!(SandboxFaults::parse(bad).is_err(), "{bad}");
+        }
     }
 }

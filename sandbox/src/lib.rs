@@ -139,12 +139,18 @@ impl Sandbox {
 
     /// The routes, to be nested under `/sandbox`.
     pub fn router(&self) -> Router {
-        Router::new()
+        let api = Router::new()
             .route("/v1/checkout/sessions", post(create_session))
             .route("/v1/checkout/sessions/{id}", get(get_session))
             .route("/v1/checkout/sessions/{id}/expire", post(expire_session))
             .route("/v1/refunds", post(create_refund))
             .route("/v1/transfers", post(create_transfer))
+            .route_layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                misbehave,
+            ));
+        Router::new()
+            .merge(api)
             .route("/checkout/{id}", get(checkout_page))
             .route("/checkout/{id}/pay", post(pay))
             .route("/checkout/{id}/decline", post(decline))
@@ -236,8 +242,22 @@ impl Sandbox {
     /// `webhook-id` every time, so the receiver can deduplicate; each attempt
     /// is signed afresh with its own timestamp.
     fn send_webhook(&self, event: wire::Event) {
+        let copies = self.0.config.faults.webhook_copies.max(1);
+        for _ in 0..copies {
+            // Copies (SANDBOX_FAULTS) each leave after a delay of their
+            // own, so they arrive out of order with the other events'.
+            let delay = match copies {
+                1 => Duration::ZERO,
+                _ => Duration::from_millis(rand::random_range(0..1_500)),
+            };
+            self.deliver(event.clone(), delay);
+        }
+    }
+
+    fn deliver(&self, event: wire::Event, after: Duration) {
         let sandbox = self.clone();
         tokio::spawn(async move {
+            tokio::time::sleep(after).await;
             let body = serde_json::to_vec(&event).expect("events serialize");
             let mut delay = Duration::from_millis(250);
             for attempt in 1..=30 {
@@ -273,6 +293,38 @@ impl Sandbox {
             tracing::warn!(event = %event.id, "webhook abandoned after 30 attempts");
         });
     }
+}
+
+/// `SANDBOX_FAULTS` on the API: a share of requests refused with 429
+/// before anything is done, a share answered late, a share done and then
+/// answered 500.
+async fn misbehave(
+    State(sandbox): State<Sandbox>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let faults = &sandbox.0.config.faults;
+    let hit = |share: f64| share > 0.0 && rand::random::<f64>() < share;
+    if hit(faults.throttled) {
+        let mut response = error(StatusCode::TOO_MANY_REQUESTS, "slow down (SANDBOX_FAULTS)");
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return response;
+    }
+    let response = next.run(request).await;
+    if let Some((share, delay)) = faults.slow
+        && hit(share)
+    {
+        tokio::time::sleep(delay).await;
+    }
+    if hit(faults.errors) {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error (SANDBOX_FAULTS)",
+        );
+    }
+    response
 }
 
 fn error(status: StatusCode, message: &str) -> Response {

@@ -9,6 +9,7 @@ mod harness;
 mod jobs;
 mod messages;
 mod paystack;
+mod provider_faults;
 mod queue;
 mod reminders;
 mod routes;

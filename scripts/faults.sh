@@ -4,7 +4,8 @@
 # Redis of its own (own ports and data folders, started here), struck by one
 # fault per scenario; the end state is checked and the recovery timed.
 #
-#   ./scripts/faults.sh            every scenario, release build, report in bench/results
+#   ./scripts/faults.sh            every scenario, release build, report in bench/results;
+#                                  then ./scripts/fuzz.sh (every check, 300 s)
 #   ./scripts/faults.sh --short    the CI version: five scenarios, smaller drop, debug build
 #   ./scripts/faults.sh --scenarios redis-outage --buyers 600   (boxoffice-bench faults --help)
 set -euo pipefail
@@ -23,4 +24,8 @@ if [ "${1:-}" = "--short" ]; then
         --out "${TMPDIR:-/tmp}/boxoffice-faults-report")
 fi
 cargo build "${profile[@]}" -p boxoffice -p boxoffice-bench
-exec cargo run -q "${profile[@]}" -p boxoffice-bench -- faults "${args[@]}" "$@"
+cargo run -q "${profile[@]}" -p boxoffice-bench -- faults "${args[@]}" "$@"
+# The whole suite also fuzzes the API for five minutes, every check.
+if [ ${#args[@]} -eq 0 ] && [ $# -eq 0 ]; then
+  ./scripts/fuzz.sh
+fi

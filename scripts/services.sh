@@ -97,10 +97,20 @@ install_chromium() {
 Install both (of one version) and set CHROMIUM=/path/to/chromium and CHROMEDRIVER=/path/to/chromedriver."
 }
 
+# `services.sh --python`: the API fuzzer (scripts/fuzz.sh) runs from a
+# virtual environment of Python 3.
+install_python() {
+  if command -v python3 >/dev/null && python3 -c 'import ensurepip, venv' 2>/dev/null; then return 0; fi
+  apt_install python3 python3-venv || die "Python 3 with its venv module is not installed and cannot be installed here."
+}
+
 start_postgres
 start_redis
 say "PostgreSQL on 127.0.0.1:$PGPORT and Redis on 127.0.0.1:$REDIS_PORT are up"
-if [ "${1:-}" = "--browser" ]; then
-  install_chromium
-  say "Chromium is installed"
-fi
+case "${1:-}" in
+  --browser)
+    install_chromium
+    say "Chromium is installed" ;;
+  --python)
+    install_python ;;
+esac

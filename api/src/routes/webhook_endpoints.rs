@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Path, State},
     http::StatusCode,
 };
 use boxoffice_core::{
@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult, FieldError},
-    extract::{AuthUser, Json},
+    extract::{AuthUser, Json, Query},
     pagination::{self, Page},
     routes::events::parse_id,
     state::AppState,

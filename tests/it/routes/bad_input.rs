@@ -265,6 +265,36 @@ async fn a_wrong_method_is_405_with_allow() {
     assert_eq!(app.count("events").await, 0);
 }
 
+/// A query string that does not parse is a problem, on every route that
+/// takes one (found by fuzzing: one route used axum's own `Query`, whose
+/// refusal is plain text).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_string_that_does_not_parse_is_a_problem() {
+    let app = TestApp::spawn().await;
+    let token = app.organizer("querier@example.com").await;
+    let id = uuid::Uuid::now_v7();
+    for path in [
+        format!("/v1/organizer/webhook-endpoints/{id}/deliveries?cursor=&=null"),
+        "/v1/events?limit=many".to_owned(),
+    ] {
+        let response = app
+            .client
+            .get(app.url(&path))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{path}"
+        );
+        let problem: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(problem["code"], "invalid_query", "{path}: {problem}");
+    }
+}
+
 /// PostgreSQL cannot store NUL in text. One check refuses it in every field
 /// of every body (422 naming the field) and in every address (400), before
 /// anything is written; an order carrying one no longer fails the batch of

@@ -28,6 +28,23 @@ async fn record_email(app: &TestApp, to: &str) -> uuid::Uuid {
     .expect("new email")
 }
 
+/// Waits until the email's row is `sent`; returns the row.
+async fn wait_sent(app: &TestApp, email_id: uuid::Uuid, within: Duration) -> EmailRow {
+    eventually(within, || async {
+        let mut conn = app.services.db.get().await.unwrap();
+        let row = EmailRow::find(&mut conn, email_id).await.unwrap().unwrap();
+        if row.status == "sent" {
+            Ok(row)
+        } else {
+            Err(format!(
+                "email {email_id} is {} ({:?})",
+                row.status, row.last_error
+            ))
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn running_the_job_twice_sends_once() {
     let app = TestApp::spawn().await;
@@ -105,16 +122,7 @@ async fn the_sweep_sends_an_email_whose_job_was_lost() {
         .await
         .unwrap();
     assert!(handled >= 1);
-    eventually(Duration::from_secs(15), || async {
-        let mut conn = app.services.db.get().await.unwrap();
-        let row = EmailRow::find(&mut conn, email_id).await.unwrap().unwrap();
-        if row.status == "sent" {
-            Ok(())
-        } else {
-            Err(format!("swept email is {}", row.status))
-        }
-    })
-    .await;
+    wait_sent(&app, email_id, Duration::from_secs(15)).await;
     // One waiting out the SMTP server's deferral is not lost, however old.
     let deferred = record_email(&app, "nia@example.com").await;
     {
@@ -201,16 +209,7 @@ async fn an_email_in_flight_when_redis_goes_away_is_marked_sent_and_sent_once() 
     app.smtp.hold_replies(false);
 
     // Redis is still down: the job's own end writes it down.
-    eventually(Duration::from_secs(10), || async {
-        let mut conn = app.services.db.get().await.unwrap();
-        let row = EmailRow::find(&mut conn, email_id).await.unwrap().unwrap();
-        if row.status == "sent" {
-            Ok(())
-        } else {
-            Err(format!("the accepted email is {}", row.status))
-        }
-    })
-    .await;
+    wait_sent(&app, email_id, Duration::from_secs(10)).await;
     proxy.up();
     assert_eq!(ours(&app), 1);
 }
@@ -235,21 +234,7 @@ async fn an_email_the_server_defers_is_tried_again_until_it_goes() {
         .await
         .unwrap();
     // 1 s, 2 s and 4 s apart.
-    eventually(Duration::from_secs(20), || async {
-        let mut conn = app.services.db.get().await.unwrap();
-        let row = EmailRow::find(&mut conn, email_id).await.unwrap().unwrap();
-        if row.status == "sent" {
-            Ok(())
-        } else {
-            Err(format!(
-                "deferred email is {} ({:?})",
-                row.status, row.last_error
-            ))
-        }
-    })
-    .await;
-    let mut conn = app.services.db.get().await.unwrap();
-    let row = EmailRow::find(&mut conn, email_id).await.unwrap().unwrap();
+    let row = wait_sent(&app, email_id, Duration::from_secs(20)).await;
     // Three refusals: on a reused connection the relay tries a fresh one
     // within the attempt, so two or three attempts were deferred.
     assert!((3..=4).contains(&row.attempts), "{}", row.attempts);

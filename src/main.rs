@@ -66,6 +66,19 @@ enum Command {
     },
 }
 
+impl Command {
+    /// What its database sessions are called (`application_name`); `dev`
+    /// names its API's so and gives workers and scheduler their own.
+    fn role(&self) -> &'static str {
+        match self {
+            Command::Dev | Command::Api => "boxoffice-api",
+            Command::Workers { .. } => "boxoffice-workers",
+            Command::Scheduler => "boxoffice-scheduler",
+            _ => "boxoffice-cli",
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -85,6 +98,7 @@ async fn run(cli: Cli) -> Result<()> {
     boxoffice_core::install_crypto_provider();
     let mut config = Config::from_env().context("configuration")?;
     boxoffice_core::telemetry::init(config.env);
+    config.database.url = boxoffice_core::db::named(&config.database.url, cli.command.role());
     match cli.command {
         Command::Migrate => cli::migrate(&config).await,
         Command::Ledger { command } => cli::ledger::run(&config, command).await,

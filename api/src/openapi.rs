@@ -92,6 +92,43 @@ pub struct ImageUpload {
     pub file: Vec<u8>,
 }
 
+/// `category`: one of the catalog's.
+pub fn categories() -> utoipa::openapi::Object {
+    use utoipa::openapi::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(boxoffice_core::catalog::CATEGORIES.iter().copied()))
+        .build()
+}
+
+/// Outgoing webhooks' event types: one or more of them.
+pub fn webhook_event_types() -> utoipa::openapi::Array {
+    use utoipa::openapi::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(boxoffice_core::webhooks::EVENT_TYPES.iter().copied())),
+        )
+        .min_items(Some(1))
+        .build()
+}
+
+/// A day (`2026-12-31`) or an RFC 3339 time.
+pub fn day_or_time() -> utoipa::openapi::Schema {
+    use utoipa::openapi::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+    let string = |format| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(format)))
+    };
+    OneOfBuilder::new()
+        .item(string(KnownFormat::Date))
+        .item(string(KnownFormat::DateTime))
+        .build()
+        .into()
+}
+
 struct Bearer;
 
 impl Modify for Bearer {
@@ -152,6 +189,70 @@ impl Modify for EveryOperation {
     }
 }
 
+/// Every free-text string of the document refuses NUL, as every request
+/// does (Postgres cannot store it; `extract::json` and the hygiene
+/// middleware refuse it): a string schema without a format, enum or pattern
+/// of its own gets `^[^\u0000]*$`, and the property names of every object
+/// open to more than its own properties the same, so the document is no
+/// looser than the API. Written on the JSON
+/// because it concerns every schema, wherever utoipa put it.
+fn no_nul(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    const PATTERN: &str = "^[^\\u0000]*$";
+    match value {
+        Value::Object(fields) => {
+            let is = |kind: &str| match fields.get("type") {
+                Some(Value::String(t)) => t == kind,
+                Some(Value::Array(ts)) => ts.iter().any(|t| t == kind),
+                _ => false,
+            };
+            let free = !["format", "enum", "pattern", "const"]
+                .iter()
+                .any(|k| fields.contains_key(*k));
+            let (string, object) = (is("string"), is("object"));
+            if string && free {
+                fields.insert("pattern".into(), PATTERN.into());
+            }
+            let closed = fields.get("additionalProperties") == Some(&Value::Bool(false));
+            if object && !closed && !fields.contains_key("propertyNames") {
+                fields.insert(
+                    "propertyNames".into(),
+                    serde_json::json!({ "pattern": PATTERN }),
+                );
+            }
+            fields.values_mut().for_each(no_nul);
+        }
+        Value::Array(items) => items.iter_mut().for_each(no_nul),
+        _ => {}
+    }
+}
+
+/// An optional query parameter given blank (`?cursor=&q=`, as a form
+/// sends its empty fields) is one not given (`extract::Query`); the
+/// document says so with `allowEmptyValue`.
+fn blank_is_absent(document: &mut serde_json::Value) {
+    use serde_json::Value;
+    let Some(Value::Object(paths)) = document.get_mut("paths") else {
+        return;
+    };
+    let operations = paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut());
+    for operation in operations {
+        let Some(Value::Array(parameters)) = operation.get_mut("parameters") else {
+            continue;
+        };
+        for parameter in parameters.iter_mut().filter_map(Value::as_object_mut) {
+            let optional_query = parameter.get("in") == Some(&Value::from("query"))
+                && parameter.get("required") != Some(&Value::Bool(true));
+            if optional_query {
+                parameter.insert("allowEmptyValue".into(), Value::Bool(true));
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -191,8 +292,10 @@ impl Document {
     /// modifiers ran, so what concerns every operation is added here).
     pub fn new(mut openapi: utoipa::openapi::OpenApi) -> Self {
         EveryOperation.modify(&mut openapi);
-        let json = serde_json::to_string(&openapi).expect("an OpenAPI document serializes");
-        Self(json.into())
+        let mut json = serde_json::to_value(&openapi).expect("an OpenAPI document serializes");
+        no_nul(&mut json);
+        blank_is_absent(&mut json);
+        Self(json.to_string().into())
     }
 
     pub fn json(&self) -> Response {

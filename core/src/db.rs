@@ -88,6 +88,17 @@ pub fn with_setting(url: &str, name: &str, value: &str) -> String {
     parsed.into()
 }
 
+/// `url` with the connections it opens named `role` (`application_name`),
+/// so `pg_stat_activity` tells the API's sessions from the workers' and the
+/// scheduler's, and the fuzzer can tell which role wrote a row. A name
+/// the URL already gives is kept.
+pub fn named(url: &str, role: &str) -> String {
+    if url.contains("application_name") {
+        return url.to_owned();
+    }
+    with_setting(url, "application_name", role)
+}
+
 /// Applies pending migrations; returns the versions applied.
 ///
 /// diesel's harness is synchronous; diesel-async wraps an async connection for
@@ -184,6 +195,12 @@ mod tests {
             "postgres://u@h/db?sslmode=disable&options=-c%20work_mem%3D8MB%20-c%20a%3Db"
         );
         assert_eq!(with_setting("host=h user=u", "a", "b"), "host=h user=u");
+        assert_eq!(
+            named("postgres://u@h/db", "boxoffice-api"),
+            "postgres://u@h/db?options=-c%20application_name%3Dboxoffice-api"
+        );
+        let chosen = "postgres://u@h/db?application_name=mine";
+        assert_eq!(named(chosen, "boxoffice-api"), chosen);
     }
 }
 

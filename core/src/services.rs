@@ -77,15 +77,21 @@ impl Services {
         })
     }
 
-    /// The same services over a pool of their own, for a role that shares its
-    /// process with others (`dev`): an API busy with a ticket drop must not
-    /// make the workers queue for its connections.
-    pub fn with_own_pool(&self, pool_size: usize) -> Result<Self, ServicesError> {
-        let db = db::pool(&crate::config::DatabaseConfig {
-            pool_size,
-            ..self.config.database.clone()
-        })?;
-        Ok(Self { db, ..self.clone() })
+    /// The same services over a pool of their own, its connections named
+    /// `role` (whatever the process's were called), for a role that shares
+    /// its process with others (`dev`): an API busy with a ticket drop must
+    /// not make the workers queue for its connections.
+    pub fn for_role(&self, role: &str, pool_size: usize) -> Result<Self, ServicesError> {
+        let mut config = (*self.config).clone();
+        // A later `-c` in `options` wins over an earlier one.
+        config.database.url = db::with_setting(&config.database.url, "application_name", role);
+        config.database.pool_size = pool_size;
+        let db = db::pool(&config.database)?;
+        Ok(Self {
+            db,
+            config: Arc::new(config),
+            ..self.clone()
+        })
     }
 
     pub fn jwt_secret(&self) -> &[u8] {

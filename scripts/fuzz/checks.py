@@ -1,8 +1,137 @@
-"""Boxoffice's own promise, checked on every answer schemathesis gets: an
-error (4xx or 5xx) is RFC 9457 problem+json with a stable `code`, whatever
-the request was. (Loaded by scripts/fuzz.sh through SCHEMATHESIS_HOOKS.)"""
+"""Boxoffice's own promises, checked on every answer schemathesis gets
+(loaded by scripts/fuzz.sh through SCHEMATHESIS_HOOKS):
+
+- an error (4xx or 5xx) is RFC 9457 problem+json with a stable `code`,
+  whatever the request was;
+- a rejected request wrote nothing: scripts/fuzz/writes.sql logs every row
+  the API's database sessions write, and the log must not grow across a
+  4xx answer. It needs requests one at a time (`--workers 1`) and
+  FUZZ_WRITES_DSN, the fuzzing database's URL;
+- a request the document calls valid is accepted, unless it was refused
+  for what no schema can say (`valid_requests_accepted`, which the full run
+  uses instead of schemathesis's `positive_data_acceptance`)."""
+
+import os
+import subprocess
+import threading
 
 import schemathesis
+
+WRITES_DSN = os.environ.get("FUZZ_WRITES_DSN")
+_marks = threading.local()
+
+
+def _psql(sql):
+    out = subprocess.run(
+        ["psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-d", WRITES_DSN, "-c", sql],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip()
+
+
+def _last_write():
+    return int(_psql("SELECT coalesce(max(id), 0) FROM fuzz_writes"))
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    if WRITES_DSN:
+        _marks.last = _last_write()
+
+
+@schemathesis.check
+def rejected_requests_write_nothing(ctx, response, case):
+    if not WRITES_DSN or response.status_code < 400:
+        return None
+    before = getattr(_marks, "last", None)
+    if before is None:
+        return None
+    writes = _psql(
+        "SELECT string_agg(op || ' ' || tbl, ', ' ORDER BY id) "
+        f"FROM fuzz_writes WHERE id > {before}"
+    )
+    if writes:
+        raise AssertionError(f"answered {response.status_code}, yet wrote: {writes}")
+    return None
+
+
+# Refusals of schema-valid requests that depend on what no schema can say:
+# stored state (a cursor or token this server did not issue, a provider not
+# set up here, a host that does not resolve), the clock, or another field.
+STATE_CODES = {"invalid_cursor", "invalid_token", "unsubscribe_link_invalid"}
+RULES_NO_SCHEMA_STATES = (
+    # another field
+    "needs `near`",
+    "must not be before from",
+    "must not be below price_min",
+    "must be after starts_at",
+    "must be within 366 days of starts_at",
+    "must be after sales_start_at",
+    "must be after valid_from",
+    "must be between 0 and quantity - 1",
+    "must be between min_per_order and 100",
+    "is required for a hidden tier",
+    "give either account_id or bank",
+    # the clock
+    "must be in the future",
+    "must not be in the future",
+    # lists too long for the document (time zones, currencies, countries)
+    "is not an IANA time zone",
+    "is not a supported ISO 4217 currency code",
+    "must be an ISO 3166-1 alpha-2 code",
+    # stored state
+    "is already registered",
+    "no provider set up here",
+    "must be one of the providers set up",
+    "the host does not resolve",
+    "must be tiers of this event",
+    # the password policy beyond its length
+    "is too repetitive",
+    "is too common",
+)
+# POST and PATCH of events and tiers share one body, whose fields PATCH may
+# leave out; POST's required ones are not marked so in the document.
+REQUIRED_ON_CREATE = {"POST /v1/events", "POST /v1/events/{id}/tiers"}
+ACCEPTED = range(200, 400)
+ALSO_FINE = {401, 403, 404, 409, 429}
+
+
+def _explained(case, response):
+    try:
+        problem = response.json()
+    except Exception:  # noqa: BLE001 - not a problem at all: not explained
+        return False
+    if problem.get("code") in STATE_CODES:
+        return True
+    if problem.get("code") != "validation_failed":
+        return False
+    label = f"{case.method.upper()} {case.path}"
+    for error in problem.get("errors") or []:
+        message = error.get("message", "")
+        if any(rule in message for rule in RULES_NO_SCHEMA_STATES):
+            continue
+        if message == "is required" and label in REQUIRED_ON_CREATE:
+            continue
+        return False
+    return True
+
+
+@schemathesis.check
+def valid_requests_accepted(ctx, response, case):
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive:
+        return None
+    status = response.status_code
+    if status in ACCEPTED or status in ALSO_FINE or status >= 500:
+        return None
+    if _explained(case, response):
+        return None
+    raise AssertionError(
+        f"the document calls this request valid, yet it was refused with {status}: "
+        f"{response.text[:300]}"
+    )
 
 
 @schemathesis.check

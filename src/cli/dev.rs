@@ -19,9 +19,11 @@ pub async fn run(services: Services) -> Result<()> {
     // Each role its own pool, as when they run as separate processes.
     let pool_size = services.config.database.pool_size;
     let for_workers = services
-        .with_own_pool(pool_size)
+        .for_role("boxoffice-workers", pool_size)
         .map_err(anyhow::Error::msg)?;
-    let for_scheduler = services.with_own_pool(4).map_err(anyhow::Error::msg)?;
+    let for_scheduler = services
+        .for_role("boxoffice-scheduler", 4)
+        .map_err(anyhow::Error::msg)?;
     let workers = tokio::spawn(boxoffice_workers::run(for_workers, shutdown.clone()));
     let scheduler = tokio::spawn(boxoffice_scheduler::run(for_scheduler, shutdown.clone()));
     println!();

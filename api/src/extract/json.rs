@@ -32,8 +32,9 @@ where
     }
 }
 
-/// `Json<T>`, or `T::default()` for a request without a body (an action
-/// whose every field is optional, like a refund of the whole order).
+/// `Json<T>`, or `T::default()` for a request without a body or with a
+/// JSON `null` one (an action whose every field is optional, like a refund
+/// of the whole order; the document says `null` for such bodies).
 pub struct JsonOrEmpty<T>(pub T);
 
 impl<S, T> FromRequest<S> for JsonOrEmpty<T>
@@ -52,7 +53,10 @@ where
         if !json {
             return Err(ApiError::UnsupportedMediaType(crate::error::SEND_JSON));
         }
-        parse(&body).map(JsonOrEmpty)
+        match parse::<Option<T>>(&body)? {
+            Some(value) => Ok(Self(value)),
+            None => Ok(Self(T::default())),
+        }
     }
 }
 
@@ -110,7 +114,8 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             let path = e.path().to_string();
             let error = e.into_inner();
             return match error.classify() {
-                Category::Data => Err(ApiError::Validation(vec![field_error(&path, &error)])),
+                Category::Data => integral_floats(body)
+                    .ok_or_else(|| ApiError::Validation(vec![field_error(&path, &error)])),
                 Category::Syntax | Category::Eof | Category::Io => Err(malformed()),
             };
         }
@@ -118,6 +123,37 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     // Trailing characters after the value.
     deserializer.end().map_err(|_| malformed())?;
     Ok(value)
+}
+
+/// The body read again with every whole float (`3.0`, `1e3`) as the integer
+/// it is: JSON has one number type, and JSON Schema's `integer` is any
+/// number without a fraction, so a client may write a quantity as `3.0`.
+/// Tried only once a body failed, so bodies of integers pay nothing.
+fn integral_floats<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
+    fn whole(value: &mut serde_json::Value) -> bool {
+        use serde_json::Value;
+        match value {
+            Value::Number(n) if n.is_f64() => {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                // Within ±2^53 every whole float is exactly its integer.
+                if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 {
+                    *value = Value::from(f as i64);
+                    true
+                } else {
+                    false
+                }
+            }
+            // Every one is rewritten: no stopping at the first.
+            Value::Array(items) => items.iter_mut().map(whole).fold(false, |a, b| a | b),
+            Value::Object(fields) => fields.values_mut().map(whole).fold(false, |a, b| a | b),
+            _ => false,
+        }
+    }
+    let mut tree: serde_json::Value = serde_json::from_slice(body).ok()?;
+    if !whole(&mut tree) {
+        return None;
+    }
+    serde_json::from_value(tree).ok()
 }
 
 /// The path (`items[0].attendees[1].name`, `body` for the root) of the
@@ -240,6 +276,23 @@ mod tests {
             ("extra".into(), "is not a known field".into())
         );
         assert_eq!(blamed("42").0, "body", "not an object at all");
+    }
+
+    #[test]
+    fn a_whole_float_is_the_integer_it_is() {
+        let body: Body =
+            parse(br#"{"email": "a@b.c", "items": [{"tier_id": "t", "quantity": 2.0}]}"#)
+                .expect("2.0 is a quantity");
+        assert_eq!(body.items[0].quantity, 2);
+        let body: Body =
+            parse(br#"{"email": "a@b.c", "items": [{"tier_id": "t", "quantity": 3e0}]}"#)
+                .expect("3e0 too");
+        assert_eq!(body.items[0].quantity, 3);
+        assert_eq!(
+            blamed(r#"{"email": "a@b.c", "items": [{"tier_id": "t", "quantity": 2.5}]}"#).0,
+            "items[0].quantity",
+            "a fraction is not"
+        );
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! `Query<T>` whose rejection is a problem+json 400 instead of axum's text.
+//! `Query<T>` whose rejection is a problem+json 400 instead of axum's text,
+//! and where a parameter given empty (`?cursor=&q=`, as an HTML form sends
+//! its blank fields) counts as not given.
 
 use axum::{
     extract::{FromRequestParts, rejection::QueryRejection},
@@ -17,8 +19,22 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let given = parts.uri.query().map(|query| {
+            query
+                .split('&')
+                .filter(|pair| pair.split_once('=').is_some_and(|(_, v)| !v.is_empty()))
+                .collect::<Vec<_>>()
+                .join("&")
+        });
+        let uri = match given {
+            Some(query) if !query.is_empty() => format!("/?{query}"),
+            _ => "/".to_owned(),
+        };
+        let uri: axum::http::Uri = uri.parse().map_err(|_| {
+            ApiError::BadRequest("invalid_query", "The query string does not parse.".into())
+        })?;
+        match axum::extract::Query::<T>::try_from_uri(&uri) {
             Ok(axum::extract::Query(value)) => Ok(Query(value)),
             Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::BadRequest(
                 "invalid_query",

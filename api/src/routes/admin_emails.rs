@@ -68,8 +68,10 @@ pub struct EmailListParams {
     /// The template, e.g. `event_reminder`.
     pub kind: Option<String>,
     /// `pending`, `sending`, `sent`, `failed` or `skipped`.
+    #[param(pattern = "^(pending|sending|sent|failed|skipped)$")]
     pub status: Option<String>,
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

@@ -25,11 +25,14 @@ fn parse_role(raw: &str) -> Result<Role, FieldError> {
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Part of the email or the name, any case (1–100 characters).
+    #[param(max_length = 100)]
     pub q: Option<String>,
     /// `attendee`, `organizer` or `admin`.
+    #[param(pattern = "^(attendee|organizer|admin)$")]
     pub role: Option<String>,
     pub cursor: Option<String>,
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 

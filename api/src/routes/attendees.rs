@@ -30,14 +30,17 @@ const Q_MAX: usize = 100;
 #[serde(deny_unknown_fields)]
 pub struct AttendeeParams {
     /// A part of the holder's name or email (case-insensitive).
+    #[param(max_length = 100)]
     pub q: Option<String>,
     /// Only this tier's holders.
     pub tier: Option<Uuid>,
     /// Only those checked in (`true`) or not yet (`false`).
     pub checked_in: Option<bool>,
     /// `csv`: every holder as CSV (as `Accept: text/csv` does).
+    #[param(pattern = "^(csv|json)$")]
     pub format: Option<String>,
     /// 1–100, default 20 (JSON pages only).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

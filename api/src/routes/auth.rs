@@ -68,11 +68,16 @@ pub struct AuthResponse {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
+    /// 10 to 256 characters, at least 5 different ones, no common word.
+    #[schema(min_length = 10, max_length = 256)]
     pub password: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub display_name: String,
     /// `attendee` (default) or `organizer`; admins are made from the CLI.
     #[serde(default)]
+    #[schema(pattern = "^(attendee|organizer)$")]
     pub role: Option<String>,
 }
 
@@ -235,6 +240,7 @@ async fn issue_tokens(
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
@@ -295,6 +301,7 @@ pub async fn login(
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// Omitted (or an empty body): the `boxoffice_refresh` cookie's, sent
     /// by a browser from the web app's own origin.
@@ -453,6 +460,7 @@ pub async fn me(user: AuthUser) -> Json<UserView> {
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     pub token: String,
 }
@@ -492,7 +500,9 @@ fn invalid_email_token() -> ApiError {
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ForgotPasswordRequest {
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
 }
 
@@ -544,6 +554,7 @@ pub async fn forgot_password(
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ResetPasswordRequest {
     pub token: String,
     pub password: String,

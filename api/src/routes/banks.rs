@@ -17,6 +17,7 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct BanksParams {
     /// ISO 4217, e.g. `NGN`, `GHS`, `ZAR`, `KES`.
+    #[param(pattern = "^[A-Za-z]{3}$")]
     pub currency: String,
     /// A provider set up here that takes bank accounts; absent: the first.
     pub provider: Option<String>,

@@ -30,20 +30,23 @@ const CHECKS_PER_MINUTE: u32 = 30;
 #[serde(deny_unknown_fields)]
 pub struct DiscountInput {
     /// 3–32 letters, digits, `-` or `_`; matched case-insensitively.
+    #[schema(pattern = "^[A-Za-z0-9_-]{3,32}$")]
     pub code: Option<String>,
     /// A percentage off (up to two decimals, e.g. 12.5) ...
+    #[schema(exclusive_minimum = 0, maximum = 100, multiple_of = 0.01)]
     pub percent_off: Option<f64>,
     /// ... or a fixed amount off the order, in the event's currency.
+    #[schema(minimum = 1)]
     pub amount_off_minor: Option<i64>,
     /// Limits the code to these tiers; `null` or absent: every tier.
     #[schema(value_type = Option<Vec<Uuid>>)]
     #[serde(default, deserialize_with = "nullable")]
     pub tier_ids: Option<Option<Vec<Uuid>>>,
-    #[schema(value_type = Option<i32>)]
+    #[schema(value_type = Option<i32>, minimum = 1)]
     #[serde(default, deserialize_with = "nullable")]
     pub max_redemptions: Option<Option<i32>>,
     /// Orders one buyer may place with the code.
-    #[schema(value_type = Option<i32>)]
+    #[schema(value_type = Option<i32>, minimum = 1)]
     #[serde(default, deserialize_with = "nullable")]
     pub per_buyer_limit: Option<Option<i32>>,
     #[schema(value_type = Option<DateTime<Utc>>)]
@@ -53,7 +56,7 @@ pub struct DiscountInput {
     #[serde(default, deserialize_with = "nullable")]
     pub valid_until: Option<Option<DateTime<Utc>>>,
     /// The order total (before the discount) must reach this.
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 0)]
     #[serde(default, deserialize_with = "nullable")]
     pub min_order_total_minor: Option<Option<i64>>,
     pub active: Option<bool>,

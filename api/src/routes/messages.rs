@@ -34,8 +34,10 @@ const BODY_MAX: usize = 10_000;
 #[serde(deny_unknown_fields)]
 pub struct MessageRequest {
     /// 1–200 characters, one line.
+    #[schema(min_length = 1, max_length = 200)]
     pub subject: String,
     /// Plain text, 1–10,000 characters; blank lines separate paragraphs.
+    #[schema(min_length = 1, max_length = 10000)]
     pub body: String,
     /// Only the holders of these tiers of the event; absent: every holder.
     pub tier_ids: Option<Vec<Uuid>>,
@@ -185,6 +187,7 @@ pub async fn create(
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

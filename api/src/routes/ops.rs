@@ -89,7 +89,9 @@ pub async fn get(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct JobsParams {
+    #[param(pattern = "^(pending|scheduled|running|failed|dead)$")]
     pub status: Option<String>,
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 

@@ -33,6 +33,7 @@ use crate::{
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrderRequest {
+    #[schema(min_items = 1)]
     pub items: Vec<ItemRequest>,
     pub discount_code: Option<String>,
     /// Opens hidden tiers that carry this code.
@@ -43,6 +44,7 @@ pub struct PlaceOrderRequest {
 #[serde(deny_unknown_fields)]
 pub struct ItemRequest {
     pub tier_id: Uuid,
+    #[schema(minimum = 1)]
     pub quantity: i32,
     /// One per seat; seats without one are in the buyer's name.
     #[serde(default)]
@@ -253,7 +255,7 @@ async fn validate_request(
     operation_id = "orders_place",
     tag = "orders",
     summary = "Place an order (202; decided by the purchases queue)",
-    params(("id" = String, Path, description = "Event id"), ("Idempotency-Key" = String, Header, description = "Required; the same key and body return the same order")),
+    params(("id" = String, Path, description = "Event id"), ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, description = "Required; the same key and body return the same order")),
     request_body = PlaceOrderRequest,
     responses((status = 202, description = "The pending order", body = OrderView), crate::openapi::problems::BadRequest, crate::openapi::problems::Unauthorized, crate::openapi::problems::NotFound, crate::openapi::problems::Conflict, crate::openapi::problems::UnsupportedMediaType, crate::openapi::problems::Unprocessable, crate::openapi::problems::Unavailable, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
@@ -482,6 +484,7 @@ pub async fn cancel(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

@@ -24,6 +24,7 @@ pub struct PayoutAccountRequest {
     /// The recipient id the payment provider gave the organizer's account
     /// (Stripe: a connected account `acct_…`; Paystack: a recipient
     /// `RCP_…`). Either this or `bank`.
+    #[schema(pattern = "^[!-~]{1,255}$")]
     pub account_id: Option<String>,
     /// A bank account for Boxoffice to register with a provider that takes
     /// them (Paystack; banks from `GET /v1/payments/banks`). Either this or
@@ -40,10 +41,13 @@ pub struct PayoutAccountRequest {
 pub struct BankAccountRequest {
     /// A `code` from `GET /v1/payments/banks`.
     pub bank_code: String,
+    #[schema(pattern = "^[0-9]{6,20}$")]
     pub account_number: String,
     /// The name the account is held in.
+    #[schema(min_length = 1, max_length = 100)]
     pub account_name: String,
     /// ISO 4217: the currency the account is paid in.
+    #[schema(pattern = "^[A-Za-z]{3}$")]
     pub currency: String,
 }
 
@@ -292,6 +296,7 @@ fn by_currency(balances: Vec<EventBalance>, now: DateTime<Utc>) -> Vec<CurrencyB
 pub struct PayoutListParams {
     /// Admins only: another organizer's.
     pub organizer_id: Option<Uuid>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

@@ -36,10 +36,13 @@ pub struct RefundRequest {
     /// `amount_minor`: the whole order.
     pub ticket_ids: Option<Vec<Uuid>>,
     /// Organizers and admins: part of the amount, in minor units.
+    #[schema(minimum = 1)]
     pub amount_minor: Option<i64>,
     /// If given, must be the order's.
+    #[schema(pattern = "^[A-Za-z]{3}$")]
     pub currency: Option<String>,
     /// Shown to the buyer (up to 500 characters).
+    #[schema(max_length = 500)]
     pub reason: Option<String>,
 }
 
@@ -207,7 +210,7 @@ fn refusal(r: Refusal) -> ApiError {
     description = "Empty body: the whole order. Requires `Idempotency-Key`. Buyers within the event's refund policy; the event's organizer and admins at any time.",
     params(
         ("id" = String, Path, description = "Order id"),
-        ("Idempotency-Key" = String, Header, description = "Same key, same refund"),
+        ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, description = "Required; the same key, the same refund"),
     ),
     request_body(content = Option<RefundRequest>, description = "Empty for the whole order"),
     responses(

@@ -22,6 +22,7 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct StaffRequest {
     /// The email of a registered user.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
 }
 

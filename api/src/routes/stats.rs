@@ -21,6 +21,7 @@ use crate::{
 pub struct StatsParams {
     /// Sales over time in `hour` or `day` buckets (default) of the
     /// event's time zone.
+    #[param(pattern = "^(hour|day)$")]
     pub interval: Option<String>,
 }
 

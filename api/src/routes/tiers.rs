@@ -28,9 +28,13 @@ use crate::{
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TierInput {
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
+    #[schema(minimum = 0, maximum = 100_000_000_000_i64)]
     pub price_minor: Option<i64>,
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub quantity: Option<i32>,
     #[schema(value_type = Option<DateTime<Utc>>)]
     #[serde(default, deserialize_with = "nullable")]
@@ -38,15 +42,18 @@ pub struct TierInput {
     #[schema(value_type = Option<DateTime<Utc>>)]
     #[serde(default, deserialize_with = "nullable")]
     pub sales_end_at: Option<Option<DateTime<Utc>>>,
+    #[schema(minimum = 1, maximum = 100)]
     pub min_per_order: Option<i32>,
+    /// Not below `min_per_order`.
+    #[schema(minimum = 1, maximum = 100)]
     pub max_per_order: Option<i32>,
     /// Hidden tiers are shown and sold only to holders of the unlock code.
     pub hidden: Option<bool>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 4, max_length = 64)]
     #[serde(default, deserialize_with = "nullable")]
     pub unlock_code: Option<Option<String>>,
     /// "Almost sold out" once remaining stock is at or under this.
-    #[schema(value_type = Option<i32>)]
+    #[schema(value_type = Option<i32>, minimum = 0)]
     #[serde(default, deserialize_with = "nullable")]
     pub low_stock_threshold: Option<Option<i32>>,
     pub sort_order: Option<i32>,

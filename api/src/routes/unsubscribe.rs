@@ -22,6 +22,7 @@ use crate::{
 #[into_params(parameter_in = Query)]
 pub struct UnsubscribeParams {
     /// The token of the emailed link.
+    #[param(min_length = 1)]
     pub token: String,
 }
 

@@ -41,11 +41,13 @@ const MAX_OVERLAP_SECS: u64 = 7 * 24 * 3600;
 pub struct EndpointRequest {
     /// Where deliveries are POSTed: `https://` (plain `http://` outside
     /// production), a public address.
+    #[schema(format = "uri")]
     pub url: String,
     /// The event types to send: `order.created`, `order.paid`,
     /// `order.cancelled`, `order.expired`, `order.refunded`,
     /// `ticket.checked_in`, `event.published`, `event.cancelled`,
     /// `payout.paid`.
+    #[schema(schema_with = crate::openapi::webhook_event_types)]
     pub event_types: Vec<String>,
     #[serde(default)]
     pub description: Option<String>,
@@ -57,7 +59,9 @@ pub struct EndpointRequest {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointPatch {
+    #[schema(format = "uri")]
     pub url: Option<String>,
+    #[schema(schema_with = crate::openapi::webhook_event_types)]
     pub event_types: Option<Vec<String>>,
     pub description: Option<String>,
     /// `true` enables a disabled endpoint and forgets its failures.
@@ -69,6 +73,7 @@ pub struct EndpointPatch {
 pub struct RotateRequest {
     /// How long the old secret keeps signing beside the new one (seconds,
     /// default a day, at most a week; 0 ends it at once).
+    #[schema(maximum = 604800)]
     pub overlap_secs: Option<u64>,
 }
 
@@ -158,7 +163,9 @@ impl From<DeliveryRow> for DeliveryView {
 #[serde(deny_unknown_fields)]
 pub struct DeliveryListParams {
     /// Only deliveries in this status.
+    #[param(pattern = "^(pending|sending|delivered|failed|exhausted)$")]
     pub status: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

@@ -295,6 +295,66 @@ async fn a_query_string_that_does_not_parse_is_a_problem() {
     }
 }
 
+/// What a form or a loosely typed client sends is read as meant (each found
+/// by fuzzing against the document): a blank query parameter (`?q=&from=`)
+/// is one not given, a whole float (`5.0`) is the integer it is, and a
+/// `null` body of an action whose every field is optional is an empty one.
+#[tokio::test(flavor = "multi_thread")]
+async fn blank_parameters_whole_floats_and_null_bodies_are_read_as_meant() {
+    let app = TestApp::spawn().await;
+    let org = app.organizer("loose@example.com").await;
+    let event = app
+        .published_event(&org, json!({"title": "Loosely typed"}))
+        .await;
+    let event_id = event["id"].as_str().unwrap();
+
+    let response = app
+        .client
+        .get(app.url(
+            "/v1/events?q=&category=&city=&organizer_id=&from=&to=&price_min=&sort=&limit=&cursor=",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let page: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(page["items"][0]["id"], event_id, "{page}");
+
+    let (status, tier) = app
+        .post(
+            &format!("/v1/events/{event_id}/tiers"),
+            json!({"name": "Floats", "price_minor": 1500.0, "quantity": 5e1}),
+            Some(&org),
+        )
+        .await;
+    assert_eq!(status, 201, "{tier}");
+    assert_eq!(tier["price_minor"], 1500);
+    assert_eq!(tier["quantity"], 50);
+    let (status, problem) = app
+        .post(
+            &format!("/v1/events/{event_id}/tiers"),
+            json!({"name": "Fraction", "price_minor": 1500, "quantity": 2.5}),
+            Some(&org),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "quantity");
+
+    let response = app
+        .client
+        .post(app.url(&format!("/v1/events/{event_id}/cancel")))
+        .bearer_auth(&org)
+        .header("content-type", "application/json")
+        .body("null")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let (status, event) = app.get(&format!("/v1/events/{event_id}"), Some(&org)).await;
+    assert_eq!(status, 200);
+    assert_eq!(event["status"], "cancelled", "{event}");
+}
+
 /// PostgreSQL cannot store NUL in text. One check refuses it in every field
 /// of every body (422 naming the field) and in every address (400), before
 /// anything is written; an order carrying one no longer fails the batch of

@@ -31,6 +31,7 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct CancelRequest {
     /// For the attendees, in their refund email (up to 2,000 characters).
+    #[schema(max_length = 2000)]
     pub message: Option<String>,
 }
 

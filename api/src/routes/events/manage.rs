@@ -258,9 +258,11 @@ pub async fn delete(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OrganizerListParams {
+    #[param(pattern = "^(draft|published|cancelled|completed)$")]
     pub status: Option<String>,
     /// Admins only: one organizer's events (default: everyone's).
     pub organizer_id: Option<Uuid>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

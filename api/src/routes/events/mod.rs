@@ -65,38 +65,46 @@ pub fn ensure_editable(event: &Event) -> ApiResult<()> {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventInput {
+    #[schema(min_length = 1, max_length = 200)]
     pub title: Option<String>,
+    #[schema(max_length = 20000)]
     pub description: Option<String>,
+    #[schema(schema_with = crate::openapi::categories)]
     pub category: Option<String>,
+    #[schema(max_length = 200)]
     pub venue_name: Option<String>,
+    #[schema(max_length = 500)]
     pub address: Option<String>,
+    #[schema(max_length = 100)]
     pub city: Option<String>,
     /// ISO 3166-1 alpha-2, e.g. `FR`.
+    #[schema(pattern = "^[A-Za-z]{2}$")]
     pub country: Option<String>,
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<f64>, minimum = -90, maximum = 90)]
     #[serde(default, deserialize_with = "nullable")]
     pub latitude: Option<Option<f64>>,
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<f64>, minimum = -180, maximum = 180)]
     #[serde(default, deserialize_with = "nullable")]
     pub longitude: Option<Option<f64>>,
     pub starts_at: Option<DateTime<Utc>>,
     pub ends_at: Option<DateTime<Utc>>,
     /// IANA name, e.g. `Europe/Paris`.
     pub timezone: Option<String>,
-    #[schema(value_type = Option<i32>)]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 10_000_000)]
     #[serde(default, deserialize_with = "nullable")]
     pub capacity: Option<Option<i32>>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = "uri", max_length = 2048)]
     #[serde(default, deserialize_with = "nullable")]
     pub cover_image_url: Option<Option<String>>,
     /// Refunds are allowed until this many hours before the start.
-    #[schema(value_type = Option<i32>)]
+    #[schema(value_type = Option<i32>, minimum = 0, maximum = 8760)]
     #[serde(default, deserialize_with = "nullable")]
     pub refund_until_hours: Option<Option<i32>>,
     /// ISO 4217, e.g. `EUR`.
+    #[schema(pattern = "^[A-Za-z]{3}$")]
     pub currency: Option<String>,
     /// Tickets one buyer may hold across all their orders.
-    #[schema(value_type = Option<i32>)]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 1000)]
     #[serde(default, deserialize_with = "nullable")]
     pub max_tickets_per_buyer: Option<Option<i32>>,
     /// Ticket holders get a reminder before the start (default on).

@@ -35,18 +35,38 @@ const MAX_RADIUS_KM: f64 = 20_037.5;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
+    /// Words of the title, venue or city; the last one may be a prefix.
+    #[param(max_length = 200)]
     pub q: Option<String>,
+    #[param(schema_with = crate::openapi::categories)]
     pub category: Option<String>,
     pub city: Option<String>,
+    #[param(value_type = Option<Uuid>)]
     pub organizer_id: Option<String>,
+    /// A day (`2026-12-31`, in the event's time zone) or an RFC 3339 time.
+    #[param(schema_with = crate::openapi::day_or_time)]
     pub from: Option<String>,
+    /// As `from`; not before it.
+    #[param(schema_with = crate::openapi::day_or_time)]
     pub to: Option<String>,
+    /// Minor units; not above `price_max`.
+    #[param(value_type = Option<i64>, minimum = 0)]
     pub price_min: Option<String>,
+    #[param(value_type = Option<i64>, minimum = 0)]
     pub price_max: Option<String>,
+    /// Only events with seats left.
+    #[param(value_type = Option<bool>)]
     pub available: Option<String>,
+    /// `latitude,longitude` in degrees, e.g. `48.8566,2.3522`.
+    #[param(pattern = r"^\s*-?[0-9]+(\.[0-9]+)?\s*,\s*-?[0-9]+(\.[0-9]+)?\s*$")]
     pub near: Option<String>,
+    /// Needs `near`.
+    #[param(value_type = Option<f64>, exclusive_minimum = 0, maximum = 20037.5)]
     pub radius_km: Option<String>,
+    /// `distance` needs `near`.
+    #[param(value_type = Option<String>, pattern = "^(starts_at|price|newest|distance)$")]
     pub sort: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

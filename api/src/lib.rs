@@ -11,6 +11,7 @@ mod pagination;
 mod rate_limit;
 mod router;
 mod routes;
+mod scan_writer;
 mod snapshot;
 mod state;
 mod validate;
@@ -60,12 +61,14 @@ pub async fn bind_with(
     let hub = live::Hub::start(&services, shutdown.clone());
     let orders = order_writer::OrderWriter::start(&services);
     let inbox = inbox_writer::InboxWriter::start(&services);
+    let scans = scan_writer::ScanWriter::start(&services);
     let mut app = router(AppState(Arc::new(App {
         services,
         hub,
         snapshots: Default::default(),
         orders,
         inbox,
+        scans,
     })));
     if let Some(extra) = extra {
         app = app.merge(extra);

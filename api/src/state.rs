@@ -12,6 +12,8 @@ pub struct App {
     pub orders: crate::order_writer::OrderWriter,
     /// Batches this process's webhook inbox inserts (see `inbox_writer`).
     pub inbox: crate::inbox_writer::InboxWriter,
+    /// Batches this process's door scans (see `scan_writer`).
+    pub scans: crate::scan_writer::ScanWriter,
 }
 
 #[derive(Clone)]

@@ -8,7 +8,7 @@ use axum::{
     http::StatusCode,
 };
 use boxoffice_core::{
-    models::{Admission, Event, Refusal, ScanBy, Staff, check_in},
+    models::{Admission, DoorScan, Event, Refusal, ScanBy, Staff, check_in},
     tickets::{self, ScanError},
 };
 use chrono::{DateTime, Utc};
@@ -30,7 +30,8 @@ const DEVICE_MAX: usize = 100;
 pub struct ScanRequest {
     /// The QR payload as scanned (`BOX1.…`), or the ticket code typed in.
     pub code: String,
-    /// The scanner's label (a gate, a phone), up to 100 characters.
+    /// The scanner's label (a gate, a phone): one line, up to 100 characters.
+    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]{0,100}$")]
     pub device: Option<String>,
 }
 
@@ -154,14 +155,13 @@ pub async fn scan(
     let event_id = parse_id(&event_id)?;
     let device = device_label(req.device.as_deref(), "device")?;
     let scanned = tickets::read_scan(state.services.jwt_secret(), &req.code).map_err(unreadable)?;
-    let by = ScanBy {
+    let scan = DoorScan {
+        event_id,
+        scanned,
         session,
-        device,
-        at: None,
-        nonce: None,
+        device: device.map(str::to_owned),
     };
-    let mut conn = state.db().await?;
-    match check_in::admit(&mut conn, event_id, &scanned, by).await? {
+    match state.scans.admit(scan).await? {
         Ok(admission) => {
             tracing::info!(event.id = %event_id, ticket.id = %admission.ticket_id, "checked in");
             Ok((StatusCode::CREATED, Json(admission.into())))
@@ -202,6 +202,7 @@ pub async fn undo(
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -299,6 +300,7 @@ pub struct DoorListParams {
     /// The `next_cursor` of the last sync; absent: from the start.
     pub since: Option<String>,
     /// 1–1000, default 1000.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -392,6 +394,7 @@ fn hex_sha256(text: &str) -> String {
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// Scans made offline, up to 500, in the order they were made.
+    #[schema(min_items = 1, max_items = 500)]
     pub scans: Vec<OfflineScan>,
 }
 
@@ -400,10 +403,13 @@ pub struct BatchRequest {
 pub struct OfflineScan {
     /// The door app's id for this scan (1–100 characters): uploading it
     /// again is harmless.
+    #[schema(min_length = 1, max_length = 100)]
     pub nonce: String,
     pub code: String,
     /// When it was scanned (not later than now).
     pub scanned_at: DateTime<Utc>,
+    /// As a single scan's.
+    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]{0,100}$")]
     pub device: Option<String>,
 }
 

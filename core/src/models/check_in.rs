@@ -85,12 +85,24 @@ pub enum Refusal {
 /// status and its live check-in, to say why a scan was refused.
 macro_rules! ticket_state {
     () => {
-        "SELECT t.event_id, t.status, o.status AS order_status,
-                c.created_at AS checked_in_at, u.email AS scanned_by, c.device
-           FROM tickets t JOIN orders o ON o.id = t.order_id
-           LEFT JOIN check_ins c ON c.ticket_id = t.id AND c.undone_at IS NULL
-           LEFT JOIN users u ON u.id = c.scanned_by
-          WHERE t.code = $1 AND ($2::uuid IS NULL OR t.id = $2)"
+        ticket_state!("$1", "$2::uuid")
+    };
+    // The ticket of these SQL expressions' code and id.
+    ($code:literal, $id:literal) => {
+        concat!(
+            "SELECT t.event_id, t.status, o.status AS order_status,
+                    c.created_at AS checked_in_at, u.email AS scanned_by, c.device
+               FROM tickets t JOIN orders o ON o.id = t.order_id
+               LEFT JOIN check_ins c ON c.ticket_id = t.id AND c.undone_at IS NULL
+               LEFT JOIN users u ON u.id = c.scanned_by
+              WHERE t.code = ",
+            $code,
+            " AND (",
+            $id,
+            " IS NULL OR t.id = ",
+            $id,
+            ")"
+        )
     };
 }
 
@@ -241,6 +253,17 @@ pub async fn admit(
     .prepared()
     .get_result(conn)
     .await?;
+    decide(conn, event_id, scanned, scan).await
+}
+
+/// What a scan's row says: the admission, or why not (reading the ticket's
+/// state again if the row's snapshot predates a twin scan's commit).
+async fn decide(
+    conn: &mut AsyncPgConnection,
+    event_id: Uuid,
+    scanned: &Scanned,
+    scan: Scan,
+) -> QueryResult<Result<Admission, Refusal>> {
     if !scan.signed_in {
         return Ok(Err(Refusal::SignedOut));
     }
@@ -318,6 +341,113 @@ pub async fn admit(
         // A `valid` ticket here was voided between the statements.
         Some(_) => Refusal::Void,
     }))
+}
+
+/// A scan made at the door now, for [`admit_many`].
+#[derive(Debug, Clone)]
+pub struct DoorScan {
+    pub event_id: Uuid,
+    pub scanned: Scanned,
+    /// The scanner's access session; its user is the operator.
+    pub session: AccessSession,
+    pub device: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct NumberedScan {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+    #[diesel(embed)]
+    scan: Scan,
+}
+
+/// [`admit`] for many scans in one statement (the door's scans of one
+/// process, batched): each is decided as it would be alone. Two scans of
+/// one ticket in the batch admit it once, the first; the other is told it
+/// is already in. Tickets are locked in id order, so two batches scanning
+/// the same tickets wait for each other instead of deadlocking.
+pub async fn admit_many(
+    conn: &mut AsyncPgConnection,
+    scans: &[DoorScan],
+) -> QueryResult<Vec<Result<Admission, Refusal>>> {
+    use diesel::sql_types::Array;
+    let codes: Vec<&str> = scans.iter().map(|s| s.scanned.code.as_str()).collect();
+    let ticket_ids: Vec<Option<Uuid>> = scans.iter().map(|s| s.scanned.ticket_id).collect();
+    let event_ids: Vec<Uuid> = scans.iter().map(|s| s.event_id).collect();
+    let ids: Vec<Uuid> = scans.iter().map(|_| Uuid::now_v7()).collect();
+    let users: Vec<Uuid> = scans.iter().map(|s| s.session.user_id).collect();
+    let devices: Vec<Option<&str>> = scans.iter().map(|s| s.device.as_deref()).collect();
+    let versions: Vec<i32> = scans.iter().map(|s| s.session.token_version).collect();
+    let sessions: Vec<Uuid> = scans.iter().map(|s| s.session.session_id).collect();
+    let rows: Vec<NumberedScan> = diesel::sql_query(concat!(
+        "WITH input AS (
+             SELECT * FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[],
+                                  $6::text[], $7::int[], $8::uuid[])
+                      WITH ORDINALITY AS i(code, ticket_id, event_id, check_in_id, user_id,
+                                           device, token_version, session_id, n)
+         ), who AS (
+             SELECT v.n, u.id, u.role FROM input v JOIN users u ON u.id = v.user_id
+              WHERE ",
+        session_alive!(),
+        "
+         ), ev AS (
+             SELECT who.n FROM who JOIN input i ON i.n = who.n JOIN events e ON e.id = i.event_id
+              WHERE e.organizer_id = who.id OR who.role = $9
+                 OR EXISTS (SELECT 1 FROM event_staff s WHERE s.event_id = e.id AND s.user_id = who.id)
+         ), first AS (
+             SELECT DISTINCT ON (i.code, i.event_id) i.*
+               FROM input i JOIN ev ON ev.n = i.n
+              ORDER BY i.code, i.event_id, i.n
+         ), locked AS (
+             SELECT tk.id, f.n FROM tickets tk JOIN first f
+                 ON tk.code = f.code AND (f.ticket_id IS NULL OR tk.id = f.ticket_id)
+                AND tk.event_id = f.event_id
+              WHERE tk.status = 'valid'
+              ORDER BY tk.id FOR UPDATE OF tk
+         ), t AS (
+             UPDATE tickets SET status = 'checked_in' FROM locked
+              WHERE tickets.id = locked.id AND tickets.status = 'valid'
+          RETURNING tickets.id, tickets.tier_id, tickets.attendee_name, locked.n
+         ), c AS (
+             INSERT INTO check_ins (id, ticket_id, event_id, scanned_by, device, created_at)
+             SELECT i.check_in_id, t.id, i.event_id, i.user_id, i.device, now()
+               FROM t JOIN input i ON i.n = t.n
+          RETURNING id, ticket_id, created_at
+         )
+         SELECT i.n,
+                EXISTS (SELECT 1 FROM who WHERE who.n = i.n) AS signed_in,
+                EXISTS (SELECT 1 FROM ev WHERE ev.n = i.n) AS scanner,
+                a.id, a.ticket_id, a.tier_id, a.tier_name, a.attendee_name, a.created_at,
+                s.event_id, s.status, s.order_status, s.checked_in_at, s.scanned_by, s.device
+           FROM input i
+           LEFT JOIN (SELECT t.n, c.id, c.ticket_id, t.tier_id, tt.name AS tier_name,
+                             t.attendee_name, c.created_at
+                        FROM c JOIN t ON t.id = c.ticket_id JOIN ticket_tiers tt ON tt.id = t.tier_id) a
+                  ON a.n = i.n
+           LEFT JOIN LATERAL (",
+        ticket_state!("i.code", "i.ticket_id"),
+        ") s ON a.n IS NULL AND EXISTS (SELECT 1 FROM ev WHERE ev.n = i.n)
+          ORDER BY i.n",
+    ))
+    .bind::<Array<Text>, _>(&codes)
+    .bind::<Array<Nullable<SqlUuid>>, _>(&ticket_ids)
+    .bind::<Array<SqlUuid>, _>(&event_ids)
+    .bind::<Array<SqlUuid>, _>(&ids)
+    .bind::<Array<SqlUuid>, _>(&users)
+    .bind::<Array<Nullable<Text>>, _>(&devices)
+    .bind::<Array<Integer>, _>(&versions)
+    .bind::<Array<SqlUuid>, _>(&sessions)
+    .bind::<Text, _>(Role::Admin.as_str())
+    .prepared()
+    .load(conn)
+    .await?;
+    debug_assert_eq!(rows.len(), scans.len(), "a row per scan");
+    let mut answers = Vec::with_capacity(scans.len());
+    for (row, scan) in rows.into_iter().zip(scans) {
+        debug_assert_eq!(row.n as usize, answers.len() + 1);
+        answers.push(decide(conn, scan.event_id, &scan.scanned, row.scan).await?);
+    }
+    Ok(answers)
 }
 
 /// The ticket an offline scan with this nonce admitted, if it was

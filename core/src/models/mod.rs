@@ -52,7 +52,9 @@ pub mod webhook;
 pub mod webhook_inbox;
 
 pub use attendee::{Attendee, AttendeeFilter};
-pub use check_in::{Admission, CheckInRow, DoorTicket, Refusal, ScanBy, Scanned, Staff, TierCount};
+pub use check_in::{
+    Admission, CheckInRow, DoorScan, DoorTicket, Refusal, ScanBy, Scanned, Staff, TierCount,
+};
 pub use discount::{Discount, DiscountFields, DiscountUnavailable, NewDiscount};
 pub use email::{EMAIL_STATUSES, EmailFilter, EmailRow, NewEmail, Suppression};
 pub use event::{Event, EventFields, EventStatus, NewEvent};

@@ -30,9 +30,10 @@ impl ScanWriter {
             name: "door_scans",
             max: 128,
             linger: Linger::WhenBusy(batch::API_LINGER),
-            // Two batches at once lock their tickets in one order (by id),
-            // so they wait for each other on a shared ticket, never deadlock.
-            in_flight: batch::OWN_CONNECTIONS,
+            // One at a time: two ran no faster (docs/PERFORMANCE.md), and
+            // batches of one process then never wait on each other's
+            // ticket locks (those of other processes lock in id order).
+            in_flight: 1,
             pool: Pool::Own(Planning::ByKey, Commit::Durable),
         };
         Self(Batcher::start(services, settings, Scans))

@@ -431,3 +431,58 @@ async fn refund_finishes_fall_back_to_one_by_one() {
     );
     assert!(fallbacks("refunds") > before);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn door_scans_fall_back_to_one_by_one() {
+    let app = crate::routes::refunds::paying_app().await;
+    let shop = app.shop(20, 1000).await;
+    let (buyer, order) = crate::routes::refunds::paid_order(&app, &shop, 4).await;
+    let tickets =
+        crate::routes::check_ins::tickets_of(&app, &buyer, order["id"].as_str().unwrap()).await;
+    poison(
+        &app,
+        "check_ins",
+        "BEFORE INSERT",
+        "true",
+        "NEW.device = 'poison'",
+    )
+    .await;
+    let before = fallbacks("door_scans");
+    let scan = |i: usize, device: &'static str| {
+        let (app, shop) = (&app, &shop);
+        let code = tickets[i]["qr_payload"].as_str().unwrap().to_owned();
+        async move {
+            app.post(
+                &format!("/v1/events/{}/check-ins", shop.event_id),
+                json!({"code": code, "device": device}),
+                Some(&shop.organizer),
+            )
+            .await
+        }
+    };
+
+    // The batch in flight holds the gate; the next three gather behind it.
+    let gate = Gate::close(&app).await;
+    let (first, rest) = tokio::join!(scan(0, "gate 1"), async {
+        gate.until_waiting(1).await;
+        let rest = futures::future::join_all(
+            [(1, "gate 2"), (2, "poison"), (3, "gate 3")].map(|(i, d)| scan(i, d)),
+        );
+        let gathered = async {
+            let_them_gather().await;
+            gate.open().await;
+        };
+        tokio::join!(rest, gathered).0
+    });
+    assert_eq!(first.0, 201, "{first:?}");
+    let statuses: Vec<u16> = rest.iter().map(|(status, _)| *status).collect();
+    assert_eq!(statuses, [201, 500, 201], "{rest:?}");
+    assert_eq!(fallbacks("door_scans"), before + 1);
+    assert_eq!(app.count("check_ins").await, 3);
+    assert_eq!(
+        app.scalar("SELECT count(*) AS n FROM tickets WHERE status = 'checked_in'")
+            .await,
+        3,
+        "the poisoned scan's ticket was not admitted either"
+    );
+}

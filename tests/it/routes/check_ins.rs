@@ -9,7 +9,7 @@ use crate::{
 };
 
 /// The buyer's tickets of the order, with their codes and QR payloads.
-async fn tickets_of(app: &TestApp, buyer: &str, order_id: &str) -> Vec<Value> {
+pub(crate) async fn tickets_of(app: &TestApp, buyer: &str, order_id: &str) -> Vec<Value> {
     let (status, page) = app.get("/v1/users/me/tickets?limit=100", Some(buyer)).await;
     assert_eq!(status, 200, "{page}");
     page["items"]

@@ -4,7 +4,7 @@ pub(crate) mod auth;
 mod authz;
 mod bad_input;
 mod cancellation;
-mod check_ins;
+pub(crate) mod check_ins;
 mod discounts;
 mod event_detail;
 pub(crate) mod event_images;

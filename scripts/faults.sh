@@ -5,7 +5,7 @@
 # fault per scenario; the end state is checked and the recovery timed.
 #
 #   ./scripts/faults.sh            every scenario, release build, report in bench/results;
-#                                  then ./scripts/fuzz.sh (every check, 300 s)
+#                                  then ./scripts/fuzz.sh (every check, 600 s)
 #   ./scripts/faults.sh --short    the CI version: five scenarios, smaller drop, debug build
 #   ./scripts/faults.sh --scenarios redis-outage --buyers 600   (boxoffice-bench faults --help)
 set -euo pipefail
@@ -25,7 +25,7 @@ if [ "${1:-}" = "--short" ]; then
 fi
 cargo build "${profile[@]}" -p boxoffice -p boxoffice-bench
 cargo run -q "${profile[@]}" -p boxoffice-bench -- faults "${args[@]}" "$@"
-# The whole suite also fuzzes the API for five minutes, every check.
+# The whole suite also fuzzes the API for ten minutes, every check.
 if [ ${#args[@]} -eq 0 ] && [ $# -eq 0 ]; then
   ./scripts/fuzz.sh
 fi

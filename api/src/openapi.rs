@@ -192,13 +192,17 @@ impl Modify for EveryOperation {
 /// Every free-text string of the document refuses NUL, as every request
 /// does (Postgres cannot store it; `extract::json` and the hygiene
 /// middleware refuse it): a string schema without a format, enum or pattern
-/// of its own gets `^[^\u0000]*$`, and the property names of every object
-/// open to more than its own properties the same, so the document is no
-/// looser than the API. Written on the JSON
-/// because it concerns every schema, wherever utoipa put it.
+/// of its own gets `^[^\u0000]*$` (one with a `minLength` must not be
+/// blank either, as handlers trim first), and so do the property names of
+/// every object open to more than its own properties: the document is no
+/// looser than the API. Written on the JSON because it concerns every
+/// schema, wherever utoipa put it.
 fn no_nul(value: &mut serde_json::Value) {
     use serde_json::Value;
     const PATTERN: &str = "^[^\\u0000]*$";
+    // Handlers trim text before its minimum length is checked: a required
+    // text is not blank either.
+    const NOT_BLANK: &str = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$";
     match value {
         Value::Object(fields) => {
             let is = |kind: &str| match fields.get("type") {
@@ -211,7 +215,9 @@ fn no_nul(value: &mut serde_json::Value) {
                 .any(|k| fields.contains_key(*k));
             let (string, object) = (is("string"), is("object"));
             if string && free {
-                fields.insert("pattern".into(), PATTERN.into());
+                let required = fields.get("minLength").and_then(Value::as_u64) >= Some(1);
+                let pattern = if required { NOT_BLANK } else { PATTERN };
+                fields.insert("pattern".into(), pattern.into());
             }
             let closed = fields.get("additionalProperties") == Some(&Value::Bool(false));
             if object && !closed && !fields.contains_key("propertyNames") {

@@ -29,6 +29,7 @@ const DEVICE_MAX: usize = 100;
 #[serde(deny_unknown_fields)]
 pub struct ScanRequest {
     /// The QR payload as scanned (`BOX1.…`), or the ticket code typed in.
+    #[schema(min_length = 1)]
     pub code: String,
     /// The scanner's label (a gate, a phone): one line, up to 100 characters.
     #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]{0,100}$")]
@@ -405,6 +406,7 @@ pub struct OfflineScan {
     /// again is harmless.
     #[schema(min_length = 1, max_length = 100)]
     pub nonce: String,
+    #[schema(min_length = 1)]
     pub code: String,
     /// When it was scanned (not later than now).
     pub scanned_at: DateTime<Utc>,

@@ -50,6 +50,7 @@ pub struct EndpointRequest {
     #[schema(schema_with = crate::openapi::webhook_event_types)]
     pub event_types: Vec<String>,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub description: Option<String>,
     /// Deliveries are made while active (default true).
     #[serde(default)]
@@ -63,6 +64,7 @@ pub struct EndpointPatch {
     pub url: Option<String>,
     #[schema(schema_with = crate::openapi::webhook_event_types)]
     pub event_types: Option<Vec<String>>,
+    #[schema(max_length = 200)]
     pub description: Option<String>,
     /// `true` enables a disabled endpoint and forgets its failures.
     pub active: Option<bool>,

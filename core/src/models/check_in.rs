@@ -441,10 +441,15 @@ pub async fn admit_many(
     .prepared()
     .load(conn)
     .await?;
-    debug_assert_eq!(rows.len(), scans.len(), "a row per scan");
+    // Every input row is one output row (left joins only), in order.
+    assert_eq!(rows.len(), scans.len(), "a row per scan");
     let mut answers = Vec::with_capacity(scans.len());
     for (row, scan) in rows.into_iter().zip(scans) {
-        debug_assert_eq!(row.n as usize, answers.len() + 1);
+        assert_eq!(
+            row.n as usize,
+            answers.len() + 1,
+            "rows in the scans' order"
+        );
         answers.push(decide(conn, scan.event_id, &scan.scanned, row.scan).await?);
     }
     Ok(answers)

@@ -58,7 +58,9 @@ pub struct SearchParams {
     #[param(value_type = Option<bool>)]
     pub available: Option<String>,
     /// `latitude,longitude` in degrees, e.g. `48.8566,2.3522`.
-    #[param(pattern = r"^\s*-?[0-9]+(\.[0-9]+)?\s*,\s*-?[0-9]+(\.[0-9]+)?\s*$")]
+    #[param(
+        pattern = r"^-?(90(\.0+)?|[1-8]?[0-9](\.[0-9]+)?),-?(180(\.0+)?|(1[0-7][0-9]|[1-9]?[0-9])(\.[0-9]+)?)$"
+    )]
     pub near: Option<String>,
     /// Needs `near`.
     #[param(value_type = Option<f64>, exclusive_minimum = 0, maximum = 20037.5)]

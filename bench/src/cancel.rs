@@ -32,6 +32,10 @@ pub struct Run {
     pub side_drop_post_p99_ms_during: f64,
     /// The `dev` process's peak over the whole run (the sale included).
     pub peak_rss_mb: Option<f64>,
+    /// Its peak from the cancel request on (the sale's is the hot drop's).
+    pub cancellation_peak_rss_mb: Option<f64>,
+    /// Refunds succeeded in each second from the cancel request.
+    pub refunds_by_second: Vec<i64>,
 }
 
 #[derive(QueryableByName)]
@@ -45,6 +49,27 @@ pub(crate) async fn count(target: &Target, sql: &str) -> Result<i64> {
     let mut conn = target.db.get().await?;
     let rows: Vec<N> = diesel::sql_query(sql).load(&mut conn).await?;
     Ok(<[N]>::first(&rows).map_or(0, |r| r.n))
+}
+
+#[derive(QueryableByName)]
+struct BySecond {
+    #[diesel(sql_type = sql_types::Integer)]
+    second: i32,
+    #[diesel(sql_type = sql_types::BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct S {
+    #[diesel(sql_type = sql_types::Double)]
+    s: f64,
+}
+
+/// One `… AS s` float8 of the target's database.
+async fn seconds(target: &Target, sql: &str) -> Result<f64> {
+    let mut conn = target.db.get().await?;
+    let rows: Vec<S> = diesel::sql_query(sql).load(&mut conn).await?;
+    <[S]>::first(&rows).map(|r| r.s).context("no row")
 }
 
 /// The small drop sold beside the cancellation: 2,000 buyers at 400/s.
@@ -86,9 +111,23 @@ pub async fn measure(target: &Target, worker_processes: usize, orders: usize) ->
         .await
         .context("side drop alone")?;
 
+    let sale_peak_rss_mb = target.pid.and_then(hot_drop::peak_rss_mb);
+    // From here the kernel's peak (VmHWM) is the cancellation's.
+    if let Some(pid) = target.pid {
+        std::fs::write(format!("/proc/{pid}/clear_refs"), "5").context("reset the peak RSS")?;
+    }
     let http = reqwest::Client::new();
     let api = target.api_url.trim_end_matches('/');
     let started = Instant::now();
+    // The end times are read from the rows' own timestamps, against the
+    // database's clock at the start: exact, and the polling below only
+    // has to notice that it is over (a poll every 100 ms of two counts
+    // over the tables cost the box about a tenth of a core).
+    let started_at = seconds(
+        target,
+        "SELECT extract(epoch FROM clock_timestamp())::float8 AS s",
+    )
+    .await?;
     let side = tokio::spawn({
         let target = target.clone();
         async move { hot_drop::run(&target, &side_drop()).await }
@@ -105,25 +144,53 @@ pub async fn measure(target: &Target, worker_processes: usize, orders: usize) ->
                           WHERE kind = 'event_cancelled' AND status = 'succeeded'";
     let sent_sql = "SELECT count(*)::bigint AS n FROM email_log
                      WHERE template = 'refund_notice' AND status = 'sent'";
-    let (mut refunds_secs, mut succeeded) = (None, 0);
-    let (mut emails_secs, mut sent) = (None, 0);
-    while Instant::now() < deadline && emails_secs.is_none() {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if refunds_secs.is_none() {
+    let (mut succeeded, mut sent) = (0, 0);
+    while Instant::now() < deadline && sent < sale.paid_orders {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if succeeded < sale.paid_orders {
             succeeded = count(target, succeeded_sql).await?;
-            if succeeded >= sale.paid_orders {
-                refunds_secs = Some(started.elapsed().as_secs_f64());
-            }
-        }
-        sent = count(target, sent_sql).await?;
-        if sent >= sale.paid_orders {
-            emails_secs = Some(started.elapsed().as_secs_f64());
+        } else {
+            sent = count(target, sent_sql).await?;
         }
     }
-    let (Some(refunds_secs), Some(emails_secs)) = (refunds_secs, emails_secs) else {
+    if sent < sale.paid_orders {
         bail!("not finished in time: {succeeded} refunds, {sent} emails");
+    }
+    let refunds_secs = seconds(
+        target,
+        "SELECT extract(epoch FROM max(updated_at))::float8 AS s FROM refunds
+          WHERE kind = 'event_cancelled' AND status = 'succeeded'",
+    )
+    .await?
+        - started_at;
+    let by_second: Vec<BySecond> = {
+        let mut conn = target.db.get().await?;
+        diesel::sql_query(
+            "SELECT floor(extract(epoch FROM updated_at) - $1)::int AS second, count(*)::bigint AS n
+               FROM refunds WHERE kind = 'event_cancelled' AND status = 'succeeded'
+              GROUP BY 1 ORDER BY 1",
+        )
+        .bind::<sql_types::Double, _>(started_at)
+        .load(&mut conn)
+        .await?
     };
+    let mut refunds_by_second = Vec::new();
+    for row in by_second {
+        let second = usize::try_from(row.second).unwrap_or(0);
+        if refunds_by_second.len() <= second {
+            refunds_by_second.resize(second + 1, 0);
+        }
+        refunds_by_second[second] += row.n;
+    }
+    let emails_secs = seconds(
+        target,
+        "SELECT extract(epoch FROM max(sent_at))::float8 AS s FROM email_log
+          WHERE template = 'refund_notice' AND status = 'sent'",
+    )
+    .await?
+        - started_at;
     let during = side.await?.context("side drop during the cancellation")?;
+    let cancellation_peak_rss_mb = target.pid.and_then(hot_drop::peak_rss_mb);
     let refunded_twice = count(
         target,
         "SELECT count(*)::bigint AS n FROM (SELECT order_id FROM refunds
@@ -141,6 +208,11 @@ pub async fn measure(target: &Target, worker_processes: usize, orders: usize) ->
         refunded_twice,
         side_drop_post_p99_ms_solo: solo.post_latency_ms.p99,
         side_drop_post_p99_ms_during: during.post_latency_ms.p99,
-        peak_rss_mb: target.pid.and_then(hot_drop::peak_rss_mb),
+        peak_rss_mb: match (sale_peak_rss_mb, cancellation_peak_rss_mb) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        },
+        cancellation_peak_rss_mb,
+        refunds_by_second,
     })
 }

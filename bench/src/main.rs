@@ -742,14 +742,16 @@ async fn main() -> Result<()> {
                 dev.finish(&config).await;
                 let measured = measured?;
                 eprintln!(
-                    "cancel ×{n}: {} refunds in {:.1} s ({:.0}/s), emails out at {:.1} s, side drop POST p99 {:.0} → {:.0} ms, RSS {:?} MB",
+                    "cancel ×{n}: {} refunds in {:.1} s ({:.0}/s), emails out at {:.1} s, side drop POST p99 {:.0} → {:.0} ms, peak RSS {:.0} MB (cancellation {:.0} MB); refunds by second: {:?}",
                     measured.paid_orders,
                     measured.refunds_secs,
                     measured.refunds_per_sec,
                     measured.emails_secs,
                     measured.side_drop_post_p99_ms_solo,
                     measured.side_drop_post_p99_ms_during,
-                    measured.peak_rss_mb
+                    measured.peak_rss_mb.unwrap_or(f64::NAN),
+                    measured.cancellation_peak_rss_mb.unwrap_or(f64::NAN),
+                    measured.refunds_by_second,
                 );
                 runs.push(measured);
             }

@@ -24,11 +24,20 @@ impl SendEmail {
     /// logged, not returned: the row stays `pending` and the scheduler's email
     /// sweep pushes it again, so the caller's request still succeeds.
     pub async fn enqueue(queues: &crate::queue::Queues, email_id: Uuid) {
-        if let Err(e) = queues
-            .push(&SendEmail { email_id }, crate::queue::Schedule::now())
-            .await
-        {
-            tracing::warn!(email.id = %email_id, error = %e, "could not enqueue email; the sweep will retry");
+        Self::enqueue_many(queues, &[email_id]).await;
+    }
+
+    /// `enqueue` for several, in one push.
+    pub async fn enqueue_many(queues: &crate::queue::Queues, email_ids: &[Uuid]) {
+        let jobs: Vec<SendEmail> = email_ids
+            .iter()
+            .map(|&email_id| SendEmail { email_id })
+            .collect();
+        if jobs.is_empty() {
+            return;
+        }
+        if let Err(e) = queues.push_many(&jobs, crate::queue::Schedule::now()).await {
+            tracing::warn!(emails = email_ids.len(), error = %e, "could not enqueue emails; the sweep will retry");
         }
     }
 

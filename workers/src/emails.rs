@@ -12,7 +12,9 @@ use boxoffice_core::{
     },
     money,
     prepared::Prepare,
-    schema::{events, order_items, orders, payout_lines, ticket_tiers, tickets as tickets_table},
+    schema::{
+        events, order_items, orders, payout_lines, refunds, ticket_tiers, tickets as tickets_table,
+    },
     tickets,
 };
 use diesel::{prelude::*, sql_types};
@@ -315,9 +317,13 @@ async fn order_confirmation(services: &Services, order_id: Uuid) -> Result<Rende
 
 async fn refund_notice(services: &Services, refund_id: Uuid) -> Result<Rendered, EmailError> {
     let mut conn = services.db.get().await?;
-    let refund = Refund::find(&mut conn, refund_id).await?;
-    let order = Order::find(&mut conn, refund.order_id).await?;
-    let event = Event::find(&mut conn, order.event_id).await?;
+    // One statement: a cancellation sends thousands of these.
+    let (refund, order, event): (Refund, Order, Event) = refunds::table
+        .inner_join(orders::table.inner_join(events::table))
+        .filter(refunds::id.eq(refund_id))
+        .select((Refund::as_select(), Order::as_select(), Event::as_select()))
+        .first(&mut conn)
+        .await?;
     drop(conn);
     let kind = refund.kind();
     let message = match kind {

@@ -39,8 +39,9 @@ pub struct AfterCommit {
     /// Orders as committed, published without being read again.
     pub published: Vec<Order>,
     pub stock_changed: Vec<Uuid>,
-    /// Refunds whose state changed, for the order's live stream.
-    pub refunds_changed: Vec<Uuid>,
+    /// Refunds whose state changed, as committed, for the order's live
+    /// stream.
+    pub refunds_changed: Vec<Refund>,
     /// Sales were recorded for the settler.
     pub sales: bool,
 }
@@ -51,9 +52,7 @@ impl AfterCommit {
         if self.sales {
             ctx.settler.poke();
         }
-        for email_id in self.emails {
-            SendEmail::enqueue(&services.queues, email_id).await;
-        }
+        SendEmail::enqueue_many(&services.queues, &self.emails).await;
         for refund_id in self.refunds {
             enqueue_or_log(
                 &services.queues,
@@ -64,14 +63,8 @@ impl AfterCommit {
         }
         // A refund's state before its order's: a client sees "refund
         // succeeded", then "order refunded".
-        if !self.refunds_changed.is_empty()
-            && let Ok(mut conn) = services.db.get().await
-        {
-            for refund_id in self.refunds_changed {
-                if let Ok(refund) = Refund::find(&mut conn, refund_id).await {
-                    services.live.refund_status(&refund).await;
-                }
-            }
+        for refund in &self.refunds_changed {
+            services.live.refund_status(refund).await;
         }
         for order in &self.published {
             services.live.order_status(order).await;
@@ -305,7 +298,7 @@ pub async fn finish_refunds(
     if refunds.is_empty() {
         return Ok(after);
     }
-    after.refunds_changed = refunds.iter().map(|r| r.id).collect();
+    after.refunds_changed = refunds.clone();
     let order_ids = distinct(refunds.iter().map(|r| r.order_id));
     let orders = Order::lock_many(conn, &order_ids).await?;
     let payments =

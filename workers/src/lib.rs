@@ -8,6 +8,7 @@ mod fulfil;
 pub mod jobs;
 mod mailer;
 mod pay;
+mod refund_starts;
 mod refunds;
 mod reserve;
 mod selling;
@@ -42,6 +43,9 @@ pub struct WorkerCtx {
     pub checkouts: checkouts::Checkouts,
     /// Batches this process's payments (see `pay`).
     pub payer: pay::Payer,
+    /// Batches this process's refunds about to be sent (see
+    /// `refund_starts`).
+    pub refund_starts: refund_starts::RefundStarts,
     /// Batches this process's confirmed refunds (see `refunds`).
     pub refunds: refunds::RefundFinisher,
     /// Batches this process's email claims and sent marks.
@@ -89,6 +93,7 @@ impl WorkerCtx {
             settler: settle::Settler::start(&services),
             checkouts: checkouts::Checkouts::start(&services),
             payer: pay::Payer::start(&services),
+            refund_starts: refund_starts::RefundStarts::start(&services),
             refunds: refunds::RefundFinisher::start(&services),
             email_marks: email_marks::EmailMarks::start(&services),
             selling: Arc::new(selling::Selling::new(

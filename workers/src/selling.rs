@@ -32,7 +32,7 @@
 use std::{
     sync::{
         Mutex,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -42,6 +42,10 @@ use tokio::time::Instant;
 pub struct Selling {
     /// Purchases and payments jobs running in this process.
     in_flight: AtomicUsize,
+    /// When the last of them ended: milliseconds since `epoch`, plus one
+    /// (0: none yet).
+    last_ended: AtomicU64,
+    epoch: Instant,
     emails: Pace,
     refunds: Pace,
 }
@@ -70,6 +74,8 @@ pub struct SaleJob<'a>(&'a Selling);
 impl Drop for SaleJob<'_> {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let ms = self.0.epoch.elapsed().as_millis() as u64 + 1;
+        self.0.last_ended.store(ms, Ordering::Relaxed);
     }
 }
 
@@ -78,6 +84,8 @@ impl Selling {
     pub fn new(emails_per_sec: u32, refunds_per_sec: u32) -> Self {
         Self {
             in_flight: AtomicUsize::new(0),
+            last_ended: AtomicU64::new(0),
+            epoch: Instant::now(),
             emails: Pace::new(emails_per_sec),
             refunds: Pace::new(refunds_per_sec),
         }
@@ -86,6 +94,20 @@ impl Selling {
     pub fn job(&self) -> SaleJob<'_> {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         SaleJob(self)
+    }
+
+    /// Whether this process is selling, or was within `within`: between
+    /// two of a sale's jobs nothing may be running for a moment.
+    pub fn sold_within(&self, within: Duration) -> bool {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return true;
+        }
+        match self.last_ended.load(Ordering::Relaxed) {
+            0 => false,
+            ended => {
+                self.epoch.elapsed().as_millis() as u64 + 1 - ended <= within.as_millis() as u64
+            }
+        }
     }
 
     /// Waits for this email's turn: now, unless the process is selling.
@@ -125,6 +147,7 @@ mod tests {
         let selling = Selling::new(200, 100);
         let (emails, refunds) = (&selling.emails, &selling.refunds);
         let now = Instant::now();
+        assert!(!selling.sold_within(Duration::from_secs(60)), "never sold");
         assert_eq!(selling.turn(emails, now), None, "nothing sold: at once");
 
         let job = selling.job();
@@ -141,8 +164,10 @@ mod tests {
             .collect();
         assert_eq!(turns, [ms(0), ms(10), ms(20)]);
 
+        assert!(selling.sold_within(Duration::ZERO));
         drop(job);
         assert_eq!(selling.turn(emails, now), None, "the sale's jobs ended");
+        assert!(selling.sold_within(Duration::from_secs(60)), "just now");
         assert_eq!(selling.turn(refunds, now), None);
     }
 

@@ -391,22 +391,25 @@ impl Refund {
         .await
     }
 
-    /// About to be sent to the provider: `processing`, as written; `None`
-    /// if it had succeeded already (or is unknown).
-    pub async fn start_sending(
+    /// About to be sent to the provider: `processing`, as written; those
+    /// that had succeeded already (or are unknown) are left out.
+    pub async fn start_sending_many(
         conn: &mut AsyncPgConnection,
-        id: Uuid,
-    ) -> QueryResult<Option<Refund>> {
-        diesel::update(refunds::table.find(id).filter(Self::unfinished()))
-            .set((
-                refunds::status.eq(RefundStatus::Processing.as_str()),
-                refunds::provider_refund_id.eq(None::<String>),
-                refunds::last_error.eq(None::<String>),
-            ))
-            .returning(Refund::as_returning())
-            .get_result(conn)
-            .await
-            .optional()
+        ids: &[Uuid],
+    ) -> QueryResult<Vec<Refund>> {
+        diesel::update(
+            refunds::table
+                .filter(refunds::id.eq_any(ids))
+                .filter(Self::unfinished()),
+        )
+        .set((
+            refunds::status.eq(RefundStatus::Processing.as_str()),
+            refunds::provider_refund_id.eq(None::<String>),
+            refunds::last_error.eq(None::<String>),
+        ))
+        .returning(Refund::as_returning())
+        .get_results(conn)
+        .await
     }
 
     /// Sent to the provider (with its refund id once it gave one); `false`

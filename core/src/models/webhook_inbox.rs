@@ -79,6 +79,33 @@ impl InboxEvent {
             .await
     }
 
+    /// Marks a refund's "succeeded" event processed if the refund has
+    /// succeeded already (usually the provider's answer to our call
+    /// finished it): nothing more to apply, and no wait on the row lock of
+    /// a refund being finished. `false`: it is still to be applied.
+    pub async fn mark_processed_if_refund_succeeded(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        refund_id: Uuid,
+    ) -> QueryResult<bool> {
+        use crate::schema::refunds;
+        let succeeded = refunds::table
+            .filter(refunds::id.eq(refund_id))
+            .filter(refunds::status.eq(super::RefundStatus::Succeeded.as_str()));
+        let n = diesel::update(
+            webhook_inbox::table
+                .find(id)
+                .filter(diesel::dsl::exists(succeeded)),
+        )
+        .set((
+            webhook_inbox::processed_at.eq(diesel::dsl::now),
+            webhook_inbox::last_error.eq(None::<String>),
+        ))
+        .execute(conn)
+        .await?;
+        Ok(n == 1)
+    }
+
     pub async fn mark_error(
         conn: &mut AsyncPgConnection,
         id: Uuid,

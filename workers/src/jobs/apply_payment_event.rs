@@ -88,6 +88,11 @@ impl Perform for ApplyPaymentEvent {
                 provider_refund_id,
                 refund_id,
             } => {
+                if InboxEvent::mark_processed_if_refund_succeeded(&mut conn, row.id, *refund_id)
+                    .await?
+                {
+                    return Ok(());
+                }
                 drop(conn);
                 // Marked processed in the finishing batch's transaction.
                 ctx.refunds

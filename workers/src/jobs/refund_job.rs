@@ -8,13 +8,13 @@
 
 use boxoffice_core::{
     jobs::RefundJob,
-    models::{Payment, Refund, RefundKind},
+    models::{Refund, RefundKind},
     payments::{self, ProviderError, RefundRequest},
 };
 use uuid::Uuid;
 
 use super::{JobError, Perform, cancel_event};
-use crate::{WorkerCtx, fulfil::AfterCommit, refunds::Confirmed};
+use crate::{WorkerCtx, refund_starts::Sending, refunds::Confirmed};
 
 impl Perform for RefundJob {
     async fn perform(&self, ctx: &WorkerCtx, _attempt: u32) -> Result<(), JobError> {
@@ -27,13 +27,11 @@ impl Perform for RefundJob {
 
 async fn send(ctx: &WorkerCtx, refund_id: Uuid) -> Result<(), JobError> {
     let services = &ctx.services;
-    let mut conn = services.db.get().await?;
     // A durable commit before the provider hears of it (see `pay`).
-    let Some(refund) = Refund::start_sending(&mut conn, refund_id).await? else {
+    let Some(Sending { refund, payment }) = ctx.refund_starts.start_sending(refund_id).await?
+    else {
         return Ok(()); // succeeded already
     };
-    let payment = Payment::find(&mut conn, refund.payment_id).await?;
-    drop(conn);
     services.live.refund_status(&refund).await;
     if refund.kind() == RefundKind::EventCancelled {
         // Thousands at once: they yield to another event's sale.
@@ -95,10 +93,11 @@ async fn send(ctx: &WorkerCtx, refund_id: Uuid) -> Result<(), JobError> {
 /// A refund the provider refused: on the order's live stream (ops retry it
 /// from the dead set once the cause is fixed).
 async fn failed(ctx: &WorkerCtx, refund_id: Uuid) {
-    AfterCommit {
-        refunds_changed: vec![refund_id],
-        ..AfterCommit::default()
+    let Ok(mut conn) = ctx.services.db.get().await else {
+        return;
+    };
+    if let Ok(refund) = Refund::find(&mut conn, refund_id).await {
+        drop(conn);
+        ctx.services.live.refund_status(&refund).await;
     }
-    .run(ctx)
-    .await;
 }

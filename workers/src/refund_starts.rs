@@ -37,7 +37,7 @@ impl RefundStarts {
             name: "refund_starts",
             max: 256,
             linger: Linger::WhenBusy(batch::WORKER_LINGER),
-            in_flight: batch::OWN_CONNECTIONS,
+            in_flight: 1,
             // Durable: a refund is `processing` on disk before the
             // provider is asked (as a payment's checkout is recorded
             // before the buyer is sent to it).

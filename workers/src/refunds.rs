@@ -44,7 +44,7 @@ impl RefundFinisher {
             linger: Linger::WhenBusy(batch::WORKER_LINGER),
             // Two batches finishing one refund: the second waits on the
             // first's row lock, then finds it succeeded and skips it.
-            in_flight: batch::OWN_CONNECTIONS,
+            in_flight: 1,
             // Deferred: a finished refund is derived from the provider's
             // answer; a crash that loses it leaves the refund `processing`,
             // and the open-refunds sweep sends it again (idempotent at the

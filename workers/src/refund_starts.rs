@@ -37,6 +37,7 @@ impl RefundStarts {
             name: "refund_starts",
             max: 256,
             linger: Linger::WhenBusy(batch::WORKER_LINGER),
+            // One, as the finisher: larger batches, fewer statements.
             in_flight: 1,
             // Durable: a refund is `processing` on disk before the
             // provider is asked (as a payment's checkout is recorded

@@ -822,7 +822,7 @@ impl WebhooksConfig {
 /// | `SANDBOX_WEBHOOK_SECRET` / `SANDBOX_API_KEY` | the first accepted secret / `PAYMENT_API_KEY` | the sandbox's side |
 /// | `WORKER_QUEUES` / `WORKER_CONCURRENCY` | all / per queue | what a workers process drains |
 /// | `EMAILS_PER_SEC_WHILE_SELLING` | 20 | emails a workers process starts per second while it also places orders or applies payments (0: no limit) |
-/// | `REFUNDS_PER_SEC_WHILE_SELLING` | 50 | an event cancellation's refunds a workers process starts per second while it also sells (0: no limit) |
+/// | `REFUNDS_PER_SEC_WHILE_SELLING` | 50 | an event cancellation's refunds a workers process starts per second while a sale runs in it or, for one that sells nothing, in any other (0: no limit); with N processes serving refunds, divide it by N |
 /// | `WEBHOOKS_ALLOW_LOOPBACK` | `false` | outgoing webhooks may go to 127.0.0.1 / ::1 (local testing; refused in production) |
 /// | `WEBHOOK_RETRY_SCHEDULE_SECS` | `5,300,1800,7200,18000,36000,36000` | waits between a delivery's attempts |
 /// | `WEBHOOK_DISABLE_AFTER_SECS` / `WEBHOOK_TIMEOUT_SECS` / `WEBHOOK_ENDPOINT_CONCURRENCY` | 259200 / 15 / 8 | failing this long disables an endpoint; one attempt's time; attempts in flight per endpoint |

@@ -432,3 +432,28 @@ async fn shutdown_lets_in_flight_jobs_finish() {
     assert_eq!(starts(&services, "slow").await.len(), 1);
     services.queues.purge_namespace().await.unwrap();
 }
+
+/// A workers process that sells says so for a while; the word runs out
+/// when it stops (`Queues::mark_selling`, read by dedicated refund workers).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sale_is_seen_by_other_processes_until_its_word_runs_out() {
+    let services = services().await;
+    let queues = &services.queues;
+    assert!(
+        !queues.selling_somewhere().await.unwrap(),
+        "nobody sells yet"
+    );
+    queues
+        .mark_selling(Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert!(queues.selling_somewhere().await.unwrap());
+    eventually(Duration::from_secs(5), || async {
+        if queues.selling_somewhere().await.unwrap() {
+            Err("still selling".to_owned())
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+}

@@ -96,10 +96,17 @@ impl WorkerCtx {
             refund_starts: refund_starts::RefundStarts::start(&services),
             refunds: refunds::RefundFinisher::start(&services),
             email_marks: email_marks::EmailMarks::start(&services),
-            selling: Arc::new(selling::Selling::new(
+            selling: selling::Selling::start(
                 services.config.workers.emails_per_sec_while_selling,
                 services.config.workers.refunds_per_sec_while_selling,
-            )),
+                &services.queues,
+                services
+                    .config
+                    .workers
+                    .queues
+                    .iter()
+                    .any(|q| matches!(q, QueueName::Purchases | QueueName::Payments)),
+            ),
             services,
             mailer: Arc::new(mailer),
         })

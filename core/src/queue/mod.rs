@@ -129,6 +129,31 @@ impl Queues {
         Ok(set.is_some())
     }
 
+    /// Says that a workers process of this namespace is selling (placing
+    /// orders or applying payments), for the next `ttl`.
+    pub async fn mark_selling(&self, ttl: Duration) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        let _: () = redis::cmd("SET")
+            .arg(format!("{}-selling", self.namespace))
+            .arg(1)
+            .arg("PX")
+            .arg(ttl.as_millis() as u64)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether some workers process said it is selling (`mark_selling`)
+    /// and its word has not run out.
+    pub async fn selling_somewhere(&self) -> Result<bool, QueueError> {
+        let mut conn = self.conn.clone();
+        let n: i64 = redis::cmd("EXISTS")
+            .arg(format!("{}-selling", self.namespace))
+            .query_async(&mut conn)
+            .await?;
+        Ok(n == 1)
+    }
+
     /// The apalis queue name: `{namespace}-{queue}` (no `:`, which apalis'
     /// pub/sub parsing splits on).
     pub fn redis_queue(&self, queue: QueueName) -> String {

@@ -158,8 +158,9 @@ impl Selling {
         selling
     }
 
-    /// Whether this process is selling, or was within `within`: between
-    /// two of a sale's jobs nothing may be running for a moment.
+    /// Whether this process is selling, or was within `within` (between
+    /// two of a sale's jobs nothing may be running for a moment), or, for
+    /// a process that sells nothing, another one is.
     pub fn sold_within(&self, within: Duration) -> bool {
         if self.in_flight.load(Ordering::Relaxed) > 0 || self.elsewhere.load(Ordering::Relaxed) {
             return true;

@@ -30,7 +30,7 @@ use crate::{WorkerCtx, fulfil::AfterCommit};
 /// Orders per run: one transaction and one push of this many refunds.
 const BATCH: i64 = 500;
 
-/// While another event sells in this process, runs are smaller: the
+/// While another event sells (`Selling::sold_within`), runs are smaller: the
 /// cancellation's refunds are sent at `REFUNDS_PER_SEC_WHILE_SELLING` then
 /// anyway, and 500 refunds written and pushed at once, twenty times in a
 /// row, were the slowest moment of that sale's buyers (its `POST /orders`

@@ -54,6 +54,10 @@ const SELLING_TTL: Duration = Duration::from_millis(1_500);
 const SELLING_RENEWAL: Duration = Duration::from_millis(500);
 /// How often a process looks for sales elsewhere.
 const WATCH_EVERY: Duration = Duration::from_millis(250);
+/// Between two of a sale's jobs none may be running for a moment: a sale
+/// whose last job ended this recently still counts, for the work that
+/// yields to it by this measure (a cancellation's refunds and fan-out).
+pub const SALE_GAP: Duration = Duration::from_millis(500);
 
 pub struct Selling {
     /// Purchases and payments jobs running in this process.
@@ -180,20 +184,23 @@ impl Selling {
         }
     }
 
-    /// Waits for this cancellation refund's turn: now, unless the process
-    /// is selling.
+    /// Waits for this cancellation refund's turn: now, unless a sale runs
+    /// (`sold_within(SALE_GAP)`: at the moment between two of its jobs
+    /// too, where the first cancellation runs let refunds through at up to
+    /// three times the rate).
     pub async fn refund_turn(&self) {
-        let elsewhere = self.elsewhere.load(Ordering::Relaxed);
-        if let Some(turn) = self.turn(&self.refunds, elsewhere, Instant::now()) {
+        let selling = self.sold_within(SALE_GAP);
+        if let Some(turn) = self.turn(&self.refunds, selling, Instant::now()) {
             tokio::time::sleep_until(turn).await;
         }
     }
 
     /// When work paced by `pace` asking at `now` may start; `None`: at once.
-    /// `elsewhere`: another process sells.
-    fn turn(&self, pace: &Pace, elsewhere: bool, now: Instant) -> Option<Instant> {
+    /// `selling`: a sale counts though none of this process's sale jobs
+    /// runs right now.
+    fn turn(&self, pace: &Pace, selling: bool, now: Instant) -> Option<Instant> {
         let gap = pace.gap?;
-        if self.in_flight.load(Ordering::Relaxed) == 0 && !elsewhere {
+        if self.in_flight.load(Ordering::Relaxed) == 0 && !selling {
             return None;
         }
         let mut next = pace.next.lock().unwrap_or_else(|e| e.into_inner());
@@ -269,10 +276,7 @@ mod tests {
         );
         assert!(selling.sold_within(Duration::from_secs(60)), "just now");
         assert_eq!(selling.turn(refunds, false, now), None);
-        assert!(
-            selling.turn(refunds, true, now).is_some(),
-            "another process sells"
-        );
+        assert!(selling.turn(refunds, true, now).is_some(), "a sale counts");
     }
 
     #[test]

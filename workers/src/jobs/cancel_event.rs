@@ -25,7 +25,7 @@ use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
 use super::JobError;
-use crate::{WorkerCtx, fulfil::AfterCommit};
+use crate::{WorkerCtx, fulfil::AfterCommit, selling::SALE_GAP};
 
 /// Orders per run: one transaction and one push of this many refunds.
 const BATCH: i64 = 500;
@@ -47,7 +47,7 @@ pub(super) async fn fan_out(ctx: &WorkerCtx, event_id: Uuid) -> Result<(), JobEr
     if event.status() != EventStatus::Cancelled {
         return Ok(());
     }
-    let selling = ctx.selling.sold_within(Duration::from_millis(500));
+    let selling = ctx.selling.sold_within(SALE_GAP);
     let batch = if selling { BATCH_WHILE_SELLING } else { BATCH };
     let (found, written) = conn
         .transaction::<_, JobError, _>(async |conn| {

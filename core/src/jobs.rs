@@ -111,7 +111,26 @@ pub enum RefundJob {
     /// run writes the refunds of the next batch, pushes their jobs and
     /// pushes itself again while orders remain (the `cancelled_events`
     /// sweep starts it again if it is lost).
-    CancelEvent { event_id: Uuid },
+    CancelEvent {
+        event_id: Uuid,
+        /// The last order the previous run covered: the next run starts
+        /// past it, so no run reads again the orders whose refunds are
+        /// still in flight, nor an order it could not refund (a buyer's
+        /// refund in flight takes its rest); the sweep starts from the
+        /// beginning and finds those once they are settled.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<Uuid>,
+    },
+}
+
+impl RefundJob {
+    /// The first run of an event's cancellation fan-out.
+    pub fn cancel_event(event_id: Uuid) -> Self {
+        Self::CancelEvent {
+            event_id,
+            after: None,
+        }
+    }
 }
 
 impl Job for RefundJob {
@@ -173,5 +192,28 @@ impl Job for DeliverWebhook {
     const QUEUE: QueueName = QueueName::Webhooks;
     fn idempotency_key(&self) -> Option<String> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fan_out_queued_before_the_keyset_still_runs_from_the_start() {
+        let event_id = Uuid::now_v7();
+        let queued = format!(r#"{{"action":"cancel_event","event_id":"{event_id}"}}"#);
+        let job: RefundJob = serde_json::from_str(&queued).unwrap();
+        assert_eq!(job, RefundJob::cancel_event(event_id));
+        // And the first run is written the way it always was.
+        assert_eq!(serde_json::to_string(&job).unwrap(), queued);
+        let after = Uuid::now_v7();
+        let next = RefundJob::CancelEvent {
+            event_id,
+            after: Some(after),
+        };
+        let round: RefundJob =
+            serde_json::from_str(&serde_json::to_string(&next).unwrap()).unwrap();
+        assert_eq!(round, next);
     }
 }

@@ -700,10 +700,12 @@ impl Order {
     }
 
     /// Paid orders of a cancelled event that no cancellation refund covers
-    /// yet (free ones too: they are cancelled without one), oldest first.
+    /// yet (free ones too: they are cancelled without one), by id, past
+    /// `after`.
     pub async fn awaiting_cancellation_refund(
         conn: &mut AsyncPgConnection,
         event_id: Uuid,
+        after: Option<Uuid>,
         limit: i64,
     ) -> QueryResult<Vec<Order>> {
         use crate::{models::RefundKind, schema::refunds};
@@ -717,6 +719,7 @@ impl Order {
                 OrderStatus::PartiallyRefunded.as_str(),
             ]))
             .filter(diesel::dsl::not(diesel::dsl::exists(covered)))
+            .filter(orders::id.gt(after.unwrap_or(Uuid::nil())))
             .order(orders::id)
             .limit(limit)
             .select(Order::as_select())

@@ -25,9 +25,6 @@ pub async fn cancelled(services: &Services) -> Result<usize, SweepError> {
     let mut conn = services.db.get().await?;
     let ids = Event::cancelled_with_unrefunded_orders(&mut conn).await?;
     drop(conn);
-    let jobs = ids
-        .into_iter()
-        .map(|event_id| RefundJob::CancelEvent { event_id })
-        .collect();
+    let jobs = ids.into_iter().map(RefundJob::cancel_event).collect();
     super::push(services, jobs, "cancellations").await
 }

@@ -40,7 +40,11 @@ const BATCH: i64 = 500;
 const BATCH_WHILE_SELLING: i64 = 100;
 const GAP_WHILE_SELLING: Duration = Duration::from_millis(200);
 
-pub(super) async fn fan_out(ctx: &WorkerCtx, event_id: Uuid) -> Result<(), JobError> {
+pub(super) async fn fan_out(
+    ctx: &WorkerCtx,
+    event_id: Uuid,
+    after: Option<Uuid>,
+) -> Result<(), JobError> {
     let services = &ctx.services;
     let mut conn = services.db.get().await?;
     let event = Event::find(&mut conn, event_id).await?;
@@ -49,14 +53,14 @@ pub(super) async fn fan_out(ctx: &WorkerCtx, event_id: Uuid) -> Result<(), JobEr
     }
     let selling = ctx.selling.sold_within(SALE_GAP);
     let batch = if selling { BATCH_WHILE_SELLING } else { BATCH };
-    let (found, written) = conn
+    let ((found, last), written) = conn
         .transaction::<_, JobError, _>(async |conn| {
             // One fan-out at a time per event (the job pushes itself, the
             // `cancelled_events` sweep pushes it too): a second would pick
             // the same orders and meet the first's refunds in the
             // over-refund trigger, and fail, until retried.
             Event::lock(conn, event_id).await?;
-            let orders = Order::awaiting_cancellation_refund(conn, event_id, batch).await?;
+            let orders = Order::awaiting_cancellation_refund(conn, event_id, after, batch).await?;
             let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
             let payments = Payment::of_orders(conn, &ids).await?;
             let mut refunds_of: HashMap<Uuid, Vec<Refund>> = HashMap::new();
@@ -128,7 +132,10 @@ pub(super) async fn fan_out(ctx: &WorkerCtx, event_id: Uuid) -> Result<(), JobEr
                 after.emails.extend(email.insert(conn).await?);
                 after.published.push(order);
             }
-            Ok((orders.len(), (written, after)))
+            Ok((
+                (orders.len(), orders.last().map(|o| o.id)),
+                (written, after),
+            ))
         })
         .await?;
     drop(conn);
@@ -147,6 +154,10 @@ pub(super) async fn fan_out(ctx: &WorkerCtx, event_id: Uuid) -> Result<(), JobEr
     after.run(ctx).await;
     tracing::info!(event.id = %event_id, orders = found, refunds = written.len(), "cancellation batch written");
     if found as i64 == batch {
+        let next_run = RefundJob::CancelEvent {
+            event_id,
+            after: last,
+        };
         let next = if selling {
             Schedule::after(GAP_WHILE_SELLING)
         } else {
@@ -154,7 +165,7 @@ pub(super) async fn fan_out(ctx: &WorkerCtx, event_id: Uuid) -> Result<(), JobEr
         };
         services
             .queues
-            .push(&RefundJob::CancelEvent { event_id }, next)
+            .push(&next_run, next)
             .await
             .map_err(|e| JobError::new(format!("push the next batch: {e}")))?;
     }

@@ -20,7 +20,9 @@ impl Perform for RefundJob {
     async fn perform(&self, ctx: &WorkerCtx, _attempt: u32) -> Result<(), JobError> {
         match *self {
             RefundJob::Send { refund_id } => send(ctx, refund_id).await,
-            RefundJob::CancelEvent { event_id } => cancel_event::fan_out(ctx, event_id).await,
+            RefundJob::CancelEvent { event_id, after } => {
+                cancel_event::fan_out(ctx, event_id, after).await
+            }
         }
     }
 }

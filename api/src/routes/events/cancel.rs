@@ -132,7 +132,7 @@ pub async fn cancel_event(
     }
     enqueue_or_log(
         &services.queues,
-        &RefundJob::CancelEvent { event_id: event.id },
+        &RefundJob::cancel_event(event.id),
         Schedule::now(),
     )
     .await;

@@ -92,6 +92,38 @@ pub struct ImageUpload {
     pub file: Vec<u8>,
 }
 
+/// For a body that POST and PATCH share (PATCH may leave out any field, so
+/// the struct's own schema requires none): the schema of POST's body, with
+/// `fields` required and not `null` (which stands for "absent").
+pub fn required_on_create<T: ToSchema>(
+    fields: &[&str],
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use serde_json::Value;
+    let mut schema = serde_json::to_value(T::schema()).expect("a schema serializes");
+    let properties = schema["properties"]
+        .as_object_mut()
+        .expect("a body is an object");
+    for field in fields {
+        let property = properties
+            .get_mut(*field)
+            .unwrap_or_else(|| panic!("{} has no field `{field}`", T::name()));
+        if let Some(Value::Array(types)) = property.get_mut("type") {
+            types.retain(|t| t != "null");
+            if let [only] = types.as_slice() {
+                property["type"] = only.clone();
+            }
+        }
+    }
+    schema["required"] = Value::from(fields.to_vec());
+    let named: Vec<String> = fields.iter().map(|f| format!("`{f}`")).collect();
+    schema["description"] = Value::from(format!(
+        "`{}` as it creates one: {} required.",
+        T::name(),
+        named.join(", ")
+    ));
+    serde_json::from_value(schema).expect("a schema deserializes")
+}
+
 /// `category`: one of the catalog's.
 pub fn categories() -> utoipa::openapi::Object {
     use utoipa::openapi::{ObjectBuilder, Type};

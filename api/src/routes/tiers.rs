@@ -23,8 +23,8 @@ use crate::{
     validate,
 };
 
-/// The body of POST (all required but `name`, `price_minor` and `quantity`
-/// have defaults) and PATCH (any subset; `null` clears an optional field).
+/// The body of POST (`name`, `price_minor` and `quantity` required, the
+/// rest defaulted) and PATCH (any subset; `null` clears an optional field).
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TierInput {
@@ -58,6 +58,18 @@ pub struct TierInput {
     pub low_stock_threshold: Option<Option<i32>>,
     pub sort_order: Option<i32>,
 }
+
+/// The body of `POST /v1/events/{id}/tiers` in the document: `TierInput`
+/// with what a new tier needs required.
+pub struct NewTierInput;
+
+impl utoipa::PartialSchema for NewTierInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::openapi::required_on_create::<TierInput>(&["name", "price_minor", "quantity"])
+    }
+}
+
+impl utoipa::ToSchema for NewTierInput {}
 
 /// A price ceiling that no ticket reaches, but that keeps order totals far
 /// from overflowing.
@@ -224,7 +236,7 @@ async fn check_capacity(
     tag = "tiers",
     summary = "Add a ticket tier",
     params(("id" = String, Path, description = "Event id")),
-    request_body = TierInput,
+    request_body = NewTierInput,
     responses((status = 201, description = "The tier", body = crate::routes::events::views::TierView), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::NotFound, crate::openapi::problems::Conflict, crate::openapi::problems::Unprocessable, crate::openapi::problems::BadRequest, crate::openapi::problems::UnsupportedMediaType, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]

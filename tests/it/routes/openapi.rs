@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::harness::TestApp;
 
@@ -169,4 +169,85 @@ async fn the_document_lists_every_route_and_nothing_else() {
         .unwrap();
     assert_eq!(bundle.status(), 200);
     assert!(bundle.bytes().await.unwrap().len() > 1_000_000);
+}
+
+/// POST and PATCH of events and tiers share one body; the document gives
+/// POST its own schema, with what a new one needs required. Checked against
+/// the API: an empty body is refused for exactly those fields, a `null`
+/// one as if absent (the schema does not allow it), and PATCH takes `{}`.
+#[tokio::test(flavor = "multi_thread")]
+async fn what_a_new_event_or_tier_requires_is_what_the_document_says() {
+    let app = TestApp::spawn().await;
+    let (_, doc) = app.get("/openapi.json", None).await;
+    let body_schema = |path: &str, method: &str| -> &Value {
+        let reference = doc["paths"][path][method]["requestBody"]["content"]["application/json"]
+            ["schema"]["$ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path}: no body"));
+        &doc["components"]["schemas"][reference.rsplit('/').next().unwrap()]
+    };
+    let organizer = app.organizer("req@example.com").await;
+    let event = app.create_event(&organizer, json!({})).await;
+    let event_id = event["id"].as_str().unwrap();
+    let tier = app.create_tier(&organizer, event_id, json!({})).await;
+    let cases = [
+        (
+            "/v1/events".to_owned(),
+            "/v1/events",
+            format!("/v1/events/{event_id}"),
+            "/v1/events/{id}",
+        ),
+        (
+            format!("/v1/events/{event_id}/tiers"),
+            "/v1/events/{id}/tiers",
+            format!(
+                "/v1/events/{event_id}/tiers/{}",
+                tier["id"].as_str().unwrap()
+            ),
+            "/v1/events/{id}/tiers/{tier_id}",
+        ),
+    ];
+    for (post, post_doc, patch, patch_doc) in cases {
+        let schema = body_schema(post_doc, "post");
+        let documented: BTreeSet<&str> = schema["required"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{post_doc}: nothing required in {schema}"))
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        for field in &documented {
+            assert!(
+                schema["properties"][field]["type"].is_string(),
+                "{post_doc}: `{field}` is required, so not nullable: {schema}"
+            );
+        }
+        let nulls: serde_json::Map<String, Value> = documented
+            .iter()
+            .map(|f| ((*f).to_owned(), Value::Null))
+            .collect();
+        for body in [json!({}), Value::Object(nulls)] {
+            let (status, problem) = app.post(&post, body.clone(), Some(&organizer)).await;
+            assert_eq!(status, 422, "{post} {body}: {problem}");
+            let refused: BTreeSet<&str> = problem["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["message"] == "is required")
+                .map(|e| e["field"].as_str().unwrap())
+                .collect();
+            assert_eq!(refused, documented, "{post} {body}");
+        }
+        // PATCH documents the shared body, nothing required, and means it.
+        assert!(body_schema(patch_doc, "patch")["required"].is_null());
+        let (status, answer) = app.patch(&patch, json!({}), Some(&organizer)).await;
+        assert_eq!(status, 200, "{patch}: {answer}");
+    }
+    for table in ["events", "ticket_tiers"] {
+        assert_eq!(
+            app.scalar(&format!("SELECT count(*) AS n FROM {table}"))
+                .await,
+            1,
+            "refused bodies wrote no {table}"
+        );
+    }
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
-    EventInput, ensure_editable, load_managed,
+    EventInput, NewEventInput, ensure_editable, load_managed,
     views::{Audience, EventView},
 };
 use crate::{
@@ -47,7 +47,7 @@ pub async fn manager_view(
     operation_id = "events_create",
     tag = "events",
     summary = "Create a draft event",
-    request_body = EventInput,
+    request_body = NewEventInput,
     responses((status = 201, description = "The draft", body = EventView), crate::openapi::problems::Unauthorized, crate::openapi::problems::Forbidden, crate::openapi::problems::UnsupportedMediaType, crate::openapi::problems::Unprocessable, crate::openapi::problems::BadRequest, crate::openapi::problems::RateLimited),
     security(("bearer" = []))
 )]

@@ -113,6 +113,25 @@ pub struct EventInput {
     pub guest_emails: Option<bool>,
 }
 
+/// The body of `POST /v1/events` in the document: `EventInput` with what
+/// a new event needs required.
+pub struct NewEventInput;
+
+impl utoipa::PartialSchema for NewEventInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::openapi::required_on_create::<EventInput>(&[
+            "title",
+            "category",
+            "timezone",
+            "currency",
+            "starts_at",
+            "ends_at",
+        ])
+    }
+}
+
+impl utoipa::ToSchema for NewEventInput {}
+
 fn required<T>(value: Option<T>, field: &str, errors: &mut Vec<FieldError>) -> Option<T> {
     if value.is_none() {
         errors.push(FieldError::new(field, "is required"));

@@ -61,7 +61,7 @@ pub async fn run_sweep(services: &Services, name: &str) -> Result<usize, SweepEr
         "unapplied_webhooks" => sweeps::orders::unapplied_webhooks(services, grace).await,
         "open_refunds" => sweeps::orders::open_refunds(services, grace).await,
         "unsettled_sales" => sweeps::orders::unsettled_sales(services).await,
-        "cancelled_events" => sweeps::events::cancelled(services).await,
+        "cancelled_events" => sweeps::events::cancelled(services, grace).await,
         "payouts" => sweeps::payouts::create_due(services).await,
         "open_payouts" => sweeps::payouts::open(services, grace).await,
         "reminders" => sweeps::reminders::run(services).await,
@@ -82,6 +82,7 @@ pub async fn recover_lost_queues(services: &Services) -> Result<usize, SweepErro
         + sweeps::orders::unapplied_webhooks(services, now).await?
         + sweeps::orders::expired_reservations(services).await?
         + sweeps::orders::open_refunds(services, now).await?
+        + sweeps::events::cancelled(services, now).await?
         + sweeps::emails::run(services, now).await?
         + sweeps::payouts::open(services, now).await?
         + sweeps::webhooks::lost(services, now).await?)

@@ -200,3 +200,71 @@ async fn an_open_refund_is_finished_by_the_sweep() {
         "nothing left open"
     );
 }
+
+/// The `cancelled_events` sweep resumes a cancellation whose fan-out
+/// stopped (nothing written for the recovery grace) and leaves a live one
+/// alone: a second fan-out beside it would only take turns with it at the
+/// event's lock.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_cancellation_is_resumed_and_a_live_one_left_alone() {
+    use boxoffice_core::queue::QueueName;
+
+    // No refunds worker: the fan-out the cancel request pushes never runs.
+    let app = crate::harness::TestApp::builder()
+        .full()
+        .with_config(|c| {
+            c.orders.recovery_grace = std::time::Duration::from_secs(30);
+            c.workers.queues = QueueName::ALL
+                .into_iter()
+                .filter(|q| *q != QueueName::Refunds)
+                .collect();
+        })
+        .start()
+        .await;
+    let shop = app.shop(10, 1500).await;
+    let (buyer, _, _) = app.register("stopped@example.com", "attendee").await;
+    let mut orders = Vec::new();
+    for key in ["a", "b"] {
+        let (id, checkout) = app.reserved_checkout(&buyer, &shop, key).await;
+        app.settle(&checkout, "pay").await;
+        app.wait_order(&buyer, &id, "paid").await;
+        orders.push(id);
+    }
+    let (status, body) = app
+        .post(
+            &format!("/v1/events/{}/cancel", shop.event_id),
+            serde_json::json!({"message": "Rained out."}),
+            Some(&shop.organizer),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let sweep = || async {
+        boxoffice_scheduler::run_sweep(&app.services, "cancelled_events")
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        sweep().await,
+        0,
+        "cancelled within the grace: its fan-out runs"
+    );
+    app.sql(&format!(
+        "UPDATE events SET cancelled_at = now() - interval '1 hour' WHERE id = '{}'",
+        shop.event_id
+    ))
+    .await;
+    assert_eq!(sweep().await, 1, "nothing written since: resumed");
+
+    // A fan-out that wrote a refund a moment ago is alive.
+    app.sql(&format!(
+        "INSERT INTO refunds (id, order_id, payment_id, amount_minor, currency, reason, status, idempotency_key, kind)
+         SELECT gen_random_uuid(), order_id, id, amount_minor, currency, 'event_cancelled', 'requested', 'event_cancelled:' || order_id, 'event_cancelled'
+           FROM payments WHERE order_id = '{}'",
+        orders[0]
+    ))
+    .await;
+    assert_eq!(sweep().await, 0, "a fan-out wrote within the grace");
+    app.sql("UPDATE refunds SET created_at = now() - interval '1 hour'")
+        .await;
+    assert_eq!(sweep().await, 1, "and stopped since: resumed");
+}

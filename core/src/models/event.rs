@@ -269,20 +269,33 @@ impl Event {
     }
 
     /// Cancelled events with a paid order no cancellation refund covers yet
-    /// (their fan-out job was lost or cut short): for the sweep.
+    /// (their fan-out job was lost or cut short): for the sweep. An event
+    /// cancelled, or whose fan-out wrote a refund, within `grace` is left
+    /// to its live fan-out: a second one beside it is harmless but takes
+    /// turns with it at the event's lock, reading the same orders.
     pub async fn cancelled_with_unrefunded_orders(
         conn: &mut AsyncPgConnection,
+        grace: chrono::Duration,
     ) -> QueryResult<Vec<Uuid>> {
         use crate::{
             models::{OrderStatus, RefundKind},
             schema::refunds,
         };
+        let since = Utc::now() - grace;
         let covered = refunds::table
             .filter(refunds::order_id.eq(orders::id))
             .filter(refunds::kind.eq(RefundKind::EventCancelled.as_str()));
+        let fanned = diesel::alias!(orders as fanned);
+        let fanning = refunds::table
+            .inner_join(fanned.on(fanned.field(orders::id).eq(refunds::order_id)))
+            .filter(fanned.field(orders::event_id).eq(events::id))
+            .filter(refunds::kind.eq(RefundKind::EventCancelled.as_str()))
+            .filter(refunds::created_at.gt(since));
         events::table
             .inner_join(orders::table)
             .filter(events::status.eq(EventStatus::Cancelled.as_str()))
+            .filter(events::cancelled_at.lt(since))
+            .filter(diesel::dsl::not(diesel::dsl::exists(fanning)))
             .filter(orders::status.eq_any([
                 OrderStatus::Paid.as_str(),
                 OrderStatus::PartiallyRefunded.as_str(),

@@ -18,12 +18,13 @@ pub async fn complete_ended(services: &Services) -> Result<usize, SweepError> {
 }
 
 /// Cancelled events whose paid orders are not all covered by a refund (the
-/// fan-out job was lost, or its worker died half-way): the fan-out starts
-/// again. A second fan-out beside a live one is harmless: each order's
-/// cancellation refund is written once.
-pub async fn cancelled(services: &Services) -> Result<usize, SweepError> {
+/// fan-out job was lost, or its worker died half-way), and whose fan-out
+/// has written nothing for `grace`: the fan-out starts again. A second
+/// fan-out beside a live one would be harmless (each order's cancellation
+/// refund is written once), only wasteful.
+pub async fn cancelled(services: &Services, grace: chrono::Duration) -> Result<usize, SweepError> {
     let mut conn = services.db.get().await?;
-    let ids = Event::cancelled_with_unrefunded_orders(&mut conn).await?;
+    let ids = Event::cancelled_with_unrefunded_orders(&mut conn, grace).await?;
     drop(conn);
     let jobs = ids.into_iter().map(RefundJob::cancel_event).collect();
     super::push(services, jobs, "cancellations").await

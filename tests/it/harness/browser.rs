@@ -181,10 +181,25 @@ impl Browser {
         found[ELEMENT].as_str().unwrap().to_owned()
     }
 
+    /// Calls `method` on the element matching `css`, finding it again when
+    /// the page re-rendered it between the find and the call (a live page
+    /// replaces its nodes as its stream reports changes).
+    async fn on_element(&self, css: &str, method: &str, action: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let id = self.element(css).await;
+            let path = format!("/element/{id}/{action}");
+            match self.try_call(method, &path, json!({})).await {
+                Ok(value) => return value,
+                Err(error)
+                    if error["error"] == "stale element reference" && started.elapsed() < WAIT => {}
+                Err(error) => self.fail(&format!("{method} {path}: {error}")).await,
+            }
+        }
+    }
+
     pub async fn click(&self, css: &str) {
-        let id = self.element(css).await;
-        self.call("POST", &format!("/element/{id}/click"), json!({}))
-            .await;
+        self.on_element(css, "POST", "click").await;
     }
 
     /// Types `text` into the field, replacing what it held.
@@ -213,10 +228,7 @@ impl Browser {
 
     /// The rendered text of the element matching `css`.
     pub async fn text(&self, css: &str) -> String {
-        let id = self.element(css).await;
-        let text = self
-            .call("GET", &format!("/element/{id}/text"), json!({}))
-            .await;
+        let text = self.on_element(css, "GET", "text").await;
         text.as_str().unwrap_or_default().to_owned()
     }
 

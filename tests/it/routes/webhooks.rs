@@ -546,3 +546,89 @@ async fn a_released_reservation_gives_its_code_use_back() {
     let (held, sold, _) = app.stock(&shop.tier_id).await;
     assert_eq!((held, sold), (1, 0), "the second buyer's seat only");
 }
+
+/// A refund's webhook that comes after the provider's answer finished the
+/// refund (the usual order) is stored processed by the API and enqueues no
+/// job; an event still to apply is enqueued and applied as before.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refunds_webhook_after_its_answer_is_stored_done_without_a_job() {
+    use crate::routes::refunds::{paid_order, paying_app, refund};
+    let app = paying_app().await;
+    let admin = app.admin().await;
+    let shop = app.shop(10, 1000).await;
+    let (buyer, order) = paid_order(&app, &shop, 1).await;
+    let order_id = order["id"].as_str().unwrap();
+    let (status, asked) = refund(&app, &shop.organizer, order_id, Some("r"), None).await;
+    assert_eq!(status, 202, "{asked}");
+    let refund_id = asked["id"].as_str().unwrap();
+    app.wait_order(&buyer, order_id, "refunded").await;
+    // Quiet: the sandbox's own webhooks stored and applied, the payments
+    // queue idle.
+    let payments = || async {
+        let (_, all) = app.get("/v1/ops/queues", Some(&admin)).await;
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["queue"] == "payments")
+            .unwrap()
+            .clone()
+    };
+    let done_before = eventually(Duration::from_secs(10), || async {
+        let q = payments().await;
+        let unprocessed = app
+            .scalar("SELECT count(*) AS n FROM webhook_inbox WHERE processed_at IS NULL")
+            .await;
+        let busy = ["pending", "scheduled", "running", "failed"]
+            .iter()
+            .any(|k| q[k] != 0);
+        (unprocessed == 0 && !busy)
+            .then(|| q["done"].as_u64().unwrap())
+            .ok_or(format!("{unprocessed} unprocessed; {q}"))
+    })
+    .await;
+
+    let late = json!({"id": "evt_late_refund", "type": "refund.succeeded", "created": now(),
+                      "data": {"refund_id": "re_late", "reference": refund_id}});
+    let (status, body) = app
+        .send(signed(&app, dev_secret(), "evt_late_refund", now(), &late))
+        .await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("accepted")));
+    let processed = "SELECT count(*) AS n FROM webhook_inbox WHERE provider_event_id = '{}' AND processed_at IS NOT NULL";
+    assert_eq!(
+        app.scalar(&processed.replace("{}", "evt_late_refund"))
+            .await,
+        1,
+        "stored processed, before any job could run"
+    );
+
+    // An event still to apply (one Boxoffice ignores) goes through a job;
+    // once it is applied, it is the only job the payments queue ran.
+    let other = json!({"id": "evt_other", "type": "account.updated", "created": now(),
+                       "data": {"reference": order_id}});
+    let (status, body) = app
+        .send(signed(&app, dev_secret(), "evt_other", now(), &other))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    eventually(Duration::from_secs(10), || async {
+        let n = app.scalar(&processed.replace("{}", "evt_other")).await;
+        (n == 1).then_some(()).ok_or("not applied yet".to_owned())
+    })
+    .await;
+    let done_after = eventually(Duration::from_secs(5), || async {
+        let q = payments().await;
+        let done = q["done"].as_u64().unwrap();
+        (done > done_before && q["running"] == 0 && q["pending"] == 0)
+            .then_some(done)
+            .ok_or(q.to_string())
+    })
+    .await;
+    assert_eq!(done_after, done_before + 1);
+    // The refund was recorded once: one ledger transaction for it.
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT count(DISTINCT transaction_id) AS n FROM ledger_entries WHERE refund_id = '{refund_id}'"
+        ))
+        .await,
+        1
+    );
+}

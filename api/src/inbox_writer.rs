@@ -1,7 +1,7 @@
 //! Webhook inbox inserts, batched: the webhook requests of one API process
 //! hand their verified events to one batcher that stores all that wait in
-//! one statement and one commit, enqueues the stored ones still to apply in
-//! one push, and only then answers.
+//! one statement and one commit, enqueues the stored ones in one push, and
+//! only then answers.
 //!
 //! Why: in a drop every sale ends in a payment webhook, and one insert and
 //! commit each was paid on the same two cores as the next buyers' orders.
@@ -13,7 +13,7 @@ use boxoffice_core::{
     Services,
     batch::{self, Answers, Batcher, Commit, Linger, Planning, Pool, Settings, Write},
     jobs::ApplyPaymentEvent,
-    models::{Arriving, InboxEvent, StoredRow},
+    models::InboxEvent,
     queue::{Queues, Schedule},
 };
 use diesel_async::AsyncPgConnection;
@@ -25,9 +25,6 @@ use crate::error::ApiError;
 pub enum Stored {
     /// Stored now, and enqueued to be applied.
     New,
-    /// Stored now, processed: it reports a refund that has succeeded
-    /// already, nothing to apply (`InboxEvent::store_many`).
-    Settled,
     /// Stored before: a redelivery.
     Duplicate,
 }
@@ -53,56 +50,60 @@ impl InboxWriter {
         Self(Batcher::start(services, settings, Inbox { queues }))
     }
 
-    pub async fn store(&self, event: Arriving) -> Result<Stored, ApiError> {
+    pub async fn store(&self, event: InboxEvent) -> Result<Stored, ApiError> {
         self.0.write(event).await
     }
 }
 
-/// What became of `event`, from the rows the statement stored.
-fn stored(event: &Arriving, rows: &[StoredRow]) -> Stored {
-    match rows.iter().find(|r| r.id == event.row.id) {
-        Some(row) if row.processed => Stored::Settled,
-        Some(_) => Stored::New,
-        None => Stored::Duplicate,
-    }
-}
-
 impl Write for Inbox {
-    type Item = Arriving;
+    type Item = InboxEvent;
     type Done = Stored;
     type Error = ApiError;
 
     async fn batch(
         &self,
         conn: &mut AsyncPgConnection,
-        events: &[Arriving],
+        events: &[InboxEvent],
     ) -> Answers<Stored, ApiError> {
-        let rows = InboxEvent::store_many(conn, events).await?;
-        Ok(events.iter().map(|e| Ok(stored(e, &rows))).collect())
+        let stored = InboxEvent::store_many(conn, events).await?;
+        Ok(events
+            .iter()
+            .map(|e| {
+                Ok(if stored.contains(&e.id) {
+                    Stored::New
+                } else {
+                    Stored::Duplicate
+                })
+            })
+            .collect())
     }
 
     async fn one(
         &self,
         conn: &mut AsyncPgConnection,
-        event: &Arriving,
+        event: &InboxEvent,
     ) -> Result<Stored, ApiError> {
-        let rows = InboxEvent::store_many(conn, std::slice::from_ref(event))
+        // The provider retries on any 5xx; a 503 says "later", as it is.
+        let stored = InboxEvent::store_many(conn, std::slice::from_ref(event))
             .await
             .map_err(|e| {
-                ApiError::Unavailable(format!(
-                    "store webhook {}: {e}",
-                    event.row.provider_event_id
-                ))
+                ApiError::Unavailable(format!("store webhook {}: {e}", event.provider_event_id))
             })?;
-        Ok(stored(event, &rows))
+        Ok(if stored.is_empty() {
+            Stored::Duplicate
+        } else {
+            Stored::New
+        })
     }
 
-    async fn after(&self, events: &[Arriving], answers: &mut [Result<Stored, ApiError>]) {
+    /// Stored events are acknowledged even if the push fails (the inbox
+    /// sweep enqueues them).
+    async fn after(&self, events: &[InboxEvent], answers: &mut [Result<Stored, ApiError>]) {
         let jobs: Vec<ApplyPaymentEvent> = events
             .iter()
             .zip(answers.iter())
             .filter(|(_, answer)| matches!(answer, Ok(Stored::New)))
-            .map(|(e, _)| ApplyPaymentEvent { inbox_id: e.row.id })
+            .map(|(e, _)| ApplyPaymentEvent { inbox_id: e.id })
             .collect();
         if !jobs.is_empty()
             && let Err(e) = self.queues.push_many(&jobs, Schedule::now()).await

@@ -9,7 +9,7 @@ use axum::{
     extract::{Path, State, rejection::BytesRejection},
     http::{HeaderMap, StatusCode},
 };
-use boxoffice_core::models::{Arriving, InboxEvent};
+use boxoffice_core::models::InboxEvent;
 use chrono::Utc;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -89,11 +89,7 @@ pub async fn receive(
         processed_at: None,
         last_error: None,
     };
-    let arriving = Arriving {
-        row,
-        refund_succeeded: event.kind.refund_succeeded(),
-    };
-    if let Stored::Duplicate = state.inbox.store(arriving).await? {
+    if let Stored::Duplicate = state.inbox.store(row).await? {
         tracing::info!(provider = %provider, event = %event.id, "duplicate webhook acknowledged");
         return Ok((StatusCode::OK, Json(json!({ "status": "duplicate" }))));
     }

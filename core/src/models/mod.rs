@@ -74,7 +74,7 @@ pub use webhook::{
     Attempt, Claim, Claimed, Delivery, DeliveryRow, DeliveryStatus, EndpointChanges, NewEndpoint,
     Recorded, WebhookEndpoint,
 };
-pub use webhook_inbox::{Arriving, InboxEvent, StoredRow};
+pub use webhook_inbox::InboxEvent;
 
 /// A row's id, as a raw statement's `RETURNING id` gives it.
 #[derive(diesel::QueryableByName)]

@@ -22,77 +22,36 @@ pub struct InboxEvent {
     pub last_error: Option<String>,
 }
 
-/// A verified event to store.
-#[derive(Debug, Clone)]
-pub struct Arriving {
-    pub row: InboxEvent,
-    /// The refund it reports succeeded, if that is what it reports.
-    pub refund_succeeded: Option<Uuid>,
-}
-
-/// An event stored now.
-#[derive(Debug, QueryableByName)]
-pub struct StoredRow {
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
-    pub id: Uuid,
-    /// Stored processed: it reports what is recorded already.
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    pub processed: bool,
-}
-
 impl InboxEvent {
-    /// Stores events in one statement; returns those stored now, each with
-    /// whether it was stored processed (a duplicate, of an earlier event or
-    /// within the batch, is left out: the provider's event id is unique).
-    ///
-    /// An event reporting a refund that has succeeded already (usually the
-    /// provider's answer to our call finished it, milliseconds before its
-    /// webhook came) is stored processed: nothing is left to apply, and no
-    /// job need read it to find that out. In an event cancellation that is
-    /// every refund's webhook.
+    /// Stores events in one statement; returns the ids of those stored now
+    /// (a duplicate, of an earlier event or within the batch, is left out:
+    /// the provider's event id is unique).
     pub async fn store_many(
         conn: &mut AsyncPgConnection,
-        events: &[Arriving],
-    ) -> QueryResult<Vec<StoredRow>> {
-        use diesel::sql_types::{Array, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
-        diesel::sql_query(
-            "INSERT INTO webhook_inbox (id, provider, provider_event_id, event_type, payload, received_at, processed_at)
-             SELECT v.id, v.provider, v.provider_event_id, v.event_type, v.payload, v.received_at,
-                    CASE WHEN EXISTS (SELECT 1 FROM refunds r WHERE r.id = v.refund_id AND r.status = $8)
-                         THEN now() END
-             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::timestamptz[], $7::uuid[])
-                  AS v(id, provider, provider_event_id, event_type, payload, received_at, refund_id)
+        events: &[InboxEvent],
+    ) -> QueryResult<Vec<Uuid>> {
+        use diesel::sql_types::{Array, Jsonb, Text, Timestamptz, Uuid as SqlUuid};
+        let stored: Vec<super::IdRow> = diesel::sql_query(
+            "INSERT INTO webhook_inbox (id, provider, provider_event_id, event_type, payload, received_at)
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::timestamptz[])
              ON CONFLICT (provider, provider_event_id) DO NOTHING
-             RETURNING id, processed_at IS NOT NULL AS processed",
+             RETURNING id",
         )
-        .bind::<Array<SqlUuid>, _>(events.iter().map(|e| e.row.id).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(events.iter().map(|e| e.row.provider.as_str()).collect::<Vec<_>>())
+        .bind::<Array<SqlUuid>, _>(events.iter().map(|e| e.id).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(events.iter().map(|e| e.provider.as_str()).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(
             events
                 .iter()
-                .map(|e| e.row.provider_event_id.as_str())
+                .map(|e| e.provider_event_id.as_str())
                 .collect::<Vec<_>>(),
         )
-        .bind::<Array<Text>, _>(
-            events
-                .iter()
-                .map(|e| e.row.event_type.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Array<Jsonb>, _>(events.iter().map(|e| &e.row.payload).collect::<Vec<_>>())
-        .bind::<Array<Timestamptz>, _>(
-            events.iter().map(|e| e.row.received_at).collect::<Vec<_>>(),
-        )
-        .bind::<Array<Nullable<SqlUuid>>, _>(
-            events
-                .iter()
-                .map(|e| e.refund_succeeded)
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Text, _>(super::RefundStatus::Succeeded.as_str())
+        .bind::<Array<Text>, _>(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Jsonb>, _>(events.iter().map(|e| &e.payload).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(events.iter().map(|e| e.received_at).collect::<Vec<_>>())
         .prepared()
         .load(conn)
-        .await
+        .await?;
+        Ok(stored.into_iter().map(|s| s.id).collect())
     }
 
     pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<InboxEvent> {

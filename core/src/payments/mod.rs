@@ -191,16 +191,6 @@ pub enum EventKind {
     Ignored,
 }
 
-impl EventKind {
-    /// The refund this reports succeeded, if that is what it reports.
-    pub fn refund_succeeded(&self) -> Option<Uuid> {
-        match self {
-            EventKind::RefundSucceeded { refund_id, .. } => Some(*refund_id),
-            _ => None,
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     /// Worth retrying: timeouts, 5xx, 429, connection errors.

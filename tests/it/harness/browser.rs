@@ -184,12 +184,12 @@ impl Browser {
     /// Calls `method` on the element matching `css`, finding it again when
     /// the page re-rendered it between the find and the call (a live page
     /// replaces its nodes as its stream reports changes).
-    async fn on_element(&self, css: &str, method: &str, action: &str) -> Value {
+    async fn on_element(&self, css: &str, method: &str, action: &str, body: Value) -> Value {
         let started = Instant::now();
         loop {
             let id = self.element(css).await;
             let path = format!("/element/{id}/{action}");
-            match self.try_call(method, &path, json!({})).await {
+            match self.try_call(method, &path, body.clone()).await {
                 Ok(value) => return value,
                 Err(error)
                     if error["error"] == "stale element reference" && started.elapsed() < WAIT => {}
@@ -199,36 +199,26 @@ impl Browser {
     }
 
     pub async fn click(&self, css: &str) {
-        self.on_element(css, "POST", "click").await;
+        self.on_element(css, "POST", "click", json!({})).await;
     }
 
     /// Types `text` into the field, replacing what it held.
     pub async fn fill(&self, css: &str, text: &str) {
-        let id = self.element(css).await;
-        self.call("POST", &format!("/element/{id}/clear"), json!({}))
+        self.on_element(css, "POST", "clear", json!({})).await;
+        self.on_element(css, "POST", "value", json!({ "text": text }))
             .await;
-        self.call(
-            "POST",
-            &format!("/element/{id}/value"),
-            json!({ "text": text }),
-        )
-        .await;
     }
 
     /// Chooses the file at `path` in the file input matching `css`.
     pub async fn choose_file(&self, css: &str, path: &std::path::Path) {
-        let id = self.element(css).await;
-        self.call(
-            "POST",
-            &format!("/element/{id}/value"),
-            json!({ "text": path.display().to_string() }),
-        )
-        .await;
+        let path = path.display().to_string();
+        self.on_element(css, "POST", "value", json!({ "text": path }))
+            .await;
     }
 
     /// The rendered text of the element matching `css`.
     pub async fn text(&self, css: &str) -> String {
-        let text = self.on_element(css, "GET", "text").await;
+        let text = self.on_element(css, "GET", "text", json!({})).await;
         text.as_str().unwrap_or_default().to_owned()
     }
 

@@ -3,8 +3,8 @@
 // console is in `console.js`.
 
 import {
-  account, api, follow, form, h, localPath, main, money, navigate, newKey,
-  refresh, renderAccount, session, show, sleep, when,
+  account, api, follow, form, h, localPath, main, maybeSignedIn, money, navigate,
+  newKey, refresh, renderAccount, session, show, sleep, when,
 } from "/app/lib.js";
 import { consolePage } from "/app/console.js";
 
@@ -638,6 +638,6 @@ window.addEventListener("unhandledrejection", (event) => {
   main.append(h("p", { role: "alert" }, `Something went wrong: ${event.reason?.message ?? event.reason}`));
 });
 
-// Signs back in from the refresh cookie, if there is one.
-await refresh();
+// Signs back in from the refresh cookie, if this browser signed in here.
+if (maybeSignedIn()) await refresh();
 route();

@@ -56,6 +56,22 @@ export async function request(method, path, body, extra = {}) {
 }
 
 /**
+ * Whether this browser signed in here and has not signed out since: a hint
+ * (`"1"`, never a token) in `localStorage`, so that a page load of someone
+ * who never signed in does not ask for a refresh that can only answer 401.
+ * Without storage, a page load always asks.
+ */
+const SIGNED_IN = "boxoffice.signed-in";
+function remember(signedIn) {
+  try {
+    if (signedIn) localStorage.setItem(SIGNED_IN, "1"); else localStorage.removeItem(SIGNED_IN);
+  } catch { /* storage off: nothing to remember */ }
+}
+export function maybeSignedIn() {
+  try { return localStorage.getItem(SIGNED_IN) !== null; } catch { return true; }
+}
+
+/**
  * One refresh at a time: each rotates the cookie's token, and a second
  * refresh with the old one would be taken for a stolen token.
  */
@@ -64,6 +80,8 @@ export function refresh() {
   refreshing ??= request("POST", "/v1/auth/refresh").then(({ status, body }) => {
     session.access = status === 200 ? body.access_token : null;
     session.me = status === 200 ? body.user : null;
+    // A network failure (status 0) proves nothing either way.
+    if (status === 200 || status === 401) remember(status === 200);
     return session.access !== null;
   }).finally(() => { refreshing = null; });
   return refreshing;
@@ -204,6 +222,7 @@ export function account(then, mode = "sign-in", title = mode === "sign-in" ? "Si
   const signedIn = async (body) => {
     session.access = body.access_token;
     session.me = body.user;
+    remember(true);
     renderAccount();
     await then();
   };
@@ -250,6 +269,7 @@ export function renderAccount() {
 
 export async function signOut() {
   await api("POST", "/v1/auth/logout");
+  remember(false);
   session.access = null;
   session.me = null;
   renderAccount();

@@ -257,6 +257,12 @@ async fn a_buyer_registers_buys_and_the_order_page_turns_paid_live_with_scannabl
 
     let browser = Browser::start("buyer-round-trip").await;
     browser.goto(&app.url("/register")).await;
+    // A visitor who never signed in here asks for no refresh (it could
+    // only answer 401); after signing in, a reload does.
+    let refreshes = "return performance.getEntriesByType('resource')\
+        .filter((e) => new URL(e.name).pathname === '/v1/auth/refresh').length;";
+    browser.wait_for("document.querySelector('#f-email')").await;
+    assert_eq!(browser.eval(refreshes, json!([])).await, 0);
     // The API's field errors show next to the fields.
     browser.fill("#f-display_name", "Cleo Buyer").await;
     browser.fill("#f-email", "not-an-email").await;
@@ -283,6 +289,7 @@ async fn a_buyer_registers_buys_and_the_order_page_turns_paid_live_with_scannabl
     // A reload keeps the session (the refresh cookie), not the page's memory.
     browser.goto(&app.url(&format!("/events/{event_id}"))).await;
     browser.wait_text("#account", "Sign out").await;
+    assert_eq!(browser.eval(refreshes, json!([])).await, 1);
     browser
         .wait_text(&format!("#left-{tier_id}"), "100 left")
         .await;

@@ -40,10 +40,12 @@ const BATCH: i64 = 500;
 const BATCH_WHILE_SELLING: i64 = 100;
 const GAP_WHILE_SELLING: Duration = Duration::from_millis(200);
 
+/// One run: the next batch of orders past `past`, the last order the
+/// previous run covered (the job's `after`; `None`: from the first).
 pub(super) async fn fan_out(
     ctx: &WorkerCtx,
     event_id: Uuid,
-    after: Option<Uuid>,
+    past: Option<Uuid>,
 ) -> Result<(), JobError> {
     let services = &ctx.services;
     let mut conn = services.db.get().await?;
@@ -53,14 +55,14 @@ pub(super) async fn fan_out(
     }
     let selling = ctx.selling.sold_within(SALE_GAP);
     let batch = if selling { BATCH_WHILE_SELLING } else { BATCH };
-    let ((found, last), written) = conn
+    let (found, last, written, after) = conn
         .transaction::<_, JobError, _>(async |conn| {
             // One fan-out at a time per event (the job pushes itself, the
             // `cancelled_events` sweep pushes it too): a second would pick
             // the same orders and meet the first's refunds in the
             // over-refund trigger, and fail, until retried.
             Event::lock(conn, event_id).await?;
-            let orders = Order::awaiting_cancellation_refund(conn, event_id, after, batch).await?;
+            let orders = Order::awaiting_cancellation_refund(conn, event_id, past, batch).await?;
             let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
             let payments = Payment::of_orders(conn, &ids).await?;
             let mut refunds_of: HashMap<Uuid, Vec<Refund>> = HashMap::new();
@@ -132,14 +134,10 @@ pub(super) async fn fan_out(
                 after.emails.extend(email.insert(conn).await?);
                 after.published.push(order);
             }
-            Ok((
-                (orders.len(), orders.last().map(|o| o.id)),
-                (written, after),
-            ))
+            Ok((orders.len(), orders.last().map(|o| o.id), written, after))
         })
         .await?;
     drop(conn);
-    let (written, after) = written;
     let jobs: Vec<RefundJob> = written
         .iter()
         .map(|r| RefundJob::Send { refund_id: r.id })
